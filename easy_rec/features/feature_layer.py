@@ -1,0 +1,154 @@
+"""Feature layer: raw input columns -> per-group lists of embeddings / dense values.
+
+Every transform is a TensorFlow op inside the model, so the exported SavedModel applies the
+same transforms at serving time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import tensorflow as tf
+
+from easy_rec.features.base import Encoded, Feature, build_feature, feature_name, scope_name
+from easy_rec.layers.core import Dense
+from easy_rec.layers.embedding import EmbeddingTable, make_initializer
+from easy_rec.protos import feature_config_pb2
+
+WIDE = feature_config_pb2.WIDE
+DEEP = feature_config_pb2.DEEP
+WIDE_AND_DEEP = feature_config_pb2.WIDE_AND_DEEP
+
+
+@dataclass
+class FeatureLayerOutput:
+    """Per group: the list of per-feature tensors [batch, dim]; and the embedding L2 term."""
+
+    deep: dict[str, list[tf.Tensor]] = field(default_factory=dict)
+    wide: dict[str, list[tf.Tensor]] = field(default_factory=dict)
+    embedding_l2: tf.Tensor | None = None
+
+    def concat(self, group: str) -> tf.Tensor:
+        """Deep group as one [batch, sum of dims] tensor."""
+        return tf.concat(self.deep[group], axis=1)
+
+    def wide_sum(self, group: str) -> tf.Tensor:
+        """Wide group summed into [batch, wide_output_dim]."""
+        return tf.add_n(self.wide[group])
+
+
+class FeatureLayer(tf.Module):
+    """Owns the features, their embedding tables and the feature groups of a model."""
+
+    def __init__(
+        self,
+        feature_configs: Sequence[feature_config_pb2.FeatureConfig],
+        feature_groups: Sequence[feature_config_pb2.FeatureGroupConfig],
+        wide_output_dim: int = 1,
+        base_dir: str | None = None,
+    ):
+        super().__init__(name="feature_layer")
+        configs = {feature_name(c): c for c in feature_configs}
+        self.groups = {g.group_name: (list(g.feature_names), g.wide_deep) for g in feature_groups}
+        used = [n for names, _ in self.groups.values() for n in names]
+        self.features: dict[str, Feature] = {}
+        for name in dict.fromkeys(used):
+            self.features[name] = build_feature(configs[name], base_dir)
+        self.wide_output_dim = wide_output_dim
+        self.deep_tables: dict[str, EmbeddingTable] = {}
+        self.wide_tables: dict[str, EmbeddingTable] = {}
+        self.wide_dense: dict[str, Dense] = {}
+        with self.name_scope:
+            for names, kind in self.groups.values():
+                for name in names:
+                    if kind in (DEEP, WIDE_AND_DEEP):
+                        self._add_deep(self.features[name])
+                    if kind in (WIDE, WIDE_AND_DEEP):
+                        self._add_wide(self.features[name])
+        self.identity_features = sorted(
+            n for n, f in self.features.items()
+            if f.categorical and getattr(getattr(f, "mapper", None), "num_buckets", 0)
+            and f.mapper.vocab_table is None and not f.mapper.hash_bucket_size)
+        self.out_of_range_ids = tf.Variable(
+            tf.zeros([max(len(self.identity_features), 1)], tf.int64), trainable=False,
+            name="out_of_range_ids")
+
+    def _add_deep(self, feature: Feature) -> None:
+        if not feature.categorical or feature.table_name in self.deep_tables:
+            return
+        self.deep_tables[feature.table_name] = EmbeddingTable(
+            feature.num_ids, feature.embedding_dim,
+            make_initializer(feature.config.initializer if feature.config.HasField("initializer")
+                             else None, feature.embedding_dim),
+            name=scope_name(f"{feature.table_name}_embedding"))
+
+    def _add_wide(self, feature: Feature) -> None:
+        if feature.categorical:
+            if feature.table_name not in self.wide_tables:
+                self.wide_tables[feature.table_name] = EmbeddingTable(
+                    feature.num_ids, self.wide_output_dim, name=scope_name(f"{feature.table_name}_wide"))
+        elif feature.name_ not in self.wide_dense:
+            self.wide_dense[feature.name_] = Dense(
+                feature.dense_dim, self.wide_output_dim, use_bias=False, name=scope_name(f"{feature.name_}_wide"))
+
+    @property
+    def input_names(self) -> list[str]:
+        """Raw input columns the features read, in first-use order."""
+        return list(dict.fromkeys(n for f in self.features.values() for n in f.input_names))
+
+    def group_dim(self, group: str) -> int:
+        """Width of a deep group's concatenated output."""
+        names, _ = self.groups[group]
+        return sum(self.feature_dim(n) for n in names)
+
+    def feature_dim(self, name: str) -> int:
+        """Width of one feature's deep output."""
+        feature = self.features[name]
+        return feature.embedding_dim if feature.categorical else feature.dense_dim
+
+    def embedding_tables(self) -> list[EmbeddingTable]:
+        """All tables (deep and wide); their variables get sparse updates."""
+        return list(self.deep_tables.values()) + list(self.wide_tables.values())
+
+    def __call__(self, raw: dict[str, tf.Tensor], training: bool = False) -> FeatureLayerOutput:
+        encoded = {name: f.encode(raw) for name, f in self.features.items()}
+        if training and self.identity_features:
+            counts = tf.stack([encoded[n].out_of_range for n in self.identity_features])
+            self.out_of_range_ids.assign_add(counts)
+        out = FeatureLayerOutput()
+        deep_cache: dict[str, tf.Tensor] = {}
+        wide_cache: dict[str, tf.Tensor] = {}
+        for group, (names, kind) in self.groups.items():
+            if kind in (DEEP, WIDE_AND_DEEP):
+                out.deep[group] = [self._deep_value(n, encoded[n], deep_cache) for n in names]
+            if kind in (WIDE, WIDE_AND_DEEP):
+                out.wide[group] = [self._wide_value(n, encoded[n], wide_cache) for n in names]
+        embeddings = [deep_cache[n] for n in deep_cache if self.features[n].categorical]
+        embeddings += [wide_cache[n] for n in wide_cache if self.features[n].categorical]
+        out.embedding_l2 = tf.add_n([tf.nn.l2_loss(e) for e in embeddings]) if embeddings \
+            else tf.constant(0.0)
+        return out
+
+    def _deep_value(self, name: str, value: Encoded, cache: dict[str, tf.Tensor]) -> tf.Tensor:
+        if name not in cache:
+            feature = self.features[name]
+            if feature.categorical:
+                cache[name] = _lookup(self.deep_tables[feature.table_name], value, feature.combiner)
+            else:
+                cache[name] = value.dense
+        return cache[name]
+
+    def _wide_value(self, name: str, value: Encoded, cache: dict[str, tf.Tensor]) -> tf.Tensor:
+        if name not in cache:
+            feature = self.features[name]
+            if feature.categorical:
+                cache[name] = _lookup(self.wide_tables[feature.table_name], value, "sum")
+            else:
+                cache[name] = self.wide_dense[name](value.dense)
+        return cache[name]
+
+
+def _lookup(table: EmbeddingTable, value: Encoded, combiner: str) -> tf.Tensor:
+    if isinstance(value.ids, tf.RaggedTensor):
+        return table.lookup_multi(value.ids, value.weights, combiner)
+    return table.lookup(value.ids)

@@ -1,0 +1,49 @@
+"""TagFeature: a variable number of (optionally weighted) categorical values per example."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.features.base import Encoded, Feature, FeatureConfig, register_feature, split_values
+from easy_rec.features.categorical import CategoricalMapper
+
+
+@register_feature("TagFeature")
+class TagFeature(Feature):
+    """Tags separated by `separator`; weights from a second input or 'tag<kv_separator>weight'."""
+
+    def __init__(self, config: FeatureConfig, base_dir: str | None = None):
+        super().__init__(config, base_dir)
+        self.mapper = CategoricalMapper(config, base_dir, name="mapper")
+        self._separator = config.separator
+        self._kv_separator = config.kv_separator
+
+    @property
+    def num_ids(self) -> int:
+        return self.mapper.num_ids
+
+    def encode(self, raw: dict[str, tf.Tensor]) -> Encoded:
+        values = raw[self.input_names[0]]
+        if values.dtype != tf.string:
+            values = tf.strings.as_string(values)
+        tags = split_values(values, self._separator)
+        weights = None
+        if self._kv_separator:
+            pairs = tf.strings.split(tags.flat_values, self._kv_separator, maxsplit=1)
+            pairs = pairs.to_tensor(default_value="1", shape=[None, 2])
+            tags = tags.with_flat_values(pairs[:, 0])
+            weights = tags.with_flat_values(tf.strings.to_number(pairs[:, 1], tf.float32))
+        elif len(self.input_names) > 1:
+            weights = self._weights_column(raw[self.input_names[1]], tags)
+        ids, oov = self.mapper.map(tags.flat_values)
+        return Encoded(ids=tags.with_flat_values(ids), weights=weights, out_of_range=oov)
+
+    def _weights_column(self, column: tf.Tensor, tags: tf.RaggedTensor) -> tf.RaggedTensor:
+        """Weights given as a parallel separated string column; must align with the tags."""
+        if column.dtype != tf.string:
+            return tags.with_flat_values(
+                tf.gather(tf.cast(column, tf.float32), tags.value_rowids()))
+        weights = split_values(column, self._separator)
+        tf.debugging.assert_equal(
+            weights.row_lengths(), tags.row_lengths(),
+            message=f"TagFeature {self.name_}: tag and weight counts differ")
+        return tags.with_flat_values(tf.strings.to_number(weights.flat_values, tf.float32))

@@ -1,0 +1,64 @@
+"""Input field types: mapping the config's FieldType enum onto TensorFlow dtypes and defaults."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.protos import dataset_pb2
+
+_Field = dataset_pb2.DatasetConfig.Field
+_TYPES = dataset_pb2.DatasetConfig
+
+FIELD_DTYPES: dict[int, tf.DType] = {
+    _TYPES.INT32: tf.int32,
+    _TYPES.INT64: tf.int64,
+    _TYPES.STRING: tf.string,
+    _TYPES.FLOAT: tf.float32,
+    _TYPES.DOUBLE: tf.float64,
+    _TYPES.BOOL: tf.bool,
+}
+
+# RE2 patterns a CSV cell must fully match to be parsed as the field's type (empty cells
+# take the default value and are handled before the check).
+_INT_PATTERN = r"\s*[-+]?\d+\s*"
+_FLOAT_PATTERN = (
+    r"\s*[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[iI][nN][fF]([iI][nN][iI][tT][yY])?|[nN][aA][nN])\s*"
+)
+_BOOL_PATTERN = r"\s*([01]|[tT][rR][uU][eE]|[fF][aA][lL][sS][eE])\s*"
+
+CELL_PATTERNS: dict[tf.DType, str] = {
+    tf.int32: _INT_PATTERN,
+    tf.int64: _INT_PATTERN,
+    tf.float32: _FLOAT_PATTERN,
+    tf.float64: _FLOAT_PATTERN,
+    tf.bool: _BOOL_PATTERN,
+}
+
+
+def field_dtype(field: _Field) -> tf.DType:
+    """TensorFlow dtype of an input field."""
+    return FIELD_DTYPES[field.input_type]
+
+
+def default_cell(field: _Field) -> str:
+    """Text that stands for an empty cell of `field` (its default_val, else a zero value)."""
+    if field.HasField("default_val"):
+        return field.default_val
+    return "" if field_dtype(field) == tf.string else ("false" if field_dtype(field) == tf.bool else "0")
+
+
+def parse_cells(cells: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
+    """Converts validated text cells to `dtype` (no check; see CELL_PATTERNS)."""
+    if dtype == tf.string:
+        return cells
+    stripped = tf.strings.strip(cells)
+    if dtype == tf.bool:
+        lowered = tf.strings.lower(stripped)
+        return tf.logical_or(tf.equal(lowered, "true"), tf.equal(lowered, "1"))
+    return tf.strings.to_number(stripped, out_type=dtype)
+
+
+def cells_valid(cells: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
+    """Boolean mask of the cells that parse as `dtype`."""
+    if dtype == tf.string:
+        return tf.ones_like(cells, dtype=tf.bool)
+    return tf.strings.regex_full_match(cells, CELL_PATTERNS[dtype])

@@ -1,0 +1,132 @@
+"""Dense building blocks as plain tf.Modules (no Keras): Dense, BatchNorm, MLP."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import tensorflow as tf
+
+from easy_rec.protos import dnn_pb2
+
+_ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
+    "relu": tf.nn.relu,
+    "relu6": tf.nn.relu6,
+    "leaky_relu": tf.nn.leaky_relu,
+    "elu": tf.nn.elu,
+    "selu": tf.nn.selu,
+    "gelu": tf.nn.gelu,
+    "swish": tf.nn.swish,
+    "silu": tf.nn.silu,
+    "sigmoid": tf.sigmoid,
+    "tanh": tf.tanh,
+    "linear": tf.identity,
+    "none": tf.identity,
+}
+
+
+def get_activation(name: str) -> Callable[[tf.Tensor], tf.Tensor]:
+    """Activation by name; accepts EasyRec spellings such as 'tf.nn.relu'."""
+    key = name.strip().lower()
+    for prefix in ("tf.nn.", "tf.math.", "tf.keras.activations.", "tf."):
+        if key.startswith(prefix):
+            key = key[len(prefix):]
+            break
+    if key not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(sorted(_ACTIVATIONS))}")
+    return _ACTIVATIONS[key]
+
+
+class Dense(tf.Module):
+    """y = x @ kernel + bias, Glorot-uniform kernel."""
+
+    def __init__(self, input_dim: int, units: int, use_bias: bool = True, name: str | None = None):
+        super().__init__(name=name)
+        limit = (6.0 / (input_dim + units)) ** 0.5
+        with self.name_scope:
+            self.kernel = tf.Variable(
+                tf.random.uniform([input_dim, units], -limit, limit), name="kernel")
+            self.bias = tf.Variable(tf.zeros([units]), name="bias") if use_bias else None
+        self.units = units
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        y = tf.matmul(x, self.kernel)
+        return y + self.bias if self.bias is not None else y
+
+
+class BatchNorm(tf.Module):
+    """Batch normalisation over the batch axis with moving statistics for inference."""
+
+    def __init__(self, dim: int, momentum: float = 0.99, epsilon: float = 1e-3,
+                 name: str | None = None):
+        super().__init__(name=name)
+        with self.name_scope:
+            self.gamma = tf.Variable(tf.ones([dim]), name="gamma")
+            self.beta = tf.Variable(tf.zeros([dim]), name="beta")
+            self.moving_mean = tf.Variable(tf.zeros([dim]), trainable=False, name="moving_mean")
+            self.moving_variance = tf.Variable(
+                tf.ones([dim]), trainable=False, name="moving_variance")
+        self._momentum = momentum
+        self._epsilon = epsilon
+
+    def __call__(self, x: tf.Tensor, training: bool) -> tf.Tensor:
+        if training:
+            mean, variance = tf.nn.moments(x, axes=[0])
+            decay = 1.0 - self._momentum
+            self.moving_mean.assign_sub((self.moving_mean - mean) * decay)
+            self.moving_variance.assign_sub((self.moving_variance - variance) * decay)
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, self._epsilon)
+
+
+class MLP(tf.Module):
+    """Stack of Dense -> [BatchNorm] -> activation -> [Dropout] layers (EasyRec's DNN block)."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_units: Sequence[int],
+        activation: str = "relu",
+        use_bn: bool = True,
+        dropout_ratio: Sequence[float] = (),
+        name: str | None = None,
+    ):
+        super().__init__(name=name)
+        if dropout_ratio and len(dropout_ratio) not in (1, len(hidden_units)):
+            raise ValueError(
+                f"dropout_ratio has {len(dropout_ratio)} values for {len(hidden_units)} layers")
+        self._activation = get_activation(activation)
+        self._dropout = [
+            float(dropout_ratio[0] if len(dropout_ratio) == 1 else dropout_ratio[i])
+            if dropout_ratio else 0.0
+            for i in range(len(hidden_units))
+        ]
+        self.dense_layers = []
+        self.bn_layers = []
+        dim = input_dim
+        with self.name_scope:
+            for i, units in enumerate(hidden_units):
+                self.dense_layers.append(Dense(dim, units, use_bias=not use_bn, name=f"dense_{i}"))
+                if use_bn:
+                    self.bn_layers.append(BatchNorm(units, name=f"bn_{i}"))
+                dim = units
+        self.output_dim = dim
+
+    @classmethod
+    def from_config(cls, input_dim: int, config: dnn_pb2.DNN, name: str | None = None) -> "MLP":
+        """Builds the MLP described by a DNN config block."""
+        return cls(input_dim, list(config.hidden_units), config.activation, config.use_bn,
+                   list(config.dropout_ratio), name=name)
+
+    def __call__(self, x: tf.Tensor, training: bool) -> tf.Tensor:
+        for i, dense in enumerate(self.dense_layers):
+            x = dense(x)
+            if self.bn_layers:
+                x = self.bn_layers[i](x, training)
+            x = self._activation(x)
+            if training and self._dropout[i] > 0:
+                x = tf.nn.dropout(x, rate=self._dropout[i])
+        return x
+
+    def kernels(self) -> list[tf.Variable]:
+        """Weight matrices, for L2 regularisation."""
+        return [d.kernel for d in self.dense_layers]

@@ -1,0 +1,13 @@
+"""Builds the configured model from a pipeline config through the registry."""
+from __future__ import annotations
+
+from easy_rec.config.loader import feature_configs
+from easy_rec.models.base import RankModel
+from easy_rec.models.registry import get_model_class
+from easy_rec.protos import pipeline_pb2
+
+
+def build_model(config: pipeline_pb2.EasyRecConfig, base_dir: str | None = None) -> RankModel:
+    """The model named by model_config.model_class, with its feature layer."""
+    cls = get_model_class(config.model_config.model_class)
+    return cls(config.model_config, feature_configs(config), base_dir)

@@ -1,0 +1,55 @@
+"""DeepFM: wide (linear) + factorization machine + deep MLP over shared embeddings."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.layers.core import MLP, Dense
+from easy_rec.layers.interaction import fm_interaction
+from easy_rec.models.base import RankModel, l2_of
+from easy_rec.models.checks import require_groups
+from easy_rec.models.registry import register_model
+
+
+@register_model("DeepFM", config_field="deepfm")
+class DeepFM(RankModel):
+    """Groups: 'wide' (WIDE) and 'deep' (DEEP); the FM term uses group 'fm' if given, else 'deep'.
+
+    Without final_dnn the logit is wide + fm + deep; with it, the three parts are concatenated
+    and passed through final_dnn.
+    """
+
+    def wide_output_dim_from_config(self) -> int:
+        return int(self.params.wide_output_dim) if self.params.HasField("final_dnn") else 1
+
+    def build(self, feature_layer) -> None:
+        self._fm_group = "fm" if "fm" in feature_layer.groups else "deep"
+        fm_names, _ = feature_layer.groups[self._fm_group]
+        self._fm_index = [i for i, n in enumerate(fm_names) if feature_layer.features[n].categorical]
+        self.dnn = MLP.from_config(feature_layer.group_dim("deep"), self.params.dnn, name="dnn")
+        self.final_dnn = None
+        if self.params.HasField("final_dnn"):
+            width = self.dnn.output_dim + self.wide_output_dim_from_config() + 1
+            self.final_dnn = MLP.from_config(width, self.params.final_dnn, name="final_dnn")
+            self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
+        else:
+            self.output_layer = Dense(self.dnn.output_dim, self.output_dim, name="output")
+
+    def logits(self, features, training: bool) -> tf.Tensor:
+        wide = features.wide_sum("wide")
+        fm_inputs = features.deep[self._fm_group]
+        fm = fm_interaction([fm_inputs[i] for i in self._fm_index])
+        deep = self.dnn(features.concat("deep"), training)
+        if self.final_dnn is not None:
+            hidden = self.final_dnn(tf.concat([wide, fm, deep], axis=1), training)
+            return self.output_layer(hidden)
+        return wide + fm + self.output_layer(deep)
+
+    def dense_l2(self) -> tf.Tensor:
+        kernels = self.dnn.kernels() + [self.output_layer.kernel]
+        if self.final_dnn is not None:
+            kernels += self.final_dnn.kernels()
+        return float(self.params.l2_regularization) * l2_of(kernels)
+
+    @classmethod
+    def validate_config(cls, model_config, locate) -> None:
+        require_groups(model_config, ["wide", "deep"], locate)

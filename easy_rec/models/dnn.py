@@ -1,0 +1,28 @@
+"""DNN: a plain MLP over the concatenation of every deep feature group."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.features.feature_layer import WIDE
+from easy_rec.layers.core import MLP, Dense
+from easy_rec.models.base import RankModel, l2_of
+from easy_rec.models.registry import register_model
+
+
+@register_model("DNN", config_field="dnn")
+class DNN(RankModel):
+    """model_config { model_class: 'DNN' dnn { dnn { hidden_units: [...] } } }."""
+
+    def build(self, feature_layer) -> None:
+        self._groups = [g for g, (_, kind) in feature_layer.groups.items() if kind != WIDE]
+        width = sum(feature_layer.group_dim(g) for g in self._groups)
+        self.dnn = MLP.from_config(width, self.params.dnn, name="dnn")
+        self.output_layer = Dense(self.dnn.output_dim, self.output_dim, name="output")
+
+    def logits(self, features, training: bool) -> tf.Tensor:
+        inputs = tf.concat([features.concat(g) for g in self._groups], axis=1)
+        return self.output_layer(self.dnn(inputs, training))
+
+    def dense_l2(self) -> tf.Tensor:
+        kernels = self.dnn.kernels() + [self.output_layer.kernel]
+        return float(self.params.l2_regularization) * l2_of(kernels)

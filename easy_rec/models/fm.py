@@ -1,0 +1,28 @@
+"""FM: bias + linear terms ('wide' group) + pairwise factorization over the 'deep' group."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.layers.interaction import fm_interaction
+from easy_rec.models.base import RankModel
+from easy_rec.models.checks import require_groups
+from easy_rec.models.registry import register_model
+
+
+@register_model("FM", config_field="fm")
+class FM(RankModel):
+    """Classic factorization machine; the 'deep' group's embeddings must share one dimension."""
+
+    def build(self, feature_layer) -> None:
+        names, _ = feature_layer.groups["deep"]
+        self._fm_index = [i for i, n in enumerate(names) if feature_layer.features[n].categorical]
+        self.bias = tf.Variable(tf.zeros([1]), name="bias")
+
+    def logits(self, features, training: bool) -> tf.Tensor:
+        deep = features.deep["deep"]
+        fm = fm_interaction([deep[i] for i in self._fm_index])
+        return features.wide_sum("wide") + fm + self.bias
+
+    @classmethod
+    def validate_config(cls, model_config, locate) -> None:
+        require_groups(model_config, ["wide", "deep"], locate)

@@ -1,0 +1,44 @@
+"""MultiTower: one MLP tower per feature group, concatenated into a final MLP."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.layers.core import MLP, Dense
+from easy_rec.models.base import RankModel, l2_of
+from easy_rec.models.checks import require_groups
+from easy_rec.models.registry import register_model
+
+
+@register_model("MultiTower", config_field="multi_tower")
+class MultiTower(RankModel):
+    """towers { input: '<group>' dnn {...} } ... final_dnn {...}."""
+
+    def build(self, feature_layer) -> None:
+        self.towers = [
+            MLP.from_config(feature_layer.group_dim(t.input), t.dnn, name=f"tower_{t.input}")
+            for t in self.params.towers
+        ]
+        self._tower_inputs = [t.input for t in self.params.towers]
+        width = sum(t.output_dim for t in self.towers)
+        self.final_dnn = MLP.from_config(width, self.params.final_dnn, name="final_dnn")
+        self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
+
+    def logits(self, features, training: bool) -> tf.Tensor:
+        towers = [tower(features.concat(group), training)
+                  for tower, group in zip(self.towers, self._tower_inputs)]
+        return self.output_layer(self.final_dnn(tf.concat(towers, axis=1), training))
+
+    def dense_l2(self) -> tf.Tensor:
+        kernels = [k for t in self.towers for k in t.kernels()]
+        kernels += self.final_dnn.kernels() + [self.output_layer.kernel]
+        return float(self.params.l2_regularization) * l2_of(kernels)
+
+    @classmethod
+    def validate_config(cls, model_config, locate) -> None:
+        from easy_rec.config.errors import ConfigError
+
+        towers = model_config.multi_tower.towers
+        if not towers:
+            raise ConfigError("MultiTower needs at least one towers block",
+                              line=locate("model_config.multi_tower"), field="model_config.multi_tower")
+        require_groups(model_config, [t.input for t in towers], locate)

@@ -1,0 +1,45 @@
+"""Wide & Deep: a linear model over the 'wide' group plus an MLP over the 'deep' group."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.layers.core import MLP, Dense
+from easy_rec.models.base import RankModel, l2_of
+from easy_rec.models.checks import require_groups
+from easy_rec.models.registry import register_model
+
+
+@register_model("WideAndDeep", config_field="wide_and_deep")
+class WideAndDeep(RankModel):
+    """Without final_dnn the logit is wide + dense(deep); with it, [wide, deep] -> final_dnn."""
+
+    def wide_output_dim_from_config(self) -> int:
+        return int(self.params.wide_output_dim) if self.params.HasField("final_dnn") \
+            else self.output_dim
+
+    def build(self, feature_layer) -> None:
+        self.dnn = MLP.from_config(feature_layer.group_dim("deep"), self.params.dnn, name="dnn")
+        self.final_dnn = None
+        width = self.dnn.output_dim
+        if self.params.HasField("final_dnn"):
+            self.final_dnn = MLP.from_config(width + self.wide_output_dim_from_config(),
+                                             self.params.final_dnn, name="final_dnn")
+            width = self.final_dnn.output_dim
+        self.output_layer = Dense(width, self.output_dim, name="output")
+
+    def logits(self, features, training: bool) -> tf.Tensor:
+        wide = features.wide_sum("wide")
+        deep = self.dnn(features.concat("deep"), training)
+        if self.final_dnn is not None:
+            return self.output_layer(self.final_dnn(tf.concat([wide, deep], axis=1), training))
+        return wide + self.output_layer(deep)
+
+    def dense_l2(self) -> tf.Tensor:
+        kernels = self.dnn.kernels() + [self.output_layer.kernel]
+        if self.final_dnn is not None:
+            kernels += self.final_dnn.kernels()
+        return float(self.params.l2_regularization) * l2_of(kernels)
+
+    @classmethod
+    def validate_config(cls, model_config, locate) -> None:
+        require_groups(model_config, ["wide", "deep"], locate)

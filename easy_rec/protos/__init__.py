@@ -1,0 +1,1 @@
+"""Generated protobuf modules of the pipeline-config language (see protos/)."""

@@ -1,0 +1,34 @@
+"""`python -m easy_rec.train --pipeline_config x.config`: train, evaluate, checkpoint, export."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+
+from easy_rec import cli
+
+logger = logging.getLogger("easy_rec.train")
+
+
+def main() -> int:
+    """Entry point; returns the process exit status."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    cli.add_config_arguments(parser)
+    parser.add_argument("--check_config_only", action="store_true",
+                        help="validate the config and exit 0 (valid) or 1 (invalid)")
+    args = parser.parse_args()
+    loaded = cli.load_config(args)
+    if args.check_config_only:
+        print(f"{args.pipeline_config}: config OK")
+        return 0
+    from easy_rec.training.trainer import Trainer
+
+    trainer = Trainer(loaded.config, base_dir=os.path.dirname(os.path.abspath(args.pipeline_config)))
+    results = trainer.train()
+    print(json.dumps({"global_step": int(trainer.global_step), **results}, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)
