@@ -128,8 +128,7 @@ class CSVInput:
             lines = tf.data.TextLineDataset(tf.gather(file_names, file_id))
             return tf.data.Dataset.zip((ids, lines)).skip(skip)
 
-        return file_ids.interleave(read_file, cycle_length=min(len(self.files), 4), block_length=1,
-                                   deterministic=True)
+        return file_ids.interleave(read_file, cycle_length=min(len(self.files), 4), block_length=1)
 
     def _parse_batch(self, row_ids: tf.Tensor, lines: tf.Tensor) -> dict[str, tf.Tensor]:
         tokens = tf.strings.split(lines, self._separator)
@@ -172,8 +171,8 @@ class CSVInput:
         indexes = tf.constant([c.index for c in self._columns] or [0])
         bad_col = tf.argmin(tf.cast(cell_ok_matrix[row], tf.int32), output_type=tf.int32)
         cell_reason = tf.strings.join([
-            "column ", tf.gather(names, bad_col), " value '",
-            cells[row, tf.gather(indexes, bad_col)], "' is not a valid ", tf.gather(types, bad_col)])
+            "column ", tf.gather(names, bad_col), ": value ",
+            cells[row, tf.gather(indexes, bad_col)], " is not a valid ", tf.gather(types, bad_col)])
         reason = tf.cond(count_ok[row], lambda: cell_reason, lambda: count_reason)
         return tf.strings.join([
             "malformed CSV row at ", file_name, ":", tf.strings.as_string(line), ": ", reason,

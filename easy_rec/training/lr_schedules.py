@@ -22,10 +22,12 @@ The semantics follow EasyRec (itself following the TF object-detection API):
 * ``poly_decay_learning_rate``: ``(base - end) * (1 - min(step, total) / total) ** power +
   end``.
 """
+
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
@@ -94,7 +96,7 @@ def manual_stepping(
         raise ValueError("boundaries and rates must have the same length")
     if boundaries[0] <= 0:
         raise ValueError("the first schedule step must be positive")
-    if any(later <= earlier for earlier, later in zip(boundaries, boundaries[1:])):
+    if any(later <= earlier for earlier, later in itertools.pairwise(boundaries)):
         raise ValueError(f"schedule steps must be strictly increasing, got {list(boundaries)}")
     all_rates = tf.constant([initial_learning_rate, *rates], tf.float64)
     steps = tf.constant(boundaries, tf.int64)
@@ -150,7 +152,8 @@ def polynomial_decay(
 
     def schedule(step: tf.Tensor) -> tf.Tensor:
         remaining = 1.0 - tf.minimum(_float_step(step), float(total_steps)) / total_steps
-        return (learning_rate_base - end_learning_rate) * tf.pow(remaining, power) + end_learning_rate
+        decaying_part = (learning_rate_base - end_learning_rate) * tf.pow(remaining, power)
+        return decaying_part + end_learning_rate
 
     return _to_float32(schedule)
 

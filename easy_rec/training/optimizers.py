@@ -17,9 +17,11 @@ tensor of the variable's full shape is ever materialised.
 ``build_optimizers(train_config)`` returns the (dense, embedding) pair EasyRec trains with;
 ``OptimizerGroup`` applies such a pair to one list of gradients.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Hashable, Iterable, NamedTuple, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import NamedTuple
 
 import tensorflow as tf
 
@@ -97,9 +99,7 @@ class Optimizer(tf.Module):
     def slots(self, var: tf.Variable) -> Slots:
         """Slot name -> slot variable, for a variable passed to `build`."""
         if var.ref() not in self._built:
-            raise ValueError(
-                f"variable {var.name!r} was not passed to Optimizer.build before apply_gradients"
-            )
+            raise ValueError(f"variable {var.name!r} was not passed to Optimizer.build")
         return dict(self._slot_variables[variable_key(var)])
 
     def apply_gradients(self, grads_and_vars: GradsAndVars, step: tf.Tensor | None = None) -> None:
@@ -252,18 +252,18 @@ class Ftrl(Optimizer):
     def _slot_initial_values(self) -> dict[str, float]:
         return {"accumulator": self._initial_accumulator_value, "linear": 0.0}
 
-    def _op_arguments(self, var: tf.Variable, slots: Slots, lr: tf.Tensor) -> dict:
+    def _op_arguments(self, var: tf.Variable, slots: Slots, lr: tf.Tensor) -> dict[str, tf.Tensor]:
         """The arguments the dense and the sparse FTRL ops share."""
-        return dict(
-            var=var.handle,
-            accum=slots["accumulator"].handle,
-            linear=slots["linear"].handle,
-            lr=lr,
-            l1=tf.cast(self._l1, var.dtype),
-            l2=tf.cast(self._l2, var.dtype),
-            l2_shrinkage=tf.cast(self._l2_shrinkage, var.dtype),
-            lr_power=tf.cast(self._learning_rate_power, var.dtype),
-        )
+        return {
+            "var": var.handle,
+            "accum": slots["accumulator"].handle,
+            "linear": slots["linear"].handle,
+            "lr": lr,
+            "l1": tf.cast(self._l1, var.dtype),
+            "l2": tf.cast(self._l2, var.dtype),
+            "l2_shrinkage": tf.cast(self._l2_shrinkage, var.dtype),
+            "lr_power": tf.cast(self._learning_rate_power, var.dtype),
+        }
 
     def _apply_dense(self, var: tf.Variable, slots: Slots, grad: tf.Tensor, lr: tf.Tensor) -> None:
         tf.raw_ops.ResourceApplyFtrlV2(grad=grad, **self._op_arguments(var, slots, lr))
@@ -277,6 +277,8 @@ class Ftrl(Optimizer):
 
 
 class _AdamConstants(NamedTuple):
+    """Adam's hyperparameters as tensors of the variable's dtype, for one step."""
+
     beta1: tf.Tensor
     beta2: tf.Tensor
     epsilon: tf.Tensor
@@ -502,14 +504,14 @@ class OptimizerGroup(tf.Module):
 
 def clip_by_global_norm(
     grads: Sequence[Gradient | None], clip_norm: float
-) -> tuple[list[Gradient | None], tf.Tensor]:
-    """(clipped gradients, global norm before clipping); `clip_norm` <= 0 means no clipping.
+) -> list[Gradient | None]:
+    """`grads` rescaled so that their global norm is at most `clip_norm` (<= 0: unchanged).
 
     Wraps ``tf.clip_by_global_norm``: None entries stay None and ``tf.IndexedSlices`` stay
     sparse. As in TF1/EasyRec, the norm of a sparse gradient is taken over its values, so
     repeated indices count separately.
     """
     if clip_norm <= 0.0:
-        return list(grads), tf.linalg.global_norm(grads)
-    clipped, norm = tf.clip_by_global_norm(grads, clip_norm)
-    return list(clipped), norm
+        return list(grads)
+    clipped, _ = tf.clip_by_global_norm(grads, clip_norm)
+    return list(clipped)

@@ -21,6 +21,7 @@ from easy_rec.models.builder import build_model
 from easy_rec.protos import pipeline_pb2
 from easy_rec.training.evaluation import Evaluator
 from easy_rec.training.optimizers import build_optimizers, clip_by_global_norm
+from easy_rec.training.restore import read_model_weights, resolve_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -47,18 +48,6 @@ def configure_threads(train_config) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(train_config.inter_op_parallelism_threads)
     if train_config.intra_op_parallelism_threads:
         tf.config.threading.set_intra_op_parallelism_threads(train_config.intra_op_parallelism_threads)
-
-
-def resolve_checkpoint(path: str) -> str:
-    """A checkpoint prefix from a prefix or a directory holding checkpoints."""
-    if tf.io.gfile.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
-        if latest is None:
-            raise FileNotFoundError(f"no checkpoint in directory {path}")
-        return latest
-    if not tf.io.gfile.exists(path + ".index"):
-        raise FileNotFoundError(f"checkpoint {path} not found")
-    return path
 
 
 class Trainer:
@@ -100,6 +89,7 @@ class Trainer:
             if config.eval_input_path else None
         self._summary = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
         self._best_metric: float | None = None
+        self.train_stats: dict[str, float] = {}
 
     def _split_variables(self) -> None:
         tables = {t.weights.ref() for t in self.model.feature_layer.embedding_tables()}
@@ -145,7 +135,7 @@ class Trainer:
             return True
         if self.train_config.fine_tune_checkpoint:
             path = resolve_checkpoint(self.train_config.fine_tune_checkpoint)
-            tf.train.Checkpoint(model=self.model).read(path).expect_partial()
+            read_model_weights(self.model, path)
             logger.info("warm-started model weights from %s", path)
         return False
 
@@ -164,6 +154,7 @@ class Trainer:
         log_every = max(int(tc.log_step_count_steps), 1)
         window_start, window_examples = time.time(), 0
         progress = tqdm(total=num_steps, initial=step, unit="step", desc="train", disable=None)
+        loop_start, examples, first_step = time.time(), 0, step
         try:
             while num_steps is None or step < num_steps:
                 batch = self._next_batch()
@@ -173,7 +164,9 @@ class Trainer:
                     self._batch_observer(batch)
                 result = self._train_step(batch)
                 step += 1
-                window_examples += int(batch[self._label].shape[0])
+                batch_size = int(batch[self._label].shape[0])
+                window_examples += batch_size
+                examples += batch_size
                 progress.update(1)
                 if step % log_every == 0:
                     elapsed = max(time.time() - window_start, 1e-9)
@@ -188,6 +181,11 @@ class Trainer:
                         last_eval_time = time.time()
         finally:
             progress.close()
+        seconds = time.time() - loop_start
+        self.train_stats = {"steps": step - first_step, "examples": examples, "seconds": seconds,
+                            "examples_per_sec": examples / max(seconds, 1e-9)}
+        logger.info("trained %d steps, %d examples in %.1f s (%.0f examples/s)",
+                    step - first_step, examples, seconds, self.train_stats["examples_per_sec"])
         if step != last_save_step or not self.manager.latest_checkpoint:
             self._save(step)
         self._report_data_quality()

@@ -1,0 +1,33 @@
+"""`python -m easy_rec.eval --pipeline_config x.config [--checkpoint_path P]`: evaluate a checkpoint."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from easy_rec import cli
+
+
+def main() -> int:
+    """Entry point; prints the metrics as one JSON line and returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    cli.add_config_arguments(parser)
+    parser.add_argument("--checkpoint_path", default=None,
+                        help="checkpoint prefix or directory (default: latest in model_dir)")
+    args = parser.parse_args()
+    loaded = cli.load_config(args)
+    config = loaded.config
+    if not config.eval_input_path:
+        parser.error("the config has no eval_input_path (or pass --eval_input_path)")
+    from easy_rec.training.evaluation import Evaluator
+    from easy_rec.training.restore import load_trained_model
+
+    base_dir = os.path.dirname(os.path.abspath(args.pipeline_config))
+    model, step, path = load_trained_model(config, args.checkpoint_path, base_dir)
+    results = Evaluator(config, model, config.eval_input_path).evaluate(step)
+    print(json.dumps({"checkpoint": path, "global_step": step, **results}, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

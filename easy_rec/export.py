@@ -1,0 +1,30 @@
+"""`python -m easy_rec.export --pipeline_config x.config --export_dir D`: write a SavedModel."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from easy_rec import cli
+
+
+def main() -> int:
+    """Entry point; prints the export path and returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    cli.add_config_arguments(parser)
+    parser.add_argument("--export_dir", required=True,
+                        help="the SavedModel goes to <export_dir>/<timestamp>/")
+    parser.add_argument("--checkpoint_path", default=None,
+                        help="checkpoint prefix or directory (default: latest in model_dir)")
+    args = parser.parse_args()
+    config = cli.load_config(args).config
+    from easy_rec.export.exporter import export_saved_model
+    from easy_rec.training.restore import load_trained_model
+
+    base_dir = os.path.dirname(os.path.abspath(args.pipeline_config))
+    model, _, _ = load_trained_model(config, args.checkpoint_path, base_dir)
+    print(export_saved_model(model, config.data_config, args.export_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

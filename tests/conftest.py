@@ -1,0 +1,28 @@
+"""Shared fixtures: sample configs and small data slices for fast end-to-end tests."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLES = os.path.join(REPO, "samples")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def sample_rows(name: str, count: int) -> list[str]:
+    """First `count` lines of samples/data/<name>."""
+    with open(os.path.join(SAMPLES, "data", name), encoding="utf-8") as f:
+        return [next(f) for _ in range(count)]
+
+
+@pytest.fixture
+def small_data(tmp_path):
+    """(train path, test path) with 2,000 / 500 rows of the MovieLens sample."""
+    train = tmp_path / "train.csv"
+    test = tmp_path / "test.csv"
+    train.write_text("".join(sample_rows("movielens_train.csv", 2000)), encoding="utf-8")
+    test.write_text("".join(sample_rows("movielens_test.csv", 500)), encoding="utf-8")
+    return str(train), str(test)
