@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from easy_rec.config.errors import ConfigError
 from easy_rec.config.loader import LoadedConfig, load_pipeline_config
@@ -47,12 +47,13 @@ def load_config(args: argparse.Namespace) -> LoadedConfig:
 def run(main: Callable[[], int]) -> None:
     """Runs `main`, turning config and input errors into a message and exit status 1."""
     from easy_rec.input.csv_input import InputError
-    from easy_rec.training.trainer import MalformedInputError
+    from easy_rec.training.trainer import InputStateError, MalformedInputError
 
     setup_logging()
     try:
         status = main()
-    except (ConfigError, InputError, MalformedInputError, FileNotFoundError) as error:
+    except (ConfigError, InputError, MalformedInputError, InputStateError,
+            FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         status = 1
     sys.exit(status)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 
 from conftest import SAMPLES
-
 from easy_rec.config.loader import load_pipeline_config
+
 from easy_rec.training.trainer import Trainer
 
 

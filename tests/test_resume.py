@@ -14,6 +14,8 @@ import tensorflow as tf
 from conftest import REPO, SAMPLES, sample_rows
 from pipeline_helpers import sample_config, train
 
+from easy_rec.training.trainer import InputStateError
+
 
 @pytest.fixture
 def tiny_data(tmp_path):
@@ -40,22 +42,22 @@ def _config(model_dir, data, steps, **edits):
 
 def test_restart_continues_with_the_next_batch(tmp_path, tiny_data):
     straight: list = []
-    train(_config(str(tmp_path / "straight"), tiny_data, 25), batch_observer=_recorder(straight))
+    train(_config(str(tmp_path / "straight"), tiny_data, 100), batch_observer=_recorder(straight))
 
     first: list = []
     resumed_dir = str(tmp_path / "resumed")
     trainer, _ = train(_config(resumed_dir, tiny_data, 12), batch_observer=_recorder(first))
     assert int(trainer.global_step) == 12
     second: list = []
-    trainer, _ = train(_config(resumed_dir, tiny_data, 25), batch_observer=_recorder(second))
-    assert int(trainer.global_step) == 25
-    assert len(first) == 12 and len(second) == 13
+    trainer, _ = train(_config(resumed_dir, tiny_data, 100), batch_observer=_recorder(second))
+    # 3 epochs of 300 rows in batches of 32: the input ends after 29 steps
+    assert int(trainer.global_step) == 29
+    assert len(first) == 12 and len(second) == 17
     assert first + second == straight
 
-    # 25 batches of 32 rows cover the 300-row file's first two epochs exactly once each
     rows = [r for batch in straight for r in batch]
-    counts = Counter(rows[:600])
-    assert set(counts.values()) == {2}
+    counts = Counter(rows)
+    assert len(counts) == 300 and set(counts.values()) == {3}
 
 
 def test_weights_after_resume_equal_uninterrupted_training(tmp_path, tiny_data):
@@ -101,6 +103,14 @@ def test_kill_at_any_moment_leaves_a_restorable_model_dir(tmp_path, tiny_data):
     assert latest is not None, proc.stderr.read().decode()[-2000:]
     step_before = int(latest.rsplit("-", 1)[1])
 
-    trainer, _ = train(_config(model_dir, tiny_data, step_before + 3))
+    trainer, _ = train(_config(model_dir, tiny_data, step_before + 3,
+                               **{"data_config.num_epochs": 0}))
     assert int(trainer.global_step) == step_before + 3
     assert np.isfinite(trainer.model.trainable_variables[0].numpy()).all()
+
+
+def test_changed_input_pipeline_is_reported_clearly(tmp_path, tiny_data):
+    model_dir = str(tmp_path / "m")
+    train(_config(model_dir, tiny_data, 5))
+    with pytest.raises(InputStateError, match="data_config"):
+        train(_config(model_dir, tiny_data, 10, **{"data_config.num_epochs": 0}))

@@ -1,1 +1,1 @@
-"""easy_rec.export"""
+"""Export of trained models as SavedModels for TensorFlow Serving (`python -m easy_rec.export`)."""

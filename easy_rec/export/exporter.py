@@ -29,7 +29,7 @@ class ServingModule(tf.Module):
     def __init__(self, model: RankModel, specs: dict[str, tf.TensorSpec]):
         super().__init__(name="serving")
         self.model = model
-        self.serve = tf.function(self._serve, input_signature=[specs])
+        self.serve = tf.function(self._serve, input_signature=[specs], autograph=False)
 
     def _serve(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         outputs = self.model(features, training=False)

@@ -1,8 +1,9 @@
 """Feature base class and the registry of feature types (IdFeature, RawFeature, ...)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import tensorflow as tf
 
@@ -10,7 +11,7 @@ from easy_rec.protos import feature_config_pb2
 
 FeatureConfig = feature_config_pb2.FeatureConfig
 
-_FEATURE_TYPES: dict[str, type["Feature"]] = {}
+_FEATURE_TYPES: dict[str, type[Feature]] = {}
 T = TypeVar("T", bound=type)
 
 
@@ -24,7 +25,7 @@ def register_feature(feature_type: str) -> Callable[[T], T]:
     return wrap
 
 
-def build_feature(config: FeatureConfig, base_dir: str | None = None) -> "Feature":
+def build_feature(config: FeatureConfig, base_dir: str | None = None) -> Feature:
     """Feature object for one feature config."""
     from easy_rec.features import combo_feature, id_feature, raw_feature, tag_feature  # noqa: F401
 

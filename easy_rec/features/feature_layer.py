@@ -5,8 +5,8 @@ same transforms at serving time.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import tensorflow as tf
 

@@ -1,7 +1,7 @@
 """Dense building blocks as plain tf.Modules (no Keras): Dense, BatchNorm, MLP."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
@@ -53,7 +53,12 @@ class Dense(tf.Module):
 
 
 class BatchNorm(tf.Module):
-    """Batch normalisation over the batch axis with moving statistics for inference."""
+    """Batch normalisation over the batch axis with moving statistics for inference.
+
+    The moving averages are zero-debiased (as Adam's moments): inference divides them by
+    1 - momentum^updates, so they match the data from the first steps on instead of being
+    pulled towards an arbitrary initial mean 0 / variance 1 for thousands of steps.
+    """
 
     def __init__(self, dim: int, momentum: float = 0.99, epsilon: float = 1e-3,
                  name: str | None = None):
@@ -63,7 +68,8 @@ class BatchNorm(tf.Module):
             self.beta = tf.Variable(tf.zeros([dim]), name="beta")
             self.moving_mean = tf.Variable(tf.zeros([dim]), trainable=False, name="moving_mean")
             self.moving_variance = tf.Variable(
-                tf.ones([dim]), trainable=False, name="moving_variance")
+                tf.zeros([dim]), trainable=False, name="moving_variance")
+            self.updates = tf.Variable(0.0, trainable=False, name="updates")
         self._momentum = momentum
         self._epsilon = epsilon
 
@@ -73,9 +79,18 @@ class BatchNorm(tf.Module):
             decay = 1.0 - self._momentum
             self.moving_mean.assign_sub((self.moving_mean - mean) * decay)
             self.moving_variance.assign_sub((self.moving_variance - variance) * decay)
+            self.updates.assign_add(1.0)
         else:
-            mean, variance = self.moving_mean, self.moving_variance
+            mean, variance = self.inference_statistics()
         return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, self._epsilon)
+
+    def inference_statistics(self) -> tuple[tf.Tensor, tf.Tensor]:
+        """Debiased moving (mean, variance); (0, 1) before any training step."""
+        correction = 1.0 - tf.pow(self._momentum, self.updates)
+        trained = self.updates > 0
+        mean = tf.where(trained, tf.math.divide_no_nan(self.moving_mean, correction), 0.0)
+        variance = tf.where(trained, tf.math.divide_no_nan(self.moving_variance, correction), 1.0)
+        return mean, variance
 
 
 class MLP(tf.Module):
@@ -112,7 +127,7 @@ class MLP(tf.Module):
         self.output_dim = dim
 
     @classmethod
-    def from_config(cls, input_dim: int, config: dnn_pb2.DNN, name: str | None = None) -> "MLP":
+    def from_config(cls, input_dim: int, config: dnn_pb2.DNN, name: str | None = None) -> MLP:
         """Builds the MLP described by a DNN config block."""
         return cls(input_dim, list(config.hidden_units), config.activation, config.use_bn,
                    list(config.dropout_ratio), name=name)

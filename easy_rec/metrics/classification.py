@@ -12,7 +12,6 @@ Threshold metrics (accuracy, precision, recall) predict the positive class when
 from __future__ import annotations
 
 import logging
-from typing import Optional
 
 import numpy as np
 
@@ -33,7 +32,7 @@ def _as_1d(x: np.ndarray, name: str) -> np.ndarray:
     return arr
 
 
-def _weights_or_ones(weights: Optional[np.ndarray], n: int) -> np.ndarray:
+def _weights_or_ones(weights: np.ndarray | None, n: int) -> np.ndarray:
     """Return float64 sample weights of length ``n`` (ones when ``weights`` is None)."""
     if weights is None:
         return np.ones(n, dtype=np.float64)
@@ -52,7 +51,7 @@ def binary_scores(probs: np.ndarray) -> np.ndarray:
 
 
 def _binary_inputs(
-    labels: np.ndarray, probs: np.ndarray, weights: Optional[np.ndarray]
+    labels: np.ndarray, probs: np.ndarray, weights: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validate and convert binary-metric inputs to (bool labels, scores, weights)."""
     scores = binary_scores(probs)
@@ -130,7 +129,7 @@ def _grouped_auc(
 
 
 def roc_auc(
-    labels: np.ndarray, probs: np.ndarray, weights: Optional[np.ndarray] = None
+    labels: np.ndarray, probs: np.ndarray, weights: np.ndarray | None = None
 ) -> float:
     """Exact ROC AUC (Mann-Whitney statistic with average ranks for ties).
 
@@ -174,7 +173,7 @@ def gauc(
     probs: np.ndarray,
     group_keys: np.ndarray,
     reduction: str = "mean",
-    weights: Optional[np.ndarray] = None,
+    weights: np.ndarray | None = None,
 ) -> float:
     """Group AUC: AUC per group, averaged over groups having both classes.
 
@@ -216,7 +215,7 @@ def gauc(
 
 # --------------------------------------------------------------------------- other metrics
 def logloss(
-    labels: np.ndarray, probs: np.ndarray, weights: Optional[np.ndarray] = None
+    labels: np.ndarray, probs: np.ndarray, weights: np.ndarray | None = None
 ) -> float:
     """Weighted mean cross entropy with probs clipped to ``[1e-7, 1 - 1e-7]``.
 
@@ -241,7 +240,7 @@ def accuracy(
     labels: np.ndarray,
     probs: np.ndarray,
     threshold: float = 0.5,
-    weights: Optional[np.ndarray] = None,
+    weights: np.ndarray | None = None,
 ) -> float:
     """Weighted accuracy: ``prob > threshold`` for binary ``[N]`` probs, argmax for ``[N, C]``."""
     p = np.asarray(probs, dtype=np.float64)
@@ -255,7 +254,7 @@ def accuracy(
 
 
 def _confusion(
-    labels: np.ndarray, probs: np.ndarray, threshold: float, weights: Optional[np.ndarray]
+    labels: np.ndarray, probs: np.ndarray, threshold: float, weights: np.ndarray | None
 ) -> tuple[float, float, float]:
     """Weighted (true positives, false positives, false negatives) at ``threshold``."""
     positive, scores, w = _binary_inputs(labels, probs, weights)
@@ -270,7 +269,7 @@ def precision(
     labels: np.ndarray,
     probs: np.ndarray,
     threshold: float = 0.5,
-    weights: Optional[np.ndarray] = None,
+    weights: np.ndarray | None = None,
 ) -> float:
     """Weighted precision ``tp / (tp + fp)`` at ``prob > threshold`` (0 if nothing predicted)."""
     tp, fp, _ = _confusion(labels, probs, threshold, weights)
@@ -281,7 +280,7 @@ def recall(
     labels: np.ndarray,
     probs: np.ndarray,
     threshold: float = 0.5,
-    weights: Optional[np.ndarray] = None,
+    weights: np.ndarray | None = None,
 ) -> float:
     """Weighted recall ``tp / (tp + fn)`` at ``prob > threshold`` (0 if no positives)."""
     tp, _, fn = _confusion(labels, probs, threshold, weights)
@@ -289,7 +288,7 @@ def recall(
 
 
 def max_f1(
-    labels: np.ndarray, probs: np.ndarray, weights: Optional[np.ndarray] = None
+    labels: np.ndarray, probs: np.ndarray, weights: np.ndarray | None = None
 ) -> float:
     """Best F1 over every possible decision threshold (exact, not bucketed).
 
@@ -312,7 +311,7 @@ def max_f1(
 
 
 def recall_at_topk(
-    labels: np.ndarray, probs: np.ndarray, topk: int = 5, weights: Optional[np.ndarray] = None
+    labels: np.ndarray, probs: np.ndarray, topk: int = 5, weights: np.ndarray | None = None
 ) -> float:
     """Weighted fraction of rows whose label is within the top-k classes of ``probs``.
 

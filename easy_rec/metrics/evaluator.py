@@ -17,7 +17,8 @@ import math
 import os
 import tempfile
 import time
-from typing import Any, Callable, Mapping, Optional, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ def _compute_one(
     labels: np.ndarray,
     outputs: Mapping[str, np.ndarray],
     features: Mapping[str, np.ndarray],
-    weights: Optional[np.ndarray],
+    weights: np.ndarray | None,
 ) -> float:
     """Compute one metric given its oneof ``name`` and sub-message ``config``."""
     if name in _REGRESSION_METRICS:
@@ -131,7 +132,7 @@ def compute_metrics(
     labels: np.ndarray,
     outputs: Mapping[str, np.ndarray],
     features: Mapping[str, np.ndarray],
-    weights: Optional[np.ndarray] = None,
+    weights: np.ndarray | None = None,
     num_class: int = 1,
 ) -> dict[str, float]:
     """Compute every metric of ``metrics_set`` over the whole eval set.
@@ -199,7 +200,7 @@ class MetricAccumulator:
         labels: np.ndarray,
         outputs: Mapping[str, Any],
         features: Mapping[str, Any],
-        weights: Optional[np.ndarray] = None,
+        weights: np.ndarray | None = None,
     ) -> None:
         """Append one batch (arrays with the batch size as first dimension)."""
         batch_labels = np.asarray(labels).reshape(-1)
@@ -269,7 +270,7 @@ def write_eval_result(
     results: Mapping[str, Any],
     global_step: int,
     name: str = "eval",
-    num_examples: Optional[int] = None,
+    num_examples: int | None = None,
 ) -> str:
     """Persist one evaluation.
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 
 
 def _errors(
-    labels: np.ndarray, preds: np.ndarray, weights: Optional[np.ndarray]
+    labels: np.ndarray, preds: np.ndarray, weights: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (pred - label, weights) as flat float64 arrays of equal length."""
     y = np.asarray(labels, dtype=np.float64).reshape(-1)
@@ -31,18 +30,18 @@ def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
     return float(np.sum(values * weights) / total) if total > 0 else 0.0
 
 
-def mse(labels: np.ndarray, preds: np.ndarray, weights: Optional[np.ndarray] = None) -> float:
+def mse(labels: np.ndarray, preds: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Weighted mean squared error."""
     err, w = _errors(labels, preds, weights)
     return _weighted_mean(err * err, w)
 
 
-def mae(labels: np.ndarray, preds: np.ndarray, weights: Optional[np.ndarray] = None) -> float:
+def mae(labels: np.ndarray, preds: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Weighted mean absolute error."""
     err, w = _errors(labels, preds, weights)
     return _weighted_mean(np.abs(err), w)
 
 
-def rmse(labels: np.ndarray, preds: np.ndarray, weights: Optional[np.ndarray] = None) -> float:
+def rmse(labels: np.ndarray, preds: np.ndarray, weights: np.ndarray | None = None) -> float:
     """Square root of the weighted mean squared error."""
     return math.sqrt(mse(labels, preds, weights))

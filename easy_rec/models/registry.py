@@ -1,7 +1,8 @@
 """Registry of model classes: each model module registers itself under its model_class name."""
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 _MODELS: dict[str, type] = {}
 _CONFIG_FIELDS: dict[str, str] = {}

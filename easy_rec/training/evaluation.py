@@ -30,7 +30,7 @@ class Evaluator:
         self._group_fields = gauc_group_fields(config.eval_config.metrics_set)
         spec = dict(self._reader.output_signature)
         spec[MALFORMED_KEY] = tf.TensorSpec([], tf.int64)
-        self._predict = tf.function(self._predict_batch, input_signature=[spec])
+        self._predict = tf.function(self._predict_batch, input_signature=[spec], autograph=False)
         self._writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "eval"))
 
     def _predict_batch(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:

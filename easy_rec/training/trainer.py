@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import tensorflow as tf
 from tqdm import tqdm
@@ -30,6 +30,10 @@ BatchObserver = Callable[[dict[str, tf.Tensor]], None]
 
 class MalformedInputError(ValueError):
     """A malformed input row stopped the job (data_config.ignore_error is false)."""
+
+
+class InputStateError(ValueError):
+    """The checkpoint's input position does not fit the configured input pipeline."""
 
 
 def _malformed_message(error: tf.errors.InvalidArgumentError) -> str | None:
@@ -77,7 +81,7 @@ class Trainer:
         self.iterator = iter(dataset)
         spec = dict(reader.output_signature)
         spec[MALFORMED_KEY] = tf.TensorSpec([], tf.int64)
-        self._train_step = tf.function(self._step, input_signature=[spec])
+        self._train_step = tf.function(self._step, input_signature=[spec], autograph=False)
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, dense_optimizer=self.dense_optimizer,
             embedding_optimizer=self.embedding_optimizer, global_step=self.global_step,
@@ -98,10 +102,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ the step
     def _step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        # a batch can be empty when every row in it was malformed and skipped
-        nonempty = tf.size(batch[self._label]) > 0
-        result = tf.cond(nonempty, lambda: self._update(batch),
-                         lambda: {"loss": tf.constant(0.0), "total_loss": tf.constant(0.0)})
+        if self.config.data_config.ignore_error:
+            # a batch is empty when every row in it was malformed and skipped
+            result = tf.cond(tf.size(batch[self._label]) > 0, lambda: self._update(batch),
+                             lambda: {"loss": tf.constant(0.0), "total_loss": tf.constant(0.0)})
+        else:
+            result = self._update(batch)
         self.malformed_rows.assign_add(batch[MALFORMED_KEY])
         self.global_step.assign_add(1)
         return result
@@ -130,7 +136,16 @@ class Trainer:
         """
         latest = self.manager.latest_checkpoint
         if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            try:
+                self.checkpoint.restore(latest).assert_existing_objects_matched()
+            except tf.errors.NotFoundError as error:
+                if "restore dataset iterator" not in error.message:
+                    raise
+                raise InputStateError(
+                    f"{latest} was written by a job with a different input pipeline; "
+                    "keep data_config (batch_size, num_epochs, shuffle, input files) unchanged "
+                    "when resuming, or train into a new model_dir with fine_tune_checkpoint "
+                    "pointing at this one") from None
             logger.info("resumed from %s at global step %d", latest, int(self.global_step))
             return True
         if self.train_config.fine_tune_checkpoint:
@@ -154,7 +169,7 @@ class Trainer:
         log_every = max(int(tc.log_step_count_steps), 1)
         window_start, window_examples = time.time(), 0
         progress = tqdm(total=num_steps, initial=step, unit="step", desc="train", disable=None)
-        loop_start, examples, first_step = time.time(), 0, step
+        loop_start, examples, first_step, eval_seconds = time.time(), 0, step, 0.0
         try:
             while num_steps is None or step < num_steps:
                 batch = self._next_batch()
@@ -177,14 +192,16 @@ class Trainer:
                     last_save_step, last_save_time = step, time.time()
                     if self.evaluator and time.time() - last_eval_time >= \
                             self.config.eval_config.eval_interval_secs:
+                        eval_start = time.time()
                         self._evaluate_and_export(step)
                         last_eval_time = time.time()
+                        eval_seconds += last_eval_time - eval_start
         finally:
             progress.close()
-        seconds = time.time() - loop_start
+        seconds = time.time() - loop_start - eval_seconds
         self.train_stats = {"steps": step - first_step, "examples": examples, "seconds": seconds,
                             "examples_per_sec": examples / max(seconds, 1e-9)}
-        logger.info("trained %d steps, %d examples in %.1f s (%.0f examples/s)",
+        logger.info("trained %d steps, %d examples in %.1f s excluding evaluation (%.0f examples/s)",
                     step - first_step, examples, seconds, self.train_stats["examples_per_sec"])
         if step != last_save_step or not self.manager.latest_checkpoint:
             self._save(step)

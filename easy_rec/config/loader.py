@@ -1,0 +1,198 @@
+"""Reading, editing, checking and writing pipeline configs (EasyRecConfig, text format).
+
+Every problem comes out as a ConfigError naming the file, the line and the field:
+text-format errors (unknown field, wrong type, bad enum value, syntax), missing required
+fields, bad ``--edit_config_json`` edits and the semantic checks of `validate`.
+"""
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import descriptor_pool, text_format
+from google.protobuf.message import Message
+
+from easy_rec.config.edit import apply_edits
+from easy_rec.config.errors import ConfigError
+from easy_rec.config.features import feature_configs, feature_list_field, feature_name
+from easy_rec.config.locator import FieldLocator
+from easy_rec.config.validate import check_model_block, validate_pipeline_config
+from easy_rec.protos import pipeline_pb2
+
+__all__ = [
+    "LoadedConfig", "load_pipeline_config", "parse_pipeline_config_text", "check_required_fields",
+    "save_pipeline_config", "feature_configs", "feature_list_field", "feature_name",
+]
+
+logger = logging.getLogger(__name__)
+
+EasyRecConfig = pipeline_pb2.EasyRecConfig
+Edits = Mapping[str, Any] | str | None
+
+_LOCATION_PREFIX = re.compile(r"^\d+(?::\d+)? : ")
+_UNKNOWN_FIELD = re.compile(r'Message type "([\w.]+)" has no field named "([^"]+)"')
+_UNKNOWN_ENUM = re.compile(r'Enum type "([\w.]+)" has no value named (\S+?)\.?$')
+
+
+@dataclass
+class LoadedConfig:
+    """A parsed (and edited) config with what is needed to point at its lines."""
+
+    config: EasyRecConfig
+    path: str
+    locator: FieldLocator
+    edited_paths: list[str] = field(default_factory=list)
+
+    def locate(self, field_path: str) -> int | None:
+        """1-based line of `field_path` in the file (or of its nearest written ancestor)."""
+        return self.locator.locate(field_path)
+
+    def error(self, field_path: str, reason: str) -> ConfigError:
+        """A ConfigError for `field_path` of this config, with file and line filled in."""
+        return ConfigError(reason, path=self.path, line=self.locate(field_path), field=field_path)
+
+    @property
+    def base_dir(self) -> str:
+        """Directory relative paths in the config are resolved against (the file's folder)."""
+        if os.path.isfile(self.path):
+            return os.path.dirname(os.path.abspath(self.path))
+        return os.getcwd()
+
+
+def load_pipeline_config(path: str, edits: Edits = None, validate: bool = True) -> LoadedConfig:
+    """Reads the text-format config at `path`, applies `edits`, checks it; see
+    `parse_pipeline_config_text`."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as error:
+        raise ConfigError(f"cannot read the pipeline config: {error.strerror or error}",
+                          path=path) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"the pipeline config is not UTF-8 text: {error}", path=path) from None
+    return parse_pipeline_config_text(text, path, edits=edits, validate=validate)
+
+
+def parse_pipeline_config_text(text: str, path: str = "<string>", edits: Edits = None,
+                               validate: bool = True) -> LoadedConfig:
+    """Parses config `text` (attributed to file `path` in errors) into a LoadedConfig.
+
+    Steps: text-format parse, `edits` (``--edit_config_json`` semantics), required fields,
+    then, unless `validate` is False, the semantic checks of `validate_pipeline_config`.
+    """
+    locator = FieldLocator(text, EasyRecConfig.DESCRIPTOR)
+    config = EasyRecConfig()
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as error:
+        raise _parse_error_to_config_error(error, text, path, locator) from None
+    edited = apply_edits(config, edits) if edits else []
+    loaded = LoadedConfig(config, path, locator, edited)
+    try:
+        if validate and config.model_config.model_class:
+            # a wrong model block reads better than the required fields missing inside it
+            check_model_block(config, loaded.locate, path)
+        check_required_fields(config, loaded.locate, path)
+        if validate:
+            validate_pipeline_config(config, loaded.locate, path)
+    except ConfigError as error:
+        _mention_edit(error, edited)
+        raise
+    logger.info("loaded pipeline config %s (model_class %s)", path,
+                config.model_config.model_class or "?")
+    return loaded
+
+
+def check_required_fields(config: Message, locate, path: str) -> None:
+    """ConfigError naming the first missing proto2 `required` field (and listing the rest)."""
+    missing = config.FindInitializationErrors()
+    if not missing:
+        return
+    first, rest = missing[0], missing[1:]
+    reason = f"required field {first.rsplit('.', 1)[-1]!r} is missing"
+    if rest:
+        reason += f" (also missing: {', '.join(rest)})"
+    raise ConfigError(reason, path=path, line=locate(first), field=first)
+
+
+def save_pipeline_config(config: Message, path: str) -> None:
+    """Writes `config` in text format to `path` atomically (temp file + os.replace)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    text = text_format.MessageToString(config)
+    handle, temp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
+                                         suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp_path, path)
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+        raise
+    logger.info("wrote pipeline config %s", path)
+
+
+# -- parse errors ----------------------------------------------------------------------
+def _parse_error_to_config_error(error: text_format.ParseError, text: str, path: str,
+                                 locator: FieldLocator) -> ConfigError:
+    line, column = error.GetLine(), error.GetColumn()
+    reason = _strip_location(str(error), text, line)
+    field_path = locator.field_at(line, column) if line else None
+    if field_path is None:
+        match = _UNKNOWN_FIELD.search(reason)
+        field_path = match.group(2) if match else None
+    return ConfigError(reason + _suggestion(reason), path=path, line=line, field=field_path)
+
+
+def _strip_location(message: str, text: str, line: int | None) -> str:
+    """The ParseError message without its ``line:col : 'source line': `` prefix."""
+    message = _LOCATION_PREFIX.sub("", message, count=1)
+    lines = text.split("\n")
+    if line and 0 < line <= len(lines):
+        quoted = f"'{lines[line - 1]}': "
+        if message.startswith(quoted):
+            return message[len(quoted):]
+    match = re.match(r"^'.*?': (?=\S)", message)
+    return message[match.end():] if match and message.startswith("'") else message
+
+
+def _suggestion(reason: str) -> str:
+    """' (did you mean ...?)' for an unknown field or enum value close to a known one."""
+    pool = descriptor_pool.Default()
+    candidates: list[str] = []
+    wrong = ""
+    try:
+        match = _UNKNOWN_FIELD.search(reason)
+        if match:
+            wrong = match.group(2)
+            candidates = [f.name for f in pool.FindMessageTypeByName(match.group(1)).fields]
+        match = _UNKNOWN_ENUM.search(reason)
+        if match:
+            wrong = match.group(2)
+            candidates = [v.name for v in pool.FindEnumTypeByName(match.group(1)).values]
+            if not difflib.get_close_matches(wrong, candidates, n=1):
+                return f" (expected one of {', '.join(candidates)})"
+    except KeyError:
+        return ""
+    close = difflib.get_close_matches(wrong, candidates, n=2) if wrong else []
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def _mention_edit(error: ConfigError, edited: list[str]) -> None:
+    """Notes in `error` when the field it names was set by --edit_config_json."""
+    if not error.field or not edited:
+        return
+    for changed in edited:
+        if error.field == changed or error.field.startswith((changed + ".", changed + "[")):
+            error.reason += f" (value set by edit_config_json {changed})"
+            error.args = (error.reason,)
+            return
