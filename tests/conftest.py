@@ -20,9 +20,9 @@ def sample_rows(name: str, count: int) -> list[str]:
 
 @pytest.fixture
 def small_data(tmp_path):
-    """(train path, test path) with 2,000 / 500 rows of the MovieLens sample."""
+    """(train path, test path) with 20,000 / 500 rows of the MovieLens sample."""
     train = tmp_path / "train.csv"
     test = tmp_path / "test.csv"
-    train.write_text("".join(sample_rows("movielens_train.csv", 2000)), encoding="utf-8")
+    train.write_text("".join(sample_rows("movielens_train.csv", 20000)), encoding="utf-8")
     test.write_text("".join(sample_rows("movielens_test.csv", 500)), encoding="utf-8")
     return str(train), str(test)

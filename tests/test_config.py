@@ -289,10 +289,11 @@ def test_missing_required_fields():
     assert error.field == "model_dir" and error.line is None
     assert "required" in error.reason
 
-    text = variant('input_names: "price" feature_type: RawFeature', 'input_names: "price"')
+    text = variant('input_fields { input_name: "price" input_type: DOUBLE }',
+                   'input_fields { input_type: DOUBLE }')
     error = parse_error(text)
-    assert error.field == "feature_config.features[3].feature_type"
-    assert error.line == line_of('input_names: "price"', text)
+    assert error.field.startswith("data_config.input_fields[") and error.field.endswith("].input_name")
+    assert error.line == line_of("input_fields { input_type: DOUBLE }", text)
 
     text = variant("  input_type: CSVInput\n", "")
     error = parse_error(text)
@@ -303,6 +304,13 @@ def test_missing_required_fields():
     error = parse_error(text)
     assert error.field == "model_config.model_class"
     assert error.line == line_of("model_config {", text)
+
+
+def test_feature_type_defaults_to_id_feature_as_in_easyrec():
+    text = variant('input_names: "price" feature_type: RawFeature', 'input_names: "price"')
+    error = parse_error(text)  # an IdFeature needs a bucket size: the default type was applied
+    assert error.field.startswith("feature_config.features[3]")
+    assert "hash_bucket_size" in error.reason
 
 
 def test_required_fields_can_come_from_edits():

@@ -14,7 +14,9 @@ MODEL_EDITS = {
     "DeepFM": ("deepfm", {}),
     "WideAndDeep": ("wide_and_deep", {}),
     "MultiTower": ("multi_tower", {}),
-    "FM": ("deepfm", {"model_config.model_class": "FM", "model_config.fm": {}}),
+    "FM": ("deepfm", {"model_config.model_class": "FM", "model_config.fm": {},
+                      "train_config.optimizer_config[0].adam_optimizer.learning_rate"
+                      ".exponential_decay_learning_rate.initial_learning_rate": 0.01}),
     "DNN": ("multi_tower", {"model_config.model_class": "DNN",
                             "model_config.dnn": {"dnn": {"hidden_units": [64, 32]}}}),
 }
@@ -60,9 +62,13 @@ def test_regression_l2_loss(tmp_path, small_data):
     config = sample_config("wide_and_deep", str(tmp_path / "m"), *small_data, **{
         "data_config.label_fields": ["rating"], "model_config.loss_type": "L2_LOSS",
         "eval_config.metrics_set": [{"mean_squared_error": {}}, {"mean_absolute_error": {}}],
-        "train_config.num_steps": 150})
+        "train_config.optimizer_config[0].adam_optimizer.learning_rate"
+        ".exponential_decay_learning_rate.initial_learning_rate": 0.01,
+        "model_config.wide_and_deep.dnn.use_bn": False,
+        "train_config.num_steps": 200})
     trainer, results = train(config)
-    assert results["mse"] < 2.0, results  # the ratings' variance is about 1.6 around 3.5
+    ratings = np.loadtxt(small_data[1], delimiter="\t", usecols=3)
+    assert results["mse"] < ratings.var(), results  # better than predicting the mean
     batch = next(iter(trainer.evaluator._reader.make_dataset(8, num_epochs=1)))
     assert set(trainer.model(batch)) == {"y", "embedding_l2"}
 
