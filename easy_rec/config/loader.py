@@ -10,7 +10,6 @@ import difflib
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,7 @@ from easy_rec.config.features import feature_configs, feature_list_field, featur
 from easy_rec.config.locator import FieldLocator
 from easy_rec.config.validate import check_model_block, validate_pipeline_config
 from easy_rec.protos import pipeline_pb2
+from easy_rec.utils.files import atomic_write_text
 
 __all__ = [
     "LoadedConfig", "load_pipeline_config", "parse_pipeline_config_text", "check_required_fields",
@@ -123,21 +123,7 @@ def check_required_fields(config: Message, locate, path: str) -> None:
 
 def save_pipeline_config(config: Message, path: str) -> None:
     """Writes `config` in text format to `path` atomically (temp file + os.replace)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    text = text_format.MessageToString(config)
-    handle, temp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
-                                         suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
+    atomic_write_text(path, text_format.MessageToString(config))
     logger.info("wrote pipeline config %s", path)
 
 

@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 
 from easy_rec.config.errors import ConfigError
 from easy_rec.config.features import feature_list_field, feature_name
+from easy_rec.metrics.evaluator import METRIC_KEYS
 from easy_rec.protos import dataset_pb2, feature_config_pb2
 
 logger = logging.getLogger(__name__)
@@ -30,19 +31,7 @@ RAW_NORMALIZERS: dict[str, str] = {
 }
 
 # EvalMetrics oneof name -> key of the metric in evaluation results.
-METRIC_RESULT_KEYS: dict[str, str] = {
-    "auc": "auc",
-    "gauc": "gauc",
-    "log_loss": "logloss",
-    "accuracy": "accuracy",
-    "precision": "precision",
-    "recall": "recall",
-    "mean_squared_error": "mse",
-    "mean_absolute_error": "mae",
-    "root_mean_squared_error": "rmse",
-    "max_f1": "max_f1",
-    "recall_at_topk": "recall_at_topk",
-}
+METRIC_RESULT_KEYS = METRIC_KEYS
 
 COMBINERS = ("sum", "mean", "sqrtn")
 EXPORTER_TYPES = ("final", "latest", "best", "none")

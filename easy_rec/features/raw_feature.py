@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.validate import RAW_NORMALIZERS
 from easy_rec.features.base import Encoded, Feature, FeatureConfig, register_feature, split_values
 
 NORMALIZERS = {
@@ -14,8 +15,8 @@ NORMALIZERS = {
 
 
 def normalizer(name: str):
-    """Normalizer function by name; accepts 'tf.math.log1p' style spellings."""
-    key = name.split(".")[-1].strip().lower()
+    """Normalizer function by name; accepts the spellings in RAW_NORMALIZERS ('tf.math.log1p')."""
+    key = RAW_NORMALIZERS.get(name.strip())
     if key not in NORMALIZERS:
         raise ValueError(f"unknown normalizer_fn {name!r}; known: {', '.join(sorted(NORMALIZERS))}")
     return NORMALIZERS[key]

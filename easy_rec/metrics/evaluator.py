@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -25,6 +24,7 @@ import numpy as np
 from easy_rec.metrics import classification as cls
 from easy_rec.metrics import regression as reg
 from easy_rec.protos import eval_pb2
+from easy_rec.utils.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -249,22 +249,6 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same directory + os.replace."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp_path = tempfile.mkstemp(prefix=".tmp_", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
-
-
 def write_eval_result(
     model_dir: str,
     results: Mapping[str, Any],
@@ -295,7 +279,7 @@ def write_eval_result(
         name=name,
     )
     json_path = os.path.join(out_dir, f"step_{int(global_step)}.json")
-    _atomic_write_text(json_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(json_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     with open(os.path.join(out_dir, HISTORY_FILE), "a", encoding="utf-8") as history:
         history.write(json.dumps(record, sort_keys=True) + "\n")
     logger.info("eval results at step %d written to %s", global_step, json_path)

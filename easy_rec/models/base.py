@@ -56,9 +56,14 @@ class RankModel(tf.Module):
         """[batch, output_dim] pre-activation scores."""
         raise NotImplementedError
 
+    def regularized_kernels(self) -> list[tf.Variable]:
+        """Dense weight matrices that l2_regularization applies to."""
+        return []
+
     def dense_l2(self) -> tf.Tensor:
-        """L2 penalty on the dense weights (model's l2_regularization)."""
-        return tf.constant(0.0)
+        """l2_regularization (of the model's block) * sum of 0.5 * ||W||^2 over its kernels."""
+        scale = float(getattr(self.params, "l2_regularization", 0.0))
+        return scale * l2_of(self.regularized_kernels())
 
     def __call__(self, raw: dict[str, tf.Tensor], training: bool = False) -> dict[str, tf.Tensor]:
         features = self.feature_layer(raw, training=training)
@@ -118,3 +123,13 @@ def l2_of(variables) -> tf.Tensor:
     """Sum of tf.nn.l2_loss over variables."""
     variables = list(variables)
     return tf.add_n([tf.nn.l2_loss(v) for v in variables]) if variables else tf.constant(0.0)
+
+
+def kernels_of(*layers) -> list[tf.Variable]:
+    """Kernels of MLPs (all layers) and Dense layers, skipping None entries."""
+    kernels: list[tf.Variable] = []
+    for layer in layers:
+        if layer is None:
+            continue
+        kernels += layer.kernels() if hasattr(layer, "kernels") else [layer.kernel]
+    return kernels

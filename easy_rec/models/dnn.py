@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from easy_rec.features.feature_layer import WIDE
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.models.base import RankModel, l2_of
+from easy_rec.models.base import RankModel, kernels_of
 from easy_rec.models.registry import register_model
 
 
@@ -23,6 +23,5 @@ class DNN(RankModel):
         inputs = tf.concat([features.concat(g) for g in self._groups], axis=1)
         return self.output_layer(self.dnn(inputs, training))
 
-    def dense_l2(self) -> tf.Tensor:
-        kernels = self.dnn.kernels() + [self.output_layer.kernel]
-        return float(self.params.l2_regularization) * l2_of(kernels)
+    def regularized_kernels(self) -> list[tf.Variable]:
+        return kernels_of(self.dnn, self.output_layer)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.models.base import RankModel, l2_of
+from easy_rec.models.base import RankModel, kernels_of
 from easy_rec.models.checks import require_groups
 from easy_rec.models.registry import register_model
 
@@ -28,10 +28,8 @@ class MultiTower(RankModel):
                   for tower, group in zip(self.towers, self._tower_inputs)]
         return self.output_layer(self.final_dnn(tf.concat(towers, axis=1), training))
 
-    def dense_l2(self) -> tf.Tensor:
-        kernels = [k for t in self.towers for k in t.kernels()]
-        kernels += self.final_dnn.kernels() + [self.output_layer.kernel]
-        return float(self.params.l2_regularization) * l2_of(kernels)
+    def regularized_kernels(self) -> list[tf.Variable]:
+        return kernels_of(*self.towers, self.final_dnn, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.models.base import RankModel, l2_of
+from easy_rec.models.base import RankModel, kernels_of
 from easy_rec.models.checks import require_groups
 from easy_rec.models.registry import register_model
 
@@ -34,11 +34,8 @@ class WideAndDeep(RankModel):
             return self.output_layer(self.final_dnn(tf.concat([wide, deep], axis=1), training))
         return wide + self.output_layer(deep)
 
-    def dense_l2(self) -> tf.Tensor:
-        kernels = self.dnn.kernels() + [self.output_layer.kernel]
-        if self.final_dnn is not None:
-            kernels += self.final_dnn.kernels()
-        return float(self.params.l2_regularization) * l2_of(kernels)
+    def regularized_kernels(self) -> list[tf.Variable]:
+        return kernels_of(self.dnn, self.final_dnn, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:
