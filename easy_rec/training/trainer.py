@@ -26,6 +26,7 @@ from easy_rec.training.restore import read_model_weights, resolve_checkpoint
 logger = logging.getLogger(__name__)
 
 BatchObserver = Callable[[dict[str, tf.Tensor]], None]
+EvalObserver = Callable[[int, dict[str, float]], None]
 
 
 class MalformedInputError(ValueError):
@@ -58,7 +59,10 @@ class Trainer:
     """Trains the model a pipeline config describes."""
 
     def __init__(self, config: pipeline_pb2.EasyRecConfig, base_dir: str | None = None,
-                 batch_observer: BatchObserver | None = None):
+                 batch_observer: BatchObserver | None = None,
+                 eval_observer: EvalObserver | None = None):
+        """eval_observer, if given, is called with (global_step, results) after each evaluation
+        (e.g. to report intermediate metrics to a hyperparameter tuner)."""
         self.config = config
         self.train_config = config.train_config
         configure_threads(self.train_config)
@@ -66,6 +70,7 @@ class Trainer:
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.malformed_rows = tf.Variable(0, dtype=tf.int64, trainable=False, name="malformed_rows")
         self._batch_observer = batch_observer
+        self._eval_observer = eval_observer
         self._split_variables()
         self.dense_optimizer, self.embedding_optimizer = build_optimizers(self.train_config)
         self.dense_optimizer.build(self._dense_vars)
@@ -255,6 +260,8 @@ class Trainer:
     # ------------------------------------------------------------------ eval / export
     def _evaluate_and_export(self, step: int, final: bool = False) -> dict[str, float]:
         results = self.evaluator.evaluate(step) if self.evaluator else {}
+        if self.evaluator and self._eval_observer is not None:
+            self._eval_observer(step, results)
         export = self.config.export_config
         kind = export.exporter_type or "final"
         root = export.export_dir or os.path.join(self.config.model_dir, "export")
