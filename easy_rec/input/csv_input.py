@@ -134,11 +134,14 @@ class CSVInput:
         tokens = tf.strings.split(lines, self._separator)
         counts = tokens.row_lengths()
         count_ok = tf.equal(counts, self._num_columns)
-        cells = tokens.to_tensor(default_value="", shape=[None, self._num_columns])
+        cells = _CellPicker(tokens)
         values, cell_ok = {}, []
         for col in self._columns:
-            raw = cells[:, col.index]
-            filled = tf.where(tf.equal(raw, ""), col.default, raw)
+            raw = cells.column(col.index)
+            filled = tf.where(tf.equal(raw, ""), col.default, raw) if col.default else raw
+            if col.dtype == tf.string:
+                values[col.name] = filled
+                continue
             ok = field_types.cells_valid(filled, col.dtype)
             cell_ok.append(ok)
             values[col.name] = field_types.parse_cells(tf.where(ok, filled, col.default), col.dtype)
@@ -166,14 +169,35 @@ class CSVInput:
         line = tf.bitwise.bitwise_and(row_id, (1 << _LINE_BITS) - 1)
         count_reason = tf.strings.format(
             "expected {} columns, found {}", (self._num_columns, counts[row]))
-        names = tf.constant([c.name for c in self._columns] or [""])
-        types = tf.constant([c.dtype.name for c in self._columns] or [""])
-        indexes = tf.constant([c.index for c in self._columns] or [0])
+        numeric = [c for c in self._columns if c.dtype != tf.string]
+        names = tf.constant([c.name for c in numeric] or [""])
+        types = tf.constant([c.dtype.name for c in numeric] or [""])
+        indexes = tf.constant([c.index for c in numeric] or [0])
         bad_col = tf.argmin(tf.cast(cell_ok_matrix[row], tf.int32), output_type=tf.int32)
         cell_reason = tf.strings.join([
             "column ", tf.gather(names, bad_col), ": value ",
-            cells[row, tf.gather(indexes, bad_col)], " is not a valid ", tf.gather(types, bad_col)])
+            cells.cell(row, tf.gather(indexes, bad_col)), " is not a valid ",
+            tf.gather(types, bad_col)])
         reason = tf.cond(count_ok[row], lambda: cell_reason, lambda: count_reason)
         return tf.strings.join([
             "malformed CSV row at ", file_name, ":", tf.strings.as_string(line), ": ", reason,
             " (set data_config.ignore_error: true to skip and count such rows)"])
+
+
+class _CellPicker:
+    """Reads single columns out of split lines without materialising the full cell matrix."""
+
+    def __init__(self, tokens: tf.RaggedTensor):
+        self._values = tokens.values
+        self._starts = tokens.row_starts()
+        self._last = tokens.row_limits() - 1
+
+    def column(self, index: int) -> tf.Tensor:
+        """[batch] cells of column `index` (rows with fewer cells give some other cell of theirs;
+        such rows are invalid anyway)."""
+        return tf.gather(self._values, tf.minimum(self._starts + index, self._last))
+
+    def cell(self, row: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+        """One cell."""
+        position = tf.minimum(self._starts[row] + tf.cast(index, tf.int64), self._last[row])
+        return self._values[position]

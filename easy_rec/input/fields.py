@@ -50,11 +50,10 @@ def parse_cells(cells: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
     """Converts validated text cells to `dtype` (no check; see CELL_PATTERNS)."""
     if dtype == tf.string:
         return cells
-    stripped = tf.strings.strip(cells)
     if dtype == tf.bool:
-        lowered = tf.strings.lower(stripped)
+        lowered = tf.strings.lower(tf.strings.strip(cells))
         return tf.logical_or(tf.equal(lowered, "true"), tf.equal(lowered, "1"))
-    return tf.strings.to_number(stripped, out_type=dtype)
+    return tf.strings.to_number(cells, out_type=dtype)  # accepts surrounding blanks
 
 
 def cells_valid(cells: tf.Tensor, dtype: tf.DType) -> tf.Tensor:

@@ -1,0 +1,133 @@
+"""Arrow columns -> numpy arrays in a signature input's dtype, with a per-row validity mask.
+
+Text cells follow the rules of the CSV training reader (`easy_rec.input.fields`): an empty cell
+takes the column's default, a number may be surrounded by blanks, BOOL is 1/0/true/false. A
+cell that does not parse marks its row invalid (the row's value is then the default).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import tensorflow as tf
+
+from easy_rec.input.fields import CELL_PATTERNS
+from easy_rec.serving.errors import PredictError
+
+ARROW_TYPES: dict[tf.DType, pa.DataType] = {
+    tf.int32: pa.int32(),
+    tf.int64: pa.int64(),
+    tf.float32: pa.float32(),
+    tf.float64: pa.float64(),
+    tf.string: pa.string(),
+    tf.bool: pa.bool_(),
+}
+_TRUE_TEXT = pa.array(["1", "true"])
+
+
+def zero_text(dtype: tf.DType) -> str:
+    """Text of a dtype's zero value: '' for strings, 'false' for bools, '0' for numbers."""
+    if dtype == tf.string:
+        return ""
+    return "false" if dtype == tf.bool else "0"
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """How one input column becomes a signature input: name, dtype and default cell text."""
+
+    name: str
+    dtype: tf.DType
+    default: str
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ARROW_TYPES:
+            raise PredictError(f"input {self.name!r}: dtype {self.dtype.name} is not supported")
+        _, ok = _text_to_dtype(pa.array([self.default]), self.dtype)
+        if not ok.all():
+            raise PredictError(f"input {self.name!r}: default {self.default!r} is not a valid "
+                               f"{self.dtype.name}")
+
+
+@dataclass
+class ConvertedColumn:
+    """A column's values in its signature dtype and the mask of rows whose cell parsed."""
+
+    values: np.ndarray
+    valid: np.ndarray
+
+
+def convert_column(column: pa.Array | pa.ChunkedArray, rule: ColumnRule) -> ConvertedColumn:
+    """Converts one Arrow column (text or typed) following `rule`; nulls take the default."""
+    array = _plain_array(column)
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        filled = _fill_text(array, rule.default)
+        values, valid = _text_to_dtype(filled, rule.dtype)
+    else:
+        values, valid = _typed_to_dtype(array, rule)
+    return ConvertedColumn(_to_numpy(values, rule.dtype), valid)
+
+
+def _plain_array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    return array
+
+
+def _fill_text(array: pa.Array, default: str) -> pa.Array:
+    """Nulls and empty cells replaced by `default`."""
+    filled = pc.fill_null(array, default)
+    if default == "":
+        return filled
+    return pc.if_else(pc.equal(filled, ""), default, filled)
+
+
+def _text_to_dtype(text: pa.Array, dtype: tf.DType) -> tuple[pa.Array, np.ndarray]:
+    """Parses null-free text cells; invalid cells become the dtype's zero and are masked."""
+    if dtype == tf.string:
+        return text, np.ones(len(text), dtype=bool)
+    valid = pc.match_substring_regex(text, f"^(?:{CELL_PATTERNS[dtype]})$")
+    stripped = pc.utf8_trim_whitespace(pc.if_else(valid, text, zero_text(dtype)))
+    if dtype == tf.bool:
+        return pc.is_in(pc.utf8_lower(stripped), value_set=_TRUE_TEXT), _mask(valid)
+    unsigned = pc.replace_substring_regex(stripped, pattern=r"^\+", replacement="")
+    values, cast_ok = _cast_checked(unsigned, ARROW_TYPES[dtype])
+    return values, _mask(valid) & cast_ok
+
+
+def _typed_to_dtype(array: pa.Array, rule: ColumnRule) -> tuple[pa.Array, np.ndarray]:
+    """Typed (e.g. Parquet) values cast to the rule's dtype; nulls take the default."""
+    values, valid = _cast_checked(array, ARROW_TYPES[rule.dtype])
+    default, _ = _text_to_dtype(pa.array([rule.default]), rule.dtype)
+    return pc.fill_null(values, default[0]), valid
+
+
+def _cast_checked(array: pa.Array, target: pa.DataType) -> tuple[pa.Array, np.ndarray]:
+    """Safe cast; when some values do not fit (overflow, fractions, bad text), those are
+    found one by one, set to null and masked invalid."""
+    try:
+        return pc.cast(array, target), np.ones(len(array), dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    values, valid = [], np.ones(len(array), dtype=bool)
+    for i, item in enumerate(array):
+        try:
+            values.append(item.cast(target).as_py())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            values.append(None)
+            valid[i] = False
+    return pa.array(values, type=target), valid
+
+
+def _mask(boolean: pa.Array) -> np.ndarray:
+    return boolean.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
+def _to_numpy(values: pa.Array, dtype: tf.DType) -> np.ndarray:
+    """Null-free Arrow values as a numpy array TensorFlow takes as `dtype`."""
+    if dtype == tf.string:
+        return values.to_numpy(zero_copy_only=False)
+    return values.fill_null(False if dtype == tf.bool else 0).to_numpy(zero_copy_only=False)

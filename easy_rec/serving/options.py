@@ -1,0 +1,100 @@
+"""Options of a batch prediction run, and how command-line text and pipeline configs fill them."""
+from __future__ import annotations
+
+import codecs
+import json
+from dataclasses import dataclass, field
+
+from easy_rec.protos import dataset_pb2
+from easy_rec.serving.errors import PredictError
+
+DEFAULT_SEPARATOR = ","
+
+
+@dataclass
+class PredictOptions:
+    """Everything `batch_predict` needs.
+
+    `column_names` names the columns of header-less CSV input in file order; `defaults` maps an
+    input column to the text that stands for its empty / null cells (else the dtype's zero).
+    `chunk_rows` bounds the rows held in memory at a time (CSV additionally reads about
+    `block_bytes` of text at a time); `batch_size` is the rows per signature call.
+    """
+
+    saved_model_dir: str
+    input_path: str
+    output_path: str
+    reserved_cols: list[str] = field(default_factory=list)
+    output_cols: list[str] | None = None
+    batch_size: int = 1024
+    chunk_rows: int = 65536
+    block_bytes: int = 16 << 20
+    input_format: str | None = None
+    output_format: str | None = None
+    separator: str = DEFAULT_SEPARATOR
+    list_separator: str | None = None
+    with_header: bool = False
+    column_names: list[str] | None = None
+    defaults: dict[str, str] = field(default_factory=dict)
+    ignore_error: bool = False
+    progress: bool | None = None
+
+
+def split_names(text: str | None) -> list[str]:
+    """'a, b,c' -> ['a', 'b', 'c']; None or '' -> []."""
+    return [n.strip() for n in (text or "").split(",") if n.strip()]
+
+
+def parse_input_fields(text: str) -> list[str]:
+    """Column names from 'name:TYPE,name,...' (TYPE, if given, must be a FieldType name;
+    values are converted to the SavedModel's input dtypes whatever the TYPE says)."""
+    names = []
+    for item in split_names(text):
+        name, _, type_name = item.partition(":")
+        type_name = type_name.strip().upper()
+        if type_name and type_name not in dataset_pb2.DatasetConfig.FieldType.keys():
+            raise PredictError(f"--input_fields: {item!r}: unknown type {type_name} (use one of "
+                               f"{', '.join(dataset_pb2.DatasetConfig.FieldType.keys())})")
+        names.append(name.strip())
+    if len(set(names)) != len(names):
+        raise PredictError(f"--input_fields names a column twice: {text}")
+    return names
+
+
+def parse_defaults(text: str | None) -> dict[str, str]:
+    """'{"age": 0, "city": "unknown"}' -> {'age': '0', 'city': 'unknown'}."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PredictError(f"--defaults is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise PredictError("--defaults must be a JSON object of column: value")
+    return {str(k): _default_text(v) for k, v in value.items()}
+
+
+def _default_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def decode_separator(text: str) -> str:
+    r"""Command-line separator with escapes decoded: '\t' -> tab, '\001' -> chr(1)."""
+    return codecs.decode(text, "unicode_escape")
+
+
+def apply_data_config(options: PredictOptions, data_config: dataset_pb2.DatasetConfig,
+                      separator_given: bool) -> None:
+    """Fills what the options leave open from a pipeline config's data_config: column names,
+    separator (unless given), with_header, and default_val of the input fields (explicit
+    `options.defaults` win)."""
+    if not options.column_names:
+        options.column_names = [f.input_name for f in data_config.input_fields]
+    if not separator_given:
+        options.separator = data_config.separator
+    options.with_header = options.with_header or data_config.with_header
+    config_defaults = {f.input_name: f.default_val for f in data_config.input_fields
+                       if f.HasField("default_val")}
+    options.defaults = {**config_defaults, **options.defaults}

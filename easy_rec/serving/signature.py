@@ -1,0 +1,65 @@
+"""The `serving_default` signature of an exported SavedModel: its inputs, outputs and calls."""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from easy_rec.serving.errors import PredictError
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_KEY = "serving_default"
+PREFERRED_OUTPUT_ORDER = ("probs", "logits", "y")
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One output of the signature: its dtype and the shape of one example (() for scalars)."""
+
+    name: str
+    dtype: tf.DType
+    example_shape: tuple[int | None, ...]
+
+
+class ServingSignature:
+    """Loads `serving_default` from a SavedModel and calls it on numpy inputs."""
+
+    def __init__(self, saved_model_dir: str):
+        if not os.path.exists(os.path.join(saved_model_dir, "saved_model.pb")):
+            raise PredictError(f"{saved_model_dir}: no saved_model.pb (not a SavedModel folder)")
+        self._loaded = tf.saved_model.load(saved_model_dir)
+        if SIGNATURE_KEY not in self._loaded.signatures:
+            raise PredictError(f"{saved_model_dir}: the SavedModel has no {SIGNATURE_KEY!r} "
+                               f"signature (has {sorted(self._loaded.signatures)})")
+        self._fn = self._loaded.signatures[SIGNATURE_KEY]
+        specs = self._fn.structured_input_signature[1]
+        self.input_dtypes: dict[str, tf.DType] = {name: specs[name].dtype for name in specs}
+        self.outputs: dict[str, OutputSpec] = {
+            name: OutputSpec(name, spec.dtype, tuple(spec.shape.as_list()[1:]))
+            for name, spec in self._fn.structured_outputs.items()
+        }
+        logger.info("loaded %s: inputs %s, outputs %s", saved_model_dir,
+                    ", ".join(f"{k}:{v.name}" for k, v in self.input_dtypes.items()),
+                    ", ".join(self.output_names))
+
+    @property
+    def input_names(self) -> list[str]:
+        """Input column names, in the signature's order."""
+        return list(self.input_dtypes)
+
+    @property
+    def output_names(self) -> list[str]:
+        """Output names: probs, logits, y first (those present), then the rest by name."""
+        preferred = [n for n in PREFERRED_OUTPUT_ORDER if n in self.outputs]
+        return preferred + sorted(n for n in self.outputs if n not in preferred)
+
+    def __call__(self, inputs: dict[str, np.ndarray], output_names: list[str]) -> dict[str, np.ndarray]:
+        """Runs the signature on one batch of numpy columns; returns the named outputs."""
+        tensors = {name: tf.constant(inputs[name], dtype=dtype)
+                   for name, dtype in self.input_dtypes.items()}
+        result = self._fn(**tensors)
+        return {name: result[name].numpy() for name in output_names}
