@@ -30,8 +30,9 @@ def test_every_registered_model_is_covered():
 def test_model_learns(model_class, tmp_path, small_data):
     sample, edits = MODEL_EDITS[model_class]
     config = sample_config(sample, str(tmp_path / "m"), *small_data,
-                           **{"train_config.num_steps": 80, "export_config.exporter_type": "none",
+                           **{"train_config.num_steps": 150, "export_config.exporter_type": "none",
                               **edits})
+    tf.random.set_seed(1)
     assert config.model_config.model_class == model_class
     trainer = Trainer(config, base_dir=SAMPLES)
     batch = next(iter(trainer.evaluator._reader.make_dataset(512, num_epochs=1)))
