@@ -17,14 +17,17 @@ def main() -> int:
     args = parser.parse_args()
     loaded = cli.load_config(args)
     config = loaded.config
-    if not config.eval_input_path:
+    from easy_rec.input.reader import eval_input_path
+
+    eval_path = eval_input_path(config)
+    if not eval_path:
         parser.error("the config has no eval_input_path (or pass --eval_input_path)")
     from easy_rec.training.evaluation import Evaluator
     from easy_rec.training.restore import load_trained_model
 
     base_dir = os.path.dirname(os.path.abspath(args.pipeline_config))
     model, step, path = load_trained_model(config, args.checkpoint_path, base_dir)
-    results = Evaluator(config, model, config.eval_input_path).evaluate(step)
+    results = Evaluator(config, model, eval_path).evaluate(step)
     print(json.dumps({"checkpoint": path, "global_step": step, **results}, sort_keys=True))
     return 0
 

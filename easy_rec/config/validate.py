@@ -36,7 +36,9 @@ METRIC_RESULT_KEYS = METRIC_KEYS
 COMBINERS = ("sum", "mean", "sqrtn")
 EXPORTER_TYPES = ("final", "latest", "best", "none")
 GAUC_REDUCTIONS = ("mean", "mean_by_sample_num", "mean_by_positive_num")
-SUPPORTED_INPUT_TYPES = ("CSVInput",)
+SUPPORTED_INPUT_TYPES = ("CSVInput", "ParquetInput")
+# Path fields that only a given input_type reads (EasyRec's parquet_train_input etc.).
+TYPED_PATH_FIELDS = {"parquet_train_input": "ParquetInput", "parquet_eval_input": "ParquetInput"}
 # Feature types the feature layer implements (easy_rec.features registers these).
 SUPPORTED_FEATURE_TYPES = ("IdFeature", "TagFeature", "RawFeature", "ComboFeature")
 MAX_OPTIMIZERS = 2
@@ -135,7 +137,8 @@ class _Checker:
         if input_type not in SUPPORTED_INPUT_TYPES:
             self.fail("data_config.input_type", f"input_type {input_type} is not supported yet; "
                       f"supported: {', '.join(SUPPORTED_INPUT_TYPES)}")
-        if not data.separator:
+        self.check_input_paths(input_type)
+        if input_type == "CSVInput" and not data.separator:
             self.fail("data_config.separator", "separator must not be empty")
         if data.batch_size <= 0:
             self.fail("data_config.batch_size", f"batch_size must be > 0, got {data.batch_size}")
@@ -144,6 +147,16 @@ class _Checker:
             self.require_input(label, f"data_config.label_fields[{i}]", "label field")
         if data.HasField("sample_weight") and data.sample_weight:
             self.require_input(data.sample_weight, "data_config.sample_weight", "sample_weight")
+
+    def check_input_paths(self, input_type: str) -> None:
+        """parquet_train_input / parquet_eval_input need input_type: ParquetInput."""
+        for oneof in ("train_path", "eval_path"):
+            which = self.config.WhichOneof(oneof)
+            needed = TYPED_PATH_FIELDS.get(which or "")
+            if needed and input_type != needed:
+                self.fail(which, f"{which} is read with data_config.input_type: {needed}, but "
+                          f"input_type is {input_type}; use {needed} or the plain "
+                          f"{oneof.replace('_path', '_input_path')}")
 
     def check_input_fields(self, data: Message) -> None:
         seen: dict[str, int] = {}

@@ -95,7 +95,13 @@ def scope_name(name: str) -> str:
     return cleaned if cleaned and cleaned[0].isalpha() else f"f_{cleaned}"
 
 
-def split_values(values: tf.Tensor, separator: str) -> tf.RaggedTensor:
-    """Splits a [batch] string tensor on `separator`, dropping empty tokens."""
-    tokens = tf.strings.split(values, separator)
+def split_values(values: tf.Tensor | tf.RaggedTensor, separator: str) -> tf.RaggedTensor:
+    """Splits a [batch] string tensor on `separator`, dropping empty tokens.
+
+    A [batch, None] RaggedTensor (a list column, e.g. from Parquet) is already split: only its
+    empty string tokens are dropped, so both forms of the same values give the same tokens.
+    """
+    tokens = values if isinstance(values, tf.RaggedTensor) else tf.strings.split(values, separator)
+    if tokens.dtype != tf.string:
+        return tokens
     return tf.ragged.boolean_mask(tokens, tf.not_equal(tokens, ""))

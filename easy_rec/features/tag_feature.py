@@ -21,7 +21,9 @@ class TagFeature(Feature):
     def num_ids(self) -> int:
         return self.mapper.num_ids
 
-    def encode(self, raw: dict[str, tf.Tensor]) -> Encoded:
+    def encode(self, raw: dict[str, tf.Tensor | tf.RaggedTensor]) -> Encoded:
+        """Tags of a [batch] string column joined by `separator`, or of a [batch, None] ragged
+        list column (Parquet); both forms of the same tags give the same ids and weights."""
         values = raw[self.input_names[0]]
         if values.dtype != tf.string:
             values = tf.strings.as_string(values)
@@ -37,13 +39,18 @@ class TagFeature(Feature):
         ids, oov = self.mapper.map(tags.flat_values)
         return Encoded(ids=tags.with_flat_values(ids), weights=weights, out_of_range=oov)
 
-    def _weights_column(self, column: tf.Tensor, tags: tf.RaggedTensor) -> tf.RaggedTensor:
-        """Weights given as a parallel separated string column; must align with the tags."""
-        if column.dtype != tf.string:
+    def _weights_column(self, column: tf.Tensor | tf.RaggedTensor,
+                        tags: tf.RaggedTensor) -> tf.RaggedTensor:
+        """Weights given as a parallel separated string (or list) column; must align with the
+        tags. A plain numeric column weights every tag of its row alike."""
+        if column.dtype != tf.string and not isinstance(column, tf.RaggedTensor):
             return tags.with_flat_values(
                 tf.gather(tf.cast(column, tf.float32), tags.value_rowids()))
         weights = split_values(column, self._separator)
         tf.debugging.assert_equal(
             weights.row_lengths(), tags.row_lengths(),
             message=f"TagFeature {self.name_}: tag and weight counts differ")
-        return tags.with_flat_values(tf.strings.to_number(weights.flat_values, tf.float32))
+        values = weights.flat_values
+        values = tf.strings.to_number(values, tf.float32) if values.dtype == tf.string \
+            else tf.cast(values, tf.float32)
+        return tags.with_flat_values(values)

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from easy_rec.export.exporter import export_saved_model
 from easy_rec.input.csv_input import MALFORMED_KEY
-from easy_rec.input.reader import build_reader, needed_fields
+from easy_rec.input.reader import build_reader, eval_input_path, needed_fields, train_input_path
 from easy_rec.models.builder import build_model
 from easy_rec.protos import pipeline_pb2
 from easy_rec.training.evaluation import Evaluator
@@ -78,7 +78,7 @@ class Trainer:
         data = config.data_config
         self._label = data.label_fields[0]
         self._weight = data.sample_weight or None
-        reader = build_reader(config, config.train_input_path,
+        reader = build_reader(config, train_input_path(config),
                               needed_fields(config, self.model.serving_input_names))
         dataset = reader.make_dataset(
             data.batch_size, num_epochs=data.num_epochs or None, shuffle=data.shuffle,
@@ -94,8 +94,8 @@ class Trainer:
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, config.model_dir, max_to_keep=self.train_config.keep_checkpoint_max or None,
             step_counter=self.global_step)
-        self.evaluator = Evaluator(config, self.model, config.eval_input_path) \
-            if config.eval_input_path else None
+        eval_path = eval_input_path(config)
+        self.evaluator = Evaluator(config, self.model, eval_path) if eval_path else None
         self._summary = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
         self._best_metric: float | None = None
         self.train_stats: dict[str, float] = {}
