@@ -5,23 +5,31 @@ import os
 import tempfile
 
 
-def atomic_write_text(path: str, text: str) -> None:
-    """Writes `text` to a temp file beside `path`, fsyncs it, then renames it over `path`."""
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Writes `data` to a temp file beside `path`, fsyncs it, then renames it over `path`.
+
+    The file gets the usual permissions for the current umask (mkstemp alone would give 0600).
+    """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     handle, temp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
                                          suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(temp_path, 0o666 & ~_current_umask())  # mkstemp creates files as 0600
+        os.chmod(temp_path, 0o666 & ~_current_umask())
         os.replace(temp_path, path)
     except BaseException:
         if os.path.exists(temp_path):
             os.remove(temp_path)
         raise
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """atomic_write_bytes of `text` encoded as UTF-8."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _current_umask() -> int:

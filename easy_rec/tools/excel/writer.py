@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import datetime
 import io
-import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from easy_rec.tools.excel import layout
+from easy_rec.utils.files import atomic_write_bytes
 
 FIXED_TIME = datetime.datetime(2024, 1, 1, 0, 0, 0)
 _ZIP_TIME = (2024, 1, 1, 0, 0, 0)
@@ -118,27 +117,3 @@ def _normalize_zip(data: bytes) -> bytes:
             entry.external_attr = 0o644 << 16
             target.writestr(entry, content)
     return out.getvalue()
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Writes `data` to a temp file beside `path`, then renames it over `path`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
-                                         suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-        os.chmod(temp_path, _default_mode())
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
-
-
-def _default_mode() -> int:
-    """Permissions of a newly created file under the current umask (mkstemp uses 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
