@@ -89,3 +89,14 @@ def test_ignore_error_skips_and_counts(tmp_path):
     rows = read_all(CSVInput(data_config("ignore_error: true"), str(path)), batch_size=2)
     assert rows["uid"] == [b"u1", b"u5"]
     assert sum(rows[MALFORMED_KEY]) == 3
+
+
+def test_malformed_row_is_reported_when_only_string_columns_are_read(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("1,u1,2.5,7\n0,u2\n")
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=rf"{path}:2: expected 4 columns, found 2"):
+        read_all(CSVInput(data_config(), str(path), needed_fields=["uid"]))
+    good = tmp_path / "good.csv"
+    good.write_text("1,u1,2.5,7\n")
+    assert read_all(CSVInput(data_config(), str(good), needed_fields=["uid"]))["uid"] == [b"u1"]

@@ -170,15 +170,20 @@ class CSVInput:
         count_reason = tf.strings.format(
             "expected {} columns, found {}", (self._num_columns, counts[row]))
         numeric = [c for c in self._columns if c.dtype != tf.string]
-        names = tf.constant([c.name for c in numeric] or [""])
-        types = tf.constant([c.dtype.name for c in numeric] or [""])
-        indexes = tf.constant([c.index for c in numeric] or [0])
-        bad_col = tf.argmin(tf.cast(cell_ok_matrix[row], tf.int32), output_type=tf.int32)
-        cell_reason = tf.strings.join([
-            "column ", tf.gather(names, bad_col), ": value ",
-            cells.cell(row, tf.gather(indexes, bad_col)), " is not a valid ",
-            tf.gather(types, bad_col)])
-        reason = tf.cond(count_ok[row], lambda: cell_reason, lambda: count_reason)
+
+        def cell_reason() -> tf.Tensor:
+            # only evaluated for a row whose column count is right, so some typed cell failed
+            bad_col = tf.argmin(tf.cast(cell_ok_matrix[row], tf.int32), output_type=tf.int32)
+            column = tf.gather(tf.constant([c.index for c in numeric]), bad_col)
+            return tf.strings.join([
+                "column ", tf.gather(tf.constant([c.name for c in numeric]), bad_col),
+                ": value ", cells.cell(row, column), " is not a valid ",
+                tf.gather(tf.constant([c.dtype.name for c in numeric]), bad_col)])
+
+        if not numeric:  # only the column count can be wrong
+            reason = count_reason
+        else:
+            reason = tf.cond(count_ok[row], cell_reason, lambda: count_reason)
         return tf.strings.join([
             "malformed CSV row at ", file_name, ":", tf.strings.as_string(line), ": ", reason,
             " (set data_config.ignore_error: true to skip and count such rows)"])
