@@ -38,7 +38,7 @@ def test_model_learns(model_class, tmp_path, small_data):
     batch = next(iter(trainer.evaluator._reader.make_dataset(512, num_epochs=1)))
 
     def eval_loss() -> float:
-        return float(trainer.model.loss(trainer.model(batch, training=False), batch["label"]))
+        return float(trainer.model.loss(trainer.model(batch, training=False), batch))
 
     initial_loss = eval_loss()
     results = trainer.train()
@@ -80,9 +80,10 @@ def test_sample_weights_scale_the_loss(tmp_path, small_data):
     trainer, _ = train(config)
     model = trainer.model
     outputs = {"logits": tf.constant([0.0, 2.0, -1.0]), "probs": tf.sigmoid([0.0, 2.0, -1.0])}
-    labels = tf.constant([1, 0, 1])
+    batch = {"label": tf.constant([1, 0, 1]), "w": tf.constant([2.0, 0.0, 1.0])}
     per_example = tf.nn.sigmoid_cross_entropy_with_logits(
-        labels=tf.cast(labels, tf.float32), logits=outputs["logits"]).numpy()
-    weighted = float(model.loss(outputs, labels, tf.constant([2.0, 0.0, 1.0])))
+        labels=tf.cast(batch["label"], tf.float32), logits=outputs["logits"]).numpy()
+    assert float(model.loss(outputs, batch)) == pytest.approx(per_example.mean(), rel=1e-6)
+    model.sample_weight = "w"
+    weighted = float(model.loss(outputs, batch))
     assert weighted == pytest.approx((2 * per_example[0] + per_example[2]) / 2, rel=1e-6)
-    assert float(model.loss(outputs, labels)) == pytest.approx(per_example.mean(), rel=1e-6)

@@ -12,7 +12,6 @@ from easy_rec.models.base import RankModel
 from easy_rec.protos import dataset_pb2
 
 logger = logging.getLogger(__name__)
-_SERVING_OUTPUTS = ("probs", "logits", "y")
 
 
 def serving_specs(model: RankModel, data_config: dataset_pb2.DatasetConfig) -> dict[str, tf.TensorSpec]:
@@ -33,7 +32,7 @@ class ServingModule(tf.Module):
 
     def _serve(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         outputs = self.model(features, training=False)
-        return {k: outputs[k] for k in _SERVING_OUTPUTS if k in outputs}
+        return self.model.serving_outputs(outputs)
 
 
 def export_saved_model(model: RankModel, data_config: dataset_pb2.DatasetConfig, export_root: str,

@@ -1,6 +1,9 @@
 """Base class of ranking models: feature layer, logits -> outputs, losses, regularisation."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import tensorflow as tf
 
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
@@ -9,6 +12,37 @@ from easy_rec.protos import easy_rec_model_pb2, loss_pb2
 
 LossType = loss_pb2.LossType
 _REGRESSION_LOSSES = (loss_pb2.L2_LOSS, loss_pb2.SIGMOID_L2_LOSS)
+SERVING_OUTPUTS = ("probs", "logits", "y")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One prediction head: the label column it learns, its loss and how its outputs are named.
+
+    Single-task models have one task with an empty name, so their outputs are `probs`,
+    `logits`, `y` and their metrics `auc`, ...; a multi-task model names each task, giving
+    `probs_<name>` and `auc_<name>`.
+    """
+
+    name: str
+    label_field: str
+    loss_type: int = loss_pb2.CLASSIFICATION
+    num_class: int = 1
+    weight: float = 1.0
+
+    def key(self, output: str) -> str:
+        """Output or metric key of this task, e.g. 'probs' or 'probs_ctr'."""
+        return f"{output}_{self.name}" if self.name else output
+
+    @property
+    def is_regression(self) -> bool:
+        """True when the task predicts a real value ('y') rather than class probabilities."""
+        return self.loss_type in _REGRESSION_LOSSES
+
+    @property
+    def output_dim(self) -> int:
+        """Width of the task's logits (1 for binary / regression)."""
+        return self.num_class if self.num_class > 1 else 1
 
 
 class RankModel(tf.Module):
@@ -22,9 +56,13 @@ class RankModel(tf.Module):
     wide_output_dim: int = 1
 
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel, feature_configs,
-                 base_dir: str | None = None):
+                 base_dir: str | None = None, label_fields: Sequence[str] = ("label",),
+                 sample_weight: str | None = None):
+        """label_fields / sample_weight: data_config's label columns and weight column."""
         super().__init__(name=type(self).__name__)
         self.model_config = model_config
+        self.label_fields = list(label_fields)
+        self.sample_weight = sample_weight or None
         self.params = getattr(model_config, model_registry.model_config_field(model_config.model_class))
         self.num_class = max(int(model_config.num_class), 1)
         self.loss_type = model_config.loss_type
@@ -39,14 +77,19 @@ class RankModel(tf.Module):
         return 1
 
     @property
+    def tasks(self) -> list[Task]:
+        """Prediction heads; one unnamed task on label_fields[0] unless a model overrides it."""
+        return [Task("", self.label_fields[0], self.loss_type, self.num_class)]
+
+    @property
     def is_regression(self) -> bool:
-        """True when the model predicts a real value ('y') rather than class probabilities."""
-        return self.loss_type in _REGRESSION_LOSSES
+        """True when the (single) task predicts a real value ('y')."""
+        return self.tasks[0].is_regression
 
     @property
     def output_dim(self) -> int:
-        """Width of the logits (1 for binary / regression)."""
-        return self.num_class if self.num_class > 1 else 1
+        """Width of the (single) task's logits (1 for binary / regression)."""
+        return self.tasks[0].output_dim
 
     def build(self, feature_layer: FeatureLayer) -> None:
         """Creates the model's layers."""
@@ -72,37 +115,48 @@ class RankModel(tf.Module):
         outputs["embedding_l2"] = features.embedding_l2
         return outputs
 
-    def outputs_from_logits(self, logits: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Serving outputs: probs and logits (classification) or y (regression)."""
-        if self.num_class > 1:
-            return {"logits": logits, "probs": tf.nn.softmax(logits),
-                    "y": tf.argmax(logits, axis=1)}
-        logits = tf.reshape(logits, [-1])
-        if self.loss_type == loss_pb2.L2_LOSS:
-            return {"y": logits}
-        if self.loss_type == loss_pb2.SIGMOID_L2_LOSS:
-            return {"y": tf.sigmoid(logits), "logits": logits}
-        return {"logits": logits, "probs": tf.sigmoid(logits)}
+    def outputs_from_logits(self, logits: tf.Tensor, task: Task | None = None) -> dict[str, tf.Tensor]:
+        """Outputs of one task: probs and logits (classification) or y (regression)."""
+        task = task or self.tasks[0]
+        if task.num_class > 1:
+            out = {"logits": logits, "probs": tf.nn.softmax(logits), "y": tf.argmax(logits, axis=1)}
+        else:
+            logits = tf.reshape(logits, [-1])
+            if task.loss_type == loss_pb2.L2_LOSS:
+                out = {"y": logits}
+            elif task.loss_type == loss_pb2.SIGMOID_L2_LOSS:
+                out = {"y": tf.sigmoid(logits), "logits": logits}
+            else:
+                out = {"logits": logits, "probs": tf.sigmoid(logits)}
+        return {task.key(k): v for k, v in out.items()}
 
-    def loss(self, outputs: dict[str, tf.Tensor], labels: tf.Tensor,
-             weights: tf.Tensor | None = None) -> tf.Tensor:
-        """Weighted mean of the per-example loss (over examples with non-zero weight)."""
-        per_example = self._per_example_loss(outputs, labels)
-        if weights is None:
-            return tf.reduce_mean(per_example)
-        weights = tf.cast(weights, tf.float32)
-        return tf.math.divide_no_nan(
-            tf.reduce_sum(per_example * weights),
-            tf.cast(tf.math.count_nonzero(weights), tf.float32))
+    def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Sum over tasks of task weight * weighted mean per-example loss.
 
-    def _per_example_loss(self, outputs: dict[str, tf.Tensor], labels: tf.Tensor) -> tf.Tensor:
-        if self.num_class > 1:
+        The mean is over examples with non-zero sample weight when data_config.sample_weight is set.
+        """
+        weights = tf.cast(batch[self.sample_weight], tf.float32) if self.sample_weight else None
+        total = []
+        for task in self.tasks:
+            per_example = self.per_example_loss(outputs, batch[task.label_field], task)
+            total.append(task.weight * weighted_mean(per_example, weights))
+        return tf.add_n(total)
+
+    def per_example_loss(self, outputs: dict[str, tf.Tensor], labels: tf.Tensor,
+                         task: Task) -> tf.Tensor:
+        """[batch] loss of one task."""
+        if task.num_class > 1:
             return tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=tf.cast(labels, tf.int32), logits=outputs["logits"])
+                labels=tf.cast(labels, tf.int32), logits=outputs[task.key("logits")])
         labels = tf.cast(labels, tf.float32)
-        if self.is_regression:
-            return tf.square(outputs["y"] - labels)
-        return tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=outputs["logits"])
+        if task.is_regression:
+            return tf.square(outputs[task.key("y")] - labels)
+        return tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=outputs[task.key("logits")])
+
+    def serving_outputs(self, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """The outputs the exported serving signature returns."""
+        keys = [t.key(k) for t in self.tasks for k in SERVING_OUTPUTS]
+        return {k: outputs[k] for k in keys if k in outputs}
 
     def regularization(self, outputs: dict[str, tf.Tensor]) -> tf.Tensor:
         """Embedding L2 (on looked-up rows) plus the model's dense L2."""
@@ -117,6 +171,14 @@ class RankModel(tf.Module):
     @classmethod
     def validate_config(cls, model_config, locate) -> None:  # noqa: ARG003
         """Model-specific config checks (ConfigError); nothing by default."""
+
+
+def weighted_mean(values: tf.Tensor, weights: tf.Tensor | None) -> tf.Tensor:
+    """Mean of values, or sum(values * weights) / number of non-zero weights."""
+    if weights is None:
+        return tf.reduce_mean(values)
+    return tf.math.divide_no_nan(tf.reduce_sum(values * weights),
+                                 tf.cast(tf.math.count_nonzero(weights), tf.float32))
 
 
 def l2_of(variables) -> tf.Tensor:

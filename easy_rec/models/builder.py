@@ -10,4 +10,7 @@ from easy_rec.protos import pipeline_pb2
 def build_model(config: pipeline_pb2.EasyRecConfig, base_dir: str | None = None) -> RankModel:
     """The model named by model_config.model_class, with its feature layer."""
     cls = get_model_class(config.model_config.model_class)
-    return cls(config.model_config, feature_configs(config), base_dir)
+    data = config.data_config
+    return cls(config.model_config, feature_configs(config), base_dir,
+               label_fields=list(data.label_fields) or ["label"],
+               sample_weight=data.sample_weight or None)

@@ -25,7 +25,6 @@ class Evaluator:
         self._config = config
         self._model = model
         self._reader = build_reader(config, input_path, needed_fields(config, model.serving_input_names))
-        self._label = config.data_config.label_fields[0]
         self._weight = config.data_config.sample_weight or None
         self._group_fields = gauc_group_fields(config.eval_config.metrics_set)
         spec = dict(self._reader.output_signature)
@@ -35,10 +34,9 @@ class Evaluator:
 
     def _predict_batch(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         outputs = self._model(batch, training=False)
-        weights = batch[self._weight] if self._weight else None
-        loss = self._model.loss(outputs, batch[self._label], weights)
-        keep = {k: outputs[k] for k in ("probs", "y") if k in outputs}
-        keep["loss"] = loss
+        keep = {t.key(k): outputs[t.key(k)] for t in self._model.tasks for k in ("probs", "y")
+                if t.key(k) in outputs}
+        keep["loss"] = self._model.loss(outputs, batch)
         return keep
 
     def evaluate(self, global_step: int) -> dict[str, float]:
@@ -48,32 +46,37 @@ class Evaluator:
         limit = int(self._config.eval_config.num_examples)
         if limit:
             dataset = dataset.take(math.ceil(limit / data.batch_size))
-        accumulator = MetricAccumulator(self._group_fields)
-        loss_sum, malformed = 0.0, 0
+        tasks = self._model.tasks
+        accumulators = [MetricAccumulator(self._group_fields) for _ in tasks]
+        loss_sum, malformed, num_examples = 0.0, 0, 0
         for batch in tqdm(dataset, desc=f"eval@{global_step}", unit="batch", leave=False,
                           disable=None):
             out = self._predict(batch)
-            size = int(tf.size(batch[self._label]))
+            size = int(tf.size(batch[tasks[0].label_field]))
             loss_sum += float(out["loss"]) * size
+            num_examples += size
             malformed += int(batch[MALFORMED_KEY])
-            accumulator.update(
-                batch[self._label].numpy(),
-                {k: v.numpy() for k, v in out.items() if k != "loss"},
-                {f: batch[f].numpy() for f in self._group_fields},
-                batch[self._weight].numpy() if self._weight else None,
-            )
-        results = accumulator.result(self._config.eval_config.metrics_set, self._model.num_class)
-        results["loss"] = loss_sum / max(accumulator.num_examples, 1)
+            groups = {f: batch[f].numpy() for f in self._group_fields}
+            weights = batch[self._weight].numpy() if self._weight else None
+            for task, accumulator in zip(tasks, accumulators):
+                accumulator.update(
+                    batch[task.label_field].numpy(),
+                    {k: out[task.key(k)].numpy() for k in ("probs", "y") if task.key(k) in out},
+                    groups, weights)
+        results: dict[str, float] = {}
+        for task, accumulator in zip(tasks, accumulators):
+            task_results = accumulator.result(self._config.eval_config.metrics_set, task.num_class)
+            results.update({task.key(k): v for k, v in task_results.items()})
+        results["loss"] = loss_sum / max(num_examples, 1)
         if malformed:
             results["malformed_rows"] = malformed
             logger.warning("eval skipped %d malformed rows", malformed)
-        write_eval_result(self._config.model_dir, results, global_step,
-                          num_examples=accumulator.num_examples)
+        write_eval_result(self._config.model_dir, results, global_step, num_examples=num_examples)
         with self._writer.as_default(step=global_step):
             for key, value in results.items():
                 if isinstance(value, float) and np.isfinite(value):
                     tf.summary.scalar(key, value)
         self._writer.flush()
-        logger.info("eval at step %d on %d examples: %s", global_step, accumulator.num_examples,
+        logger.info("eval at step %d on %d examples: %s", global_step, num_examples,
                     ", ".join(f"{k}={v:.6g}" for k, v in results.items()))
         return results

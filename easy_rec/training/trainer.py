@@ -77,7 +77,6 @@ class Trainer:
         self.embedding_optimizer.build(self._table_vars)
         data = config.data_config
         self._label = data.label_fields[0]
-        self._weight = data.sample_weight or None
         reader = build_reader(config, train_input_path(config),
                               needed_fields(config, self.model.serving_input_names))
         dataset = reader.make_dataset(
@@ -121,8 +120,7 @@ class Trainer:
         variables = self._dense_vars + self._table_vars
         with tf.GradientTape() as tape:
             outputs = self.model(batch, training=True)
-            weights = batch[self._weight] if self._weight else None
-            loss = self.model.loss(outputs, batch[self._label], weights)
+            loss = self.model.loss(outputs, batch)
             total = loss + self.model.regularization(outputs)
         grads = tape.gradient(total, variables)
         if self.train_config.gradient_clipping_by_norm > 0:
