@@ -10,6 +10,18 @@ label is 1 for rating >= 4 and 0 for rating <= 2; rating-3 rows are dropped.
 The rows are shuffled with ``numpy.random.default_rng(seed).permutation`` and
 split into ``movielens_train.csv`` and ``movielens_test.csv``.
 
+It also writes the sequence tables ``movielens_seq_train.csv`` / ``movielens_seq_test.csv``
+for behaviour-sequence, multi-task and matching models: the same columns followed by::
+
+    genre, top_rating, ts, hist_movie_ids, hist_genres
+
+genre is the index (in ``u.genre``) of the movie's first genre, top_rating is 1 for rating 5,
+ts the rating's unix time.
+The histories hold the user's last ``--max_hist`` rated movies (any rating) strictly before
+``ts``, oldest first, ';'-separated, with each movie's first genre aligned in hist_genres; so
+no row sees its own or a later rating. The split is by time: rows at or after the 90%
+timestamp quantile are the test set (in time order); the train rows are shuffled.
+
 Usage (from the repository root)::
 
     python scripts/build_movielens_sample.py
@@ -39,6 +51,9 @@ SOURCE_ENCODING = "latin-1"
 OUTPUT_ENCODING = "utf-8"
 TRAIN_FILE = "movielens_train.csv"
 TEST_FILE = "movielens_test.csv"
+SEQ_TRAIN_FILE = "movielens_seq_train.csv"
+SEQ_TEST_FILE = "movielens_seq_test.csv"
+SEQ_SEP = ";"
 COLUMNS = (
     "label", "user_id", "movie_id", "rating", "gender", "age",
     "job_id", "zip_id", "title", "genres", "year",
@@ -161,24 +176,87 @@ def rating_label(rating: int) -> int | None:
     return None
 
 
-def build_rows(ml_dir: Path, sep: str = SEP) -> list[str]:
-    """Joined output lines (without terminator), in ``u.data`` order."""
+class Rating(NamedTuple):
+    """One line of ``u.data``."""
+
+    user_id: int
+    movie_id: int
+    rating: int
+    ts: int
+
+
+def load_tables(ml_dir: Path, sep: str = SEP) -> tuple[dict[int, User], dict[int, Movie], list[Rating]]:
+    """Users, movies and ratings (in ``u.data`` order) of MovieLens-100K."""
     occupations = load_occupations(ml_dir / "u.occupation")
     users = load_users(ml_dir / "u.user", occupations)
     movies = load_movies(ml_dir / "u.item", load_genres(ml_dir / "u.genre"), sep)
+    ratings = [Rating(*(int(v) for v in line.split("\t"))) for line in read_lines(ml_dir / "u.data")]
+    return users, movies, ratings
+
+
+def base_values(label: int, r: Rating, users: dict[int, User], movies: dict[int, Movie]) -> tuple:
+    """The columns shared by both tables, in COLUMNS order."""
+    user, movie = users[r.user_id], movies[r.movie_id]
+    return (
+        label, r.user_id, r.movie_id, r.rating, user.gender, user.age, user.job_id,
+        user.zip_id, movie.title, movie.genres, movie.year,
+    )  # fmt: skip
+
+
+def build_rows(ml_dir: Path, sep: str = SEP) -> list[str]:
+    """Joined output lines (without terminator), in ``u.data`` order."""
+    users, movies, ratings = load_tables(ml_dir, sep)
     rows = []
-    for line in read_lines(ml_dir / "u.data"):
-        user_id, movie_id, rating, _timestamp = (int(v) for v in line.split("\t"))
-        label = rating_label(rating)
-        if label is None:
-            continue
-        user, movie = users[user_id], movies[movie_id]
-        values = (
-            label, user_id, movie_id, rating, user.gender, user.age, user.job_id,
-            user.zip_id, movie.title, movie.genres, movie.year,
-        )  # fmt: skip
-        rows.append(sep.join(str(v) for v in values))
+    for r in ratings:
+        label = rating_label(r.rating)
+        if label is not None:
+            rows.append(sep.join(str(v) for v in base_values(label, r, users, movies)))
     return rows
+
+
+def first_genre(movie: Movie, genre_index: dict[str, int]) -> int:
+    """Index of the first of a movie's '|'-joined genres (0, 'unknown', for none)."""
+    return genre_index.get(movie.genres.split("|", 1)[0], 0)
+
+
+def build_sequence_rows(ml_dir: Path, max_hist: int, sep: str = SEP) -> list[tuple[int, str]]:
+    """(ts, line) per labelled rating, with the user's earlier history; in time order."""
+    users, movies, ratings = load_tables(ml_dir, sep)
+    genre_index = {name: i for i, name in enumerate(load_genres(ml_dir / "u.genre"))}
+    by_user: dict[int, list[Rating]] = {}
+    for r in sorted(ratings, key=lambda r: (r.ts, r.user_id, r.movie_id)):
+        by_user.setdefault(r.user_id, []).append(r)
+    rows = []
+    for events in by_user.values():
+        earlier = 0  # events[:earlier] have ts strictly before the current event
+        for r in events:
+            while events[earlier].ts < r.ts:
+                earlier += 1
+            label = rating_label(r.rating)
+            if label is None:
+                continue
+            hist = [movies[e.movie_id] for e in events[max(earlier - max_hist, 0):earlier]]
+            hist_ids = [e.movie_id for e in events[max(earlier - max_hist, 0):earlier]]
+            movie = movies[r.movie_id]
+            values = base_values(label, r, users, movies) + (
+                first_genre(movie, genre_index), int(r.rating == 5), r.ts,
+                SEQ_SEP.join(str(i) for i in hist_ids),
+                SEQ_SEP.join(str(first_genre(m, genre_index)) for m in hist))
+            rows.append((r.ts, sep.join(str(v) for v in values)))
+    rows.sort(key=lambda item: item[0])
+    return rows
+
+
+def split_by_time(rows: Sequence[tuple[int, str]], seed: int,
+                  test_ratio: float) -> tuple[list[str], list[str]]:
+    """Rows at or after the (1 - test_ratio) timestamp quantile are test (in time order);
+    the train rows are shuffled with ``default_rng(seed).permutation``."""
+    stamps = np.array([ts for ts, _ in rows])
+    cutoff = np.quantile(stamps, 1.0 - test_ratio)
+    train = [line for ts, line in rows if ts < cutoff]
+    test = [line for ts, line in rows if ts >= cutoff]
+    order = np.random.default_rng(seed).permutation(len(train))
+    return [train[i] for i in order], test
 
 
 # --------------------------------------------------------------------------- output
@@ -232,6 +310,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=2026, help="shuffle seed")
     parser.add_argument("--test_ratio", type=float, default=0.1, help="fraction of rows for test")
+    parser.add_argument("--max_hist", type=int, default=20,
+                        help="longest behaviour history in the sequence tables")
     return parser.parse_args(argv)
 
 
@@ -243,9 +323,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (ml_dir / "u.data").is_file():
         logger.error("MovieLens-100K not found in %s", ml_dir)
         return 1
-    rows = build_rows(ml_dir)
-    train, test = split_rows(rows, args.seed, args.test_ratio)
-    for name, lines in ((TRAIN_FILE, train), (TEST_FILE, test)):
+    train, test = split_rows(build_rows(ml_dir), args.seed, args.test_ratio)
+    seq_train, seq_test = split_by_time(
+        build_sequence_rows(ml_dir, args.max_hist), args.seed, args.test_ratio)
+    for name, lines in ((TRAIN_FILE, train), (TEST_FILE, test), (SEQ_TRAIN_FILE, seq_train),
+                        (SEQ_TEST_FILE, seq_test)):
         path = args.out_dir / name
         write_atomic(path, lines)
         print(f"{path}: {len(lines)} rows, positive rate {positive_rate(lines):.4f}")

@@ -14,7 +14,9 @@ SCRIPT = REPO_ROOT / "scripts" / "build_movielens_sample.py"
 DATA_DIR = REPO_ROOT / "samples" / "data"
 ML_DIR = REPO_ROOT / ".." / "shared" / "data" / "ml-100k"
 FILES = ("movielens_train.csv", "movielens_test.csv")
+SEQ_FILES = ("movielens_seq_train.csv", "movielens_seq_test.csv")
 NUM_COLUMNS = 11
+SEQ_COLUMNS = 16  # label .. year, genre, top_rating, ts, hist_movie_ids, hist_genres
 
 
 def _load_script():
@@ -39,9 +41,9 @@ def test_script_reproduces_committed_files(tmp_path):
         capture_output=True, text=True, check=True, cwd=tmp_path,
     )  # fmt: skip
     assert "positive rate" in result.stdout
-    for name in FILES:
+    for name in FILES + SEQ_FILES:
         assert (tmp_path / name).read_bytes() == (DATA_DIR / name).read_bytes(), name
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILES)  # no temp files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILES + SEQ_FILES)  # no temp left
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -89,3 +91,24 @@ def test_helpers():
     assert len(train) == 18 and len(test) == 2
     assert sorted(train + test, key=int) == [str(i) for i in range(20)]
     assert (train, test) == script.split_rows([str(i) for i in range(20)], seed=1, test_ratio=0.1)
+
+
+
+@pytest.mark.skipif(not (ML_DIR / "u.data").is_file(), reason="MovieLens-100K not available")
+def test_sequence_tables_have_no_future_leakage():
+    """Histories hold exactly the user's last 20 ratings strictly before the row's time; every
+    test row is later than every train row."""
+    train, test = _rows(SEQ_FILES[0]), _rows(SEQ_FILES[1])
+    assert max(int(r[13]) for r in train) <= min(int(r[13]) for r in test)
+    events: dict[str, list[tuple[int, int]]] = {}
+    for line in (ML_DIR / "u.data").read_text().splitlines():
+        user, movie, _, ts = line.split("\t")
+        events.setdefault(user, []).append((int(ts), int(movie)))
+    for row in train[:3000] + test[:3000]:
+        assert len(row) == SEQ_COLUMNS, row
+        assert row[12] == ("1" if row[3] == "5" else "0")
+        hist = row[14].split(";") if row[14] else []
+        genres = row[15].split(";") if row[15] else []
+        assert len(hist) == len(genres) <= 20
+        earlier = sorted(e for e in events[row[1]] if e[0] < int(row[13]))
+        assert hist == [str(m) for _, m in earlier[-20:]]
