@@ -26,3 +26,25 @@ def small_data(tmp_path):
     train.write_text("".join(sample_rows("movielens_train.csv", 20000)), encoding="utf-8")
     test.write_text("".join(sample_rows("movielens_test.csv", 500)), encoding="utf-8")
     return str(train), str(test)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory):
+    """A Kafka-protocol broker (noida-db, tests/kafka_broker.py) for the whole test session.
+
+    With $EASY_REC_KAFKA_SERVERS set, tests use that broker instead (restart tests skip).
+    """
+    from kafka_broker import KafkaBroker, noida_binary
+
+    external = os.environ.get("EASY_REC_KAFKA_SERVERS")
+    if external:
+        broker = KafkaBroker(str(tmp_path_factory.mktemp("kafka")))
+        broker.servers = external
+        yield broker
+        return
+    if noida_binary() is None:
+        pytest.skip("noida-db is not installed (pip install -e '.[test]')")
+    broker = KafkaBroker(str(tmp_path_factory.mktemp("kafka")))
+    broker.start()
+    yield broker
+    broker.stop()

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO, SAMPLES, sample_rows
 from google.protobuf import text_format
 
-from easy_rec.config.loader import load_pipeline_config, parse_pipeline_config_text
+from easy_rec.config.loader import load_pipeline_config
 from easy_rec.tools.create_config_from_excel import convert, unescape_separator
 from easy_rec.tools.excel import ConvertOptions, ExcelConfigError, read_workbook
 from easy_rec.tools.excel.builder import supports_model_block
@@ -108,22 +108,17 @@ def test_dssm_template_converts_to_easyrec_dssm_layout(tmp_path):
     for expected in ('model_class: "DSSM"', "user_tower {", 'id: "user_id"', "item_tower {",
                      'id: "movie_id"', "simi_func: COSINE", "temperature: 0.05"):
         assert expected in text
-    if supports_model_block("dssm"):
-        load_pipeline_config(path)
-        return
-    # this framework has no DSSM yet: everything but the dssm block parses and, with a DNN
-    # model standing in for DSSM, validates
-    start = text.index("  dssm {")
-    without = text[:start] + text[text.index("\n  }\n", start) + 5:]
-    parse_pipeline_config_text(without, path, validate=False)
-    stand_in = without.replace('model_class: "DSSM"', 'model_class: "DNN"').replace(
-        "model_config {", "model_config {\n  dnn { dnn { hidden_units: [8] } }", 1)
-    config = parse_pipeline_config_text(stand_in, path).config
+    assert supports_model_block("dssm")
+    config = load_pipeline_config(path).config  # validated in full, model block included
     groups = {g.group_name: list(g.feature_names) for g in config.model_config.feature_groups}
-    assert set(groups) == {"user", "item"}
+    assert groups == {"user": ["user_id", "gender", "age", "job_id", "zip_id"],
+                      "item": ["movie_id", "title", "genres", "year"]}
+    dssm = config.model_config.dssm
+    assert list(dssm.user_tower.dnn.hidden_units) == list(dssm.item_tower.dnn.hidden_units) == \
+        [256, 128, 64, 32]
 
 
-@pytest.mark.parametrize("model_type", TRAINABLE)
+@pytest.mark.parametrize("model_type", TRAINABLE + ["dssm"])
 def test_generated_config_trains(model_type, tmp_path, tiny_data):
     from easy_rec.training.trainer import Trainer
 
@@ -412,7 +407,6 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_writes_config_and_exits_0(tmp_path):
-    # dssm: no model validation, so the subprocess does not load TensorFlow (fast)
     out = tmp_path / "dssm.config"
     result = run_cli("--model_type", "dssm", "--excel_path", "samples/excel/dssm.xlsx",
                      "--output_path", str(out), "--column_separator", "\\t",

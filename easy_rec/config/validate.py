@@ -14,7 +14,9 @@ from google.protobuf.message import Message
 
 from easy_rec.config.errors import ConfigError
 from easy_rec.config.features import feature_list_field, feature_name
-from easy_rec.metrics.evaluator import METRIC_KEYS
+from easy_rec.config.stream_checks import KAFKA_FIELDS, check_drift_guard, check_kafka_inputs
+from easy_rec.metrics.evaluator import METRIC_KEYS, metric_result_keys
+from easy_rec.metrics.retrieval import RETRIEVAL_METRICS
 from easy_rec.protos import dataset_pb2, feature_config_pb2
 
 logger = logging.getLogger(__name__)
@@ -36,11 +38,13 @@ METRIC_RESULT_KEYS = METRIC_KEYS
 COMBINERS = ("sum", "mean", "sqrtn")
 EXPORTER_TYPES = ("final", "latest", "best", "none")
 GAUC_REDUCTIONS = ("mean", "mean_by_sample_num", "mean_by_positive_num")
-SUPPORTED_INPUT_TYPES = ("CSVInput", "ParquetInput")
+SUPPORTED_INPUT_TYPES = ("CSVInput", "ParquetInput", "KafkaInput")
 # Path fields that only a given input_type reads (EasyRec's parquet_train_input etc.).
-TYPED_PATH_FIELDS = {"parquet_train_input": "ParquetInput", "parquet_eval_input": "ParquetInput"}
+TYPED_PATH_FIELDS = {"parquet_train_input": "ParquetInput", "parquet_eval_input": "ParquetInput",
+                     "kafka_train_input": "KafkaInput", "kafka_eval_input": "KafkaInput"}
 # Feature types the feature layer implements (easy_rec.features registers these).
-SUPPORTED_FEATURE_TYPES = ("IdFeature", "TagFeature", "RawFeature", "ComboFeature")
+SUPPORTED_FEATURE_TYPES = ("IdFeature", "TagFeature", "RawFeature", "ComboFeature",
+                           "SequenceFeature")
 MAX_OPTIMIZERS = 2
 
 _FeatureConfig = feature_config_pb2.FeatureConfig
@@ -113,6 +117,7 @@ class _Checker:
         self.path = path
         self.input_fields: set[str] = set()
         self.feature_paths: dict[str, str] = {}  # feature name -> its config path
+        self.feature_messages: dict[str, Message] = {}  # feature name -> its FeatureConfig
 
     def fail(self, field: str, reason: str, line_field: str | None = None) -> NoReturn:
         """Raises ConfigError for `field`, at the line of `line_field` (default: `field`)."""
@@ -122,9 +127,11 @@ class _Checker:
         self.check_data_config()
         self.check_features()
         self.check_model_config()
+        self.check_matching_settings()
         self.check_train_config()
         self.check_eval_config()
         self.check_export_config()
+        check_drift_guard(self)
 
     # -- data_config -------------------------------------------------------------------
     def check_data_config(self) -> None:
@@ -138,7 +145,8 @@ class _Checker:
             self.fail("data_config.input_type", f"input_type {input_type} is not supported yet; "
                       f"supported: {', '.join(SUPPORTED_INPUT_TYPES)}")
         self.check_input_paths(input_type)
-        if input_type == "CSVInput" and not data.separator:
+        check_kafka_inputs(self)
+        if input_type in ("CSVInput", "KafkaInput") and not data.separator:
             self.fail("data_config.separator", "separator must not be empty")
         if data.batch_size <= 0:
             self.fail("data_config.batch_size", f"batch_size must be > 0, got {data.batch_size}")
@@ -157,6 +165,9 @@ class _Checker:
                 self.fail(which, f"{which} is read with data_config.input_type: {needed}, but "
                           f"input_type is {input_type}; use {needed} or the plain "
                           f"{oneof.replace('_path', '_input_path')}")
+            if input_type == "KafkaInput" and which and needed != "KafkaInput":
+                self.fail(which, f"data_config.input_type KafkaInput reads kafka_* inputs, "
+                          f"but {which} is set; use {KAFKA_FIELDS[oneof]} {{ ... }}")
 
     def check_input_fields(self, data: Message) -> None:
         seen: dict[str, int] = {}
@@ -220,6 +231,7 @@ class _Checker:
             self.fail(name_field, f"feature name {name!r} is used twice (first by {first}, line "
                       f"{self.locate(first)}); give one of them a distinct feature_name")
         self.feature_paths[name] = where
+        self.feature_messages[name] = feature
 
     def require_embedding_dim(self, feature: Message, where: str, why: str) -> None:
         if feature.embedding_dim <= 0:
@@ -300,12 +312,19 @@ class _Checker:
         model = self.config.model_config
         cls = self.check_model_class(model)
         self.check_feature_groups(model)
+        self.check_seq_att_groups(model)
         if model.num_class < 1:
             self.fail("model_config.num_class", f"num_class must be >= 1, got {model.num_class}")
-        hook = getattr(cls, "validate_config", None)
+        self.run_model_hook(cls, "validate_config", model)
+        self.run_model_hook(cls, "validate_pipeline", self.config)
+
+    def run_model_hook(self, cls: type, name: str, config: Message) -> None:
+        """Calls the model class's check `name(config, locate)` if it has one; a ConfigError
+        it raises without a file gets this config's path."""
+        hook = getattr(cls, name, None)
         if callable(hook):
             try:
-                hook(model, self.locate)
+                hook(config, self.locate)
             except ConfigError as error:
                 if error.path is None:
                     error.path = self.path
@@ -350,6 +369,48 @@ class _Checker:
                               f"{group.group_name!r} names feature {name!r}, which is not "
                               f"defined; features: {', '.join(self.feature_paths)}")
 
+    def check_seq_att_groups(self, model: Message) -> None:
+        """Each sequence group pairs existing key features with SequenceFeature histories of
+        one length; group names are unique among all feature and sequence groups."""
+        names = {g.group_name for g in model.feature_groups}
+        for i, group in enumerate(model.seq_att_groups):
+            where = f"model_config.seq_att_groups[{i}]"
+            if not group.group_name or group.group_name in names:
+                self.fail(f"{where}.group_name", f"sequence group name {group.group_name!r} "
+                          "must be non-empty and differ from every other group name")
+            names.add(group.group_name)
+            lengths: dict[int, str] = {}
+            for j, att_map in enumerate(group.seq_att_map):
+                for k, key in enumerate(att_map.key):
+                    self.require_feature(key, f"{where}.seq_att_map[{j}].key[{k}]",
+                                         sequence=False)
+                for k, hist in enumerate(att_map.hist_seq):
+                    field = f"{where}.seq_att_map[{j}].hist_seq[{k}]"
+                    self.require_feature(hist, field, sequence=True)
+                    lengths.setdefault(self.sequence_length(hist), field)
+            if not lengths:
+                self.fail(where, f"sequence group {group.group_name!r} needs at least one "
+                          "seq_att_map with a hist_seq")
+            if len(lengths) > 1:
+                found = ", ".join(f"{n} ({f})" for n, f in lengths.items())
+                self.fail(where, f"the histories of sequence group {group.group_name!r} must "
+                          f"have one max_seq_len; found {found}")
+
+    def require_feature(self, name: str, field: str, sequence: bool) -> None:
+        """The feature `name` exists and is (sequence=True) or is not a SequenceFeature."""
+        if name not in self.feature_paths:
+            self.fail(field, f"feature {name!r} is not defined; features: "
+                      f"{', '.join(self.feature_paths)}")
+        is_sequence = _type_name(self.feature_messages[name]) == "SequenceFeature"
+        if is_sequence != sequence:
+            self.fail(field, f"{name!r} must {'' if sequence else 'not '}be a SequenceFeature "
+                      f"here ({'hist_seq' if sequence else 'key'})")
+
+    def sequence_length(self, name: str) -> int:
+        from easy_rec.features.sequence_feature import sequence_max_len
+
+        return sequence_max_len(self.feature_messages[name])
+
     # -- train_config ------------------------------------------------------------------
     def check_train_config(self) -> None:
         train = self.config.train_config
@@ -387,6 +448,32 @@ class _Checker:
                 self.fail(where, f"empty metrics_set; use one of {', '.join(METRIC_RESULT_KEYS)}")
             if kind == "gauc":
                 self.check_gauc(metric.gauc, f"{where}.gauc")
+            if kind in RETRIEVAL_METRICS:
+                self.check_top_k(getattr(metric, kind).top_k, f"{where}.{kind}.top_k")
+
+    def check_top_k(self, top_k, where: str) -> None:
+        if not top_k:
+            self.fail(where, "a retrieval metric needs top_k (e.g. top_k: [10, 50])")
+        for k, value in enumerate(top_k):
+            if value <= 0:
+                self.fail(f"{where}[{k}]", f"top_k must be > 0, got {value}")
+
+    def check_matching_settings(self) -> None:
+        """Retrieval metrics and data_config.negative_sampler need a matching model."""
+        from easy_rec.models.match_base import MatchModel
+        from easy_rec.models.registry import get_model_class
+
+        model_class = self.config.model_config.model_class
+        if issubclass(get_model_class(model_class), MatchModel):
+            return
+        if self.config.data_config.HasField("negative_sampler"):
+            self.fail("data_config.negative_sampler", f"model_class {model_class} does not use "
+                      "a negative sampler (matching models such as DSSM do)")
+        for i, metric in enumerate(self.config.eval_config.metrics_set):
+            if metric.WhichOneof("metric") in RETRIEVAL_METRICS:
+                self.fail(f"eval_config.metrics_set[{i}]", f"{metric.WhichOneof('metric')} ranks "
+                          f"items by user and item embeddings; model_class {model_class} is not "
+                          "a matching model (such as DSSM)")
 
     def check_gauc(self, gauc: Message, where: str) -> None:
         self.require_input(gauc.uid_field, f"{where}.uid_field", "gauc uid_field")
@@ -402,9 +489,10 @@ class _Checker:
                       f"is not one of {', '.join(EXPORTER_TYPES)}")
         if export.exporter_type != "best":
             return
-        keys = [METRIC_RESULT_KEYS[m.WhichOneof("metric")]
-                for m in self.config.eval_config.metrics_set]
-        if export.best_exporter_metric not in keys:
+        keys = [k for m in self.config.eval_config.metrics_set for k in metric_result_keys(m)]
+        metric = export.best_exporter_metric
+        # multi-task models suffix each task's metrics with its tower name: auc_ctr
+        if metric not in keys and not any(metric.startswith(f"{k}_") for k in keys):
             configured = ", ".join(keys) or "none (eval_config.metrics_set is empty)"
             self.fail("export_config.best_exporter_metric", f"best_exporter_metric "
                       f"{export.best_exporter_metric!r} is not a configured eval metric; "

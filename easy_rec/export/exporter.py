@@ -1,4 +1,5 @@
-"""SavedModel export: a `serving_default` signature over the raw named input columns."""
+"""SavedModel export: a `serving_default` signature over the raw named input columns, plus the
+named signatures a model adds (RankModel.extra_signatures, e.g. a matching model's towers)."""
 from __future__ import annotations
 
 import logging
@@ -29,6 +30,10 @@ class ServingModule(tf.Module):
         super().__init__(name="serving")
         self.model = model
         self.serve = tf.function(self._serve, input_signature=[specs], autograph=False)
+        self.extra = {
+            name: tf.function(function, input_signature=[{c: specs[c] for c in columns}],
+                              autograph=False)
+            for name, (columns, function) in model.extra_signatures().items()}
 
     def _serve(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         outputs = self.model(features, training=False)
@@ -48,7 +53,7 @@ def export_saved_model(model: RankModel, data_config: dataset_pb2.DatasetConfig,
         stamp += 1
     final = os.path.join(export_root, str(stamp))
     tmp = os.path.join(export_root, f".tmp-{stamp}-{os.getpid()}")
-    tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve})
+    tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve, **module.extra})
     os.replace(tmp, final)
     logger.info("exported SavedModel to %s", final)
     if keep > 0:

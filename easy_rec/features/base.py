@@ -27,7 +27,13 @@ def register_feature(feature_type: str) -> Callable[[T], T]:
 
 def build_feature(config: FeatureConfig, base_dir: str | None = None) -> Feature:
     """Feature object for one feature config."""
-    from easy_rec.features import combo_feature, id_feature, raw_feature, tag_feature  # noqa: F401
+    from easy_rec.features import (  # noqa: F401
+        combo_feature,
+        id_feature,
+        raw_feature,
+        sequence_feature,
+        tag_feature,
+    )
 
     type_name = FeatureConfig.FeatureType.Name(config.feature_type)
     if type_name not in _FEATURE_TYPES:

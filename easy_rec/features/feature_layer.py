@@ -21,11 +21,28 @@ WIDE_AND_DEEP = feature_config_pb2.WIDE_AND_DEEP
 
 
 @dataclass
+class SequenceGroup:
+    """One seq_att_groups entry for a batch.
+
+    `query` concatenates the key features' embeddings ([batch, query_dim]; [batch, 0] without
+    keys), `sequence` the histories' embeddings ([batch, max_len, seq_dim], oldest first,
+    right-padded with zeros), `mask` is True on real elements and `length` counts them.
+    """
+
+    query: tf.Tensor
+    sequence: tf.Tensor
+    mask: tf.Tensor
+    length: tf.Tensor
+
+
+@dataclass
 class FeatureLayerOutput:
-    """Per group: the list of per-feature tensors [batch, dim]; and the embedding L2 term."""
+    """Per group: the list of per-feature tensors [batch, dim]; per sequence group its
+    SequenceGroup; and the embedding L2 term."""
 
     deep: dict[str, list[tf.Tensor]] = field(default_factory=dict)
     wide: dict[str, list[tf.Tensor]] = field(default_factory=dict)
+    sequence: dict[str, SequenceGroup] = field(default_factory=dict)
     embedding_l2: tf.Tensor | None = None
 
     def concat(self, group: str) -> tf.Tensor:
@@ -46,11 +63,18 @@ class FeatureLayer(tf.Module):
         feature_groups: Sequence[feature_config_pb2.FeatureGroupConfig],
         wide_output_dim: int = 1,
         base_dir: str | None = None,
+        seq_att_groups: Sequence[feature_config_pb2.SeqAttGroupConfig] = (),
     ):
         super().__init__(name="feature_layer")
         configs = {feature_name(c): c for c in feature_configs}
         self.groups = {g.group_name: (list(g.feature_names), g.wide_deep) for g in feature_groups}
+        #: sequence group name -> (key feature names, history feature names)
+        self.sequence_groups = {
+            g.group_name: ([k for m in g.seq_att_map for k in m.key],
+                           [h for m in g.seq_att_map for h in m.hist_seq])
+            for g in seq_att_groups}
         used = [n for names, _ in self.groups.values() for n in names]
+        used += [n for keys, hists in self.sequence_groups.values() for n in keys + hists]
         self.features: dict[str, Feature] = {}
         for name in dict.fromkeys(used):
             self.features[name] = build_feature(configs[name], base_dir)
@@ -65,6 +89,9 @@ class FeatureLayer(tf.Module):
                         self._add_deep(self.features[name])
                     if kind in (WIDE, WIDE_AND_DEEP):
                         self._add_wide(self.features[name])
+            for keys, hists in self.sequence_groups.values():
+                for name in keys + hists:
+                    self._add_deep(self.features[name])
         self.identity_features = sorted(
             n for n, f in self.features.items()
             if f.categorical and getattr(getattr(f, "mapper", None), "num_buckets", 0)
@@ -106,25 +133,60 @@ class FeatureLayer(tf.Module):
         feature = self.features[name]
         return feature.embedding_dim if feature.categorical else feature.dense_dim
 
+    def sequence_dims(self, group: str) -> tuple[int, int, int]:
+        """(query_dim, seq_dim, max_len) of a sequence group."""
+        keys, hists = self.sequence_groups[group]
+        return (sum(self.feature_dim(k) for k in keys), sum(self.feature_dim(h) for h in hists),
+                self.features[hists[0]].max_len)
+
     def embedding_tables(self) -> list[EmbeddingTable]:
         """All tables (deep and wide); their variables get sparse updates."""
         return list(self.deep_tables.values()) + list(self.wide_tables.values())
 
-    def __call__(self, raw: dict[str, tf.Tensor], training: bool = False) -> FeatureLayerOutput:
-        encoded = {name: f.encode(raw) for name, f in self.features.items()}
+    def group_features(self, groups: Sequence[str]) -> list[str]:
+        """Features of the named feature groups and sequence groups, in first-use order."""
+        names: list[str] = []
+        for group in groups:
+            if group in self.groups:
+                names += self.groups[group][0]
+            else:
+                keys, hists = self.sequence_groups[group]
+                names += keys + hists
+        return list(dict.fromkeys(names))
+
+    def group_input_names(self, groups: Sequence[str]) -> list[str]:
+        """Raw input columns the features of `groups` read, in first-use order."""
+        return list(dict.fromkeys(
+            n for name in self.group_features(groups) for n in self.features[name].input_names))
+
+    def __call__(self, raw: dict[str, tf.Tensor], training: bool = False,
+                 groups: Sequence[str] | None = None) -> FeatureLayerOutput:
+        """`groups` (feature and sequence group names) limits the output to those groups; only
+        their features are encoded, so `raw` needs only their columns (group_input_names)."""
+        names = list(self.features) if groups is None else self.group_features(groups)
+        selected = set(self.groups) | set(self.sequence_groups) if groups is None else set(groups)
+        encoded = {name: self.features[name].encode(raw) for name in names}
         if training and self.identity_features:
-            counts = tf.stack([encoded[n].out_of_range for n in self.identity_features])
+            no_count = tf.constant(0, tf.int64)
+            counts = tf.stack([encoded[n].out_of_range if n in encoded else no_count
+                               for n in self.identity_features])
             self.out_of_range_ids.assign_add(counts)
         out = FeatureLayerOutput()
         deep_cache: dict[str, tf.Tensor] = {}
         wide_cache: dict[str, tf.Tensor] = {}
         for group, (names, kind) in self.groups.items():
+            if group not in selected:
+                continue
             if kind in (DEEP, WIDE_AND_DEEP):
                 out.deep[group] = [self._deep_value(n, encoded[n], deep_cache) for n in names]
             if kind in (WIDE, WIDE_AND_DEEP):
                 out.wide[group] = [self._wide_value(n, encoded[n], wide_cache) for n in names]
+        sequence_cache: dict[str, tuple[tf.Tensor, tf.Tensor]] = {}
+        for group in [g for g in self.sequence_groups if g in selected]:
+            out.sequence[group] = self._sequence_group(group, encoded, deep_cache, sequence_cache)
         embeddings = [deep_cache[n] for n in deep_cache if self.features[n].categorical]
         embeddings += [wide_cache[n] for n in wide_cache if self.features[n].categorical]
+        embeddings += [values for values, _ in sequence_cache.values()]
         out.embedding_l2 = tf.add_n([tf.nn.l2_loss(e) for e in embeddings]) if embeddings \
             else tf.constant(0.0)
         return out
@@ -138,6 +200,24 @@ class FeatureLayer(tf.Module):
                 cache[name] = value.dense
         return cache[name]
 
+    def _sequence_group(self, group: str, encoded: dict[str, Encoded],
+                        deep_cache: dict[str, tf.Tensor],
+                        sequence_cache: dict[str, tuple[tf.Tensor, tf.Tensor]]) -> SequenceGroup:
+        keys, hists = self.sequence_groups[group]
+        for name in hists:
+            if name not in sequence_cache:
+                feature = self.features[name]
+                sequence_cache[name] = self.deep_tables[feature.table_name].lookup_sequence(
+                    encoded[name].ids, feature.max_len)
+        sequence = tf.concat([sequence_cache[h][0] for h in hists], axis=-1)
+        mask = sequence_cache[hists[0]][1]
+        if keys:
+            query = tf.concat([self._deep_value(k, encoded[k], deep_cache) for k in keys], axis=1)
+        else:
+            query = tf.zeros([tf.shape(sequence)[0], 0])
+        length = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        return SequenceGroup(query=query, sequence=sequence, mask=mask, length=length)
+
     def _wide_value(self, name: str, value: Encoded, cache: dict[str, tf.Tensor]) -> tf.Tensor:
         if name not in cache:
             feature = self.features[name]
@@ -150,5 +230,6 @@ class FeatureLayer(tf.Module):
 
 def _lookup(table: EmbeddingTable, value: Encoded, combiner: str) -> tf.Tensor:
     if isinstance(value.ids, tf.RaggedTensor):
-        return table.lookup_multi(value.ids, value.weights, combiner)
+        ids = value.ids.merge_dims(1, 2) if value.ids.ragged_rank == 2 else value.ids
+        return table.lookup_multi(ids, value.weights, combiner)
     return table.lookup(value.ids)

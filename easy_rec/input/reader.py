@@ -9,7 +9,7 @@ import tensorflow as tf
 from easy_rec.config.features import feature_configs
 from easy_rec.input.csv_input import CSVInput, InputError
 from easy_rec.metrics.evaluator import gauc_group_fields
-from easy_rec.protos import dataset_pb2, feature_config_pb2, pipeline_pb2
+from easy_rec.protos import dataset_pb2, feature_config_pb2, kafka_pb2, pipeline_pb2
 
 # Feature types that take a list column (a RaggedTensor) in place of a separator-joined string.
 LIST_COLUMN_FEATURES = ("TagFeature", "RawFeature")
@@ -33,20 +33,29 @@ def _parquet_reader(*args) -> InputReader:
     return ParquetInput(*args)
 
 
+def _kafka_reader(*args) -> InputReader:
+    from easy_rec.input.kafka_input import KafkaInput  # kafka-python is only needed for Kafka
+
+    return KafkaInput(*args)
+
+
 _READERS: dict[int, Callable[..., InputReader]] = {
     dataset_pb2.DatasetConfig.CSVInput: CSVInput,
     dataset_pb2.DatasetConfig.ParquetInput: _parquet_reader,
+    dataset_pb2.DatasetConfig.KafkaInput: _kafka_reader,
 }
 
 
-def train_input_path(config: pipeline_pb2.EasyRecConfig) -> str:
-    """The training input: train_input_path or parquet_train_input ('' when neither is set)."""
+def train_input_path(config: pipeline_pb2.EasyRecConfig) -> str | kafka_pb2.KafkaServer:
+    """The training input: train_input_path, parquet_train_input or the kafka_train_input
+    message ('' when none is set)."""
     which = config.WhichOneof("train_path")
     return getattr(config, which) if which else ""
 
 
-def eval_input_path(config: pipeline_pb2.EasyRecConfig) -> str | None:
-    """The evaluation input: eval_input_path or parquet_eval_input; None when neither is set."""
+def eval_input_path(config: pipeline_pb2.EasyRecConfig) -> str | kafka_pb2.KafkaServer | None:
+    """The evaluation input: eval_input_path, parquet_eval_input or the kafka_eval_input
+    message; None when none is set."""
     which = config.WhichOneof("eval_path")
     return (getattr(config, which) or None) if which else None
 
@@ -61,9 +70,9 @@ def needed_fields(config: pipeline_pb2.EasyRecConfig, feature_inputs: list[str])
     return list(dict.fromkeys(names))
 
 
-def build_reader(config: pipeline_pb2.EasyRecConfig, input_path: str,
+def build_reader(config: pipeline_pb2.EasyRecConfig, input_path: str | kafka_pb2.KafkaServer,
                  fields: list[str]) -> InputReader:
-    """Reader over `input_path` for the configured input_type."""
+    """Reader over `input_path` (a KafkaServer for KafkaInput) for the configured input_type."""
     input_type = config.data_config.input_type
     if input_type not in _READERS:
         name = dataset_pb2.DatasetConfig.InputType.Name(input_type)

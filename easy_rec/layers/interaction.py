@@ -10,3 +10,17 @@ def fm_interaction(embeddings: list[tf.Tensor]) -> tf.Tensor:
     square_of_sum = tf.square(tf.reduce_sum(stacked, axis=1))
     sum_of_square = tf.reduce_sum(tf.square(stacked), axis=1)
     return 0.5 * tf.reduce_sum(square_of_sum - sum_of_square, axis=1, keepdims=True)
+
+
+def dot_interaction(vectors: list[tf.Tensor], self_interaction: bool = False) -> tf.Tensor:
+    """DLRM's interaction: dot products <v_i, v_j> of n [batch, dim] vectors over pairs i < j.
+
+    With self_interaction the pairs i <= j are taken. Pairs are in row-major order of the upper
+    triangle; the result is [batch, n (n - 1) / 2] (or [batch, n (n + 1) / 2]).
+    """
+    n = len(vectors)
+    stacked = tf.stack(vectors, axis=1)  # [batch, n, dim]
+    gram = tf.reshape(tf.matmul(stacked, stacked, transpose_b=True), [-1, n * n])
+    first = 0 if self_interaction else 1
+    pairs = [i * n + j for i in range(n) for j in range(i + first, n)]
+    return tf.gather(gram, pairs, axis=1)

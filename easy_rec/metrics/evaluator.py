@@ -23,6 +23,7 @@ import numpy as np
 
 from easy_rec.metrics import classification as cls
 from easy_rec.metrics import regression as reg
+from easy_rec.metrics import retrieval
 from easy_rec.protos import eval_pb2
 from easy_rec.utils.files import atomic_write_text
 
@@ -48,6 +49,15 @@ _REGRESSION_METRICS = frozenset(
 )
 EVAL_RESULTS_DIR = "eval_results"
 HISTORY_FILE = "history.jsonl"
+
+
+def metric_result_keys(metric: eval_pb2.EvalMetrics) -> list[str]:
+    """Result keys one EvalMetrics entry produces (before repeat suffixes), e.g. ['auc'] or
+    ['recall@10', 'recall@50']."""
+    name = metric.WhichOneof("metric")
+    if name in retrieval.RETRIEVAL_METRICS:
+        return retrieval.result_keys(metric)
+    return [METRIC_KEYS[name]]
 
 
 # --------------------------------------------------------------------------- compute
@@ -155,6 +165,8 @@ def compute_metrics(
         name = metric.WhichOneof("metric")
         if name is None:
             logger.warning("skipping EvalMetrics with no metric set")
+            continue
+        if name in retrieval.RETRIEVAL_METRICS:  # ranked over an item corpus, not per row
             continue
         if name not in METRIC_KEYS:
             raise ValueError(f"unsupported metric {name!r}")

@@ -1,18 +1,19 @@
 """Base class of ranking models: feature layer, logits -> outputs, losses, regularisation."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import tensorflow as tf
 
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.models import registry as model_registry
-from easy_rec.protos import easy_rec_model_pb2, loss_pb2
+from easy_rec.protos import easy_rec_model_pb2, eval_pb2, loss_pb2
 
 LossType = loss_pb2.LossType
 _REGRESSION_LOSSES = (loss_pb2.L2_LOSS, loss_pb2.SIGMOID_L2_LOSS)
 SERVING_OUTPUTS = ("probs", "logits", "y")
+SignatureFunction = Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Task:
     loss_type: int = loss_pb2.CLASSIFICATION
     num_class: int = 1
     weight: float = 1.0
+    # the task's own metrics; empty: eval_config.metrics_set
+    metrics: tuple[eval_pb2.EvalMetrics, ...] = ()
 
     def key(self, output: str) -> str:
         """Output or metric key of this task, e.g. 'probs' or 'probs_ctr'."""
@@ -69,7 +72,7 @@ class RankModel(tf.Module):
         with self.name_scope:
             self.feature_layer = FeatureLayer(
                 feature_configs, model_config.feature_groups, self.wide_output_dim_from_config(),
-                base_dir)
+                base_dir, model_config.seq_att_groups)
             self.build(self.feature_layer)
 
     def wide_output_dim_from_config(self) -> int:
@@ -110,10 +113,13 @@ class RankModel(tf.Module):
 
     def __call__(self, raw: dict[str, tf.Tensor], training: bool = False) -> dict[str, tf.Tensor]:
         features = self.feature_layer(raw, training=training)
-        logits = self.logits(features, training)
-        outputs = self.outputs_from_logits(logits)
+        outputs = self.task_outputs(features, training)
         outputs["embedding_l2"] = features.embedding_l2
         return outputs
+
+    def task_outputs(self, features: FeatureLayerOutput, training: bool) -> dict[str, tf.Tensor]:
+        """Outputs of every task; multi-task models override it, others implement `logits`."""
+        return self.outputs_from_logits(self.logits(features, training))
 
     def outputs_from_logits(self, logits: tf.Tensor, task: Task | None = None) -> dict[str, tf.Tensor]:
         """Outputs of one task: probs and logits (classification) or y (regression)."""
@@ -168,9 +174,25 @@ class RankModel(tf.Module):
         """Raw input columns the exported signature takes."""
         return self.feature_layer.input_names
 
+    def extra_signatures(self) -> dict[str, tuple[list[str], SignatureFunction]]:
+        """Exported signatures besides serving_default: name -> (the raw input columns it takes,
+        a function of those columns returning named outputs); none by default."""
+        return {}
+
+    @classmethod
+    def pipeline_arguments(cls, config) -> dict:  # noqa: ARG003
+        """Extra constructor arguments taken from the pipeline config (e.g. data_config's
+        negative sampler); none by default."""
+        return {}
+
     @classmethod
     def validate_config(cls, model_config, locate) -> None:  # noqa: ARG003
         """Model-specific config checks (ConfigError); nothing by default."""
+
+    @classmethod
+    def validate_pipeline(cls, config, locate) -> None:  # noqa: ARG003
+        """Checks of the model block against the rest of the pipeline config (label fields,
+        input fields, eval metrics), run after validate_config; nothing by default."""
 
 
 def weighted_mean(values: tf.Tensor, weights: tf.Tensor | None) -> tf.Tensor:

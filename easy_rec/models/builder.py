@@ -13,4 +13,4 @@ def build_model(config: pipeline_pb2.EasyRecConfig, base_dir: str | None = None)
     data = config.data_config
     return cls(config.model_config, feature_configs(config), base_dir,
                label_fields=list(data.label_fields) or ["label"],
-               sample_weight=data.sample_weight or None)
+               sample_weight=data.sample_weight or None, **cls.pipeline_arguments(config))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from easy_rec.config.errors import ConfigError
+from easy_rec.protos import feature_config_pb2
 
 
 def require_groups(model_config, names: list[str], locate) -> None:
@@ -14,3 +15,104 @@ def require_groups(model_config, names: list[str], locate) -> None:
                 f"{', '.join(sorted(defined)) or 'none'}",
                 line=locate("model_config.feature_groups") or locate("model_config"),
                 field="model_config.feature_groups")
+
+
+def require(condition: bool, field: str, reason: str, locate) -> None:
+    """Raises ConfigError at `field` (a path such as 'model_config.dcn.cross_tower.cross_num';
+    the line is that of its nearest written ancestor) unless `condition` holds."""
+    if not condition:
+        raise ConfigError(reason, line=locate(field), field=field)
+
+
+def field_width(feature_layer, model_class: str, group: str, names: list[str]) -> int:
+    """Common width of the deep outputs of features `names` of `group`, which a model stacks
+    into [batch, fields, width]; ValueError naming every width when they differ.
+
+    Called while building the model, since widths depend on the feature configs.
+    """
+    widths = {name: feature_layer.feature_dim(name) for name in names}
+    if not widths:
+        raise ValueError(f"{model_class} needs at least one embedded feature in group {group!r}")
+    if len(set(widths.values())) != 1:
+        found = ", ".join(f"{n}: {w}" for n, w in widths.items())
+        raise ValueError(
+            f"{model_class} stacks the features of group {group!r} as fields, so they need one "
+            f"width (embedding_dim; a RawFeature needs boundaries and embedding_dim); got {found}")
+    return next(iter(widths.values()))
+
+
+def require_sequence_groups(model_config, names: list[str], locate) -> None:
+    """Raises ConfigError unless every name in `names` is a model_config.seq_att_groups entry."""
+    defined = {g.group_name for g in model_config.seq_att_groups}
+    for name in names:
+        if name not in defined:
+            raise ConfigError(
+                f"{model_config.model_class} needs a seq_att_groups entry named {name!r}; "
+                f"defined: {', '.join(sorted(defined)) or 'none'}",
+                line=locate("model_config.seq_att_groups") or locate("model_config"),
+                field="model_config.seq_att_groups")
+
+
+def _group_path(model_config, name: str,
+                locate) -> tuple[str, feature_config_pb2.FeatureGroupConfig]:
+    """(config path, FeatureGroupConfig) of the group named `name`; ConfigError if undefined."""
+    require_groups(model_config, [name], locate)
+    index = [g.group_name for g in model_config.feature_groups].index(name)
+    return f"model_config.feature_groups[{index}]", model_config.feature_groups[index]
+
+
+def require_field_group(model_config, name: str, min_features: int, locate) -> None:
+    """Raises ConfigError unless group `name` is defined, has deep outputs (wide_deep DEEP or
+    WIDE_AND_DEEP) and lists at least `min_features` features (the fields a model interacts)."""
+    path, group = _group_path(model_config, name, locate)
+    require(group.wide_deep != feature_config_pb2.WIDE, f"{path}.wide_deep",
+            f"{model_config.model_class} uses the embeddings of group {name!r}, so its "
+            "wide_deep must be DEEP or WIDE_AND_DEEP", locate)
+    require(len(group.feature_names) >= min_features, f"{path}.feature_names",
+            f"{model_config.model_class} needs at least {min_features} features in group "
+            f"{name!r}; found {len(group.feature_names)}", locate)
+
+
+def require_wide_group(model_config, name: str, locate) -> None:
+    """Raises ConfigError unless group `name` is defined with wide_deep WIDE or WIDE_AND_DEEP."""
+    path, group = _group_path(model_config, name, locate)
+    require(group.wide_deep != feature_config_pb2.DEEP, f"{path}.wide_deep",
+            f"{model_config.model_class} uses group {name!r} for its linear weights, so its "
+            "wide_deep must be WIDE or WIDE_AND_DEEP", locate)
+
+
+def sequence_group_name(model_config, params) -> str:
+    """The seq_att_groups entry named by a model block's `sequence_group` field, or the only
+    entry when the field is empty ('' when it is empty and there are several or none)."""
+    if params.sequence_group:
+        return params.sequence_group
+    groups = [g.group_name for g in model_config.seq_att_groups]
+    return groups[0] if len(groups) == 1 else ""
+
+
+def require_sequence_group(model_config, params, locate) -> str:
+    """Raises ConfigError unless the model block's `sequence_group` (or the only
+    seq_att_groups entry) exists; returns its name."""
+    block = model_config.WhichOneof("model")
+    name = sequence_group_name(model_config, params)
+    require(bool(name), f"model_config.{block}.sequence_group",
+            f"{model_config.model_class} reads one behaviour sequence: set {block}.sequence_group "
+            f"or define exactly one seq_att_groups entry (found "
+            f"{len(model_config.seq_att_groups)})", locate)
+    require_sequence_groups(model_config, [name], locate)
+    return name
+
+
+#: multi_tower fields that hold sequence towers -> the model_class that reads them
+SEQUENCE_TOWER_FIELDS = {"din_towers": "MultiTowerDIN", "bst_towers": "MultiTowerBST"}
+
+
+def reject_sequence_towers(model_config, allowed: str | None, locate) -> None:
+    """Raises ConfigError when model_config.multi_tower sets a sequence-tower field (see
+    SEQUENCE_TOWER_FIELDS) other than `allowed`, since this model class would ignore it."""
+    for field, model_class in SEQUENCE_TOWER_FIELDS.items():
+        if field != allowed:
+            require(not getattr(model_config.multi_tower, field),
+                    f"model_config.multi_tower.{field}",
+                    f"{field} need model_class {model_class} (model_class is "
+                    f"{model_config.model_class})", locate)

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.models.base import RankModel, kernels_of
-from easy_rec.models.checks import require_groups
+from easy_rec.models.checks import reject_sequence_towers, require_groups
 from easy_rec.models.registry import register_model
 
 
@@ -36,6 +36,7 @@ class MultiTower(RankModel):
         from easy_rec.config.errors import ConfigError
 
         towers = model_config.multi_tower.towers
+        reject_sequence_towers(model_config, None, locate)
         if not towers:
             raise ConfigError("MultiTower needs at least one towers block",
                               line=locate("model_config.multi_tower"), field="model_config.multi_tower")

@@ -1,4 +1,5 @@
-"""The `serving_default` signature of an exported SavedModel: its inputs, outputs and calls."""
+"""A signature of an exported SavedModel (default `serving_default`): its inputs, outputs and
+calls."""
 from __future__ import annotations
 
 import logging
@@ -26,16 +27,17 @@ class OutputSpec:
 
 
 class ServingSignature:
-    """Loads `serving_default` from a SavedModel and calls it on numpy inputs."""
+    """Loads a signature (default `serving_default`) from a SavedModel and calls it on numpy
+    inputs."""
 
-    def __init__(self, saved_model_dir: str):
+    def __init__(self, saved_model_dir: str, signature_key: str = SIGNATURE_KEY):
         if not os.path.exists(os.path.join(saved_model_dir, "saved_model.pb")):
             raise PredictError(f"{saved_model_dir}: no saved_model.pb (not a SavedModel folder)")
         self._loaded = tf.saved_model.load(saved_model_dir)
-        if SIGNATURE_KEY not in self._loaded.signatures:
-            raise PredictError(f"{saved_model_dir}: the SavedModel has no {SIGNATURE_KEY!r} "
+        if signature_key not in self._loaded.signatures:
+            raise PredictError(f"{saved_model_dir}: the SavedModel has no {signature_key!r} "
                                f"signature (has {sorted(self._loaded.signatures)})")
-        self._fn = self._loaded.signatures[SIGNATURE_KEY]
+        self._fn = self._loaded.signatures[signature_key]
         specs = self._fn.structured_input_signature[1]
         self.input_dtypes: dict[str, tf.DType] = {name: specs[name].dtype for name in specs}
         self.outputs: dict[str, OutputSpec] = {

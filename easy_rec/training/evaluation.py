@@ -14,6 +14,7 @@ from easy_rec.input.reader import build_reader, needed_fields
 from easy_rec.metrics.evaluator import MetricAccumulator, gauc_group_fields, write_eval_result
 from easy_rec.models.base import RankModel
 from easy_rec.protos import pipeline_pb2
+from easy_rec.training.retrieval_evaluation import RetrievalEvaluation
 
 logger = logging.getLogger(__name__)
 
@@ -24,19 +25,26 @@ class Evaluator:
     def __init__(self, config: pipeline_pb2.EasyRecConfig, model: RankModel, input_path: str):
         self._config = config
         self._model = model
-        self._reader = build_reader(config, input_path, needed_fields(config, model.serving_input_names))
+        # per task: its own metrics_set, else eval_config's
+        self._metrics = [list(t.metrics) or list(config.eval_config.metrics_set) for t in model.tasks]
+        self._group_fields = gauc_group_fields([m for metrics in self._metrics for m in metrics])
+        self._reader = build_reader(config, input_path, needed_fields(
+            config, model.serving_input_names + self._group_fields))
         self._weight = config.data_config.sample_weight or None
-        self._group_fields = gauc_group_fields(config.eval_config.metrics_set)
         spec = dict(self._reader.output_signature)
         spec[MALFORMED_KEY] = tf.TensorSpec([], tf.int64)
         self._predict = tf.function(self._predict_batch, input_signature=[spec], autograph=False)
         self._writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "eval"))
+        # recall@k etc. of matching models, when metrics ask for them
+        self._retrieval = RetrievalEvaluation.create(config, model, self._metrics[0])
 
     def _predict_batch(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         outputs = self._model(batch, training=False)
         keep = {t.key(k): outputs[t.key(k)] for t in self._model.tasks for k in ("probs", "y")
                 if t.key(k) in outputs}
         keep["loss"] = self._model.loss(outputs, batch)
+        if self._retrieval is not None:
+            keep.update(self._retrieval.outputs(outputs))
         return keep
 
     def evaluate(self, global_step: int) -> dict[str, float]:
@@ -49,6 +57,8 @@ class Evaluator:
         tasks = self._model.tasks
         accumulators = [MetricAccumulator(self._group_fields) for _ in tasks]
         loss_sum, malformed, num_examples = 0.0, 0, 0
+        if self._retrieval is not None:
+            self._retrieval.reset()
         for batch in tqdm(dataset, desc=f"eval@{global_step}", unit="batch", leave=False,
                           disable=None):
             out = self._predict(batch)
@@ -63,10 +73,14 @@ class Evaluator:
                     batch[task.label_field].numpy(),
                     {k: out[task.key(k)].numpy() for k in ("probs", "y") if task.key(k) in out},
                     groups, weights)
+            if self._retrieval is not None:
+                self._retrieval.update(batch, out)
         results: dict[str, float] = {}
-        for task, accumulator in zip(tasks, accumulators):
-            task_results = accumulator.result(self._config.eval_config.metrics_set, task.num_class)
+        for task, accumulator, metrics in zip(tasks, accumulators, self._metrics):
+            task_results = accumulator.result(metrics, task.num_class)
             results.update({task.key(k): v for k, v in task_results.items()})
+        if self._retrieval is not None:
+            results.update(self._retrieval.result())
         results["loss"] = loss_sum / max(num_examples, 1)
         if malformed:
             results["malformed_rows"] = malformed

@@ -1,8 +1,9 @@
 """Training loop: tf.function train step, sparse embedding updates, checkpoints, eval, export.
 
 Everything the job needs to resume lives in one checkpoint: model and optimizer state, the
-global step, the malformed-row count and the input iterator's position (tf.data iterator
-checkpointing), so a restart continues with exactly the next unseen batch.
+global step, the malformed-row count and the input position (the tf.data iterator of file
+input, the next offset of each partition of a Kafka stream; see train_input.py), so a restart
+continues with exactly the next unseen batch.
 """
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from tqdm import tqdm
 
 from easy_rec.export.exporter import export_saved_model
 from easy_rec.input.csv_input import MALFORMED_KEY
-from easy_rec.input.reader import build_reader, eval_input_path, needed_fields, train_input_path
+from easy_rec.input.reader import eval_input_path, needed_fields
 from easy_rec.models.builder import build_model
 from easy_rec.protos import pipeline_pb2
+from easy_rec.training.drift_guard import DriftGuard, DriftStopError
 from easy_rec.training.evaluation import Evaluator
 from easy_rec.training.optimizers import build_optimizers, clip_by_global_norm
 from easy_rec.training.restore import read_model_weights, resolve_checkpoint
+from easy_rec.training.train_input import InputStateError, build_train_input
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +34,6 @@ EvalObserver = Callable[[int, dict[str, float]], None]
 
 class MalformedInputError(ValueError):
     """A malformed input row stopped the job (data_config.ignore_error is false)."""
-
-
-class InputStateError(ValueError):
-    """The checkpoint's input position does not fit the configured input pipeline."""
 
 
 def _malformed_message(error: tf.errors.InvalidArgumentError) -> str | None:
@@ -75,21 +74,17 @@ class Trainer:
         self.dense_optimizer, self.embedding_optimizer = build_optimizers(self.train_config)
         self.dense_optimizer.build(self._dense_vars)
         self.embedding_optimizer.build(self._table_vars)
-        data = config.data_config
-        self._label = data.label_fields[0]
-        reader = build_reader(config, train_input_path(config),
-                              needed_fields(config, self.model.serving_input_names))
-        dataset = reader.make_dataset(
-            data.batch_size, num_epochs=data.num_epochs or None, shuffle=data.shuffle,
-            seed=data.shuffle_seed)
-        self.iterator = iter(dataset)
-        spec = dict(reader.output_signature)
-        spec[MALFORMED_KEY] = tf.TensorSpec([], tf.int64)
-        self._train_step = tf.function(self._step, input_signature=[spec], autograph=False)
+        self._label = config.data_config.label_fields[0]
+        self.input = build_train_input(config, needed_fields(config, self.model.serving_input_names))
+        self.drift_guard = (DriftGuard(config, self.model, self.input.missing_columns)
+                            if config.HasField("drift_guard") else None)
+        self._train_step = tf.function(self._step, input_signature=[self.input.output_signature],
+                                       autograph=False)
+        guard = {"drift_guard": self.drift_guard} if self.drift_guard else {}
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, dense_optimizer=self.dense_optimizer,
             embedding_optimizer=self.embedding_optimizer, global_step=self.global_step,
-            malformed_rows=self.malformed_rows, train_iterator=self.iterator)
+            malformed_rows=self.malformed_rows, **self.input.checkpoint_items(), **guard)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, config.model_dir, max_to_keep=self.train_config.keep_checkpoint_max or None,
             step_counter=self.global_step)
@@ -108,11 +103,14 @@ class Trainer:
     def _step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         if self.config.data_config.ignore_error:
             # a batch is empty when every row in it was malformed and skipped
+            empty = {"loss": tf.constant(0.0), "total_loss": tf.constant(0.0),
+                     **{k: tf.zeros([0]) for k in self._guard_outputs}}
             result = tf.cond(tf.size(batch[self._label]) > 0, lambda: self._update(batch),
-                             lambda: {"loss": tf.constant(0.0), "total_loss": tf.constant(0.0)})
+                             lambda: empty)
         else:
             result = self._update(batch)
         self.malformed_rows.assign_add(batch[MALFORMED_KEY])
+        self.input.record(batch)
         self.global_step.assign_add(1)
         return result
 
@@ -129,14 +127,25 @@ class Trainer:
         self.dense_optimizer.apply_gradients(zip(grads[:n], self._dense_vars), step=self.global_step)
         self.embedding_optimizer.apply_gradients(zip(grads[n:], self._table_vars),
                                                  step=self.global_step)
-        return {"loss": loss, "total_loss": total}
+        # the predictions made before this update, for the drift guard's window AUC
+        return {"loss": loss, "total_loss": total, **{k: outputs[k] for k in self._guard_outputs}}
+
+    @property
+    def _guard_outputs(self) -> list[str]:
+        return self.drift_guard.train_outputs if self.drift_guard else []
 
     # ------------------------------------------------------------------ restore
     def restore(self) -> bool:
         """Resumes from model_dir's latest checkpoint, else warm-starts from fine_tune_checkpoint.
 
-        Returns True when training resumed from model_dir.
+        Returns True when training resumed from model_dir. The input then starts at the
+        restored position (or at its configured start on a fresh model_dir).
         """
+        resumed = self._restore_checkpoint()
+        self.input.start(resumed)
+        return resumed
+
+    def _restore_checkpoint(self) -> bool:
         latest = self.manager.latest_checkpoint
         if latest:
             try:
@@ -168,6 +177,7 @@ class Trainer:
             logger.warning("neither train_config.num_steps nor data_config.num_epochs is set: "
                            "training runs until stopped")
         last_save_step, last_save_time = step, time.time()
+        last_export_step, last_export_time = step, time.time()
         last_eval_time = 0.0
         log_every = max(int(tc.log_step_count_steps), 1)
         window_start, window_examples = time.time(), 0
@@ -182,6 +192,15 @@ class Trainer:
                     self._batch_observer(batch)
                 result = self._train_step(batch)
                 step += 1
+                if self.drift_guard is not None:
+                    self.drift_guard.observe(step, batch, result)
+                    if self.drift_guard.should_stop:
+                        self._save(step)
+                        raise DriftStopError(
+                            f"drift alarm at step {step} (see "
+                            f"{os.path.join(self.config.model_dir, 'alarms.jsonl')}); "
+                            "drift_guard.stop_on_alarm is set, so training stopped after saving "
+                            "a checkpoint")
                 batch_size = int(batch[self._label].shape[0])
                 window_examples += batch_size
                 examples += batch_size
@@ -199,6 +218,9 @@ class Trainer:
                         self._evaluate_and_export(step)
                         last_eval_time = time.time()
                         eval_seconds += last_eval_time - eval_start
+                if self._should_export(step, last_export_step, last_export_time):
+                    self._export("latest")
+                    last_export_step, last_export_time = step, time.time()
         finally:
             progress.close()
         seconds = time.time() - loop_start - eval_seconds
@@ -208,13 +230,14 @@ class Trainer:
                     step - first_step, examples, seconds, self.train_stats["examples_per_sec"])
         if step != last_save_step or not self.manager.latest_checkpoint:
             self._save(step)
+        self.input.close()
         self._report_data_quality()
         results = self._evaluate_and_export(step, final=True)
         return results
 
     def _next_batch(self) -> dict[str, tf.Tensor] | None:
         try:
-            return next(self.iterator)
+            return self.input.next_batch()
         except StopIteration:
             logger.info("training input exhausted at step %d", int(self.global_step))
             return None
@@ -233,6 +256,13 @@ class Trainer:
     def _save(self, step: int) -> None:
         path = self.manager.save(checkpoint_number=step)
         logger.info("saved checkpoint %s", path)
+        self.input.after_save()
+
+    def _should_export(self, step: int, last_step: int, last_time: float) -> bool:
+        export = self.config.export_config
+        if export.export_every_n_secs and time.time() - last_time >= export.export_every_n_secs:
+            return True
+        return bool(export.export_every_n_steps) and step - last_step >= export.export_every_n_steps
 
     def _log(self, step: int, result: dict[str, tf.Tensor], examples_per_sec: float) -> None:
         loss, total = float(result["loss"]), float(result["total_loss"])
@@ -260,18 +290,22 @@ class Trainer:
         results = self.evaluator.evaluate(step) if self.evaluator else {}
         if self.evaluator and self._eval_observer is not None:
             self._eval_observer(step, results)
-        export = self.config.export_config
-        kind = export.exporter_type or "final"
-        root = export.export_dir or os.path.join(self.config.model_dir, "export")
-        if kind == "latest":
-            export_saved_model(self.model, self.config.data_config, os.path.join(root, "latest"),
-                               keep=export.exports_to_keep)
-        elif kind == "best" and self._improved(results):
-            export_saved_model(self.model, self.config.data_config, os.path.join(root, "best"),
-                               keep=export.exports_to_keep)
-        elif kind == "final" and final:
-            export_saved_model(self.model, self.config.data_config, os.path.join(root, "final"))
+        kind = self.config.export_config.exporter_type or "final"
+        if kind == "latest" or (kind == "best" and self._improved(results)) or (
+                kind == "final" and final):
+            self._export(kind)
         return results
+
+    def _export(self, kind: str) -> None:
+        """Exports to <export root>/<kind>/<timestamp>/, unless a drift alarm is raised."""
+        if self.drift_guard is not None and bool(self.drift_guard.alarmed):
+            logger.warning("drift alarm raised: %s export skipped until the stream is back within "
+                           "bounds", kind)
+            return
+        export = self.config.export_config
+        root = export.export_dir or os.path.join(self.config.model_dir, "export")
+        keep = 0 if kind == "final" else export.exports_to_keep
+        export_saved_model(self.model, self.config.data_config, os.path.join(root, kind), keep=keep)
 
     def _improved(self, results: dict[str, float]) -> bool:
         export = self.config.export_config

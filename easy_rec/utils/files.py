@@ -36,3 +36,17 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def append_line(path: str, line: str) -> None:
+    """Appends `line` plus a newline to `path` with one O_APPEND write, then fsyncs.
+
+    Concurrent or crashed writers never interleave or tear a line (on a local file system).
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        os.write(fd, (line.rstrip("\n") + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)

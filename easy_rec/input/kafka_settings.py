@@ -1,0 +1,88 @@
+"""Kafka input settings that need no broker: addresses, consumer options, start positions,
+partition shares. Kept free of TensorFlow and kafka-python so config validation can use it."""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+
+from easy_rec.protos import kafka_pb2
+
+SERVERS_ENV = "EASY_REC_KAFKA_SERVERS"
+OFFSET_TIME_FORMAT = "%Y%m%d %H:%M:%S"
+
+
+def bootstrap_servers(server: kafka_pb2.KafkaServer) -> str:
+    """The bootstrap address: $EASY_REC_KAFKA_SERVERS when set, else server.server."""
+    return os.environ.get(SERVERS_ENV) or server.server
+
+
+def consumer_settings(server: kafka_pb2.KafkaServer) -> dict[str, object]:
+    """kafka-python keyword arguments from config_global / config_topic "name=value" entries."""
+    settings: dict[str, object] = {}
+    for entry in list(server.config_global) + list(server.config_topic):
+        name, _, value = entry.partition("=")
+        settings[name.strip().replace(".", "_")] = _setting_value(value.strip())
+    return settings
+
+
+def _setting_value(text: str) -> object:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def parse_offset_info(text: str) -> dict[int, int]:
+    """'{"0": 10, "1": 20}' -> {0: 10, 1: 20}; ValueError when malformed."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"offset_info is not valid JSON: {error}") from None
+    if not isinstance(raw, dict):
+        raise ValueError("offset_info must be a JSON object partition -> offset")
+    offsets = {}
+    for partition, offset in raw.items():
+        if not str(partition).isdigit() or not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"offset_info entry {partition!r}: {offset!r} is not "
+                             "partition number: non-negative offset")
+        offsets[int(partition)] = offset
+    return offsets
+
+
+def parse_offset_time(text: str) -> int:
+    """Milliseconds since the epoch of '%Y%m%d %H:%M:%S' (local time) or of a number of
+    seconds; ValueError when it is neither."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text) * 1000
+    try:
+        return int(datetime.strptime(text, OFFSET_TIME_FORMAT).timestamp() * 1000)
+    except ValueError:
+        raise ValueError(f"offset_time {text!r} is neither '{OFFSET_TIME_FORMAT}' nor seconds "
+                         "since the epoch") from None
+
+
+def worker_shard() -> tuple[int, int]:
+    """(this worker's index, number of workers) from TF_CONFIG; (0, 1) without it.
+
+    Chief (or master) comes first, then the workers; other task types read everything.
+    """
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return 0, 1
+    config = json.loads(raw)
+    cluster, task = config.get("cluster", {}), config.get("task", {})
+    members = [(kind, i) for kind in ("chief", "master", "worker")
+               for i in range(len(cluster.get(kind, [])))]
+    me = (task.get("type"), int(task.get("index", 0)))
+    if me not in members:
+        return 0, 1
+    return members.index(me), len(members)
+
+
+def assigned_partitions(partitions: list[int], worker: int, num_workers: int) -> list[int]:
+    """The partitions worker `worker` of `num_workers` reads: p % num_workers == worker."""
+    return sorted(p for p in partitions if p % num_workers == worker)

@@ -1,0 +1,157 @@
+"""Parsing batches of delimited text lines into typed columns, shared by CSV and Kafka input.
+
+Every line comes with a row id that packs (place index << 40) | position, where a place is
+a file (position: line number) or a Kafka partition (position: offset), so a malformed row
+(wrong column count, a cell that does not parse as its field's type) is reported by place.
+With ``ignore_error`` such rows are dropped and counted instead; every batch carries the count
+under ``MALFORMED_KEY``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from easy_rec.input import fields as field_types
+from easy_rec.protos import dataset_pb2
+
+MALFORMED_KEY = "__malformed_rows__"
+# [batch, columns] bool: the cell was empty (before defaults), in `LineParser.columns` order
+MISSING_KEY = "__missing_cells__"
+POSITION_BITS = 40
+
+
+@dataclass(frozen=True)
+class Column:
+    """One parsed input column: its name, position in the line, dtype and empty-cell text."""
+
+    name: str
+    index: int
+    dtype: tf.DType
+    default: str
+
+
+def pack_row_id(place: tf.Tensor | int, position: tf.Tensor | int) -> tf.Tensor:
+    """Row id of `position` (line number or offset) in place number `place`."""
+    place = tf.cast(place, tf.int64)
+    return tf.bitwise.left_shift(place, POSITION_BITS) + tf.cast(position, tf.int64)
+
+
+def columns_for(data_config: dataset_pb2.DatasetConfig, positions: dict[str, int],
+                wanted: set[str]) -> list[Column]:
+    """Columns of the input fields named in `wanted`, at the given line positions."""
+    return [
+        Column(f.input_name, positions[f.input_name], field_types.field_dtype(f),
+               field_types.default_cell(f))
+        for f in data_config.input_fields
+        if f.input_name in wanted
+    ]
+
+
+class LineParser:
+    """Splits lines, checks and converts the wanted cells, drops or reports malformed rows."""
+
+    def __init__(self, columns: list[Column], separator: str, num_columns: int,
+                 ignore_error: bool, places: list[str], position_label: str = ":",
+                 with_missing: bool = False):
+        """`places[i]` names place i in error messages as `<place><position_label><position>`;
+        with_missing adds the MISSING_KEY matrix to each batch."""
+        self.columns = columns
+        self._separator = separator
+        self._num_columns = num_columns
+        self._ignore_error = ignore_error
+        self._places = places
+        self._position_label = position_label
+        self._with_missing = with_missing
+
+    @property
+    def output_signature(self) -> dict[str, tf.TensorSpec]:
+        """Spec of the parsed columns (and missing-cell matrix) of one batch."""
+        spec = {c.name: tf.TensorSpec([None], c.dtype, name=c.name) for c in self.columns}
+        if self._with_missing:
+            spec[MISSING_KEY] = tf.TensorSpec([None, len(self.columns)], tf.bool)
+        return spec
+
+    def parse(self, row_ids: tf.Tensor, lines: tf.Tensor,
+              row_values: dict[str, tf.Tensor] | None = None) -> dict[str, tf.Tensor]:
+        """{column: [batch] values, MALFORMED_KEY: count}; `row_values` ([batch] tensors that
+        travel with the lines, e.g. message keys) are passed through, malformed rows dropped."""
+        tokens = tf.strings.split(lines, self._separator)
+        counts = tokens.row_lengths()
+        count_ok = tf.equal(counts, self._num_columns)
+        cells = _CellPicker(tokens)
+        values, cell_ok, missing = dict(row_values or {}), [], []
+        for col in self.columns:
+            raw = cells.column(col.index)
+            empty = tf.equal(raw, "")
+            missing.append(empty)
+            filled = tf.where(empty, col.default, raw) if col.default else raw
+            if col.dtype == tf.string:
+                values[col.name] = filled
+                continue
+            ok = field_types.cells_valid(filled, col.dtype)
+            cell_ok.append(ok)
+            values[col.name] = field_types.parse_cells(tf.where(ok, filled, col.default), col.dtype)
+        if self._with_missing:
+            values[MISSING_KEY] = tf.stack(missing, axis=1)
+        cell_ok_matrix = tf.stack(cell_ok, axis=1) if cell_ok else tf.ones([tf.size(lines), 0], tf.bool)
+        valid = tf.logical_and(count_ok, tf.reduce_all(cell_ok_matrix, axis=1))
+        num_bad = tf.size(valid, out_type=tf.int64) - tf.math.count_nonzero(valid)
+        if not self._ignore_error:
+            check = tf.debugging.Assert(
+                tf.equal(num_bad, 0),
+                [self._describe_first_bad(row_ids, cells, counts, count_ok, cell_ok_matrix, valid)],
+                summarize=1,
+            )
+            with tf.control_dependencies([check]):
+                values = {k: tf.identity(v) for k, v in values.items()}
+        else:
+            values = {k: tf.boolean_mask(v, valid) for k, v in values.items()}
+        values[MALFORMED_KEY] = num_bad
+        return values
+
+    def _describe_first_bad(self, row_ids, cells, counts, count_ok, cell_ok_matrix, valid) -> tf.Tensor:
+        """Human readable place and reason of the first malformed row of a batch."""
+        row = tf.argmin(tf.cast(valid, tf.int32), output_type=tf.int32)
+        row_id = row_ids[row]
+        place = tf.gather(tf.constant(self._places), tf.bitwise.right_shift(row_id, POSITION_BITS))
+        position = tf.bitwise.bitwise_and(row_id, (1 << POSITION_BITS) - 1)
+        count_reason = tf.strings.format(
+            "expected {} columns, found {}", (self._num_columns, counts[row]))
+        numeric = [c for c in self.columns if c.dtype != tf.string]
+
+        def cell_reason() -> tf.Tensor:
+            # only evaluated for a row whose column count is right, so some typed cell failed
+            bad_col = tf.argmin(tf.cast(cell_ok_matrix[row], tf.int32), output_type=tf.int32)
+            column = tf.gather(tf.constant([c.index for c in numeric]), bad_col)
+            return tf.strings.join([
+                "column ", tf.gather(tf.constant([c.name for c in numeric]), bad_col),
+                ": value ", cells.cell(row, column), " is not a valid ",
+                tf.gather(tf.constant([c.dtype.name for c in numeric]), bad_col)])
+
+        if not numeric:  # only the column count can be wrong
+            reason = count_reason
+        else:
+            reason = tf.cond(count_ok[row], cell_reason, lambda: count_reason)
+        return tf.strings.join([
+            "malformed CSV row at ", place, self._position_label, tf.strings.as_string(position),
+            ": ", reason, " (set data_config.ignore_error: true to skip and count such rows)"])
+
+
+class _CellPicker:
+    """Reads single columns out of split lines without materialising the full cell matrix."""
+
+    def __init__(self, tokens: tf.RaggedTensor):
+        self._values = tokens.values
+        self._starts = tokens.row_starts()
+        self._last = tokens.row_limits() - 1
+
+    def column(self, index: int) -> tf.Tensor:
+        """[batch] cells of column `index` (rows with fewer cells give some other cell of theirs;
+        such rows are invalid anyway)."""
+        return tf.gather(self._values, tf.minimum(self._starts + index, self._last))
+
+    def cell(self, row: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+        """One cell."""
+        position = tf.minimum(self._starts[row] + tf.cast(index, tf.int64), self._last[row])
+        return self._values[position]

@@ -1,0 +1,102 @@
+"""Building blocks of two-tower (matching) models: embedding towers, similarity scores and the
+masked softmax cross entropy of in-batch / sampled negatives.
+
+User embeddings are [batch, dim], or [batch, interests, dim] for multi-interest models; an
+item's score is then the best score over the user's interests.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.layers.core import MLP, Dense
+from easy_rec.protos import dnn_pb2, match_pb2
+
+COSINE = match_pb2.COSINE
+INNER_PRODUCT = match_pb2.INNER_PRODUCT
+# logit of masked candidates: exp(it - max) is 0 in float32, and it stays finite
+MASKED_LOGIT = -1e9
+
+
+class EmbeddingTower(tf.Module):
+    """An MLP whose last layer is linear (no batch norm, no activation): the embedding.
+
+    `hidden_units` [h1, ..., hn] gives MLP(h1..h(n-1)) followed by Dense(hn), so the
+    embedding can take any sign, as similarity scores need.
+    """
+
+    def __init__(self, input_dim: int, config: dnn_pb2.DNN, name: str | None = None):
+        super().__init__(name=name)
+        units = list(config.hidden_units)
+        if not units:
+            raise ValueError(f"tower {name}: dnn.hidden_units must not be empty")
+        with self.name_scope:
+            self.mlp = MLP(input_dim, units[:-1], config.activation, config.use_bn,
+                           list(config.dropout_ratio)[:max(len(units) - 1, 1)], name="mlp")
+            self.output_layer = Dense(self.mlp.output_dim, units[-1], name="output")
+        self.output_dim = units[-1]
+
+    def __call__(self, x: tf.Tensor, training: bool) -> tf.Tensor:
+        return self.output_layer(self.mlp(x, training))
+
+    def kernels(self) -> list[tf.Variable]:
+        """Weight matrices, for L2 regularisation."""
+        return self.mlp.kernels() + [self.output_layer.kernel]
+
+
+def normalize(embedding: tf.Tensor, similarity: int) -> tf.Tensor:
+    """Embedding as compared: L2-normalised over its last axis for COSINE, as is otherwise."""
+    return tf.math.l2_normalize(embedding, axis=-1) if similarity == COSINE else embedding
+
+
+def pair_scores(user: tf.Tensor, item: tf.Tensor) -> tf.Tensor:
+    """[batch] inner products of row i's user with row i's item (best interest for
+    [batch, interests, dim] users)."""
+    if user.shape.rank == 3:
+        return tf.reduce_max(tf.einsum("bkd,bd->bk", user, item), axis=1)
+    return tf.reduce_sum(user * item, axis=1)
+
+
+def all_pair_scores(user: tf.Tensor, items: tf.Tensor) -> tf.Tensor:
+    """[batch, num_items] inner products of every user with every item (best interest)."""
+    if user.shape.rank == 3:
+        return tf.reduce_max(tf.einsum("bkd,nd->bkn", user, items), axis=1)
+    return tf.matmul(user, items, transpose_b=True)
+
+
+def masked_softmax_cross_entropy(logits: tf.Tensor, valid: tf.Tensor,
+                                 target: tf.Tensor) -> tf.Tensor:
+    """[batch] softmax cross entropy of logits [batch, candidates] towards column `target`
+    ([batch] int32), ignoring candidates where `valid` is False (the target must be valid)."""
+    masked = tf.where(valid, logits, tf.constant(MASKED_LOGIT, logits.dtype))
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=target, logits=masked)
+
+
+def in_batch_candidates(user: tf.Tensor, item: tf.Tensor, item_ids: tf.Tensor | None
+                        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(scores [batch, batch] of every user against every item of the batch, valid mask, target
+    = the diagonal). Another row's copy of a row's own item is masked (an accidental hit)."""
+    scores = all_pair_scores(user, item)
+    size = tf.shape(scores)[0]
+    diagonal = tf.eye(size, dtype=tf.bool)
+    if item_ids is None:
+        valid = tf.ones_like(diagonal)
+    else:
+        same = tf.equal(item_ids[:, None], item_ids[None, :])
+        valid = tf.logical_or(diagonal, tf.logical_not(same))
+    return scores, valid, tf.range(size)
+
+
+def sampled_candidates(user: tf.Tensor, item: tf.Tensor, negatives: tf.Tensor,
+                       item_ids: tf.Tensor | None, negative_ids: tf.Tensor | None
+                       ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(scores [batch, 1 + num_negatives]: each row's own item first, then the shared sampled
+    negatives; valid mask; target = column 0). Negatives equal to a row's item are masked."""
+    scores = tf.concat([pair_scores(user, item)[:, None], all_pair_scores(user, negatives)],
+                       axis=1)
+    size = tf.shape(scores)[0]
+    if item_ids is None or negative_ids is None:
+        valid = tf.ones_like(scores, dtype=tf.bool)
+    else:
+        hits = tf.equal(item_ids[:, None], negative_ids[None, :])
+        valid = tf.concat([tf.ones([size, 1], tf.bool), tf.logical_not(hits)], axis=1)
+    return scores, valid, tf.zeros([size], tf.int32)

@@ -1,0 +1,23 @@
+"""Layer normalisation as a plain tf.Module."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+class LayerNorm(tf.Module):
+    """Normalises each example over its last axis, then scales and shifts it (Ba et al. 2016).
+
+    y = gamma * (x - mean(x)) / sqrt(var(x) + epsilon) + beta, with mean and variance taken
+    over the last axis of each example (no batch statistics, so training equals inference).
+    """
+
+    def __init__(self, dim: int, epsilon: float = 1e-6, name: str | None = None):
+        super().__init__(name=name)
+        with self.name_scope:
+            self.gamma = tf.Variable(tf.ones([dim]), name="gamma")
+            self.beta = tf.Variable(tf.zeros([dim]), name="beta")
+        self._epsilon = epsilon
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+        return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, self._epsilon)

@@ -1,0 +1,43 @@
+"""Positions in padded sequences: recency order and learned position embeddings."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def to_recency_order(sequence: tf.Tensor, length: tf.Tensor) -> tf.Tensor:
+    """Reverses the first `length` elements of each row of an oldest-first, right-padded
+    [batch, len, ...] tensor, so that index 0 is the most recent element; padding stays last."""
+    return tf.reverse_sequence(sequence, tf.cast(length, tf.int64), seq_axis=1, batch_axis=0)
+
+
+def recency_positions(length: tf.Tensor, max_len: int) -> tf.Tensor:
+    """[batch, max_len] position ids of an oldest-first, right-padded sequence counted from its
+    last real element: the last element gets 0, the one before it 1, ...; padding gets 0."""
+    index = tf.range(max_len)[None, :]
+    length = tf.cast(length, tf.int32)[:, None]
+    return tf.where(index < length, length - 1 - index, 0)
+
+
+class PositionEmbedding(tf.Module):
+    """A learned [num_positions, dim] table (small and dense: positions are not a vocabulary).
+
+    Ids at or beyond num_positions share the last row."""
+
+    def __init__(self, num_positions: int, dim: int, name: str | None = None):
+        super().__init__(name=name)
+        if num_positions < 1 or dim < 1:
+            raise ValueError(f"num_positions and dim must be >= 1, got {num_positions}, {dim}")
+        self.num_positions = num_positions
+        self.dim = dim
+        with self.name_scope:
+            self.weights = tf.Variable(
+                tf.random.truncated_normal([num_positions, dim], stddev=dim ** -0.5),
+                name="weights")
+
+    def __call__(self, positions: tf.Tensor) -> tf.Tensor:
+        """Integer position ids of any shape -> [..., dim]."""
+        return tf.gather(self.weights, tf.minimum(positions, self.num_positions - 1))
+
+    def all(self) -> tf.Tensor:
+        """Embeddings of every position, [num_positions, dim]."""
+        return tf.convert_to_tensor(self.weights)

@@ -1,0 +1,91 @@
+"""Transformer encoder (Vaswani et al. 2017): blocks of self-attention + feed-forward, each with
+a residual connection and layer norm, over padded sequences."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.layers.attention import MultiHeadSelfAttention
+from easy_rec.layers.core import Dense, get_activation
+from easy_rec.layers.norm import LayerNorm
+from easy_rec.protos import transformer_pb2
+
+
+class TransformerBlock(tf.Module):
+    """Post-norm transformer encoder block (Vaswani et al. 2017) over [batch, len, dim]:
+
+        a = LayerNorm(x + Dropout(MultiHeadSelfAttention(x)))
+        y = LayerNorm(a + Dropout(W_2 act(W_1 a + b_1) + b_2))
+
+    Padding (mask False) is never attended to and its outputs are zero, so the outputs of real
+    positions do not depend on what the padded positions hold.
+    """
+
+    def __init__(self, dim: int, num_heads: int, hidden_size: int, ffn_hidden_size: int,
+                 dropout_ratio: float = 0.0, activation: str = "relu", name: str | None = None):
+        super().__init__(name=name)
+        if hidden_size % num_heads:
+            raise ValueError(f"the attention width {hidden_size} must be a multiple of the "
+                             f"number of heads {num_heads}")
+        self._dropout = dropout_ratio
+        self._activation = get_activation(activation)
+        with self.name_scope:
+            self.attention = MultiHeadSelfAttention(dim, num_heads, hidden_size // num_heads,
+                                                    output_dim=dim, name="attention")
+            self.attention_norm = LayerNorm(dim, name="attention_norm")
+            self.ffn_hidden = Dense(dim, ffn_hidden_size, name="ffn_hidden")
+            self.ffn_output = Dense(ffn_hidden_size, dim, name="ffn_output")
+            self.ffn_norm = LayerNorm(dim, name="ffn_norm")
+
+    def __call__(self, x: tf.Tensor, mask: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """x [batch, len, dim], mask [batch, len] bool -> [batch, len, dim]."""
+        x = self.attention_norm(x + self._drop(self.attention(x, mask), training))
+        hidden = self._activation(self.ffn_hidden(x))
+        x = self.ffn_norm(x + self._drop(self.ffn_output(hidden), training))
+        return x * tf.cast(mask, x.dtype)[:, :, None]
+
+    def _drop(self, x: tf.Tensor, training: bool) -> tf.Tensor:
+        return tf.nn.dropout(x, rate=self._dropout) if training and self._dropout > 0 else x
+
+    def kernels(self) -> list[tf.Variable]:
+        """Attention and feed-forward matrices, for L2 regularisation."""
+        return self.attention.kernels() + [self.ffn_hidden.kernel, self.ffn_output.kernel]
+
+
+class TransformerEncoder(tf.Module):
+    """LayerNorm of the input tokens (as BERT normalises its embeddings), then a stack of
+    TransformerBlocks over [batch, len, dim] with a padding mask."""
+
+    def __init__(self, dim: int, num_layers: int, num_heads: int, hidden_size: int = 0,
+                 ffn_hidden_size: int = 0, dropout_ratio: float = 0.0, activation: str = "gelu",
+                 name: str | None = None):
+        """hidden_size: total attention width (0: dim); ffn_hidden_size: 0 means 4 * dim."""
+        super().__init__(name=name)
+        if num_layers < 1:
+            raise ValueError(f"a transformer encoder needs at least one layer, got {num_layers}")
+        with self.name_scope:
+            self.input_norm = LayerNorm(dim, name="input_norm")
+            self.blocks = [
+                TransformerBlock(dim, num_heads, hidden_size or dim, ffn_hidden_size or 4 * dim,
+                                 dropout_ratio, activation, name=f"block_{i}")
+                for i in range(num_layers)]
+        self.output_dim = dim
+
+    @classmethod
+    def from_config(cls, dim: int, config: transformer_pb2.TransformerEncoder,
+                    name: str | None = None) -> TransformerEncoder:
+        """Encoder of width `dim` described by a TransformerEncoder config block."""
+        return cls(dim, int(config.num_hidden_layers), int(config.num_attention_heads),
+                   ffn_hidden_size=int(config.intermediate_size),
+                   dropout_ratio=float(config.hidden_dropout_prob), activation=config.hidden_act,
+                   name=name)
+
+    def __call__(self, x: tf.Tensor, mask: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """x [batch, len, dim], mask [batch, len] bool -> [batch, len, dim], zero on padding."""
+        x = self.input_norm(x)
+        for block in self.blocks:
+            x = block(x, mask, training)
+        return x
+
+    def kernels(self) -> list[tf.Variable]:
+        """Every block's matrices, for L2 regularisation."""
+        return [k for block in self.blocks for k in block.kernels()]

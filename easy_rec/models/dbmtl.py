@@ -1,0 +1,71 @@
+"""DBMTL: shared bottom (optionally MMoE) and task towers linked by Bayesian dependencies."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.layers.core import MLP
+from easy_rec.layers.experts import MMoELayer
+from easy_rec.models.base import kernels_of
+from easy_rec.models.multi_task import MultiTaskModel, TowerHead, config_error
+from easy_rec.models.registry import register_model
+
+
+@register_model("DBMTL", config_field="dbmtl")
+class DBMTL(MultiTaskModel):
+    """Group 'all' -> bottom_dnn -> [MMoE] -> per task, in tower order:
+
+    h_t = dnn_t(task input), r_t = relation_dnn_t([h_t, r_d for d in relation_tower_names]),
+    logits_t = output_t(r_t); a tower sees the relation outputs of the towers it depends on.
+    """
+
+    def build(self, feature_layer) -> None:
+        params, tasks = self.params, self.tasks
+        self.bottom = MLP.from_config(feature_layer.group_dim("all"), params.bottom_dnn,
+                                      name="bottom_dnn")
+        dim = self.bottom.output_dim
+        self.mmoe = None
+        if params.num_expert > 0:
+            self.mmoe = MMoELayer(dim, params.expert_dnn, int(params.num_expert), len(tasks))
+            dim = self.mmoe.output_dim
+        self.tower_dnns, self.heads = [], []
+        relation_dims: dict[str, int] = {}
+        for tower, task in zip(params.task_towers, tasks):
+            tower_dnn = MLP.from_config(dim, tower.dnn, name=f"tower_{task.name}")
+            width = tower_dnn.output_dim + sum(relation_dims[r] for r in tower.relation_tower_names)
+            head = TowerHead(width, tower.relation_dnn, task.output_dim, name=f"relation_{task.name}")
+            relation_dims[task.name] = head.dnn.output_dim
+            self.tower_dnns.append(tower_dnn)
+            self.heads.append(head)
+        self._relations = [list(t.relation_tower_names) for t in params.task_towers]
+
+    def task_logits(self, features, training: bool) -> list[tf.Tensor]:
+        bottom = self.bottom(features.concat("all"), training)
+        task_inputs = self.mmoe(bottom, training) if self.mmoe else [bottom] * len(self.heads)
+        relation: dict[str, tf.Tensor] = {}
+        logits = []
+        for task, x, tower_dnn, head, deps in zip(self.tasks, task_inputs, self.tower_dnns,
+                                                  self.heads, self._relations):
+            hidden = tf.concat([tower_dnn(x, training)] + [relation[d] for d in deps], axis=1)
+            relation[task.name] = head.dnn(hidden, training)
+            logits.append(head.output(relation[task.name]))
+        return logits
+
+    def regularized_kernels(self) -> list[tf.Variable]:
+        return kernels_of(self.bottom, self.mmoe, *self.tower_dnns, *self.heads)
+
+    @classmethod
+    def validate_config(cls, model_config, locate) -> None:
+        super().validate_config(model_config, locate)
+        params = model_config.dbmtl
+        if params.num_expert > 0 and not params.expert_dnn.hidden_units:
+            raise config_error(locate, "model_config.dbmtl.expert_dnn",
+                               "num_expert > 0 needs expert_dnn { hidden_units: [...] }")
+        earlier: set[str] = set()
+        for i, tower in enumerate(params.task_towers):
+            for j, name in enumerate(tower.relation_tower_names):
+                if name not in earlier:
+                    raise config_error(
+                        locate, f"model_config.dbmtl.task_towers[{i}].relation_tower_names[{j}]",
+                        f"tower {tower.tower_name!r} depends on {name!r}, which is not a tower "
+                        f"defined before it (earlier towers: {', '.join(sorted(earlier)) or 'none'})")
+            earlier.add(tower.tower_name)

@@ -1,0 +1,46 @@
+"""DCN (Deep & Cross Network): a deep tower and a cross tower side by side, then a final MLP."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.layers.core import MLP, Dense
+from easy_rec.layers.cross import CrossNet
+from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.checks import require, require_field_group
+from easy_rec.models.registry import register_model
+
+
+@register_model("DCN", config_field="dcn")
+class DCN(RankModel):
+    """dcn { deep_tower { input dnn } cross_tower { input cross_num } final_dnn l2_regularization }.
+
+    logit = dense(final_dnn([MLP(deep group), CrossNet(cross group)])), where each cross layer
+    computes x_{l+1} = x0 * (x_l . w_l) + b_l + x_l.
+    """
+
+    def build(self, feature_layer) -> None:
+        deep, cross = self.params.deep_tower, self.params.cross_tower
+        self._inputs = (deep.input, cross.input)
+        self.deep = MLP.from_config(feature_layer.group_dim(deep.input), deep.dnn, name="deep")
+        self.cross = CrossNet(feature_layer.group_dim(cross.input), int(cross.cross_num),
+                              name="cross")
+        self.final_dnn = MLP.from_config(self.deep.output_dim + self.cross.output_dim,
+                                         self.params.final_dnn, name="final_dnn")
+        self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
+
+    def logits(self, features, training: bool) -> tf.Tensor:
+        deep_group, cross_group = self._inputs
+        deep = self.deep(features.concat(deep_group), training)
+        cross = self.cross(features.concat(cross_group))
+        return self.output_layer(self.final_dnn(tf.concat([deep, cross], axis=1), training))
+
+    def regularized_kernels(self) -> list[tf.Variable]:
+        return kernels_of(self.deep, self.cross, self.final_dnn, self.output_layer)
+
+    @classmethod
+    def validate_config(cls, model_config, locate) -> None:
+        params = model_config.dcn
+        for group in (params.deep_tower.input, params.cross_tower.input):
+            require_field_group(model_config, group, 1, locate)
+        require(params.cross_tower.cross_num >= 1, "model_config.dcn.cross_tower.cross_num",
+                "cross_num must be >= 1", locate)

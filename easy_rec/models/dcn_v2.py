@@ -1,0 +1,54 @@
+"""DCN-V2: matrix-weighted cross network (full or low rank) with an optional parallel MLP."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.layers.core import MLP, Dense
+from easy_rec.layers.cross import CrossNetV2
+from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.checks import require, require_field_group
+from easy_rec.models.registry import register_model
+
+GROUP = "all"
+
+
+@register_model("DCNV2", config_field="dcn_v2")
+class DCNV2(RankModel):
+    """dcn_v2 { [backbone] cross { cross_num low_rank } [deep] final l2_regularization }.
+
+    x = backbone(all) (or the group itself); h = [CrossNetV2(x), deep(x)] (the deep part only
+    when configured); logit = dense(final(h)). Cross: x_{l+1} = x0 * (W_l x_l + b_l) + x_l.
+    """
+
+    def build(self, feature_layer) -> None:
+        params = self.params
+        width = feature_layer.group_dim(GROUP)
+        self.backbone = None
+        if params.HasField("backbone"):
+            self.backbone = MLP.from_config(width, params.backbone, name="backbone")
+            width = self.backbone.output_dim
+        self.cross = CrossNetV2(width, int(params.cross.cross_num), int(params.cross.low_rank),
+                                name="cross")
+        self.deep = MLP.from_config(width, params.deep, name="deep") \
+            if params.HasField("deep") else None
+        final_width = self.cross.output_dim + (self.deep.output_dim if self.deep else 0)
+        self.final = MLP.from_config(final_width, params.final, name="final")
+        self.output_layer = Dense(self.final.output_dim, self.output_dim, name="output")
+
+    def logits(self, features, training: bool) -> tf.Tensor:
+        x = features.concat(GROUP)
+        if self.backbone is not None:
+            x = self.backbone(x, training)
+        parts = [self.cross(x)]
+        if self.deep is not None:
+            parts.append(self.deep(x, training))
+        return self.output_layer(self.final(tf.concat(parts, axis=1), training))
+
+    def regularized_kernels(self) -> list[tf.Variable]:
+        return kernels_of(self.backbone, self.cross, self.deep, self.final, self.output_layer)
+
+    @classmethod
+    def validate_config(cls, model_config, locate) -> None:
+        require_field_group(model_config, GROUP, 1, locate)
+        require(model_config.dcn_v2.cross.cross_num >= 1, "model_config.dcn_v2.cross.cross_num",
+                "cross_num must be >= 1", locate)

@@ -1,0 +1,56 @@
+"""DIEN (Deep Interest Evolution Network, Zhou et al. 2019)."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.features.feature_layer import SequenceGroup
+from easy_rec.layers.auxiliary_loss import next_behavior_loss
+from easy_rec.layers.core import Dense
+from easy_rec.layers.gru import GRU
+from easy_rec.layers.target_attention import TargetAttention
+from easy_rec.models.base import kernels_of
+from easy_rec.models.checks import require
+from easy_rec.models.registry import register_model
+from easy_rec.models.sequence_base import SequenceInterestModel
+
+
+@register_model("DIEN", config_field="dien")
+class DIEN(SequenceInterestModel):
+    """Interest extractor GRU over the history (states h_t); attention a_t of the target to h_t
+    (att_dnn, softmax over the real steps); interest evolving AUGRU over h_t with update gates
+    scaled by a_t; dnn over [feature groups, final AUGRU state, target].
+
+    Auxiliary loss: h_t (mapped to the behaviours' width by a linear layer) should score the
+    next behaviour e_{t+1} above a behaviour of another row of the batch.
+    """
+
+    def build_interest(self, feature_layer, group: str) -> int:
+        query_dim, seq_dim, _ = feature_layer.sequence_dims(group)
+        units = int(self.params.gru_units)
+        self.extractor = GRU(seq_dim, units, name="interest_extractor")
+        # the target in the GRU state space, so att_dnn compares like with like
+        self.target_projection = Dense(query_dim, units, use_bias=False, name="target_projection")
+        self.attention = TargetAttention(units, self.params.att_dnn, "softmax", name="attention")
+        self.evolution = GRU(units, units, name="interest_evolution")
+        self.aux_projection = Dense(units, seq_dim, use_bias=False, name="aux_projection")
+        return units + query_dim
+
+    def interest(self, seq: SequenceGroup, training: bool,
+                 with_aux_loss: bool) -> tuple[tf.Tensor, tf.Tensor | None]:
+        states, _ = self.extractor(seq.sequence, seq.mask)
+        target = self.target_projection(seq.query)
+        weights = self.attention.attention_weights(target, states, seq.mask, training)
+        _, final = self.evolution(states, seq.mask, attention=weights)
+        aux_loss = next_behavior_loss(self.aux_projection(states), seq.sequence, seq.mask) \
+            if with_aux_loss else None
+        return tf.concat([final, seq.query], axis=1), aux_loss
+
+    def interest_kernels(self) -> list[tf.Variable]:
+        return kernels_of(self.extractor, self.target_projection, self.attention, self.evolution,
+                          self.aux_projection)
+
+    @classmethod
+    def validate_config(cls, model_config, locate) -> None:
+        super().validate_config(model_config, locate)
+        require(model_config.dien.gru_units >= 1, "model_config.dien.gru_units",
+                "gru_units must be >= 1", locate)

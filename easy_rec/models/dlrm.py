@@ -1,0 +1,72 @@
+"""DLRM: bottom MLP over dense features, interaction with sparse embeddings, top MLP."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.layers.core import MLP, Dense
+from easy_rec.layers.interaction import dot_interaction
+from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.checks import field_width, require, require_field_group
+from easy_rec.models.registry import register_model
+
+DENSE, SPARSE = "dense", "sparse"
+INTERACTION_OPS = ("dot", "cat")
+
+
+@register_model("DLRM", config_field="dlrm")
+class DLRM(RankModel):
+    """dlrm { bot_dnn top_dnn arch_interaction_op arch_interaction_itself arch_with_dense_feature }.
+
+    d = bot_dnn(dense group); e_1..e_n the sparse group's embeddings.
+    'dot': top input = [<v_i, v_j> for i < j (i <= j with arch_interaction_itself) over
+    v = (d, e_1, ..., e_n), e_1, ..., e_n, d if arch_with_dense_feature]; every v needs one
+    width, so bot_dnn's last layer must equal the embedding_dim.
+    'cat': top input = [d, e_1, ..., e_n]. logit = dense(top_dnn(top input)).
+    """
+
+    def build(self, feature_layer) -> None:
+        params = self.params
+        self._dot = params.arch_interaction_op == "dot"
+        self.bot_dnn = MLP.from_config(feature_layer.group_dim(DENSE), params.bot_dnn,
+                                       name="bot_dnn")
+        sparse_names, _ = feature_layer.groups[SPARSE]
+        sparse_width = feature_layer.group_dim(SPARSE)
+        if self._dot:
+            width = field_width(feature_layer, "DLRM", SPARSE, sparse_names)
+            if width != self.bot_dnn.output_dim:
+                raise ValueError(f"DLRM with arch_interaction_op 'dot' needs bot_dnn's last "
+                                 f"hidden_units ({self.bot_dnn.output_dim}) to equal the sparse "
+                                 f"embedding_dim ({width})")
+            n = len(sparse_names) + 1
+            pairs = n * (n + 1) // 2 if params.arch_interaction_itself else n * (n - 1) // 2
+            top_width = pairs + sparse_width
+            if params.arch_with_dense_feature:
+                top_width += self.bot_dnn.output_dim
+        else:
+            top_width = self.bot_dnn.output_dim + sparse_width
+        self.top_dnn = MLP.from_config(top_width, params.top_dnn, name="top_dnn")
+        self.output_layer = Dense(self.top_dnn.output_dim, self.output_dim, name="output")
+
+    def logits(self, features, training: bool) -> tf.Tensor:
+        dense = self.bot_dnn(features.concat(DENSE), training)
+        sparse = features.deep[SPARSE]
+        if self._dot:
+            parts = [dot_interaction([dense] + sparse, self.params.arch_interaction_itself)]
+            parts += sparse
+            if self.params.arch_with_dense_feature:
+                parts.append(dense)
+        else:
+            parts = [dense] + sparse
+        return self.output_layer(self.top_dnn(tf.concat(parts, axis=1), training))
+
+    def regularized_kernels(self) -> list[tf.Variable]:
+        return kernels_of(self.bot_dnn, self.top_dnn, self.output_layer)
+
+    @classmethod
+    def validate_config(cls, model_config, locate) -> None:
+        for group in (DENSE, SPARSE):
+            require_field_group(model_config, group, 1, locate)
+        op = model_config.dlrm.arch_interaction_op
+        require(op in INTERACTION_OPS, "model_config.dlrm.arch_interaction_op",
+                f"arch_interaction_op must be one of {', '.join(INTERACTION_OPS)}, got {op!r}",
+                locate)

@@ -1,0 +1,54 @@
+"""DSSM (Huang et al. 2013): a user tower and an item tower, each an MLP over its feature
+group, compared by cosine or inner product."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.layers.match import EmbeddingTower
+from easy_rec.models.base import kernels_of
+from easy_rec.models.checks import require, require_groups
+from easy_rec.models.match_base import MatchModel
+from easy_rec.models.registry import register_model
+
+TOWERS = ("user", "item")
+
+
+@register_model("DSSM", config_field="dssm")
+class DSSM(MatchModel):
+    """Groups 'user' and 'item' (DEEP); user_tower / item_tower hold each tower's id column and
+    MLP, whose last hidden_units entry is the (linear) embedding size."""
+
+    def build(self, feature_layer) -> None:
+        self.user_tower = EmbeddingTower(feature_layer.group_dim("user"),
+                                         self.params.user_tower.dnn, name="user_tower")
+        self.item_tower = EmbeddingTower(feature_layer.group_dim("item"),
+                                         self.params.item_tower.dnn, name="item_tower")
+
+    def user_embedding(self, features, training: bool) -> tf.Tensor:
+        return self.user_tower(features.concat("user"), training)
+
+    def item_embedding(self, features, training: bool) -> tf.Tensor:
+        return self.item_tower(features.concat("item"), training)
+
+    def regularized_kernels(self) -> list[tf.Variable]:
+        return kernels_of(self.user_tower, self.item_tower)
+
+    @classmethod
+    def id_fields(cls, model_config) -> dict[str, tuple[str, str]]:
+        return {name: (f"model_config.dssm.{name}_tower.id",
+                       getattr(model_config.dssm, f"{name}_tower").id) for name in TOWERS}
+
+    @classmethod
+    def validate_config(cls, model_config, locate) -> None:
+        require_groups(model_config, list(TOWERS), locate)
+        super().validate_config(model_config, locate)
+        sizes = {}
+        for name in TOWERS:
+            units = getattr(model_config.dssm, f"{name}_tower").dnn.hidden_units
+            require(len(units) > 0, f"model_config.dssm.{name}_tower.dnn.hidden_units",
+                    f"the {name} tower needs hidden_units (the last is the embedding size)",
+                    locate)
+            sizes[name] = units[-1]
+        require(sizes["user"] == sizes["item"], "model_config.dssm.item_tower.dnn.hidden_units",
+                f"the towers' last hidden_units are the embedding sizes and must be equal; got "
+                f"user {sizes['user']}, item {sizes['item']}", locate)

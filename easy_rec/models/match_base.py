@@ -1,0 +1,251 @@
+"""Base class of matching (retrieval) models: a user tower and an item tower compared by a
+similarity, trained pointwise or with in-batch / sampled softmax negatives.
+
+Subclasses build their towers in `build(feature_layer)` and implement
+`user_embedding(features, training)` ([batch, dim], or [batch, interests, dim] for multi-interest
+models, where an item scores its best interest) and `item_embedding(features, training)`
+([batch, dim]); `features` holds the groups in `user_groups` / `item_groups`. The model block
+provides simi_func, temperature and l2_regularization.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from easy_rec.config.features import feature_configs, feature_name
+from easy_rec.input.negative_sampler import NegativeSampler
+from easy_rec.layers import match
+from easy_rec.metrics.retrieval import RETRIEVAL_METRICS
+from easy_rec.models.base import RankModel, SignatureFunction, weighted_mean
+from easy_rec.models.checks import require
+from easy_rec.protos import loss_pb2
+
+MATCH_LOSSES = (loss_pb2.CLASSIFICATION, loss_pb2.SOFTMAX_CROSS_ENTROPY)
+EMBEDDING_OUTPUTS = ("user_emb", "item_emb")
+
+
+class MatchModel(RankModel):
+    """Two-tower retrieval model; outputs logits = similarity / temperature, probs =
+    sigmoid(logits), user_emb and item_emb (L2-normalised for COSINE, so that their inner
+    product / temperature is the logit).
+
+    Losses (model_config.loss_type): CLASSIFICATION is sigmoid cross entropy of each row's pair
+    on its label; SOFTMAX_CROSS_ENTROPY ranks each positive row's item against the other items
+    of the batch (in-batch negatives) or, with data_config.negative_sampler, against
+    num_sample items drawn for the step. Copies of a row's own item among the candidates are
+    masked; rows with label 0 contribute no loss term.
+    """
+
+    user_groups: tuple[str, ...] = ("user",)
+    item_groups: tuple[str, ...] = ("item",)
+
+    def __init__(self, model_config, feature_configs, base_dir: str | None = None,
+                 label_fields: Sequence[str] = ("label",), sample_weight: str | None = None,
+                 negative_sampler: NegativeSampler | None = None):
+        """negative_sampler: draws the negatives of sampled softmax (None: in-batch)."""
+        super().__init__(model_config, feature_configs, base_dir, label_fields, sample_weight)
+        self.similarity = int(self.params.simi_func)
+        self.temperature = float(self.params.temperature)
+        self.negative_sampler = negative_sampler
+
+    @classmethod
+    def pipeline_arguments(cls, config) -> dict:
+        return {"negative_sampler": NegativeSampler.from_data_config(config.data_config)}
+
+    # -- what subclasses provide -------------------------------------------------------------
+    def user_embedding(self, features, training: bool) -> tf.Tensor:
+        """[batch, dim] or [batch, interests, dim] user embeddings from the user groups."""
+        raise NotImplementedError
+
+    def item_embedding(self, features, training: bool) -> tf.Tensor:
+        """[batch, dim] item embeddings from the item groups."""
+        raise NotImplementedError
+
+    @classmethod
+    def id_fields(cls, model_config) -> dict[str, tuple[str, str]]:  # noqa: ARG003
+        """Id columns the model block names: {'user' / 'item': (config path, input column)}.
+
+        The item id masks accidental hits and identifies corpus items in retrieval metrics; the
+        user id groups rows into users for hit_rate. None by default.
+        """
+        return {}
+
+    @property
+    def user_id_field(self) -> str | None:
+        """Input column identifying the user, if the model block names one."""
+        return self.id_fields(self.model_config).get("user", ("", None))[1]
+
+    @property
+    def item_id_field(self) -> str | None:
+        """Input column identifying the item, if the model block names one."""
+        return self.id_fields(self.model_config).get("item", ("", None))[1]
+
+    # -- towers ------------------------------------------------------------------------------
+    @property
+    def user_input_names(self) -> list[str]:
+        """Raw columns the user tower reads."""
+        return self.feature_layer.group_input_names(self.user_groups)
+
+    @property
+    def item_input_names(self) -> list[str]:
+        """Raw columns the item tower reads."""
+        return self.feature_layer.group_input_names(self.item_groups)
+
+    def embed_users(self, raw: dict[str, tf.Tensor], training: bool = False
+                    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """(user embeddings as compared, embedding L2 of the lookups) from user columns."""
+        features = self.feature_layer(raw, training=training, groups=self.user_groups)
+        embedding = match.normalize(self.user_embedding(features, training), self.similarity)
+        return embedding, features.embedding_l2
+
+    def embed_items(self, raw: dict[str, tf.Tensor], training: bool = False
+                    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """(item embeddings as compared, embedding L2 of the lookups) from item columns."""
+        features = self.feature_layer(raw, training=training, groups=self.item_groups)
+        embedding = match.normalize(self.item_embedding(features, training), self.similarity)
+        return embedding, features.embedding_l2
+
+    # -- forward and loss --------------------------------------------------------------------
+    def __call__(self, raw: dict[str, tf.Tensor], training: bool = False) -> dict[str, tf.Tensor]:
+        user, user_l2 = self.embed_users(raw, training)
+        item_raw = {name: raw[name] for name in self.item_input_names}
+        sampled = training and self.negative_sampler is not None
+        if sampled:
+            # negatives pass the item tower with the batch's items (one batch-norm batch)
+            negatives = self.negative_sampler.sample(self.negative_sampler.num_draws(True))
+            item_raw = {name: tf.concat([values, negatives[name]], axis=0)
+                        for name, values in item_raw.items()}
+        item, item_l2 = self.embed_items(item_raw, training)
+        outputs = {}
+        if sampled:
+            size = tf.shape(user)[0]
+            item, outputs["neg_item_emb"] = item[:size], item[size:]
+            outputs["neg_item_id"] = negatives[self.negative_sampler.item_id_field]
+        logits = match.pair_scores(user, item) / self.temperature
+        outputs.update(logits=logits, probs=tf.sigmoid(logits), user_emb=user, item_emb=item,
+                       embedding_l2=user_l2 + item_l2)
+        return outputs
+
+    def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
+        """Pointwise (CLASSIFICATION) or softmax over the candidates of each positive row."""
+        if self.loss_type != loss_pb2.SOFTMAX_CROSS_ENTROPY:
+            return super().loss(outputs, batch)
+        scores, valid, target = self.candidates(outputs, batch)
+        per_row = match.masked_softmax_cross_entropy(scores / self.temperature, valid, target)
+        weights = tf.cast(batch[self.tasks[0].label_field] > 0, tf.float32)
+        if self.sample_weight:
+            weights *= tf.cast(batch[self.sample_weight], tf.float32)
+        return weighted_mean(per_row, weights)
+
+    def candidates(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
+                   ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """(scores of each row's candidate items, valid mask, target column) for the softmax."""
+        ids = batch[self.item_id_field] if self.item_id_field else None
+        if self.negative_sampler is None:
+            return match.in_batch_candidates(outputs["user_emb"], outputs["item_emb"], ids)
+        if "neg_item_emb" in outputs:
+            negatives, negative_ids = outputs["neg_item_emb"], outputs["neg_item_id"]
+        else:  # evaluation: draw num_eval_sample items through the inference-mode tower
+            drawn = self.negative_sampler.sample(self.negative_sampler.num_draws(False))
+            negatives, _ = self.embed_items({n: drawn[n] for n in self.item_input_names})
+            negative_ids = drawn[self.negative_sampler.item_id_field]
+        return match.sampled_candidates(outputs["user_emb"], outputs["item_emb"], negatives,
+                                        ids, negative_ids)
+
+    # -- serving -----------------------------------------------------------------------------
+    def serving_outputs(self, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        served = super().serving_outputs(outputs)
+        served.update({k: outputs[k] for k in EMBEDDING_OUTPUTS})
+        return served
+
+    def extra_signatures(self) -> dict[str, tuple[list[str], SignatureFunction]]:
+        """`user_embedding` (user columns -> user_emb [, user_id]) and `item_embedding` (item
+        columns -> item_emb [, item_id]); the id output echoes the model's id column."""
+        return {"user_embedding": (self.user_input_names, self._user_signature),
+                "item_embedding": (self.item_input_names, self._item_signature)}
+
+    def _user_signature(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        outputs = {"user_emb": self.embed_users(raw)[0]}
+        if self.user_id_field:
+            outputs["user_id"] = tf.identity(raw[self.user_id_field])
+        return outputs
+
+    def _item_signature(self, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        outputs = {"item_emb": self.embed_items(raw)[0]}
+        if self.item_id_field:
+            outputs["item_id"] = tf.identity(raw[self.item_id_field])
+        return outputs
+
+    # -- config checks -----------------------------------------------------------------------
+    @classmethod
+    def validate_config(cls, model_config, locate) -> None:
+        block = f"model_config.{model_config.WhichOneof('model')}"
+        params = getattr(model_config, model_config.WhichOneof("model"))
+        require(model_config.loss_type in MATCH_LOSSES, "model_config.loss_type",
+                f"{model_config.model_class} supports loss_type CLASSIFICATION (pointwise) or "
+                "SOFTMAX_CROSS_ENTROPY (in-batch or sampled negatives)", locate)
+        require(model_config.num_class <= 1, "model_config.num_class",
+                f"{model_config.model_class} scores user-item pairs: num_class must be 1", locate)
+        require(params.temperature > 0, f"{block}.temperature",
+                f"temperature must be > 0, got {params.temperature:g}", locate)
+
+    @classmethod
+    def validate_pipeline(cls, config, locate) -> None:
+        model = config.model_config
+        towers = {"user": cls.user_groups, "item": cls.item_groups}
+        ids = cls.id_fields(model)
+        for tower, (path, column) in ids.items():
+            require(column in group_columns(config, towers[tower]), path,
+                    f"the {tower} tower's id {column!r} must be an input column of a feature of "
+                    f"group(s) {', '.join(towers[tower])}", locate)
+        metric_paths = retrieval_metric_paths(config)
+        if metric_paths:
+            require("item" in ids, metric_paths[0], f"retrieval metrics need the item id "
+                    f"column, which {model.model_class} does not name", locate)
+        if config.data_config.HasField("negative_sampler"):
+            require(model.loss_type == loss_pb2.SOFTMAX_CROSS_ENTROPY,
+                    "data_config.negative_sampler", "the negative sampler feeds sampled softmax: "
+                    "set model_config.loss_type: SOFTMAX_CROSS_ENTROPY", locate)
+            check_negative_sampler(config, group_columns(config, cls.item_groups),
+                                   ids.get("item", ("", None))[1], locate)
+
+
+def group_columns(config, groups: Sequence[str]) -> list[str]:
+    """Input columns read by the features of the named feature groups of a pipeline config."""
+    features = {feature_name(f): f for f in feature_configs(config)}
+    names = [n for g in config.model_config.feature_groups if g.group_name in groups
+             for n in g.feature_names]
+    return list(dict.fromkeys(c for n in names if n in features for c in features[n].input_names))
+
+
+def retrieval_metric_paths(config) -> list[str]:
+    """Config paths of the retrieval metrics in eval_config.metrics_set."""
+    return [f"eval_config.metrics_set[{i}]" for i, m in enumerate(config.eval_config.metrics_set)
+            if m.WhichOneof("metric") in RETRIEVAL_METRICS]
+
+
+def check_negative_sampler(config, item_columns: list[str], item_id: str | None,
+                           locate) -> None:
+    """ConfigError unless num_sample > 0, attr_fields are input fields holding every item tower
+    column, and item_id_field is among them (and is the model's item id, if it names one)."""
+    data = config.data_config
+    sampler = data.negative_sampler
+    where = "data_config.negative_sampler"
+    require(sampler.num_sample > 0, f"{where}.num_sample", "num_sample must be > 0", locate)
+    inputs = {f.input_name for f in data.input_fields}
+    require(len(sampler.attr_fields) > 0, f"{where}.attr_fields",
+            "attr_fields must list the input fields stored in the item table", locate)
+    for i, name in enumerate(sampler.attr_fields):
+        require(name in inputs, f"{where}.attr_fields[{i}]",
+                f"attr field {name!r} is not in data_config.input_fields", locate)
+    require(sampler.item_id_field in sampler.attr_fields, f"{where}.item_id_field",
+            f"item_id_field {sampler.item_id_field!r} must be one of attr_fields", locate)
+    require(bool(sampler.attr_delimiter), f"{where}.attr_delimiter",
+            "attr_delimiter must not be empty", locate)
+    missing = [c for c in item_columns if c not in sampler.attr_fields]
+    require(not missing, f"{where}.attr_fields", f"attr_fields lack item tower input(s) "
+            f"{', '.join(missing)}: negatives pass the item tower", locate)
+    require(item_id is None or sampler.item_id_field == item_id, f"{where}.item_id_field",
+            f"item_id_field {sampler.item_id_field!r} differs from the model's item id "
+            f"{item_id!r}", locate)

@@ -1,0 +1,40 @@
+"""MMoE: shared experts with one softmax gate per task, then a tower per task."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from easy_rec.layers.experts import MMoELayer
+from easy_rec.models.base import kernels_of
+from easy_rec.models.multi_task import MultiTaskModel, TowerHead, config_error
+from easy_rec.models.registry import register_model
+
+
+@register_model("MMoE", config_field="mmoe")
+class MMoE(MultiTaskModel):
+    """Group 'all' -> num_expert expert_dnn MLPs -> per task: gate mix -> task tower -> logits."""
+
+    def build(self, feature_layer) -> None:
+        tasks = self.tasks
+        self.mmoe = MMoELayer(feature_layer.group_dim("all"), self.params.expert_dnn,
+                              int(self.params.num_expert), len(tasks))
+        self.heads = [TowerHead(self.mmoe.output_dim, tower.dnn, task.output_dim,
+                                name=f"tower_{task.name}")
+                      for tower, task in zip(self.params.task_towers, tasks)]
+
+    def task_logits(self, features, training: bool) -> list[tf.Tensor]:
+        task_inputs = self.mmoe(features.concat("all"), training)
+        return [head(x, training) for head, x in zip(self.heads, task_inputs)]
+
+    def regularized_kernels(self) -> list[tf.Variable]:
+        return kernels_of(self.mmoe, *self.heads)
+
+    @classmethod
+    def validate_config(cls, model_config, locate) -> None:
+        super().validate_config(model_config, locate)
+        params = model_config.mmoe
+        if params.num_expert < 1:
+            raise config_error(locate, "model_config.mmoe.num_expert",
+                               f"MMoE needs num_expert >= 1, got {params.num_expert}")
+        if not params.expert_dnn.hidden_units:
+            raise config_error(locate, "model_config.mmoe.expert_dnn",
+                               "MMoE needs expert_dnn { hidden_units: [...] }")

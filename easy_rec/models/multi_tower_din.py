@@ -1,0 +1,29 @@
+"""MultiTowerDIN (DIN, Zhou et al. 2018): MultiTower plus target-attention towers over histories."""
+from __future__ import annotations
+
+from easy_rec.layers.target_attention import NORMALIZERS, TargetAttention
+from easy_rec.models.checks import require
+from easy_rec.models.registry import register_model
+from easy_rec.models.sequence_towers import SequenceTowerModel, target_width
+
+
+@register_model("DIN", config_field="multi_tower")
+@register_model("MultiTowerDIN", config_field="multi_tower")
+class MultiTowerDIN(SequenceTowerModel):
+    """towers { input dnn } (MLP per feature group) + din_towers { input dnn } (one per
+    seq_att_groups entry: the history pooled by attention to the target keys) -> final_dnn."""
+
+    sequence_towers_field = "din_towers"
+
+    def build_sequence_tower(self, feature_layer, tower_config) -> TargetAttention:
+        dim = target_width(feature_layer, "DIN", tower_config.input)
+        return TargetAttention(dim, tower_config.dnn, tower_config.attention_normalizer,
+                               name=f"din_{tower_config.input}")
+
+    @classmethod
+    def validate_config(cls, model_config, locate) -> None:
+        super().validate_config(model_config, locate)
+        for i, tower in enumerate(model_config.multi_tower.din_towers):
+            require(tower.attention_normalizer in NORMALIZERS,
+                    f"model_config.multi_tower.din_towers[{i}].attention_normalizer",
+                    f"attention_normalizer must be one of {', '.join(NORMALIZERS)}", locate)

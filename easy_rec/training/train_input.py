@@ -1,0 +1,148 @@
+"""The trainer's input: batches plus the position to resume from, saved in the checkpoint.
+
+File input (CSV, Parquet) saves the tf.data iterator itself. A Kafka stream saves the next
+offset of each assigned partition, updated inside the train step for the batches actually
+trained, and seeks there after a restore: model and position are always saved together.
+"""
+from __future__ import annotations
+
+import logging
+
+import tensorflow as tf
+
+from easy_rec.input.csv_input import MALFORMED_KEY
+from easy_rec.input.kafka_input import OFFSETS_KEY, KafkaInput
+from easy_rec.input.kafka_settings import worker_shard
+from easy_rec.input.reader import build_reader, train_input_path
+from easy_rec.protos import pipeline_pb2
+
+logger = logging.getLogger(__name__)
+
+
+class InputStateError(ValueError):
+    """The checkpoint's input position does not fit the configured input pipeline."""
+
+
+class FileTrainInput:
+    """Files read through a tf.data iterator whose position is checkpointed."""
+
+    def __init__(self, config: pipeline_pb2.EasyRecConfig, fields: list[str]):
+        data = config.data_config
+        reader = build_reader(config, train_input_path(config), fields)
+        self.output_signature = {**reader.output_signature,
+                                 MALFORMED_KEY: tf.TensorSpec([], tf.int64)}
+        dataset = reader.make_dataset(data.batch_size, num_epochs=data.num_epochs or None,
+                                      shuffle=data.shuffle, seed=data.shuffle_seed)
+        self._iterator = iter(dataset)
+        self.missing_columns: list[str] = []  # file batches carry no missing-cell matrix
+
+    def checkpoint_items(self) -> dict[str, object]:
+        """Objects to save in the training checkpoint."""
+        return {"train_iterator": self._iterator}
+
+    def start(self, resumed: bool) -> None:
+        """Called after restore (the iterator was restored in place)."""
+        del resumed
+
+    def record(self, batch: dict[str, tf.Tensor]) -> None:
+        """Inside the train step: nothing to do, the iterator tracks its position."""
+        del batch
+
+    def next_batch(self) -> dict[str, tf.Tensor]:
+        """The next batch; StopIteration at the end of the input."""
+        return next(self._iterator)
+
+    def after_save(self) -> None:
+        """Called after each checkpoint."""
+
+    def close(self) -> None:
+        """Called after the last checkpoint; the iterator stays (it is saved state)."""
+
+
+class KafkaTrainInput:
+    """A Kafka stream whose per-partition next offsets are checkpointed with the model."""
+
+    def __init__(self, config: pipeline_pb2.EasyRecConfig, fields: list[str]):
+        self._data = config.data_config
+        self._reader = KafkaInput(self._data, config.kafka_train_input, fields,
+                                  shard=worker_shard(), with_missing=config.HasField("drift_guard"))
+        self._server = config.kafka_train_input
+        self.missing_columns = self._reader.column_names
+        self.output_signature = {**self._reader.output_signature,
+                                 MALFORMED_KEY: tf.TensorSpec([], tf.int64)}
+        count = len(self._reader.partitions)
+        self.offsets = tf.Variable(tf.fill([count], tf.constant(-1, tf.int64)), trainable=False,
+                                   name="kafka_next_offsets")
+        self.partitions = tf.Variable(tf.constant(self._reader.partitions, tf.int64),
+                                      trainable=False, name="kafka_partitions")
+        self._iterator = None
+        self._committer = None
+
+    def checkpoint_items(self) -> dict[str, object]:
+        """The offsets (and which partitions they belong to) go into the checkpoint."""
+        return {"kafka_offsets": self.offsets, "kafka_partitions": self.partitions}
+
+    def start(self, resumed: bool) -> None:
+        """Seeks to the restored offsets, or to the configured start on a fresh model_dir."""
+        if resumed:
+            restored = [int(p) for p in self.partitions.numpy()]
+            if restored != self._reader.partitions:
+                raise InputStateError(
+                    f"the checkpoint holds offsets of partitions {restored} of topic "
+                    f"{self._reader.topic!r}, this worker reads {self._reader.partitions}; "
+                    "keep partitions and workers unchanged when resuming")
+            start = [int(o) for o in self.offsets.numpy()]
+            logger.info("resuming topic %s at offsets %s", self._reader.topic,
+                        dict(zip(self._reader.partitions, start)))
+        else:
+            start = self._reader.start_offsets()
+            self.offsets.assign(start)
+        dataset = self._reader.make_dataset(
+            self._data.batch_size, num_epochs=self._data.num_epochs or None, start_offsets=start)
+        self._iterator = iter(dataset)
+
+    def record(self, batch: dict[str, tf.Tensor]) -> None:
+        """Inside the train step: the batch is trained, so its next offsets become ours."""
+        self.offsets.assign(batch[OFFSETS_KEY])
+
+    def next_batch(self) -> dict[str, tf.Tensor]:
+        """The next batch; StopIteration at the end of a bounded read (num_epochs: 1)."""
+        try:
+            return next(self._iterator)
+        except tf.errors.OpError:
+            if self._reader.failure is not None:
+                raise self._reader.failure from None
+            raise
+
+    def after_save(self) -> None:
+        """Commits the saved offsets to the consumer group, for lag monitoring only."""
+        if not self._server.group:
+            return
+        from kafka.errors import KafkaError
+        from kafka.structs import OffsetAndMetadata
+
+        if self._committer is None:
+            self._committer = self._reader.connect(group=True)
+        offsets = {tp: OffsetAndMetadata(int(o), "", -1)
+                   for tp, o in zip(self._reader.topic_partitions(), self.offsets.numpy())}
+        try:
+            self._committer.commit(offsets, timeout_ms=2000)
+        except KafkaError as error:
+            logger.warning("could not commit offsets to group %s (monitoring only): %s",
+                           self._server.group, error)
+
+    def close(self) -> None:
+        """Stops reading (the stream would otherwise keep polling) and closes the consumers."""
+        self._reader.stop()
+        self._iterator = None
+        if self._committer is not None:
+            self._committer.close(autocommit=False)
+            self._committer = None
+
+
+def build_train_input(config: pipeline_pb2.EasyRecConfig,
+                      fields: list[str]) -> FileTrainInput | KafkaTrainInput:
+    """The training input the config names."""
+    if config.WhichOneof("train_path") == "kafka_train_input":
+        return KafkaTrainInput(config, fields)
+    return FileTrainInput(config, fields)

@@ -1,0 +1,520 @@
+"""Matching models (DSSM): losses against numpy references, masking, sampled softmax,
+retrieval metrics, the exported tower signatures and the item embedding dump."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import SAMPLES, sample_rows
+from pipeline_helpers import sample_config
+
+from easy_rec import cli
+from easy_rec.config.errors import ConfigError
+from easy_rec.config.loader import parse_pipeline_config_text
+from easy_rec.layers import match
+from easy_rec.metrics import retrieval
+from easy_rec.models.builder import build_model
+from easy_rec.serving.errors import PredictError
+from easy_rec.serving.options import PredictOptions
+from easy_rec.tools.dump_item_embeddings import dump_item_embeddings
+from easy_rec.training.trainer import Trainer
+
+SAMPLE = os.path.join(SAMPLES, "dssm_on_movielens.config")
+COLUMNS = ["label", "user_id", "movie_id", "rating", "gender", "age", "job_id", "zip_id",
+           "title", "genres", "year"]
+ITEM_COLUMNS = ["movie_id", "genres", "title", "year"]
+TEMPERATURE = 0.05
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """(train, test) slices of the MovieLens sample: 3,000 / 400 rows."""
+    root = tmp_path_factory.mktemp("match_data")
+    train, test = root / "train.csv", root / "test.csv"
+    train.write_text("".join(sample_rows("movielens_train.csv", 3000)), encoding="utf-8")
+    test.write_text("".join(sample_rows("movielens_test.csv", 400)), encoding="utf-8")
+    return str(train), str(test)
+
+
+def write_item_table(path, rows: list[list[str]], header: bool = True) -> str:
+    """A negative sampler table: id, weight, attrs (movie_id;genres;title;year)."""
+    with open(path, "w", encoding="utf-8") as f:
+        if header:
+            f.write("id:int64\tweight:float\tattrs:string\n")
+        for row in rows:
+            f.write(f"{row[0]}\t1.0\t{';'.join(row)}\n")
+    return str(path)
+
+
+def movie_rows(count: int) -> list[list[str]]:
+    """The first `count` distinct movies of the train sample as [movie_id, genres, title, year]."""
+    movies: dict[str, list[str]] = {}
+    for line in sample_rows("movielens_train.csv", 5000):
+        cells = dict(zip(COLUMNS, line.rstrip("\n").split("\t")))
+        movies.setdefault(cells["movie_id"], [cells[c] for c in ITEM_COLUMNS])
+    return list(movies.values())[:count]
+
+
+def sampler_edits(table: str, num_sample: int = 16, **extra) -> dict:
+    return {"data_config.negative_sampler": {
+        "input_path": table, "num_sample": num_sample, "attr_fields": ITEM_COLUMNS,
+        "item_id_field": "movie_id", "attr_delimiter": ";", **extra}}
+
+
+def first_batch(config, model, size: int) -> dict[str, tf.Tensor]:
+    from easy_rec.input.reader import build_reader, needed_fields
+
+    reader = build_reader(config, config.eval_input_path,
+                          needed_fields(config, model.serving_input_names))
+    return next(iter(reader.make_dataset(size, num_epochs=1, shuffle=False)))
+
+
+def softmax_ce(logits: np.ndarray, valid: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Reference cross entropy over the valid candidates of each row."""
+    out = []
+    for row, column in enumerate(target):
+        scores = logits[row][valid[row]]
+        top = scores.max()
+        out.append(top + np.log(np.exp(scores - top).sum()) - logits[row, column])
+    return np.array(out)
+
+
+# -- losses ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("simi_func", ["COSINE", "INNER_PRODUCT"])
+def test_in_batch_softmax_matches_numpy(simi_func, tmp_path, data):
+    config = sample_config("dssm", str(tmp_path / "m"), *data,
+                           **{"model_config.dssm.simi_func": simi_func})
+    tf.random.set_seed(3)
+    model = build_model(config, SAMPLES)
+    batch = first_batch(config, model, 96)
+    out = model(batch, training=False)
+    user, item = out["user_emb"].numpy(), out["item_emb"].numpy()
+    if simi_func == "COSINE":
+        np.testing.assert_allclose(np.linalg.norm(user, axis=1), 1.0, rtol=1e-5)
+    logits = user @ item.T / TEMPERATURE
+    np.testing.assert_allclose(out["logits"].numpy(), np.diag(logits), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out["probs"].numpy(), 1 / (1 + np.exp(-np.diag(logits))),
+                               rtol=1e-4, atol=1e-6)
+    ids = batch["movie_id"].numpy()
+    valid = (ids[:, None] != ids[None, :]) | np.eye(len(ids), dtype=bool)
+    assert not valid.all(), "the slice should hold repeated movies (accidental hits)"
+    per_row = softmax_ce(logits, valid, np.arange(len(ids)))
+    positive = batch["label"].numpy() > 0
+    assert 0 < positive.sum() < len(ids)
+    expected = per_row[positive].mean()
+    assert float(model.loss(out, batch)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_pointwise_classification_loss(tmp_path, data):
+    config = sample_config("dssm", str(tmp_path / "m"), *data,
+                           **{"model_config.loss_type": "CLASSIFICATION"})
+    model = build_model(config, SAMPLES)
+    batch = first_batch(config, model, 64)
+    out = model(batch, training=False)
+    labels, logits = batch["label"].numpy().astype(np.float64), out["logits"].numpy()
+    expected = np.mean(np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-abs(logits))))
+    assert float(model.loss(out, batch)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_masking_of_accidental_hits_and_negative_rows():
+    user = tf.constant(np.random.default_rng(0).normal(size=(4, 2, 3)), tf.float32)  # 2 interests
+    item = tf.constant(np.random.default_rng(1).normal(size=(4, 3)), tf.float32)
+    ids = tf.constant([7, 8, 7, 9])
+    scores, valid, target = match.in_batch_candidates(user, item, ids)
+    want = np.einsum("bkd,nd->bkn", user.numpy(), item.numpy()).max(axis=1)
+    np.testing.assert_allclose(scores.numpy(), want, rtol=1e-5)
+    np.testing.assert_array_equal(valid.numpy(), [[1, 1, 0, 1], [1, 1, 1, 1], [0, 1, 1, 1],
+                                                  [1, 1, 1, 1]])
+    loss = match.masked_softmax_cross_entropy(scores, valid, target).numpy()
+    np.testing.assert_allclose(loss, softmax_ce(want, valid.numpy(), np.arange(4)), rtol=1e-5)
+    # a masked candidate's score does not matter
+    bumped = scores.numpy().copy()
+    bumped[0, 2] = 1e4
+    again = match.masked_softmax_cross_entropy(tf.constant(bumped), valid, target).numpy()
+    np.testing.assert_allclose(again, loss, rtol=1e-6)
+    # sampled: each row's own item first; draws equal to it are masked
+    negatives = tf.constant(np.random.default_rng(2).normal(size=(3, 3)), tf.float32)
+    scores, valid, target = match.sampled_candidates(user, item, negatives, ids,
+                                                     tf.constant([9, 7, 5]))
+    np.testing.assert_array_equal(valid.numpy(), [[1, 1, 0, 1], [1, 1, 1, 1], [1, 1, 0, 1],
+                                                  [1, 0, 1, 1]])
+    assert target.numpy().tolist() == [0, 0, 0, 0]
+    own = np.einsum("bkd,bd->bk", user.numpy(), item.numpy()).max(axis=1)
+    np.testing.assert_allclose(scores.numpy()[:, 0], own, rtol=1e-5)
+
+
+def test_rows_with_label_0_add_no_loss(tmp_path, data):
+    config = sample_config("dssm", str(tmp_path / "m"), *data)
+    model = build_model(config, SAMPLES)
+    batch = first_batch(config, model, 64)
+    out = model(batch, training=False)
+    negatives_only = dict(batch, label=tf.zeros_like(batch["label"]))
+    assert float(model.loss(out, negatives_only)) == 0.0
+
+
+def test_sampled_softmax(tmp_path, data):
+    movies = movie_rows(3)  # a tiny table: every draw of 16 hits some rows' own item
+    table = write_item_table(tmp_path / "items.txt", movies)
+    train_rows = [line for line in sample_rows("movielens_train.csv", 3000)
+                  if line.split("\t")[2] in {m[0] for m in movies}]
+    train = tmp_path / "train.csv"
+    train.write_text("".join(train_rows * 20), encoding="utf-8")
+    config = sample_config("dssm", str(tmp_path / "m"), str(train), data[1], **{
+        **sampler_edits(table, num_eval_sample=5), "data_config.batch_size": 32,
+        "train_config.num_steps": 5, "export_config.exporter_type": "none",
+        "eval_config.metrics_set": [{"auc": {}}, {"retrieval_recall": {"top_k": [1, 2]}}]})
+    tf.random.set_seed(5)
+    trainer = Trainer(config, base_dir=SAMPLES)
+    model = trainer.model
+    batch = next(iter(trainer.evaluator._reader.make_dataset(32, num_epochs=1, shuffle=False)))
+    batch["movie_id"] = tf.constant(np.resize([int(m[0]) for m in movies], 32), tf.int64)
+    out = model(batch, training=True)
+    assert out["neg_item_emb"].shape == (16, 64) and out["neg_item_id"].shape == (16,)
+    user, item = out["user_emb"].numpy(), out["item_emb"].numpy()
+    negatives, negative_ids = out["neg_item_emb"].numpy(), out["neg_item_id"].numpy()
+    logits = np.concatenate([(user * item).sum(1, keepdims=True), user @ negatives.T], 1)
+    valid = np.concatenate([np.ones((32, 1), bool),
+                            batch["movie_id"].numpy()[:, None] != negative_ids[None, :]], 1)
+    assert not valid.all()
+    per_row = softmax_ce(logits / TEMPERATURE, valid, np.zeros(32, int))
+    positive = batch["label"].numpy() > 0
+    assert float(model.loss(out, batch)) == pytest.approx(per_row[positive].mean(), rel=1e-4)
+    # evaluation draws num_eval_sample negatives through the inference-mode item tower
+    eval_scores, _, _ = model.candidates(model(batch, training=False), batch)
+    assert eval_scores.shape == (32, 6)
+    results = trainer.train()
+    assert int(trainer.global_step) == 5 and np.isfinite(results["loss"])
+    # the retrieval corpus is the sampler's table
+    assert sorted(trainer.evaluator._retrieval.corpus()["movie_id"].numpy().tolist()) == \
+        sorted(int(m[0]) for m in movies)
+    assert 0.0 <= results["recall@1"] <= results["recall@2"] <= 1.0
+
+
+def test_negative_sampler_table_errors(tmp_path):
+    from easy_rec.input.csv_input import InputError
+    from easy_rec.input.negative_sampler import read_item_table
+    from easy_rec.protos import dataset_pb2
+
+    fields = {f.input_name: f for f in sample_config(
+        "dssm", str(tmp_path / "m"), "x", "y").data_config.input_fields}
+    sampler = dataset_pb2.NegativeSampler(input_path=str(tmp_path / "items.txt"), num_sample=2,
+                                          attr_fields=ITEM_COLUMNS, item_id_field="movie_id",
+                                          attr_delimiter=";")
+    write_item_table(tmp_path / "items.txt", [["1", "Drama", "A", "1990"], ["2", "Comedy", "B"]])
+    with pytest.raises(InputError, match=r"items.txt:3: expected 4 attrs"):
+        read_item_table(sampler, fields)
+    write_item_table(tmp_path / "items.txt", [["1", "Drama", "A", "199x"]], header=False)
+    with pytest.raises(InputError, match=r"items.txt:1: attr year: value '199x' is not a valid"):
+        read_item_table(sampler, fields)
+    write_item_table(tmp_path / "items.txt", [["1", "Drama", "A", "1990"], ["2", "", "B", ""]])
+    table = read_item_table(sampler, fields)
+    assert table["movie_id"].tolist() == [1, 2] and table["year"].tolist() == [1990, 0]
+
+
+# -- retrieval metrics -----------------------------------------------------------------------
+def brute_force_ranks(users, true_items, true_ids, items, item_ids) -> np.ndarray:
+    """Position of each query's own item when it replaces its id's entries in the corpus."""
+    ranks = []
+    for user, own, own_id in zip(users, true_items, true_ids):
+        keep = item_ids != own_id
+        corpus = np.concatenate([own[None], items[keep]])
+        scores = retrieval.scores(user[None], corpus)[0]
+        order = np.argsort(-scores, kind="stable")
+        ranks.append(int(np.flatnonzero(order == 0)[0]))
+    return np.array(ranks)
+
+
+@pytest.mark.parametrize("interests", [0, 3])
+def test_retrieval_ranks_and_metrics_match_brute_force(interests):
+    rng = np.random.default_rng(interests)
+    items = rng.normal(size=(53, 8)).astype(np.float32)
+    item_ids = np.arange(53) % 47  # some ids twice
+    shape = (40, interests, 8) if interests else (40, 8)
+    users = rng.normal(size=shape).astype(np.float32)
+    true_ids = rng.integers(0, 60, size=40)  # some ids not in the corpus
+    true_items = rng.normal(size=(40, 8)).astype(np.float32)
+    true_scores = retrieval.pair_scores(users, true_items)
+    ranks = retrieval.true_item_ranks(users, true_scores, true_ids, items, item_ids,
+                                      max_elements=100)  # many small chunks
+    np.testing.assert_array_equal(ranks, brute_force_ranks(users, true_items, true_ids, items,
+                                                           item_ids))
+    user_ids = np.arange(40) % 7
+    metrics = parse_metrics("metrics_set { retrieval_recall { top_k: [5, 20] } } "
+                            "metrics_set { retrieval_hit_rate { top_k: [5] } } "
+                            "metrics_set { retrieval_ndcg { top_k: [5] } }")
+    results = retrieval.retrieval_results(metrics, ranks, user_ids)
+    assert results["recall@5"] == pytest.approx(np.mean(ranks < 5))
+    assert results["recall@20"] == pytest.approx(np.mean(ranks < 20))
+    hits = [np.any(ranks[user_ids == u] < 5) for u in range(7)]
+    assert results["hit_rate@5"] == pytest.approx(np.mean(hits))
+    gains = [1 / np.log2(r + 2) if r < 5 else 0.0 for r in ranks]
+    assert results["ndcg@5"] == pytest.approx(np.mean(gains))
+
+
+def parse_metrics(text: str):
+    from google.protobuf import text_format
+
+    from easy_rec.protos import eval_pb2
+
+    return list(text_format.Parse(text, eval_pb2.EvalConfig()).metrics_set)
+
+
+# -- one trained model: evaluation, export, dump -----------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data):
+    """(trainer, final eval results, export dir) of DSSM trained 30 steps on the slices."""
+    root = tmp_path_factory.mktemp("dssm")
+    config = sample_config("dssm", str(root / "model"), *data, **{
+        "train_config.num_steps": 30, "export_config.exporter_type": "final"})
+    tf.random.set_seed(11)
+    trainer = Trainer(config, base_dir=SAMPLES)
+    results = trainer.train()
+    export = glob.glob(os.path.join(config.model_dir, "export", "final", "[0-9]*"))[0]
+    return trainer, results, export
+
+
+def test_evaluation_reports_retrieval_metrics(trained, data):
+    trainer, results, _ = trained
+    for key in ("auc", "recall@10", "recall@50", "hit_rate@10", "hit_rate@50", "ndcg@10"):
+        assert 0.0 <= results[key] <= 1.0, key
+    assert results["recall@10"] <= results["recall@50"]
+    assert results["ndcg@10"] <= results["recall@10"]
+    corpus_ids = trainer.evaluator._retrieval.corpus()["movie_id"].numpy()
+    movies = {int(line.split("\t")[2]) for path in data for line in open(path, encoding="utf-8")}
+    assert len(corpus_ids) == len(set(corpus_ids.tolist())) == len(movies)
+    assert set(corpus_ids.tolist()) == movies
+
+
+def test_retrieval_metrics_match_a_brute_force_evaluation(trained):
+    trainer, results, _ = trained
+    model, evaluation = trainer.model, trainer.evaluator._retrieval
+    corpus = evaluation.corpus()
+    items = model.embed_items({k: corpus[k] for k in model.item_input_names})[0].numpy()
+    item_ids = corpus["movie_id"].numpy()
+    users, own, own_ids, uids = [], [], [], []
+    for batch in trainer.evaluator._reader.make_dataset(128, num_epochs=1, shuffle=False):
+        out = model(batch, training=False)
+        positive = batch["label"].numpy() > 0
+        users.append(out["user_emb"].numpy()[positive])
+        own.append(out["item_emb"].numpy()[positive])
+        own_ids.append(batch["movie_id"].numpy()[positive])
+        uids.append(batch["user_id"].numpy()[positive])
+    ranks = brute_force_ranks(np.concatenate(users), np.concatenate(own),
+                              np.concatenate(own_ids), items, item_ids)
+    assert results["recall@10"] == pytest.approx(np.mean(ranks < 10), abs=1e-9)
+    assert results["recall@50"] == pytest.approx(np.mean(ranks < 50), abs=1e-9)
+    uids = np.concatenate(uids)
+    hits = [np.any(ranks[uids == u] < 10) for u in np.unique(uids)]
+    assert results["hit_rate@10"] == pytest.approx(np.mean(hits), abs=1e-9)
+
+
+_SIGNATURE_SCRIPT = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+export, inputs_path, temperature = sys.argv[1], sys.argv[2], float(sys.argv[3])
+rows = json.load(open(inputs_path))
+loaded = tf.saved_model.load(export)
+assert sorted(loaded.signatures) == ["item_embedding", "serving_default", "user_embedding"]
+def call(name):
+    fn = loaded.signatures[name]
+    specs = fn.structured_input_signature[1]
+    return {k: v.numpy() for k, v in fn(**{k: tf.constant(rows[k], specs[k].dtype)
+                                           for k in specs}).items()}, sorted(specs)
+full, full_inputs = call("serving_default")
+user, user_inputs = call("user_embedding")
+item, item_inputs = call("item_embedding")
+assert "easy_rec" not in sys.modules
+np.testing.assert_allclose(user["user_emb"], full["user_emb"], rtol=1e-5, atol=1e-6)
+np.testing.assert_allclose(item["item_emb"], full["item_emb"], rtol=1e-5, atol=1e-6)
+logits = (user["user_emb"] * item["item_emb"]).sum(axis=1) / temperature
+np.testing.assert_allclose(logits, full["logits"], rtol=1e-4, atol=1e-4)
+np.testing.assert_allclose(1 / (1 + np.exp(-logits)), full["probs"], rtol=1e-4, atol=1e-6)
+cosine = (user["user_emb"] * item["item_emb"]).sum(1) / np.linalg.norm(
+    user["user_emb"], axis=1) / np.linalg.norm(item["item_emb"], axis=1)
+np.testing.assert_allclose(cosine / temperature, full["logits"], rtol=1e-4, atol=1e-4)
+print(json.dumps({"full": full_inputs, "user": user_inputs, "item": item_inputs,
+                  "outputs": sorted(full), "user_outputs": sorted(user),
+                  "item_outputs": sorted(item), "user_id": user["user_id"].tolist(),
+                  "item_id": item["item_id"].tolist()}))
+"""
+
+
+def test_export_signatures_agree_in_a_fresh_process(trained, tmp_path):
+    trainer, _, export = trained
+    rows = [dict(zip(COLUMNS, line.rstrip("\n").split("\t"))) for line in sample_rows(
+        "movielens_test.csv", 12)]
+    inputs = {c: [r[c] if c in ("zip_id", "title", "genres") else int(r[c]) for r in rows]
+              for c in trainer.model.serving_input_names}
+    (tmp_path / "rows.json").write_text(json.dumps(inputs))
+    (tmp_path / "check.py").write_text(_SIGNATURE_SCRIPT)
+    result = subprocess.run([sys.executable, str(tmp_path / "check.py"), export,
+                             str(tmp_path / "rows.json"), str(TEMPERATURE)], capture_output=True,
+                            text=True, cwd=str(tmp_path), timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["user"] == sorted(["user_id", "gender", "age", "job_id", "zip_id"])
+    assert report["item"] == sorted(ITEM_COLUMNS)
+    assert report["outputs"] == ["item_emb", "logits", "probs", "user_emb"]
+    assert report["user_outputs"] == ["user_emb", "user_id"]
+    assert report["item_id"] == [int(r["movie_id"]) for r in rows]
+
+
+def dump_options(export: str, input_path: str, output_path: str, **kwargs) -> PredictOptions:
+    return PredictOptions(saved_model_dir=export, input_path=input_path,
+                          output_path=output_path, separator="\t", with_header=True,
+                          batch_size=7, chunk_rows=10, progress=False, **kwargs)
+
+
+def write_items_csv(path, rows: list[list[str]]) -> str:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\t".join(ITEM_COLUMNS) + "\n")
+        f.writelines("\t".join(r) + "\n" for r in rows)
+    return str(path)
+
+
+def test_dump_item_embeddings(trained, tmp_path):
+    trainer, _, export = trained
+    movies = movie_rows(25)
+    items = write_items_csv(tmp_path / "items.csv", movies + movies[:5])  # 5 repeated ids
+    out = tmp_path / "emb" / "items.tsv"
+    summary = dump_item_embeddings(dump_options(export, items, str(out)))
+    assert (summary.rows_read, summary.items_written, summary.duplicate_ids, summary.dim) == \
+        (30, 25, 5, 64)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    ids = [line.split("\t")[0] for line in lines]
+    assert ids == [m[0] for m in movies]
+    vectors = np.array([[float(v) for v in line.split("\t")[1].split(",")] for line in lines])
+    raw = {c: tf.constant([m[i] for m in movies]) for i, c in enumerate(ITEM_COLUMNS)}
+    raw["movie_id"] = tf.strings.to_number(raw["movie_id"], tf.int64)
+    raw["year"] = tf.strings.to_number(raw["year"], tf.int32)
+    want = trainer.model.embed_items(raw)[0].numpy()
+    np.testing.assert_allclose(vectors, want, rtol=1e-5, atol=1e-6)
+    assert os.listdir(out.parent) == ["items.tsv"]  # no temp file left
+    # --id_field takes the ids from the input column instead of the model's item_id output
+    renamed = dump_item_embeddings(dump_options(export, items, str(tmp_path / "by_field.tsv")),
+                                   id_field="title")
+    assert renamed.items_written == len({m[2] for m in movies})
+
+
+def test_dump_is_atomic_and_reports_bad_rows(trained, tmp_path):
+    _, _, export = trained
+    movies = movie_rows(12)
+    bad = write_items_csv(tmp_path / "bad.csv", movies + [["x1", "Drama", "T", "1990"]])
+    out = tmp_path / "items.tsv"
+    out.write_text("previous\n", encoding="utf-8")
+    with pytest.raises(PredictError, match=r"bad.csv:14: column movie_id: value 'x1'"):
+        dump_item_embeddings(dump_options(export, bad, str(out)))
+    assert out.read_text(encoding="utf-8") == "previous\n"
+    assert sorted(os.listdir(tmp_path)) == ["bad.csv", "items.tsv"]
+    summary = dump_item_embeddings(dump_options(export, bad, str(out), ignore_error=True))
+    assert (summary.items_written, summary.rows_rejected) == (12, 1)
+
+
+def test_dump_command_line(trained, tmp_path, monkeypatch, capsys):
+    from easy_rec.tools import dump_item_embeddings as tool
+
+    _, _, export = trained
+    items = write_items_csv(tmp_path / "items.csv", movie_rows(4))
+    out = tmp_path / "out.tsv"
+    monkeypatch.setattr(sys, "argv", [
+        "dump_item_embeddings", "--saved_model_dir", export, "--input_path", items,
+        "--output_path", str(out), "--with_header", "--separator", "\\t", "--batch_size", "3",
+        "--no_progress"])
+    assert tool.main() == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["rows_read"], summary["items_written"], summary["dim"]) == (4, 4, 64)
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 4
+    monkeypatch.setattr(sys, "argv", [
+        "dump_item_embeddings", "--saved_model_dir", str(tmp_path), "--input_path", items,
+        "--output_path", str(out), "--with_header"])
+    with pytest.raises(SystemExit) as exit_code:
+        cli.run(tool.main)
+    assert exit_code.value.code == 1
+    assert "no saved_model.pb" in capsys.readouterr().err
+
+
+# -- config errors ---------------------------------------------------------------------------
+CONFIG_ERRORS = {
+    # id: (replace this, with this, error field, fragment of the reason, text on the error line)
+    "tower_sizes": ("dnn { hidden_units: [256, 128, 64] }\n    }\n    simi_func",
+                    "dnn { hidden_units: [256, 32] }\n    }\n    simi_func",
+                    "model_config.dssm.item_tower.dnn.hidden_units", "must be equal",
+                    "hidden_units: [256, 32]"),
+    "temperature": ("temperature: 0.05", "temperature: 0", "model_config.dssm.temperature",
+                    "temperature must be > 0", "temperature: 0"),
+    "loss_type": ("loss_type: SOFTMAX_CROSS_ENTROPY", "loss_type: L2_LOSS",
+                  "model_config.loss_type", "CLASSIFICATION (pointwise) or", "L2_LOSS"),
+    "tower_id": ('id: "movie_id"', 'id: "rating"', "model_config.dssm.item_tower.id",
+                 "'rating' must be an input column of a feature of group(s) item",
+                 'id: "rating"'),
+    "item_group": ('group_name: "item"', 'group_name: "items"', "model_config.feature_groups",
+                   "needs a feature group named 'item'", "feature_groups {"),
+    "top_k": ("retrieval_ndcg { top_k: [10] }", "retrieval_ndcg { }",
+              "eval_config.metrics_set[3].retrieval_ndcg.top_k", "needs top_k",
+              "retrieval_ndcg { }"),
+    "sampler_loss": ("loss_type: SOFTMAX_CROSS_ENTROPY", "loss_type: CLASSIFICATION",
+                     "data_config.negative_sampler", "set model_config.loss_type",
+                     "negative_sampler {"),
+    "sampler_attrs": ('attr_fields: ["movie_id", "genres", "title", "year"]',
+                      'attr_fields: ["movie_id", "genres", "title"]',
+                      "data_config.negative_sampler.attr_fields", "lack item tower input(s) year",
+                      "negative_sampler {"),
+    "sampler_id": ('item_id_field: "movie_id"', 'item_id_field: "rating"',
+                   "data_config.negative_sampler.item_id_field", "must be one of attr_fields",
+                   "negative_sampler {"),
+    "sampler_num": ("num_sample: 8", "num_sample: 0", "data_config.negative_sampler.num_sample",
+                    "num_sample must be > 0", "negative_sampler {"),
+}
+SAMPLER_BLOCK = ('  negative_sampler { input_path: "items.txt" num_sample: 8 '
+                 'attr_fields: ["movie_id", "genres", "title", "year"] item_id_field: "movie_id" '
+                 'attr_delimiter: ";" }\n')
+
+
+def sample_text(sampler: bool = False) -> str:
+    with open(SAMPLE, encoding="utf-8") as f:
+        text = f.read()
+    if sampler:
+        text = text.replace('  separator: "\\t"\n', '  separator: "\\t"\n' + SAMPLER_BLOCK)
+    return text
+
+
+def assert_config_error(text: str, field: str, fragment: str, marker: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_pipeline_config_text(text, "dssm.config")
+    assert (error.value.path, error.value.field) == ("dssm.config", field), str(error.value)
+    assert fragment in error.value.reason, str(error.value)
+    assert marker in text.splitlines()[error.value.line - 1], str(error.value)
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_ERRORS))
+def test_config_errors_name_field_and_line(case):
+    old, new, field, fragment, marker = CONFIG_ERRORS[case]
+    text = sample_text(sampler=True)
+    assert old in text
+    assert_config_error(text.replace(old, new, 1), field, fragment, marker)
+
+
+def test_retrieval_metrics_and_sampler_need_a_matching_model():
+    text = sample_text()
+    start = text.index("  dssm {")
+    ranking = text[:start] + "  dnn { dnn { hidden_units: [8] } }\n" + text[text.index(
+        "  embedding_regularization", start):]
+    ranking = ranking.replace('model_class: "DSSM"', 'model_class: "DNN"')
+    assert_config_error(ranking, "eval_config.metrics_set[1]", "is not a matching model",
+                        "retrieval_recall")
+    with_sampler = ranking.replace('  separator: "\\t"\n', '  separator: "\\t"\n' + SAMPLER_BLOCK)
+    assert_config_error(with_sampler, "data_config.negative_sampler",
+                        "does not use a negative sampler", "negative_sampler {")
+
+
+def test_sample_config_with_a_sampler_block_is_valid():
+    config = parse_pipeline_config_text(sample_text(sampler=True), "dssm.config").config
+    assert config.data_config.negative_sampler.num_sample == 8

@@ -1,0 +1,109 @@
+"""SequenceFeature, sequence groups in the feature layer, target attention, and their checks."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import SAMPLES
+from google.protobuf import text_format
+
+from easy_rec.config.errors import ConfigError
+from easy_rec.config.loader import load_pipeline_config
+from easy_rec.features.feature_layer import FeatureLayer
+from easy_rec.layers.target_attention import TargetAttention
+from easy_rec.protos import dnn_pb2, feature_config_pb2
+
+DIN_SAMPLE = os.path.join(SAMPLES, "din_on_movielens.config")
+
+
+def _parse(text: str, message):
+    return text_format.Parse(text, message)
+
+
+def _layer(hist_extra: str = "", groups: str = "") -> FeatureLayer:
+    features = [
+        _parse('input_names: "movie_id" embedding_dim: 4 num_buckets: 10 embedding_name: "movie"',
+               feature_config_pb2.FeatureConfig()),
+        _parse('input_names: "hist" feature_type: SequenceFeature separator: ";" max_seq_len: 3 '
+               f'embedding_dim: 4 num_buckets: 10 embedding_name: "movie" {hist_extra}',
+               feature_config_pb2.FeatureConfig()),
+    ]
+    group = _parse(groups or 'group_name: "all" feature_names: ["movie_id"]',
+                   feature_config_pb2.FeatureGroupConfig())
+    seq = _parse('group_name: "seq" seq_att_map { key: "movie_id" hist_seq: "hist" }',
+                 feature_config_pb2.SeqAttGroupConfig())
+    return FeatureLayer(features, [group], 1, None, [seq])
+
+
+def test_history_keeps_the_last_elements_and_shares_the_item_table():
+    layer = _layer()
+    out = layer({"movie_id": tf.constant(["5", "7"]), "hist": tf.constant(["1;2;3;4", ""])})
+    seq = out.sequence["seq"]
+    table = layer.deep_tables["movie"].weights.numpy()
+    assert list(layer.deep_tables) == ["movie"]  # one table for the item and its history
+    np.testing.assert_allclose(seq.query.numpy(), table[[5, 7]])
+    np.testing.assert_allclose(seq.sequence.numpy()[0], table[[2, 3, 4]])
+    np.testing.assert_array_equal(seq.mask.numpy(), [[True] * 3, [False] * 3])
+    np.testing.assert_array_equal(seq.length.numpy(), [3, 0])
+    assert not seq.sequence.numpy()[1].any()  # an empty history is all padding
+
+
+def test_multi_value_elements_are_averaged():
+    layer = _layer('seq_multi_sep: "|"')
+    out = layer({"movie_id": tf.constant(["1"]), "hist": tf.constant(["1|3;2"])})
+    table = layer.deep_tables["movie"].weights.numpy()
+    got = out.sequence["seq"].sequence.numpy()[0]
+    np.testing.assert_allclose(got[0], (table[1] + table[3]) / 2, rtol=1e-6)
+    np.testing.assert_allclose(got[1], table[2], rtol=1e-6)
+    assert not got[2].any()
+
+
+def test_pooled_in_a_feature_group_and_list_input_match_strings():
+    layer = _layer('combiner: "mean"', 'group_name: "all" feature_names: ["movie_id", "hist"]')
+    table = layer.deep_tables["movie"].weights.numpy()
+    strings = layer({"movie_id": tf.constant(["1"]), "hist": tf.constant(["9;1;2;3"])})
+    np.testing.assert_allclose(strings.deep["all"][1].numpy()[0], table[[1, 2, 3]].mean(axis=0),
+                               rtol=1e-6)
+    lists = layer({"movie_id": tf.constant(["1"]),
+                   "hist": tf.ragged.constant([["9", "1", "2", "3"]])})
+    np.testing.assert_allclose(lists.sequence["seq"].sequence.numpy(),
+                               strings.sequence["seq"].sequence.numpy())
+
+
+@pytest.mark.parametrize("normalizer", ["softmax", "sigmoid", "none"])
+def test_target_attention_ignores_padding(normalizer):
+    tf.random.set_seed(3)
+    dnn = _parse("hidden_units: [8, 1] use_bn: false", dnn_pb2.DNN())
+    attention = TargetAttention(4, dnn, normalizer)
+    query = tf.random.normal([2, 4])
+    sequence = tf.random.normal([2, 5, 4])
+    mask = tf.constant([[True, True, False, False, False], [True] * 5])
+    noisy = tf.where(mask[:, :, None], sequence, 100.0)  # garbage in the padded slots
+    np.testing.assert_allclose(attention(query, sequence, mask).numpy(),
+                               attention(query, noisy, mask).numpy(), rtol=1e-5, atol=1e-6)
+    empty = attention(query, sequence, tf.zeros([2, 5], tf.bool))
+    assert not empty.numpy().any()
+    if normalizer == "softmax":
+        scores = tf.random.normal([2, 5])
+        weights = attention.weights_from_scores(scores, mask).numpy()
+        np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("edits, field, words", [
+    ({"model_config.seq_att_groups[0].seq_att_map[0].hist_seq[0]": "movie_id"},
+     "hist_seq[0]", "must be a SequenceFeature"),
+    ({"model_config.seq_att_groups[0].seq_att_map[0].key[0]": "hist_genres"},
+     "key[0]", "must not be a SequenceFeature"),
+    ({"model_config.seq_att_groups[0].seq_att_map[1].key[0]": "nope"}, "key[0]", "not defined"),
+    ({"model_config.seq_att_groups[0].group_name": "user"}, "group_name", "differ from"),
+    ({"feature_config.features[10].max_seq_len": 10}, "seq_att_groups[0]", "one max_seq_len"),
+    ({"model_config.multi_tower.din_towers[0].input": "other"}, "seq_att_groups",
+     "needs a seq_att_groups entry named 'other'"),
+])
+def test_sequence_group_errors_name_the_field_and_line(edits, field, words):
+    with pytest.raises(ConfigError) as info:
+        load_pipeline_config(DIN_SAMPLE, edits)
+    message = str(info.value)
+    assert field in message and words in message and "din_on_movielens.config:" in message, message
