@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 
 from conftest import SAMPLES
-from easy_rec.config.loader import load_pipeline_config
 
+from easy_rec.config.loader import load_pipeline_config
 from easy_rec.training.trainer import Trainer
 
 
@@ -30,3 +30,18 @@ def train(config, **kwargs) -> tuple[Trainer, dict]:
     """Trains `config` in process; returns the trainer and the final eval results."""
     trainer = Trainer(config, base_dir=SAMPLES, **kwargs)
     return trainer, trainer.train()
+
+
+def sample_model_and_batch(sample: str, rows_file: str, batch_size: int, **edits):
+    """(model, one batch of `rows_file`) for samples/<sample>_on_movielens.config with `edits`."""
+    import tensorflow as tf
+
+    from easy_rec.input.reader import build_reader, needed_fields
+    from easy_rec.models.builder import build_model
+
+    config = load_pipeline_config(os.path.join(SAMPLES, f"{sample}_on_movielens.config"),
+                                  edits or None).config
+    tf.random.set_seed(0)
+    model = build_model(config, base_dir=SAMPLES)
+    reader = build_reader(config, rows_file, needed_fields(config, model.serving_input_names))
+    return model, next(iter(reader.make_dataset(batch_size, num_epochs=1)))

@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import SAMPLES, sample_rows
+from pipeline_helpers import sample_model_and_batch
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.loader import load_pipeline_config, parse_pipeline_config_text
-from easy_rec.input.reader import build_reader, needed_fields
+from easy_rec.config.loader import parse_pipeline_config_text
 from easy_rec.layers.attention import InteractingLayer, MultiHeadSelfAttention
 from easy_rec.layers.cin import CIN
 from easy_rec.layers.cross import CrossNet, CrossNetV2
 from easy_rec.layers.interaction import dot_interaction
 from easy_rec.models.base import l2_of
-from easy_rec.models.builder import build_model
 
 
 def randomize(module: tf.Module, seed: int = 0) -> None:
@@ -207,12 +206,7 @@ def rows_file(tmp_path_factory) -> str:
 
 def build(sample: str, rows_file: str, **edits):
     """(model, one batch of 64 rows) for samples/<sample>_on_movielens.config with `edits`."""
-    config = load_pipeline_config(os.path.join(SAMPLES, f"{sample}_on_movielens.config"),
-                                  edits or None).config
-    tf.random.set_seed(0)
-    model = build_model(config, base_dir=SAMPLES)
-    reader = build_reader(config, rows_file, needed_fields(config, model.serving_input_names))
-    return model, next(iter(reader.make_dataset(64, num_epochs=1)))
+    return sample_model_and_batch(sample, rows_file, 64, **edits)
 
 
 def check_trains(model, batch) -> dict[str, tf.Tensor]:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import SAMPLES, sample_rows
+from pipeline_helpers import sample_model_and_batch
 
 from easy_rec.config.errors import ConfigError
 from easy_rec.config.loader import load_pipeline_config, parse_pipeline_config_text
-from easy_rec.input.reader import build_reader, needed_fields
 from easy_rec.layers.field_interaction import (
     Bilinear,
     FieldWiseBiInteraction,
@@ -22,7 +22,6 @@ from easy_rec.layers.field_interaction import (
 from easy_rec.layers.mask_block import MaskBlock
 from easy_rec.layers.norm import LayerNorm
 from easy_rec.models.base import l2_of
-from easy_rec.models.builder import build_model
 from easy_rec.models.flen import field_groups
 
 RNG = np.random.default_rng(0)
@@ -262,12 +261,7 @@ def rows_file(tmp_path_factory) -> str:
 
 def model_and_batch(sample: str, rows_file: str, **edits):
     """(model, a batch of 32 rows) for samples/<sample>_on_movielens.config with `edits`."""
-    config = load_pipeline_config(os.path.join(SAMPLES, f"{sample}_on_movielens.config"),
-                                  edits or None).config
-    tf.random.set_seed(0)
-    model = build_model(config, base_dir=SAMPLES)
-    reader = build_reader(config, rows_file, needed_fields(config, model.serving_input_names))
-    return model, next(iter(reader.make_dataset(32, num_epochs=1)))
+    return sample_model_and_batch(sample, rows_file, 32, **edits)
 
 
 def assert_trainable(model, batch, *layers) -> None:

@@ -7,14 +7,23 @@ from easy_rec.protos import feature_config_pb2
 
 def require_groups(model_config, names: list[str], locate) -> None:
     """Raises ConfigError unless every group in `names` is defined in model_config."""
-    defined = {g.group_name for g in model_config.feature_groups}
+    _require_named(model_config, names, "feature_groups", "a feature group", locate)
+
+
+def require_sequence_groups(model_config, names: list[str], locate) -> None:
+    """Raises ConfigError unless every name in `names` is a model_config.seq_att_groups entry."""
+    _require_named(model_config, names, "seq_att_groups", "a seq_att_groups entry", locate)
+
+
+def _require_named(model_config, names: list[str], field: str, what: str, locate) -> None:
+    defined = {g.group_name for g in getattr(model_config, field)}
     for name in names:
         if name not in defined:
             raise ConfigError(
-                f"{model_config.model_class} needs a feature group named {name!r}; defined: "
+                f"{model_config.model_class} needs {what} named {name!r}; defined: "
                 f"{', '.join(sorted(defined)) or 'none'}",
-                line=locate("model_config.feature_groups") or locate("model_config"),
-                field="model_config.feature_groups")
+                line=locate(f"model_config.{field}") or locate("model_config"),
+                field=f"model_config.{field}")
 
 
 def require(condition: bool, field: str, reason: str, locate) -> None:
@@ -39,18 +48,6 @@ def field_width(feature_layer, model_class: str, group: str, names: list[str]) -
             f"{model_class} stacks the features of group {group!r} as fields, so they need one "
             f"width (embedding_dim; a RawFeature needs boundaries and embedding_dim); got {found}")
     return next(iter(widths.values()))
-
-
-def require_sequence_groups(model_config, names: list[str], locate) -> None:
-    """Raises ConfigError unless every name in `names` is a model_config.seq_att_groups entry."""
-    defined = {g.group_name for g in model_config.seq_att_groups}
-    for name in names:
-        if name not in defined:
-            raise ConfigError(
-                f"{model_config.model_class} needs a seq_att_groups entry named {name!r}; "
-                f"defined: {', '.join(sorted(defined)) or 'none'}",
-                line=locate("model_config.seq_att_groups") or locate("model_config"),
-                field="model_config.seq_att_groups")
 
 
 def _group_path(model_config, name: str,

@@ -1,6 +1,7 @@
 """Options of a batch prediction run, and how command-line text and pipeline configs fill them."""
 from __future__ import annotations
 
+import argparse
 import codecs
 import json
 from dataclasses import dataclass, field
@@ -98,3 +99,47 @@ def apply_data_config(options: PredictOptions, data_config: dataset_pb2.DatasetC
     config_defaults = {f.input_name: f.default_val for f in data_config.input_fields
                        if f.HasField("default_val")}
     options.defaults = {**config_defaults, **options.defaults}
+
+
+def add_table_arguments(parser: argparse.ArgumentParser, chunk_help: str) -> None:
+    """Adds the options every SavedModel-over-a-table command shares: batching, the input
+    format and CSV layout, a pipeline config to take them from, defaults, errors, progress."""
+    parser.add_argument("--batch_size", type=int, default=1024, help="rows per model call")
+    parser.add_argument("--chunk_rows", type=int, default=65536, help=chunk_help)
+    parser.add_argument("--input_format", choices=["csv", "parquet"], default=None,
+                        help="default: from the input extension (.parquet/.pq: parquet)")
+    parser.add_argument("--separator", default=None,
+                        help=r"CSV separator, escapes allowed ('\t', '\001'); default ',' "
+                             "or the pipeline config's")
+    parser.add_argument("--with_header", action="store_true",
+                        help="the CSV input starts with a header line of column names")
+    parser.add_argument("--input_fields", default=None,
+                        help="column names of header-less CSV in order: name[:TYPE],...")
+    parser.add_argument("--pipeline_config", default=None,
+                        help="take column names, separator, with_header and default values "
+                             "from this config's data_config")
+    parser.add_argument("--defaults", default=None,
+                        help='JSON object: value of empty cells per input, e.g. \'{"age": 30}\'')
+    parser.add_argument("--ignore_error", action="store_true",
+                        help="skip and count rows that do not parse instead of failing")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+
+
+def options_from_arguments(args: argparse.Namespace, **extra) -> PredictOptions:
+    """PredictOptions from the arguments add_table_arguments defines (plus saved_model_dir,
+    input_path, output_path) and `extra` fields; --pipeline_config's data_config applied last."""
+    from easy_rec.config.loader import load_pipeline_config
+
+    options = PredictOptions(
+        saved_model_dir=args.saved_model_dir, input_path=args.input_path,
+        output_path=args.output_path, batch_size=max(args.batch_size, 1),
+        chunk_rows=args.chunk_rows, input_format=args.input_format,
+        separator=decode_separator(args.separator or DEFAULT_SEPARATOR),
+        with_header=args.with_header,
+        column_names=parse_input_fields(args.input_fields) if args.input_fields else None,
+        defaults=parse_defaults(args.defaults), ignore_error=args.ignore_error,
+        progress=False if args.no_progress else None, **extra)
+    if args.pipeline_config:
+        config = load_pipeline_config(args.pipeline_config, validate=False).config
+        apply_data_config(options, config.data_config, separator_given=args.separator is not None)
+    return options

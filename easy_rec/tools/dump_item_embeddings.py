@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from easy_rec import cli
+from easy_rec.serving.options import add_table_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -128,54 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--id_field", default=None,
                         help="id column of the input (default: the model's item id, returned "
                              "by the signature as item_id)")
-    parser.add_argument("--batch_size", type=int, default=1024, help="rows per model call")
-    parser.add_argument("--chunk_rows", type=int, default=65536,
-                        help="rows read at a time (bounds memory)")
-    parser.add_argument("--input_format", choices=["csv", "parquet"], default=None,
-                        help="default: from the input extension (.parquet/.pq: parquet)")
-    parser.add_argument("--separator", default=None,
-                        help=r"CSV separator, escapes allowed ('\t'); default ',' or the "
-                             "pipeline config's")
-    parser.add_argument("--with_header", action="store_true",
-                        help="the CSV input starts with a header line of column names")
-    parser.add_argument("--input_fields", default=None,
-                        help="column names of header-less CSV in order: name[:TYPE],...")
-    parser.add_argument("--pipeline_config", default=None,
-                        help="take column names, separator, with_header and default values "
-                             "from this config's data_config")
-    parser.add_argument("--defaults", default=None,
-                        help='JSON object: value of empty cells per input, e.g. \'{"year": 0}\'')
-    parser.add_argument("--ignore_error", action="store_true",
-                        help="skip and count rows that do not parse instead of failing")
-    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    add_table_arguments(parser, "rows read at a time (bounds memory)")
     return parser
 
 
 def main() -> int:
     """Entry point; prints the counts as one JSON line and returns the exit status."""
     args = build_parser().parse_args()
-    from easy_rec.config.loader import load_pipeline_config
-    from easy_rec.serving.options import (
-        DEFAULT_SEPARATOR,
-        PredictOptions,
-        apply_data_config,
-        decode_separator,
-        parse_defaults,
-        parse_input_fields,
-    )
+    from easy_rec.serving.options import options_from_arguments
 
-    options = PredictOptions(
-        saved_model_dir=args.saved_model_dir, input_path=args.input_path,
-        output_path=args.output_path, batch_size=max(args.batch_size, 1),
-        chunk_rows=args.chunk_rows, input_format=args.input_format,
-        separator=decode_separator(args.separator or DEFAULT_SEPARATOR),
-        with_header=args.with_header,
-        column_names=parse_input_fields(args.input_fields) if args.input_fields else None,
-        defaults=parse_defaults(args.defaults), ignore_error=args.ignore_error,
-        progress=False if args.no_progress else None)
-    if args.pipeline_config:
-        config = load_pipeline_config(args.pipeline_config, validate=False).config
-        apply_data_config(options, config.data_config, separator_given=args.separator is not None)
+    options = options_from_arguments(args)
     summary = dump_item_embeddings(options, args.id_field)
     print(json.dumps(asdict(summary), sort_keys=True))
     return 0
