@@ -514,3 +514,15 @@ def test_failed_trial_does_not_stop_the_sweep(tmp_path, hpo_data):
     with open(failed.log_path, encoding="utf-8") as f:
         assert "embedding_dim > 0" in f.read()
     assert succeeded.status == SUCCEEDED and succeeded.metric is not None
+
+
+def test_retrieval_and_task_metrics_can_be_optimized():
+    from easy_rec.hpo.objective import available_metrics, check_metric
+
+    dssm = load_pipeline_config(os.path.join(SAMPLES, "dssm_on_movielens.config")).config
+    assert {"recall@10", "recall@50"} <= set(available_metrics(dssm))
+    check_metric(dssm, "recall@50")
+    mmoe = load_pipeline_config(os.path.join(SAMPLES, "mmoe_on_movielens.config")).config
+    check_metric(mmoe, "auc_ctr")  # a task's metric: eval_config key + _<tower name>
+    with pytest.raises(ValueError, match="not computed"):
+        check_metric(mmoe, "ndcg")

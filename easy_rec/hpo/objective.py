@@ -5,24 +5,24 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from easy_rec.metrics.evaluator import METRIC_KEYS
+from easy_rec.metrics.evaluator import metric_result_keys
 from easy_rec.protos import pipeline_pb2
 
 MODES = ("maximize", "minimize")
 
 
 def available_metrics(config: pipeline_pb2.EasyRecConfig) -> list[str]:
-    """Result keys an evaluation of `config` produces: eval_config's metrics and ``loss``."""
+    """Result keys an evaluation of `config` produces: eval_config's metrics (retrieval ones as
+    ``recall@10``, ...) and ``loss``. Multi-task models add ``_<task>`` to each metric key."""
     names: list[str] = []
     for metric in config.eval_config.metrics_set:
-        which = metric.WhichOneof("metric")
-        if which not in METRIC_KEYS:
+        if metric.WhichOneof("metric") is None:
             continue
-        key = METRIC_KEYS[which]
-        suffix = 0
-        while (f"{key}_{suffix}" if suffix else key) in names:
-            suffix += 1
-        names.append(f"{key}_{suffix}" if suffix else key)
+        for key in metric_result_keys(metric):
+            suffix = 0
+            while (f"{key}_{suffix}" if suffix else key) in names:
+                suffix += 1
+            names.append(f"{key}_{suffix}" if suffix else key)
     names.append("loss")
     return names
 
@@ -33,7 +33,7 @@ def check_metric(config: pipeline_pb2.EasyRecConfig, metric: str) -> None:
     if not which or not getattr(config, which):
         raise ValueError("the config has no eval_input_path: trials could not report a metric")
     names = available_metrics(config)
-    if metric not in names:
+    if metric not in names and not any(metric.startswith(f"{n}_") for n in names):
         raise ValueError(f"metric {metric!r} is not computed by this config's eval_config; "
                          f"it computes: {', '.join(names)}")
 
