@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 from easy_rec.config.errors import ConfigError
 from easy_rec.config.features import feature_list_field, feature_name
 from easy_rec.config.stream_checks import KAFKA_FIELDS, check_drift_guard, check_kafka_inputs
-from easy_rec.metrics.evaluator import METRIC_KEYS, metric_result_keys
+from easy_rec.metrics.evaluator import METRIC_KEYS, is_result_key, metric_result_keys
 from easy_rec.metrics.retrieval import RETRIEVAL_METRICS
 from easy_rec.protos import dataset_pb2, feature_config_pb2
 
@@ -491,8 +491,7 @@ class _Checker:
             return
         keys = [k for m in self.config.eval_config.metrics_set for k in metric_result_keys(m)]
         metric = export.best_exporter_metric
-        # multi-task models suffix each task's metrics with its tower name: auc_ctr
-        if metric not in keys and not any(metric.startswith(f"{k}_") for k in keys):
+        if not is_result_key(metric, keys):
             configured = ", ".join(keys) or "none (eval_config.metrics_set is empty)"
             self.fail("export_config.best_exporter_metric", f"best_exporter_metric "
                       f"{export.best_exporter_metric!r} is not a configured eval metric; "

@@ -5,7 +5,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from easy_rec.metrics.evaluator import metric_result_keys
+from easy_rec.metrics.evaluator import is_result_key, metric_result_keys
 from easy_rec.protos import pipeline_pb2
 
 MODES = ("maximize", "minimize")
@@ -33,7 +33,7 @@ def check_metric(config: pipeline_pb2.EasyRecConfig, metric: str) -> None:
     if not which or not getattr(config, which):
         raise ValueError("the config has no eval_input_path: trials could not report a metric")
     names = available_metrics(config)
-    if metric not in names and not any(metric.startswith(f"{n}_") for n in names):
+    if not is_result_key(metric, names):
         raise ValueError(f"metric {metric!r} is not computed by this config's eval_config; "
                          f"it computes: {', '.join(names)}")
 

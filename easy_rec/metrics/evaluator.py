@@ -60,6 +60,12 @@ def metric_result_keys(metric: eval_pb2.EvalMetrics) -> list[str]:
     return [METRIC_KEYS[name]]
 
 
+def is_result_key(metric: str, keys: Sequence[str]) -> bool:
+    """True when `metric` is one of `keys`, or a multi-task model's per-task form of one
+    (the key followed by '_<tower name>', e.g. 'auc_ctr')."""
+    return metric in keys or any(metric.startswith(f"{key}_") for key in keys)
+
+
 # --------------------------------------------------------------------------- compute
 def gauc_group_fields(metrics_set: Sequence[eval_pb2.EvalMetrics]) -> list[str]:
     """Feature columns that grouped metrics (gauc) need, in first-seen order."""
