@@ -340,6 +340,15 @@ def test_duplicate_input_field():
     assert error.line == line_of('input_name: "price"', text, occurrence=1)
 
 
+def test_default_val_must_parse_as_the_field_type():
+    text = variant('input_name: "price" input_type: DOUBLE',
+                   'input_name: "price" input_type: DOUBLE default_val: "n/a"')
+    error = parse_error(text)
+    assert error.field == "data_config.input_fields[3].default_val"
+    assert error.line == line_of('default_val: "n/a"', text)
+    assert "'n/a'" in error.reason and "DOUBLE" in error.reason
+
+
 def test_feature_input_name_missing_reports_input_names_line():
     text = variant('input_names: "tags"', 'input_names: "tagz"')
     error = parse_error(text)

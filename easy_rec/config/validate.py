@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from easy_rec.config.errors import ConfigError
 from easy_rec.config.features import feature_list_field, feature_name
 from easy_rec.config.stream_checks import KAFKA_FIELDS, check_drift_guard, check_kafka_inputs
+from easy_rec.input.cell_patterns import is_valid_cell
 from easy_rec.metrics.evaluator import METRIC_KEYS, is_result_key, metric_result_keys
 from easy_rec.metrics.retrieval import RETRIEVAL_METRICS
 from easy_rec.protos import dataset_pb2, feature_config_pb2
@@ -180,7 +181,18 @@ class _Checker:
                           f"data_config.input_fields[{seen[field.input_name]}], line "
                           f"{self.locate(f'data_config.input_fields[{seen[field.input_name]}]')})")
             seen[field.input_name] = i
+            self.check_default_val(data, field, i)
         self.input_fields = set(seen)
+
+    def check_default_val(self, data: Message, field: Message, index: int) -> None:
+        """A text reader fills empty cells with default_val, so it must parse as the type
+        (Parquet list columns use it as tag text and are checked by the reader)."""
+        if not field.HasField("default_val") or data.input_type == data.ParquetInput:
+            return
+        if not is_valid_cell(field.default_val, field.input_type):
+            self.fail(f"data_config.input_fields[{index}].default_val",
+                      f"default_val {field.default_val!r} of input field {field.input_name!r} "
+                      f"is not a valid {dataset_pb2.DatasetConfig.FieldType.Name(field.input_type)}")
 
     def require_input(self, name: str, where: str, what: str) -> None:
         if name not in self.input_fields:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.input import cell_patterns
 from easy_rec.protos import dataset_pb2
 
 _Field = dataset_pb2.DatasetConfig.Field
@@ -17,21 +18,18 @@ FIELD_DTYPES: dict[int, tf.DType] = {
     _TYPES.BOOL: tf.bool,
 }
 
-# RE2 patterns a CSV cell must fully match to be parsed as the field's type (empty cells
-# take the default value and are handled before the check).
-_INT_PATTERN = r"\s*[-+]?\d+\s*"
-_FLOAT_PATTERN = (
-    r"\s*[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[iI][nN][fF]([iI][nN][iI][tT][yY])?|[nN][aA][nN])\s*"
-)
-_BOOL_PATTERN = r"\s*([01]|[tT][rR][uU][eE]|[fF][aA][lL][sS][eE])\s*"
+_FIELD_TYPES: dict[tf.DType, int] = {dtype: field_type for field_type, dtype in FIELD_DTYPES.items()}
 
+
+def cell_pattern(dtype: tf.DType, blanks: str = r"\s") -> str:
+    """RE2 pattern of a valid non-empty cell of a numeric or bool `dtype` (cell_patterns.py);
+    `blanks` is the character class of the blanks allowed around the value."""
+    return cell_patterns.cell_pattern(_FIELD_TYPES[dtype], blanks)
+
+
+# RE2 patterns a CSV cell must fully match to be parsed as the field's type
 CELL_PATTERNS: dict[tf.DType, str] = {
-    tf.int32: _INT_PATTERN,
-    tf.int64: _INT_PATTERN,
-    tf.float32: _FLOAT_PATTERN,
-    tf.float64: _FLOAT_PATTERN,
-    tf.bool: _BOOL_PATTERN,
-}
+    dtype: cell_pattern(dtype) for dtype in FIELD_DTYPES.values() if dtype != tf.string}
 
 
 def field_dtype(field: _Field) -> tf.DType:
@@ -61,3 +59,14 @@ def cells_valid(cells: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
     if dtype == tf.string:
         return tf.ones_like(cells, dtype=tf.bool)
     return tf.strings.regex_full_match(cells, CELL_PATTERNS[dtype])
+
+
+def parse_default(text: str, dtype: tf.DType) -> object:
+    """Python value of a field's default text, or None when it is not a valid `dtype`."""
+    if dtype == tf.string:
+        return text
+    if not cell_patterns.is_valid_cell(text, _FIELD_TYPES[dtype]):
+        return None
+    if dtype == tf.bool:
+        return text.strip().lower() in ("1", "true")
+    return int(text) if dtype.is_integer else float(text)

@@ -5,6 +5,11 @@ a file (position: line number) or a Kafka partition (position: offset), so a mal
 (wrong column count, a cell that does not parse as its field's type) is reported by place.
 With ``ignore_error`` such rows are dropped and counted instead; every batch carries the count
 under ``MALFORMED_KEY``.
+
+A block of lines in which every row is valid is decoded in one ``tf.io.decode_csv`` call
+(csv_decode.py); a block with a malformed row goes cell by cell, which finds and names it.
+``parse_block`` flags malformed rows instead of dropping them, so blocks of any size can be
+re-batched before ``finish`` drops and counts them.
 """
 from __future__ import annotations
 
@@ -13,11 +18,15 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from easy_rec.input import fields as field_types
+from easy_rec.input.csv_decode import BlockDecoder
+from easy_rec.input.errors import InputError
 from easy_rec.protos import dataset_pb2
 
 MALFORMED_KEY = "__malformed_rows__"
 # [batch, columns] bool: the cell was empty (before defaults), in `LineParser.columns` order
 MISSING_KEY = "__missing_cells__"
+# [n] bool of a parsed block: the row is well formed (dropped by `LineParser.finish` if not)
+VALID_KEY = "__valid_rows__"
 POSITION_BITS = 40
 
 
@@ -39,13 +48,19 @@ def pack_row_id(place: tf.Tensor | int, position: tf.Tensor | int) -> tf.Tensor:
 
 def columns_for(data_config: dataset_pb2.DatasetConfig, positions: dict[str, int],
                 wanted: set[str]) -> list[Column]:
-    """Columns of the input fields named in `wanted`, at the given line positions."""
-    return [
-        Column(f.input_name, positions[f.input_name], field_types.field_dtype(f),
-               field_types.default_cell(f))
-        for f in data_config.input_fields
-        if f.input_name in wanted
-    ]
+    """Columns of the input fields named in `wanted`, at the given line positions;
+    InputError when a default_val is not valid for its field's type."""
+    columns = []
+    for field in data_config.input_fields:
+        if field.input_name not in wanted:
+            continue
+        column = Column(field.input_name, positions[field.input_name],
+                        field_types.field_dtype(field), field_types.default_cell(field))
+        if field_types.parse_default(column.default, column.dtype) is None:
+            raise InputError(f"input field {column.name!r}: default_val {column.default!r} is "
+                             f"not a valid {column.dtype.name}")
+        columns.append(column)
+    return columns
 
 
 class LineParser:
@@ -63,6 +78,15 @@ class LineParser:
         self._places = places
         self._position_label = position_label
         self._with_missing = with_missing
+        self._decoder = None
+        if columns and not with_missing and BlockDecoder.supports(separator):
+            decoder = BlockDecoder(columns, separator, num_columns)
+            self._decoder = decoder if decoder.compiles() else None
+
+    @property
+    def decodes_blocks(self) -> bool:
+        """Whether blocks of valid rows take the one-call decode_csv path."""
+        return self._decoder is not None
 
     @property
     def output_signature(self) -> dict[str, tf.TensorSpec]:
@@ -76,11 +100,37 @@ class LineParser:
               row_values: dict[str, tf.Tensor] | None = None) -> dict[str, tf.Tensor]:
         """{column: [batch] values, MALFORMED_KEY: count}; `row_values` ([batch] tensors that
         travel with the lines, e.g. message keys) are passed through, malformed rows dropped."""
+        return self.finish({**self.parse_block(row_ids, lines), **(row_values or {})})
+
+    def parse_block(self, row_ids: tf.Tensor, lines: tf.Tensor) -> dict[str, tf.Tensor]:
+        """{column: [n] values, VALID_KEY: [n] bool}: malformed rows are flagged, not dropped
+        (without ignore_error the first one fails the block with its place and reason)."""
+        if self._decoder is None:
+            return self._parse_cells(row_ids, lines)
+        return tf.cond(self._decoder.all_valid(lines),
+                       lambda: {**self._decoder.decode(lines),
+                                VALID_KEY: tf.ones_like(lines, dtype=tf.bool)},
+                       lambda: self._parse_cells(row_ids, lines))
+
+    def finish(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """A batch of `parse_block` rows -> its well formed rows plus MALFORMED_KEY: count."""
+        batch = dict(batch)
+        valid = batch.pop(VALID_KEY)
+        num_bad = tf.size(valid, out_type=tf.int64) - tf.math.count_nonzero(valid)
+        if self._ignore_error:
+            batch = tf.cond(num_bad > 0,
+                            lambda: {k: tf.boolean_mask(v, valid) for k, v in batch.items()},
+                            lambda: batch)
+        batch[MALFORMED_KEY] = num_bad
+        return batch
+
+    def _parse_cells(self, row_ids: tf.Tensor, lines: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Cell by cell: checks every wanted cell, reports or flags malformed rows."""
         tokens = tf.strings.split(lines, self._separator)
         counts = tokens.row_lengths()
         count_ok = tf.equal(counts, self._num_columns)
         cells = _CellPicker(tokens)
-        values, cell_ok, missing = dict(row_values or {}), [], []
+        values, cell_ok, missing = {}, [], []
         for col in self.columns:
             raw = cells.column(col.index)
             empty = tf.equal(raw, "")
@@ -96,18 +146,15 @@ class LineParser:
             values[MISSING_KEY] = tf.stack(missing, axis=1)
         cell_ok_matrix = tf.stack(cell_ok, axis=1) if cell_ok else tf.ones([tf.size(lines), 0], tf.bool)
         valid = tf.logical_and(count_ok, tf.reduce_all(cell_ok_matrix, axis=1))
-        num_bad = tf.size(valid, out_type=tf.int64) - tf.math.count_nonzero(valid)
         if not self._ignore_error:
             check = tf.debugging.Assert(
-                tf.equal(num_bad, 0),
+                tf.reduce_all(valid),
                 [self._describe_first_bad(row_ids, cells, counts, count_ok, cell_ok_matrix, valid)],
                 summarize=1,
             )
             with tf.control_dependencies([check]):
                 values = {k: tf.identity(v) for k, v in values.items()}
-        else:
-            values = {k: tf.boolean_mask(v, valid) for k, v in values.items()}
-        values[MALFORMED_KEY] = num_bad
+        values[VALID_KEY] = valid
         return values
 
     def _describe_first_bad(self, row_ids, cells, counts, count_ok, cell_ok_matrix, valid) -> tf.Tensor:

@@ -100,18 +100,6 @@ class _Column:
     is_list: bool = False
 
 
-def _parse_default(text: str, dtype: tf.DType) -> object:
-    """Python value of a field's default text, or None when it is not a valid `dtype`
-    (an error only if the column has nulls, as with an empty CSV cell)."""
-    if dtype == tf.string:
-        return text
-    if not bool(field_types.cells_valid(tf.constant([text]), dtype)[0]):
-        return None
-    if dtype == tf.bool:
-        return text.strip().lower() in ("1", "true")
-    return int(text) if dtype.is_integer else float(text)
-
-
 class ParquetInput:
     """Builds tf.data pipelines over Parquet files described by a DatasetConfig.
 
@@ -149,7 +137,7 @@ class ParquetInput:
                              f"{', '.join(self.files)} and a plain column in others")
         is_list = kinds.pop()
         default_text = field_types.default_cell(field)
-        default = default_text if is_list else _parse_default(default_text, dtype)
+        default = default_text if is_list else field_types.parse_default(default_text, dtype)
         if default is None:
             self._require_no_nulls(field.input_name, default_text, type_name)
         return _Column(field.input_name, dtype, type_name, default, default_text, is_list)
