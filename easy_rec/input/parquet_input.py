@@ -1,8 +1,9 @@
 """Parquet reader: row groups of Parquet files -> batches of named raw columns on tf.data.
 
-The work units are (file, row group) pairs. A tf.data pipeline shuffles and repeats the units,
-reads each one with pyarrow (only the columns the job needs) inside ``tf.py_function``, packs
-its rows (row_packing), unbatches, shuffles rows through a buffer, batches and unpacks, so the
+The work units are (file, row group) pairs. A tf.data pipeline shuffles and repeats the units
+and reads each one with pyarrow (only the columns the job needs) inside ``tf.py_function``.
+With shuffle, it packs the rows (row_packing), unbatches, shuffles rows through a buffer,
+batches and unpacks; without, it cuts the row groups straight into batches (``rebatch``). The
 iterator's position (unit order, rows in flight, shuffle buffer) is saved in checkpoints like
 the CSV reader's.
 
@@ -28,6 +29,7 @@ import tensorflow as tf
 from easy_rec.input import fields as field_types
 from easy_rec.input.csv_input import MALFORMED_KEY, InputError, expand_input_paths
 from easy_rec.input.row_packing import SEPARATORS, PackedColumn, RowPacker
+from easy_rec.input.tuning import fixed_tuning, parallel_calls
 from easy_rec.protos import dataset_pb2
 
 logger = logging.getLogger(__name__)
@@ -217,16 +219,19 @@ class ParquetInput:
         repeats forever. With num_workers > 1 only this worker's row groups are read."""
         units = self._units_dataset(self.worker_units(num_workers, task_index), num_epochs,
                                     shuffle, seed)
-        parallel = max(1, min(int(self._config.num_parallel_calls), 4))
-        rows = units.map(self._read_packed_unit, num_parallel_calls=parallel,
-                         deterministic=True).unbatch()
+        parallel = parallel_calls(self._config.num_parallel_calls)
         if shuffle:
+            rows = units.map(lambda *unit: self._packer.pack(self._read_unit(*unit)),
+                             num_parallel_calls=parallel, deterministic=True).unbatch()
             buffer = max(int(self._config.shuffle_buffer_size), 1)
             rows = rows.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-        batches = rows.batch(batch_size).map(self._unpack_batch, num_parallel_calls=parallel,
-                                             deterministic=True)
+            batches = rows.batch(batch_size).map(self._unpack_batch, num_parallel_calls=parallel,
+                                                 deterministic=True)
+        else:  # whole row groups are cut into batches without one element per row
+            batches = units.map(self._read_unit, num_parallel_calls=parallel,
+                                deterministic=True).rebatch(batch_size).map(_with_no_malformed)
         batches = batches.prefetch(max(int(self._config.prefetch_size), 1))
-        options = tf.data.Options()
+        options = fixed_tuning()
         # reading a row group is deterministic, so the iterator can be checkpointed
         options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
         return batches.with_options(options)
@@ -241,9 +246,9 @@ class ParquetInput:
             dataset = dataset.shuffle(len(units), seed=seed, reshuffle_each_iteration=True)
         return dataset.repeat(num_epochs)
 
-    def _read_packed_unit(self, file_id: tf.Tensor, row_group: tf.Tensor
-                          ) -> tuple[tf.Tensor, ...]:
-        """Graph side of reading one row group: py_function, then rows packed for tf.data."""
+    def _read_unit(self, file_id: tf.Tensor, row_group: tf.Tensor
+                   ) -> dict[str, tf.Tensor | tf.RaggedTensor]:
+        """Graph side of reading one row group: py_function, then columns as tensors."""
         out_types: list[tf.DType] = []
         for c in self._columns:
             out_types += [tf.string, tf.int64] if c.is_list else [c.dtype]
@@ -258,12 +263,10 @@ class ParquetInput:
                 values[c.name] = tf.RaggedTensor.from_row_splits(first, splits, validate=False)
             else:
                 values[c.name] = first
-        return self._packer.pack(values)
+        return values
 
     def _unpack_batch(self, *parts: tf.Tensor) -> dict[str, tf.Tensor | tf.RaggedTensor]:
-        batch = self._packer.unpack(*parts)
-        batch[MALFORMED_KEY] = tf.constant(0, tf.int64)
-        return batch
+        return _with_no_malformed(self._packer.unpack(*parts))
 
     def read_row_group(self, file_id, row_group) -> list[np.ndarray]:
         """Reads the needed columns of one row group into numpy arrays (list columns as
@@ -280,6 +283,11 @@ class ParquetInput:
             else:
                 arrays.append(_scalar_array(column, c, place))
         return arrays
+
+
+def _with_no_malformed(batch: dict) -> dict:
+    """A typed file has no malformed rows: MALFORMED_KEY is always 0."""
+    return {**batch, MALFORMED_KEY: tf.constant(0, tf.int64)}
 
 
 def _null_count(meta: pq.FileMetaData, name: str) -> int:
