@@ -187,3 +187,17 @@ def test_invalid_default_val_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match=r"input field 'count': default_val 'many' is not a "
                                          r"valid int64"):
         CSVInput(data, str(path))
+
+
+def test_empty_and_header_only_files_give_no_rows(tmp_path):
+    header = ["label", "uid", "price", "count", "flag", "ratio"]
+    (tmp_path / "a.csv").write_bytes(b"")
+    write(tmp_path / "b.csv", [header], final_newline=False)
+    write(tmp_path / "c.csv", [header] + GOOD_ROWS)
+    reader = CSVInput(config(extra="with_header: false"), f"{tmp_path}/a.csv")
+    assert read(reader)[0] == {}
+    reader = CSVInput(config(extra="with_header: true"), f"{tmp_path}/c.csv,{tmp_path}/b.csv",
+                      block_bytes=16)
+    columns, _, malformed = read(reader)
+    assert_columns_equal(columns, expected(GOOD_ROWS))
+    assert malformed == 0
