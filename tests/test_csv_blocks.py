@@ -187,6 +187,10 @@ def test_invalid_default_val_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match=r"input field 'count': default_val 'many' is not a "
                                          r"valid int64"):
         CSVInput(data, str(path))
+    data = config()
+    data.input_fields[0].default_val = "2147483648"
+    with pytest.raises(InputError, match=r"'label': default_val '2147483648' is not a valid int32"):
+        CSVInput(data, str(path))
 
 
 def test_empty_and_header_only_files_give_no_rows(tmp_path):
@@ -201,3 +205,20 @@ def test_empty_and_header_only_files_give_no_rows(tmp_path):
     columns, _, malformed = read(reader)
     assert_columns_equal(columns, expected(GOOD_ROWS))
     assert malformed == 0
+
+
+def test_integers_out_of_range_are_malformed_rows(tmp_path):
+    rows = [["2147483647", "a", "1", "9223372036854775807", "1", "1"],
+            ["-2147483648", "b", "1", "-9223372036854775808", "1", "1"],
+            ["2147483648", "c", "1", "1", "1", "1"],
+            ["1", "d", "1", "9223372036854775808", "1", "1"],
+            ["1", "e", "1", "-0000000000000000000000012", "1", "1"]]
+    path = tmp_path / "rows.csv"
+    write(path, rows)
+    columns, _, malformed = read(CSVInput(config(extra="ignore_error: true"), str(path)))
+    assert malformed == 2
+    assert columns["label"] == [2**31 - 1, -(2**31), 1]
+    assert columns["count"] == [2**63 - 1, -(2**63), -12]
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=rf"{path}:3: column label: value 2147483648 is not a valid int32"):
+        read(CSVInput(config(), str(path)))

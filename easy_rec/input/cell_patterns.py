@@ -20,6 +20,11 @@ _TEMPLATES: dict[int, str] = {_T.INT32: _INT, _T.INT64: _INT, _T.FLOAT: _FLOAT,
                               _T.DOUBLE: _FLOAT, _T.BOOL: _BOOL}
 # RE2's \s, spelled out so that Python's re means the same blanks
 BLANKS = "\t\n\f\r "
+# inclusive value range of the integer types; a cell matching the pattern outside it is invalid
+INT_RANGES: dict[int, tuple[int, int]] = {_T.INT32: (-(2**31), 2**31 - 1),
+                                          _T.INT64: (-(2**63), 2**63 - 1)}
+# digit counts no value outside the range can have
+_SAFE_DIGITS = {_T.INT32: 9, _T.INT64: 18}
 
 
 def cell_pattern(field_type: int, blanks: str = r"\s") -> str:
@@ -28,9 +33,23 @@ def cell_pattern(field_type: int, blanks: str = r"\s") -> str:
     return _TEMPLATES[field_type].replace("{b}", blanks)
 
 
+def in_range_pattern(field_type: int, blanks: str) -> str:
+    """cell_pattern, with integers cut to digit counts that cannot overflow (cells it rejects
+    may still be valid: they need the range check)."""
+    pattern = cell_pattern(field_type, blanks)
+    if field_type in _SAFE_DIGITS:
+        pattern = pattern.replace("\\d+", "\\d{1,%d}" % _SAFE_DIGITS[field_type])
+    return pattern
+
+
 def is_valid_cell(text: str, field_type: int) -> bool:
     """Whether `text` is a valid value of `field_type` (any text is a valid STRING)."""
     if field_type not in _TEMPLATES:
         return True
     blanks = "[" + re.escape(BLANKS) + "]"
-    return re.fullmatch(cell_pattern(field_type, blanks), text, re.ASCII) is not None
+    if re.fullmatch(cell_pattern(field_type, blanks), text, re.ASCII) is None:
+        return False
+    if field_type in INT_RANGES:
+        low, high = INT_RANGES[field_type]
+        return low <= int(text) <= high
+    return True

@@ -4,7 +4,8 @@
 but it fails the whole block on a bad row and cannot say which cells were empty. So a block
 takes this path only when every line fully matches one RE2 pattern of the row layout: the
 exact number of columns, and every wanted numeric or bool cell empty or valid by the same
-cell patterns that LineParser checks (easy_rec.input.fields). Such a block decodes to the
+cell patterns that LineParser checks (cell_patterns.py), integers with few enough digits that
+they cannot overflow. Such a block decodes to the
 same values as the cell-by-cell path; any other block goes the cell-by-cell way, which
 reports or skips its malformed rows by place.
 """
@@ -37,7 +38,7 @@ def row_pattern(columns: list, separator: str, num_columns: int) -> str:
         if column is None or column.dtype == tf.string:
             cells.append(f"[^{sep}]*")
         else:
-            cells.append(f"(?:{field_types.cell_pattern(column.dtype, blanks)})?")
+            cells.append(f"(?:{field_types.in_range_pattern(column.dtype, blanks)})?")
     return sep.join(cells)
 
 

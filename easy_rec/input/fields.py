@@ -27,6 +27,11 @@ def cell_pattern(dtype: tf.DType, blanks: str = r"\s") -> str:
     return cell_patterns.cell_pattern(_FIELD_TYPES[dtype], blanks)
 
 
+def in_range_pattern(dtype: tf.DType, blanks: str) -> str:
+    """cell_pattern with integers limited to digit counts that cannot overflow."""
+    return cell_patterns.in_range_pattern(_FIELD_TYPES[dtype], blanks)
+
+
 # RE2 patterns a CSV cell must fully match to be parsed as the field's type
 CELL_PATTERNS: dict[tf.DType, str] = {
     dtype: cell_pattern(dtype) for dtype in FIELD_DTYPES.values() if dtype != tf.string}
@@ -55,10 +60,39 @@ def parse_cells(cells: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
 
 
 def cells_valid(cells: tf.Tensor, dtype: tf.DType) -> tf.Tensor:
-    """Boolean mask of the cells that parse as `dtype`."""
+    """Boolean mask of the cells that parse as `dtype` (integers within its range)."""
     if dtype == tf.string:
         return tf.ones_like(cells, dtype=tf.bool)
-    return tf.strings.regex_full_match(cells, CELL_PATTERNS[dtype])
+    valid = tf.strings.regex_full_match(cells, CELL_PATTERNS[dtype])
+    if dtype.is_integer:
+        valid = tf.logical_and(valid, _ints_in_range(cells, valid, _FIELD_TYPES[dtype]))
+    return valid
+
+
+def _ints_in_range(cells: tf.Tensor, valid: tf.Tensor, field_type: int) -> tf.Tensor:
+    """Whether integer cells that match the pattern lie in the type's range, exactly and
+    without converting any number that could overflow: the digits (sign and leading zeros
+    removed) are compared with the limit's as a 10-digit head and a tail of at most 9."""
+    low, high = cell_patterns.INT_RANGES[field_type]
+    text = tf.strings.strip(tf.where(valid, cells, "0"))
+    negative = tf.strings.regex_full_match(text, "-.*")
+    digits = tf.strings.regex_replace(text, "^[-+]?0*", "")
+    length = tf.strings.length(digits)
+    limit_digits = len(str(high))
+    zeros = tf.strings.substr(tf.fill(tf.shape(digits), "0" * limit_digits),
+                              tf.zeros_like(length), tf.maximum(limit_digits - length, 0))
+    padded = tf.strings.join([zeros, digits])
+    head_width = limit_digits - 9
+    fits = tf.less_equal(length, limit_digits)
+    safe = tf.where(fits, padded, "0" * limit_digits)
+    head = tf.strings.to_number(tf.strings.substr(safe, 0, head_width), tf.int64)
+    tail = tf.strings.to_number(tf.strings.substr(safe, head_width, 9), tf.int64)
+    (high_head, high_tail), (low_head, low_tail) = (divmod(abs(v), 10**9) for v in (high, low))
+    head_limit = tf.where(negative, tf.constant(low_head, tf.int64), high_head)
+    tail_limit = tf.where(negative, tf.constant(low_tail, tf.int64), high_tail)
+    within = tf.logical_or(head < head_limit,
+                           tf.logical_and(tf.equal(head, head_limit), tail <= tail_limit))
+    return tf.logical_and(fits, within)
 
 
 def parse_default(text: str, dtype: tf.DType) -> object:
