@@ -25,6 +25,7 @@ INT_RANGES: dict[int, tuple[int, int]] = {_T.INT32: (-(2**31), 2**31 - 1),
                                           _T.INT64: (-(2**63), 2**63 - 1)}
 # digit counts no value outside the range can have
 _SAFE_DIGITS = {_T.INT32: 9, _T.INT64: 18}
+_PYTHON_BLANKS = "[" + re.escape(BLANKS) + "]"
 
 
 def cell_pattern(field_type: int, blanks: str = r"\s") -> str:
@@ -38,7 +39,7 @@ def in_range_pattern(field_type: int, blanks: str) -> str:
     may still be valid: they need the range check)."""
     pattern = cell_pattern(field_type, blanks)
     if field_type in _SAFE_DIGITS:
-        pattern = pattern.replace("\\d+", "\\d{1,%d}" % _SAFE_DIGITS[field_type])
+        pattern = pattern.replace("\\d+", f"\\d{{1,{_SAFE_DIGITS[field_type]}}}")
     return pattern
 
 
@@ -46,8 +47,7 @@ def is_valid_cell(text: str, field_type: int) -> bool:
     """Whether `text` is a valid value of `field_type` (any text is a valid STRING)."""
     if field_type not in _TEMPLATES:
         return True
-    blanks = "[" + re.escape(BLANKS) + "]"
-    if re.fullmatch(cell_pattern(field_type, blanks), text, re.ASCII) is None:
+    if re.fullmatch(cell_pattern(field_type, _PYTHON_BLANKS), text, re.ASCII) is None:
         return False
     if field_type in INT_RANGES:
         low, high = INT_RANGES[field_type]

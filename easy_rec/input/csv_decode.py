@@ -5,9 +5,8 @@ but it fails the whole block on a bad row and cannot say which cells were empty.
 takes this path only when every line fully matches one RE2 pattern of the row layout: the
 exact number of columns, and every wanted numeric or bool cell empty or valid by the same
 cell patterns that LineParser checks (cell_patterns.py), integers with few enough digits that
-they cannot overflow. Such a block decodes to the
-same values as the cell-by-cell path; any other block goes the cell-by-cell way, which
-reports or skips its malformed rows by place.
+they cannot overflow. Such a block decodes to the same values as the cell-by-cell path; any
+other block goes the cell-by-cell way, which reports or skips its malformed rows by place.
 """
 from __future__ import annotations
 
@@ -23,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 def _re2_char(char: str) -> str:
     """RE2 escape of one character, usable inside and outside character classes."""
-    return "\\x{%x}" % ord(char)
+    return f"\\x{{{ord(char):x}}}"
 
 
 def row_pattern(columns: list, separator: str, num_columns: int) -> str:

@@ -1,8 +1,8 @@
 """CSV reader: delimited text files -> batches of named raw columns on tf.data.
 
-Files are read as blocks of whole lines (line_blocks.py). Each row keeps its file and line number until it is parsed (see line_parser.py), so a
-malformed row (wrong column count, a cell that does not parse as its field's type) is reported
-by place. With ``data_config.ignore_error`` such rows are dropped and counted instead; every
+Files are read as blocks of whole lines (line_blocks.py). Each row keeps its file and line
+number until it is parsed (see line_parser.py), so a malformed row (wrong column count, a cell
+that does not parse as its field's type) is reported by place. With ``data_config.ignore_error`` such rows are dropped and counted instead; every
 batch carries the count under ``MALFORMED_KEY``.
 """
 from __future__ import annotations
