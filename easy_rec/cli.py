@@ -9,7 +9,8 @@ import sys
 from collections.abc import Callable
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.loader import LoadedConfig, load_pipeline_config
+from easy_rec.config.loader import LoadedConfig
+from easy_rec.pipeline import load_pipeline_config
 
 
 def setup_logging() -> None:

@@ -6,7 +6,7 @@ import uuid
 
 from conftest import SAMPLES, sample_rows
 
-from easy_rec.config.loader import load_pipeline_config
+from easy_rec.pipeline import load_pipeline_config
 from easy_rec.tools.write_kafka import ensure_topic, write_messages
 
 KAFKA_SAMPLE = os.path.join(SAMPLES, "deepfm_on_kafka.config")

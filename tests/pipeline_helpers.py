@@ -5,7 +5,7 @@ import os
 
 from conftest import SAMPLES
 
-from easy_rec.config.loader import load_pipeline_config
+from easy_rec.pipeline import load_pipeline_config
 from easy_rec.training.trainer import Trainer
 
 

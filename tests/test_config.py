@@ -14,15 +14,11 @@ import pytest
 
 from easy_rec.config.edit import apply_edits
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.loader import (
-    feature_configs,
-    feature_name,
-    load_pipeline_config,
-    parse_pipeline_config_text,
-    save_pipeline_config,
-)
+from easy_rec.config.features import feature_configs, feature_name
 from easy_rec.config.locator import FieldLocator
-from easy_rec.config.validate import METRIC_RESULT_KEYS, RAW_NORMALIZERS
+from easy_rec.features.raw_feature import RAW_NORMALIZERS
+from easy_rec.metrics.evaluator import METRIC_KEYS as METRIC_RESULT_KEYS
+from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text, save_pipeline_config
 from easy_rec.models import registry
 from easy_rec.protos import dataset_pb2, pipeline_pb2
 
@@ -799,7 +795,8 @@ def test_locator_survives_broken_text():
 # -- imports and real models -------------------------------------------------------------
 def test_config_package_does_not_import_tensorflow():
     code = ("import sys, easy_rec.config, easy_rec.config.loader, easy_rec.config.edit, "
-            "easy_rec.config.validate, easy_rec.config.locator; "
+            "easy_rec.config.data_checks, easy_rec.config.context, easy_rec.config.resources, "
+            "easy_rec.config.locator; "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 

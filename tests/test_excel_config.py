@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO, SAMPLES, sample_rows
 from google.protobuf import text_format
 
-from easy_rec.config.loader import load_pipeline_config
+from easy_rec.pipeline import load_pipeline_config
 from easy_rec.tools.create_config_from_excel import convert, unescape_separator
 from easy_rec.tools.excel import ConvertOptions, ExcelConfigError, read_workbook
 from easy_rec.tools.excel.builder import supports_model_block

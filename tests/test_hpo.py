@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import REPO, SAMPLES, sample_rows
 
-from easy_rec.config.loader import load_pipeline_config
+from easy_rec.pipeline import load_pipeline_config
 from easy_rec.hpo import launcher, layout, report
 from easy_rec.hpo.__main__ import main as hpo_main
 from easy_rec.hpo.command import default_mode

@@ -13,7 +13,7 @@ import tensorflow as tf
 from kafka_helpers import KAFKA_SAMPLE, fill, movielens_lines, new_topic
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.loader import load_pipeline_config, parse_pipeline_config_text
+from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text
 from easy_rec.input.csv_input import MALFORMED_KEY
 from easy_rec.input.kafka_input import (
     KEY_KEY,

@@ -16,7 +16,7 @@ from pipeline_helpers import sample_config
 
 from easy_rec import cli
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.loader import parse_pipeline_config_text
+from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.layers import match
 from easy_rec.metrics import retrieval
 from easy_rec.models.builder import build_model

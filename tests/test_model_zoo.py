@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from conftest import REPO, SAMPLES
 
-from easy_rec.config.loader import load_pipeline_config
+from easy_rec.pipeline import load_pipeline_config
 from easy_rec.models.registry import get_model_class, registered_models
 from easy_rec.training.trainer import Trainer
 

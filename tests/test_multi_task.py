@@ -11,7 +11,7 @@ from conftest import SAMPLES, sample_rows
 from pipeline_helpers import sample_config
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.loader import parse_pipeline_config_text
+from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.export.exporter import list_exports
 from easy_rec.input.reader import build_reader, needed_fields
 from easy_rec.layers.experts import Gate

@@ -14,7 +14,7 @@ from google.protobuf import text_format
 from pipeline_helpers import sample_config, train
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.loader import parse_pipeline_config_text
+from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.export.exporter import list_exports
 from easy_rec.features.base import build_feature
 from easy_rec.features.feature_layer import FeatureLayer

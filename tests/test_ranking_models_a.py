@@ -11,7 +11,7 @@ from conftest import SAMPLES, sample_rows
 from pipeline_helpers import sample_model_and_batch
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.loader import parse_pipeline_config_text
+from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.layers.attention import InteractingLayer, MultiHeadSelfAttention
 from easy_rec.layers.cin import CIN
 from easy_rec.layers.cross import CrossNet, CrossNetV2

@@ -12,7 +12,7 @@ from conftest import SAMPLES, sample_rows
 from pipeline_helpers import sample_model_and_batch
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.loader import load_pipeline_config, parse_pipeline_config_text
+from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text
 from easy_rec.layers.field_interaction import (
     Bilinear,
     FieldWiseBiInteraction,

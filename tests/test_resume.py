@@ -76,7 +76,7 @@ def test_weights_after_resume_equal_uninterrupted_training(tmp_path, tiny_data):
 
 KILL_SCRIPT = r"""
 import sys
-from easy_rec.config.loader import load_pipeline_config
+from easy_rec.pipeline import load_pipeline_config
 from easy_rec.training.trainer import Trainer
 edits = {"model_dir": sys.argv[2], "train_input_path": sys.argv[3], "eval_input_path": sys.argv[4],
          "data_config.batch_size": 32, "data_config.num_epochs": 0,

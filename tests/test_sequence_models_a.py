@@ -10,7 +10,7 @@ import tensorflow as tf
 from conftest import SAMPLES
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.loader import load_pipeline_config
+from easy_rec.pipeline import load_pipeline_config
 from easy_rec.features.feature_layer import SequenceGroup
 from easy_rec.input.reader import build_reader, needed_fields
 from easy_rec.layers.auxiliary_loss import in_batch_match_loss, next_behavior_loss

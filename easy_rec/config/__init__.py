@@ -1,23 +1,23 @@
-"""Pipeline config handling: parse, edit (--edit_config_json), locate and validate.
+"""Pipeline config language: parse, edit (--edit_config_json), locate fields, run checks.
 
-Nothing here imports TensorFlow; only validation looks model classes up in the model
-registry (easy_rec.models), which is imported on first use.
+A leaf package: it depends on the generated protos and the standard library only. The checks
+of each config section live with the package that reads the section; `easy_rec.pipeline`
+runs them all.
 """
+from easy_rec.config.context import Check, CheckContext
 from easy_rec.config.edit import apply_edits
 from easy_rec.config.errors import ConfigError
+from easy_rec.config.features import feature_configs, feature_list_field, feature_name
 from easy_rec.config.loader import (
-                                    LoadedConfig,
-                                    feature_configs,
-                                    feature_name,
-                                    load_pipeline_config,
-                                    parse_pipeline_config_text,
-                                    save_pipeline_config,
+    LoadedConfig,
+    check_required_fields,
+    load_pipeline_config,
+    parse_pipeline_config_text,
 )
 from easy_rec.config.locator import FieldLocator
-from easy_rec.config.validate import validate_pipeline_config
 
 __all__ = [
-    "ConfigError", "FieldLocator", "LoadedConfig", "apply_edits", "feature_configs", "feature_name",
-    "load_pipeline_config", "parse_pipeline_config_text", "save_pipeline_config",
-    "validate_pipeline_config",
+    "Check", "CheckContext", "ConfigError", "FieldLocator", "LoadedConfig", "apply_edits",
+    "check_required_fields", "feature_configs", "feature_list_field", "feature_name",
+    "load_pipeline_config", "parse_pipeline_config_text",
 ]

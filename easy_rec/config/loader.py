@@ -1,8 +1,10 @@
-"""Reading, editing, checking and writing pipeline configs (EasyRecConfig, text format).
+"""Reading and editing pipeline configs (EasyRecConfig, text format), then running checks.
 
 Every problem comes out as a ConfigError naming the file, the line and the field:
 text-format errors (unknown field, wrong type, bad enum value, syntax), missing required
-fields, bad ``--edit_config_json`` edits and the semantic checks of `validate`.
+fields, bad ``--edit_config_json`` edits, and whatever the given checks find. This module only
+knows the config language; the checks of each section live with the package that reads it,
+and `easy_rec.pipeline` runs all of them.
 """
 from __future__ import annotations
 
@@ -10,30 +12,21 @@ import difflib
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from google.protobuf import descriptor_pool, text_format
-from google.protobuf.message import Message
 
-from easy_rec.config.edit import apply_edits
+from easy_rec.config.context import Check, CheckContext
+from easy_rec.config.edit import Edits, apply_edits
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.features import feature_configs, feature_list_field, feature_name
 from easy_rec.config.locator import FieldLocator
-from easy_rec.config.validate import check_model_block, validate_pipeline_config
+from easy_rec.config.resources import config_base_dir
 from easy_rec.protos import pipeline_pb2
-from easy_rec.utils.files import atomic_write_text
-
-__all__ = [
-    "LoadedConfig", "load_pipeline_config", "parse_pipeline_config_text", "check_required_fields",
-    "save_pipeline_config", "feature_configs", "feature_list_field", "feature_name",
-]
 
 logger = logging.getLogger(__name__)
 
 EasyRecConfig = pipeline_pb2.EasyRecConfig
-Edits = Mapping[str, Any] | str | None
 
 _LOCATION_PREFIX = re.compile(r"^\d+(?::\d+)? : ")
 _UNKNOWN_FIELD = re.compile(r'Message type "([\w.]+)" has no field named "([^"]+)"')
@@ -60,13 +53,28 @@ class LoadedConfig:
     @property
     def base_dir(self) -> str:
         """Directory relative paths in the config are resolved against (the file's folder)."""
-        if os.path.isfile(self.path):
-            return os.path.dirname(os.path.abspath(self.path))
-        return os.getcwd()
+        return config_base_dir(self.path) or os.getcwd()
 
 
-def load_pipeline_config(path: str, edits: Edits = None, validate: bool = True) -> LoadedConfig:
-    """Reads the text-format config at `path`, applies `edits`, checks it; see
+def check_required_fields(ctx: CheckContext) -> None:
+    """ConfigError naming the first missing proto2 `required` field (and listing the rest)."""
+    missing = ctx.config.FindInitializationErrors()
+    if not missing:
+        return
+    first, rest = missing[0], missing[1:]
+    reason = f"required field {first.rsplit('.', 1)[-1]!r} is missing"
+    if rest:
+        reason += f" (also missing: {', '.join(rest)})"
+    ctx.fail(first, reason)
+
+
+# Checks every load runs unless told otherwise: the config must at least be complete.
+REQUIRED_ONLY: tuple[Check, ...] = (check_required_fields,)
+
+
+def load_pipeline_config(path: str, edits: Edits = None,
+                         checks: Sequence[Check] = REQUIRED_ONLY) -> LoadedConfig:
+    """Reads the text-format config at `path`, applies `edits`, runs `checks`; see
     `parse_pipeline_config_text`."""
     try:
         with open(path, encoding="utf-8") as f:
@@ -76,15 +84,15 @@ def load_pipeline_config(path: str, edits: Edits = None, validate: bool = True) 
                           path=path) from None
     except UnicodeDecodeError as error:
         raise ConfigError(f"the pipeline config is not UTF-8 text: {error}", path=path) from None
-    return parse_pipeline_config_text(text, path, edits=edits, validate=validate)
+    return parse_pipeline_config_text(text, path, edits=edits, checks=checks)
 
 
 def parse_pipeline_config_text(text: str, path: str = "<string>", edits: Edits = None,
-                               validate: bool = True) -> LoadedConfig:
+                               checks: Sequence[Check] = REQUIRED_ONLY) -> LoadedConfig:
     """Parses config `text` (attributed to file `path` in errors) into a LoadedConfig.
 
-    Steps: text-format parse, `edits` (``--edit_config_json`` semantics), required fields,
-    then, unless `validate` is False, the semantic checks of `validate_pipeline_config`.
+    Steps: text-format parse, `edits` (``--edit_config_json`` semantics), then `checks` in
+    order (the first problem is raised, noting when an edit set the field it names).
     """
     locator = FieldLocator(text, EasyRecConfig.DESCRIPTOR)
     config = EasyRecConfig()
@@ -95,36 +103,13 @@ def parse_pipeline_config_text(text: str, path: str = "<string>", edits: Edits =
     edited = apply_edits(config, edits) if edits else []
     loaded = LoadedConfig(config, path, locator, edited)
     try:
-        if validate and config.model_config.model_class:
-            # a wrong model block reads better than the required fields missing inside it
-            check_model_block(config, loaded.locate, path)
-        check_required_fields(config, loaded.locate, path)
-        if validate:
-            validate_pipeline_config(config, loaded.locate, path)
+        CheckContext(config, path, loaded.locate).run(checks)
     except ConfigError as error:
         _mention_edit(error, edited)
         raise
     logger.info("loaded pipeline config %s (model_class %s)", path,
                 config.model_config.model_class or "?")
     return loaded
-
-
-def check_required_fields(config: Message, locate, path: str) -> None:
-    """ConfigError naming the first missing proto2 `required` field (and listing the rest)."""
-    missing = config.FindInitializationErrors()
-    if not missing:
-        return
-    first, rest = missing[0], missing[1:]
-    reason = f"required field {first.rsplit('.', 1)[-1]!r} is missing"
-    if rest:
-        reason += f" (also missing: {', '.join(rest)})"
-    raise ConfigError(reason, path=path, line=locate(first), field=first)
-
-
-def save_pipeline_config(config: Message, path: str) -> None:
-    """Writes `config` in text format to `path` atomically (temp file + os.replace)."""
-    atomic_write_text(path, text_format.MessageToString(config))
-    logger.info("wrote pipeline config %s", path)
 
 
 # -- parse errors ----------------------------------------------------------------------

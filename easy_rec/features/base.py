@@ -1,18 +1,30 @@
-"""Feature base class and the registry of feature types (IdFeature, RawFeature, ...)."""
+"""Feature base class and the registry of feature types (IdFeature, RawFeature, ...).
+
+A feature type is one module in this package that registers its class with
+`@register_feature("<FeatureConfig.FeatureType name>")`; the package imports every module, so
+the registry (and with it config validation) knows every type without a central list.
+"""
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 import tensorflow as tf
 
+from easy_rec.config.context import CheckContext
+from easy_rec.config.features import feature_name
 from easy_rec.protos import feature_config_pb2
 
 FeatureConfig = feature_config_pb2.FeatureConfig
 
 _FEATURE_TYPES: dict[str, type[Feature]] = {}
 T = TypeVar("T", bound=type)
+
+#: FeatureConfig.combiner values the feature layer implements
+COMBINERS = ("sum", "mean", "sqrtn")
 
 
 def register_feature(feature_type: str) -> Callable[[T], T]:
@@ -25,26 +37,40 @@ def register_feature(feature_type: str) -> Callable[[T], T]:
     return wrap
 
 
+def _load_feature_types() -> None:
+    """Imports every module of this package, so that each registers its feature type."""
+    package = importlib.import_module("easy_rec.features")
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"easy_rec.features.{module.name}")
+
+
+def registered_feature_types() -> list[str]:
+    """FeatureType names with an implementation, in registration order."""
+    _load_feature_types()
+    return list(_FEATURE_TYPES)
+
+
+def feature_class(type_name: str) -> type[Feature]:
+    """The class registered for FeatureType `type_name`; KeyError names the known ones."""
+    _load_feature_types()
+    if type_name not in _FEATURE_TYPES:
+        raise KeyError(f"feature type {type_name} is not supported yet; supported: "
+                       f"{', '.join(_FEATURE_TYPES)}")
+    return _FEATURE_TYPES[type_name]
+
+
+def feature_type_name(config: FeatureConfig) -> str:
+    """The FeatureType name of a feature config, e.g. 'IdFeature'."""
+    return FeatureConfig.FeatureType.Name(config.feature_type)
+
+
 def build_feature(config: FeatureConfig, base_dir: str | None = None) -> Feature:
     """Feature object for one feature config."""
-    from easy_rec.features import (  # noqa: F401
-        combo_feature,
-        id_feature,
-        raw_feature,
-        sequence_feature,
-        tag_feature,
-    )
-
-    type_name = FeatureConfig.FeatureType.Name(config.feature_type)
-    if type_name not in _FEATURE_TYPES:
-        raise ValueError(f"feature type {type_name} is not supported yet; supported: "
-                         f"{', '.join(sorted(_FEATURE_TYPES))}")
-    return _FEATURE_TYPES[type_name](config, base_dir)
-
-
-def feature_name(config: FeatureConfig) -> str:
-    """A feature's name: feature_name, else its first input name."""
-    return config.feature_name or config.input_names[0]
+    try:
+        cls = feature_class(feature_type_name(config))
+    except KeyError as error:
+        raise ValueError(error.args[0]) from None
+    return cls(config, base_dir)
 
 
 @dataclass
@@ -66,6 +92,11 @@ class Feature(tf.Module):
     """Transforms raw input columns into ids or dense values, with TensorFlow ops only."""
 
     categorical: bool = True
+
+    @classmethod
+    def validate_config(cls, ctx: CheckContext, config: FeatureConfig, where: str) -> None:
+        """Checks the fields this feature type reads (`where` is the feature's field path);
+        reports through `ctx.fail`. The base class checks nothing."""
 
     def __init__(self, config: FeatureConfig, base_dir: str | None = None):
         super().__init__(name=scope_name(feature_name(config)))

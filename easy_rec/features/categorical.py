@@ -1,10 +1,11 @@
 """Mapping raw categorical values to embedding row ids: hash, identity or vocabulary."""
 from __future__ import annotations
 
-import os
-
 import tensorflow as tf
 
+from easy_rec.config.context import CheckContext
+from easy_rec.config.features import feature_name
+from easy_rec.config.resources import config_file_candidates, resolve_config_file
 from easy_rec.protos import feature_config_pb2
 
 _INT_PATTERN = r"\s*[-+]?\d+\s*"
@@ -19,12 +20,35 @@ def as_strings(values: tf.Tensor) -> tf.Tensor:
     return tf.strings.as_string(values)
 
 
-def resolve_path(path: str, base_dir: str | None) -> str:
-    """`path` as given if it exists, else relative to `base_dir` (the config's folder)."""
-    if os.path.isabs(path) or os.path.exists(path) or not base_dir:
-        return path
-    candidate = os.path.join(base_dir, path)
-    return candidate if os.path.exists(candidate) else path
+#: the fields that size a categorical feature's id space; exactly one must be set
+BUCKET_FIELDS = ("hash_bucket_size", "num_buckets", "vocab_list", "vocab_file")
+
+
+def validate_categorical(cls: type, ctx: CheckContext, config: feature_config_pb2.FeatureConfig,
+                         where: str) -> None:
+    """`validate_config` of the features that map values through a CategoricalMapper: exactly
+    one of BUCKET_FIELDS, an embedding_dim, and a vocab_file that exists."""
+    type_name = cls.__name__
+    used = [f for f in BUCKET_FIELDS if (len(config.vocab_list) > 0 if f == "vocab_list"
+                                         else bool(getattr(config, f)))]
+    if len(used) != 1:
+        found = f"found {', '.join(used)}" if used else "none is set"
+        ctx.fail(where if not used else f"{where}.{used[-1]}",
+                 f"{type_name} {feature_name(config)!r} needs exactly one of "
+                 f"{', '.join(BUCKET_FIELDS)}; {found}")
+    require_embedding_dim(ctx, config, where, f"{type_name} {feature_name(config)!r}")
+    if config.vocab_file and resolve_config_file(config.vocab_file, ctx.base_dir) is None:
+        tried = ", ".join(config_file_candidates(config.vocab_file, ctx.base_dir))
+        ctx.fail(f"{where}.vocab_file", f"vocab_file {config.vocab_file!r} not found "
+                 f"(looked at: {tried})")
+
+
+def require_embedding_dim(ctx: CheckContext, config: feature_config_pb2.FeatureConfig,
+                          where: str, what: str) -> None:
+    """Fails unless `config` has a positive embedding_dim (`what` names the feature)."""
+    if config.embedding_dim <= 0:
+        ctx.fail(f"{where}.embedding_dim", f"{what} needs embedding_dim > 0, got "
+                 f"{config.embedding_dim}")
 
 
 class CategoricalMapper(tf.Module):
@@ -52,7 +76,7 @@ class CategoricalMapper(tf.Module):
     def _build_vocab(self, config: feature_config_pb2.FeatureConfig, base_dir: str | None) -> None:
         oov = int(config.num_oov_buckets)
         if config.vocab_file:
-            path = resolve_path(config.vocab_file, base_dir)
+            path = resolve_config_file(config.vocab_file, base_dir) or config.vocab_file
             with open(path, encoding="utf-8") as f:
                 vocab_size = sum(1 for _ in f)
             self.vocab_asset = tf.saved_model.Asset(path)

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import CheckContext
+from easy_rec.config.features import feature_name
 from easy_rec.features.base import Encoded, Feature, FeatureConfig, register_feature
-from easy_rec.features.categorical import as_strings
+from easy_rec.features.categorical import as_strings, require_embedding_dim
 
 
 @register_feature("ComboFeature")
@@ -14,6 +16,18 @@ class ComboFeature(Feature):
     With combo_join_sep the single-valued inputs are joined by that string and hashed, as in
     EasyRec; otherwise the cross is TensorFlow's hashed sparse cross.
     """
+
+    @classmethod
+    def validate_config(cls, ctx: CheckContext, config: FeatureConfig, where: str) -> None:
+        """At least two inputs, hash_bucket_size and embedding_dim."""
+        name = feature_name(config)
+        if len(config.input_names) < 2:
+            ctx.fail(f"{where}.input_names", f"ComboFeature {name!r} needs at least 2 "
+                     f"input_names, got {len(config.input_names)}")
+        if config.hash_bucket_size <= 0:
+            ctx.fail(f"{where}.hash_bucket_size", f"ComboFeature {name!r} needs "
+                     "hash_bucket_size > 0")
+        require_embedding_dim(ctx, config, where, f"ComboFeature {name!r}")
 
     def __init__(self, config: FeatureConfig, base_dir: str | None = None):
         super().__init__(config, base_dir)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import tensorflow as tf
 
-from easy_rec.features.base import Encoded, Feature, build_feature, feature_name, scope_name
+from easy_rec.config.features import feature_name
+from easy_rec.features.base import Encoded, Feature, build_feature, scope_name
 from easy_rec.layers.core import Dense
 from easy_rec.layers.embedding import EmbeddingTable, make_initializer
 from easy_rec.protos import feature_config_pb2

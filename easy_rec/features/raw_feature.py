@@ -3,9 +3,19 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from easy_rec.config.validate import RAW_NORMALIZERS
+from easy_rec.config.context import CheckContext
+from easy_rec.config.features import feature_name
 from easy_rec.features.base import Encoded, Feature, FeatureConfig, register_feature, split_values
+from easy_rec.features.categorical import require_embedding_dim
 
+# RawFeature.normalizer_fn spellings -> canonical name ('' means no normalizer).
+RAW_NORMALIZERS: dict[str, str] = {
+    "": "",
+    "log1p": "log1p", "tf.math.log1p": "log1p", "tf.log1p": "log1p",
+    "sqrt": "sqrt", "tf.math.sqrt": "sqrt", "tf.sqrt": "sqrt",
+    "log10": "log10", "tf.math.log10": "log10",
+    "log": "log", "tf.math.log": "log", "tf.log": "log",
+}
 NORMALIZERS = {
     "log1p": tf.math.log1p,
     "sqrt": tf.sqrt,
@@ -25,6 +35,27 @@ def normalizer(name: str):
 @register_feature("RawFeature")
 class RawFeature(Feature):
     """Dense value of width raw_input_dim; with `boundaries` it becomes a bucket id."""
+
+    @classmethod
+    def validate_config(cls, ctx: CheckContext, config: FeatureConfig, where: str) -> None:
+        """A known normalizer_fn, min_val <= max_val, and with boundaries an embedding_dim
+        and strictly increasing bounds."""
+        if config.normalizer_fn not in RAW_NORMALIZERS:
+            known = ", ".join(repr(k) for k in RAW_NORMALIZERS if k)
+            ctx.fail(f"{where}.normalizer_fn", f"unknown normalizer_fn "
+                     f"{config.normalizer_fn!r}; supported: {known}")
+        if config.max_val < config.min_val:
+            ctx.fail(f"{where}.max_val", f"max_val {config.max_val} is below min_val "
+                     f"{config.min_val}")
+        if not config.boundaries:
+            return
+        require_embedding_dim(ctx, config, where, f"RawFeature {feature_name(config)!r} "
+                              "with boundaries")
+        bounds = list(config.boundaries)
+        for k in range(1, len(bounds)):
+            if bounds[k] <= bounds[k - 1]:
+                ctx.fail(f"{where}.boundaries[{k}]", f"boundaries must be strictly "
+                         f"increasing; {bounds[k]} follows {bounds[k - 1]}")
 
     def __init__(self, config: FeatureConfig, base_dir: str | None = None):
         super().__init__(config, base_dir)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from easy_rec.features.base import Encoded, Feature, FeatureConfig, register_feature, split_values
-from easy_rec.features.categorical import CategoricalMapper
+from easy_rec.features.categorical import CategoricalMapper, validate_categorical
 
 #: history length when neither max_seq_len nor sequence_length (> 1) is configured
 DEFAULT_MAX_LEN = 50
@@ -32,6 +32,8 @@ def sequence_max_len(config: FeatureConfig) -> int:
 class SequenceFeature(Feature):
     """Categorical history: ids come out as a ragged [batch, None] tensor (or [batch, None,
     None] with seq_multi_sep) truncated to the last `max_len` elements."""
+
+    validate_config = classmethod(validate_categorical)
 
     def __init__(self, config: FeatureConfig, base_dir: str | None = None):
         super().__init__(config, base_dir)

@@ -4,12 +4,14 @@ from __future__ import annotations
 import tensorflow as tf
 
 from easy_rec.features.base import Encoded, Feature, FeatureConfig, register_feature, split_values
-from easy_rec.features.categorical import CategoricalMapper
+from easy_rec.features.categorical import CategoricalMapper, validate_categorical
 
 
 @register_feature("TagFeature")
 class TagFeature(Feature):
     """Tags separated by `separator`; weights from a second input or 'tag<kv_separator>weight'."""
+
+    validate_config = classmethod(validate_categorical)
 
     def __init__(self, config: FeatureConfig, base_dir: str | None = None):
         super().__init__(config, base_dir)

@@ -28,8 +28,7 @@ from google.protobuf.message import Message
 
 from easy_rec.config.edit import apply_edits
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.loader import check_required_fields
-from easy_rec.config.validate import validate_pipeline_config
+from easy_rec.pipeline import validate_pipeline_config
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +185,6 @@ def check_value(base_config: Message, key: str, value: Any, config_path: str) ->
             raise SearchSpaceError(f"value {value!r} does not apply to the base config: "
                                    f"{error.reason}", key) from None
     try:
-        check_required_fields(config, lambda _: None, config_path)
         validate_pipeline_config(config, lambda _: None, config_path)
     except ConfigError as error:
         field = f"{error.field}: " if error.field else ""

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from easy_rec import cli
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.loader import load_pipeline_config, save_pipeline_config
+from easy_rec.pipeline import load_pipeline_config, save_pipeline_config
 from easy_rec.hpo import layout
 from easy_rec.hpo.objective import metric_value
 from easy_rec.hpo.store import (

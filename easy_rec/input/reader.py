@@ -104,3 +104,8 @@ def check_list_columns(config: pipeline_pb2.EasyRecConfig, list_columns: frozens
                 f"column {name!r} is a list column but is used as {plain_uses[name]}; only "
                 f"{' and '.join(LIST_COLUMN_FEATURES)} inputs may be lists (store it as a "
                 "separator-joined string instead)")
+
+
+def supported_input_types() -> list[str]:
+    """Names of the data_config.input_type values a reader is registered for."""
+    return [dataset_pb2.DatasetConfig.InputType.Name(kind) for kind in _READERS]

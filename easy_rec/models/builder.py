@@ -1,7 +1,7 @@
 """Builds the configured model from a pipeline config through the registry."""
 from __future__ import annotations
 
-from easy_rec.config.loader import feature_configs
+from easy_rec.config.features import feature_configs
 from easy_rec.models.base import RankModel
 from easy_rec.models.registry import get_model_class
 from easy_rec.protos import pipeline_pb2

@@ -20,7 +20,7 @@ import re
 import sys
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.loader import parse_pipeline_config_text, save_pipeline_config
+from easy_rec.pipeline import parse_pipeline_config_text, save_pipeline_config
 from easy_rec.tools.excel import (
     MODEL_TYPES,
     ConvertOptions,

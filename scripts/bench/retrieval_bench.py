@@ -52,7 +52,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from easy_rec.config.loader import parse_pipeline_config_text  # noqa: E402
+from easy_rec.pipeline import parse_pipeline_config_text  # noqa: E402
 from easy_rec.metrics.retrieval import scores as interest_scores  # noqa: E402
 from easy_rec.training.trainer import Trainer  # noqa: E402
 

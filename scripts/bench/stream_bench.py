@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from kafka_broker import KafkaBroker  # noqa: E402
 
-from easy_rec.config.loader import load_pipeline_config  # noqa: E402
+from easy_rec.pipeline import load_pipeline_config  # noqa: E402
 from easy_rec.tools.write_kafka import ensure_topic, file_messages, write_messages  # noqa: E402
 from easy_rec.training.trainer import Trainer  # noqa: E402
 

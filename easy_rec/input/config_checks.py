@@ -1,0 +1,102 @@
+"""Checks of the data_config fields that the readers interpret: the input type, which path
+fields it reads, the separator, default values, and Kafka inputs."""
+from __future__ import annotations
+
+import os
+
+from google.protobuf.message import Message
+
+from easy_rec.config.context import CheckContext
+from easy_rec.input.cell_patterns import is_valid_cell
+from easy_rec.input.kafka_settings import SERVERS_ENV, parse_offset_info, parse_offset_time
+from easy_rec.input.reader import supported_input_types
+from easy_rec.protos import dataset_pb2
+
+# Path fields that only a given input_type reads (EasyRec's parquet_train_input etc.).
+TYPED_PATH_FIELDS = {"parquet_train_input": "ParquetInput", "parquet_eval_input": "ParquetInput",
+                     "kafka_train_input": "KafkaInput", "kafka_eval_input": "KafkaInput"}
+KAFKA_FIELDS = {"train_path": "kafka_train_input", "eval_path": "kafka_eval_input"}
+_DatasetConfig = dataset_pb2.DatasetConfig
+
+
+def _input_type(ctx: CheckContext) -> str:
+    return _DatasetConfig.InputType.Name(ctx.config.data_config.input_type)
+
+
+def check_input_type(ctx: CheckContext) -> None:
+    """A reader is registered for data_config.input_type."""
+    supported = supported_input_types()
+    if _input_type(ctx) not in supported:
+        ctx.fail("data_config.input_type", f"input_type {_input_type(ctx)} is not supported "
+                 f"yet; supported: {', '.join(supported)}")
+
+
+def check_input_paths(ctx: CheckContext) -> None:
+    """parquet_* and kafka_* inputs go with their input_type, and KafkaInput reads only them."""
+    input_type = _input_type(ctx)
+    for oneof in ("train_path", "eval_path"):
+        which = ctx.config.WhichOneof(oneof)
+        needed = TYPED_PATH_FIELDS.get(which or "")
+        if needed and input_type != needed:
+            ctx.fail(which, f"{which} is read with data_config.input_type: {needed}, but "
+                     f"input_type is {input_type}; use {needed} or the plain "
+                     f"{oneof.replace('_path', '_input_path')}")
+        if input_type == "KafkaInput" and which and needed != "KafkaInput":
+            ctx.fail(which, f"data_config.input_type KafkaInput reads kafka_* inputs, "
+                     f"but {which} is set; use {KAFKA_FIELDS[oneof]} {{ ... }}")
+
+
+def check_kafka_inputs(ctx: CheckContext) -> None:
+    """Topic, server, start position and consumer settings of each Kafka input."""
+    config = ctx.config
+    for oneof, field in KAFKA_FIELDS.items():
+        if config.WhichOneof(oneof) == field:
+            _check_kafka_server(ctx, getattr(config, field), field)
+    if config.WhichOneof("train_path") == "kafka_train_input" and config.data_config.num_epochs > 1:
+        ctx.fail("data_config.num_epochs", "a Kafka stream is read once: num_epochs must be "
+                 "0 (read without end) or 1 (up to the end offsets at start), got "
+                 f"{config.data_config.num_epochs}")
+
+
+def _check_kafka_server(ctx: CheckContext, server: Message, field: str) -> None:
+    if not server.topic:
+        ctx.fail(f"{field}.topic", f"{field} needs a topic", line_field=field)
+    if not server.server and not os.environ.get(SERVERS_ENV):
+        ctx.fail(f"{field}.server", f"{field} needs server (bootstrap 'host:port'), or set "
+                 f"${SERVERS_ENV}", line_field=field)
+    which = server.WhichOneof("offset")
+    try:
+        if which == "offset_info":
+            parse_offset_info(server.offset_info)
+        elif which == "offset_time":
+            parse_offset_time(server.offset_time)
+    except ValueError as error:
+        ctx.fail(f"{field}.{which}", str(error))
+    for name in ("config_global", "config_topic"):
+        for i, entry in enumerate(getattr(server, name)):
+            key, sep, value = entry.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                ctx.fail(f"{field}.{name}[{i}]", f"{entry!r} is not 'name=value' "
+                         "(e.g. 'fetch.max.bytes=1048576')")
+    if server.max_outage_secs <= 0:
+        ctx.fail(f"{field}.max_outage_secs", "max_outage_secs must be > 0")
+
+
+def check_separator(ctx: CheckContext) -> None:
+    """Text readers (CSV, Kafka) need a separator."""
+    if _input_type(ctx) in ("CSVInput", "KafkaInput") and not ctx.config.data_config.separator:
+        ctx.fail("data_config.separator", "separator must not be empty")
+
+
+def check_default_values(ctx: CheckContext) -> None:
+    """A text reader fills empty cells with default_val, so it must parse as the field's type
+    (Parquet list columns use it as tag text and are checked by the reader)."""
+    data = ctx.config.data_config
+    if data.input_type == data.ParquetInput:
+        return
+    for i, field in enumerate(data.input_fields):
+        if field.HasField("default_val") and not is_valid_cell(field.default_val,
+                                                               field.input_type):
+            ctx.fail(f"data_config.input_fields[{i}].default_val",
+                     f"default_val {field.default_val!r} of input field {field.input_name!r} "
+                     f"is not a valid {_DatasetConfig.FieldType.Name(field.input_type)}")

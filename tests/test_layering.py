@@ -1,0 +1,121 @@
+"""Dependencies between the packages of easy_rec point one way: down this list.
+
+A module may import its own package and the packages of lower levels, never a package of its
+own level or of a higher one. The config package is a leaf: it imports the protos only. Every
+package (and every top-level module) must be placed here, so a new one cannot go unnoticed.
+Imports inside functions count as well: a lazy import is still a dependency.
+"""
+from __future__ import annotations
+
+import ast
+import os
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = os.path.join(REPO, "easy_rec")
+
+# Lowest first. Packages on one level must not import each other.
+LEVELS: list[tuple[str, ...]] = [
+    ("protos",),                 # generated from protos/*.proto
+    ("config", "utils"),         # the config language (a leaf); generic file helpers
+    ("tables",),                 # tables on disk: paths, headers, cells, conversion, outputs
+    ("layers", "metrics"),       # keyword-argument layers; metric computations
+    ("features", "input"),       # feature transforms; readers that make batches
+    ("store",),                  # online feature / embedding store (below export and serving)
+    ("models",),                 # the model zoo
+    ("export",),                 # SavedModel export
+    ("serving",),                # serving SavedModels: batch prediction, scoring service
+    ("training",),               # the training loop, evaluation, optimization
+    ("distribute",),             # multi-process training
+    ("pipeline",),               # every config check together
+    ("cli",),                    # command-line plumbing
+    ("hpo", "tools"),            # tools around the pipeline
+    ("train", "eval", "predict", "serve", "__main__", "__init__"),  # entry points
+]
+LEAF_IMPORTS = {"config": {"protos"}}
+LEVEL_OF = {name: i for i, names in enumerate(LEVELS) for name in names}
+
+
+def unit_of(module: str) -> str:
+    """The LEVELS entry a module belongs to: its package, or for a top-level module its name;
+    every ``__main__`` module is an entry point."""
+    parts = module.split(".")
+    if parts[-1] == "__main__":
+        return "__main__"
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def modules() -> dict[str, str]:
+    """Dotted module name -> file path, for every .py file of the package."""
+    found = {}
+    for folder, _, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith(".py") and not name.endswith("_pb2.py"):
+                path = os.path.join(folder, name)
+                dotted = os.path.relpath(path[:-3], REPO).replace(os.sep, ".")
+                found[dotted.removesuffix(".__init__")] = path
+    return found
+
+
+def imported_modules(module: str, path: str) -> set[str]:
+    """easy_rec modules that `module` imports anywhere in its file (relative ones resolved)."""
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    package = module if path.endswith("__init__.py") else module.rsplit(".", 1)[0]
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return {n for n in names if n == "easy_rec" or n.startswith("easy_rec.")}
+
+
+def violations() -> list[str]:
+    """One line per import that goes sideways or up."""
+    found = []
+    for module, path in sorted(modules().items()):
+        source = unit_of(module)
+        for target_module in sorted(imported_modules(module, path)):
+            target = unit_of(target_module) if target_module != "easy_rec" else "__init__"
+            if target in (source, "__init__") or target_module.split(".")[-1] == "__main__":
+                continue
+            allowed = LEAF_IMPORTS.get(source)
+            if allowed is not None and target not in allowed:
+                found.append(f"{module} imports {target_module}: {source} may import only "
+                             f"{', '.join(sorted(allowed))}")
+            elif target in LEVEL_OF and LEVEL_OF[target] >= LEVEL_OF[source]:
+                found.append(f"{module} imports {target_module}: {target} is not below "
+                             f"{source}")
+    return found
+
+
+def test_every_package_has_a_level():
+    units = {unit_of(m) for m in modules()}
+    assert sorted(units - set(LEVEL_OF)) == [], "place new packages in LEVELS"
+
+
+def test_imports_point_down_only():
+    assert violations() == []
+
+
+@pytest.mark.parametrize("source, target, allowed", [
+    ("easy_rec.models.deepfm", "easy_rec.layers.core", True),
+    ("easy_rec.layers.core", "easy_rec.models.base", False),
+    ("easy_rec.features.base", "easy_rec.input.reader", False),   # same level
+    ("easy_rec.config.loader", "easy_rec.utils.files", False),    # config is a leaf
+    ("easy_rec.config.loader", "easy_rec.protos.pipeline_pb2", True),
+    ("easy_rec.export.__main__", "easy_rec.cli", True),           # entry points sit on top
+])
+def test_the_rule_itself(source, target, allowed, tmp_path, monkeypatch):
+    """The check catches an upward import written into a module (and allows a downward one)."""
+    path = tmp_path / "probe.py"
+    path.write_text(f"import {target}\n")
+    monkeypatch.setattr(__import__(__name__), "modules", lambda: {source: str(path)})
+    assert (violations() == []) == allowed
