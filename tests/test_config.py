@@ -18,8 +18,8 @@ from easy_rec.config.features import feature_configs, feature_name
 from easy_rec.config.locator import FieldLocator
 from easy_rec.features.raw_feature import RAW_NORMALIZERS
 from easy_rec.metrics.evaluator import METRIC_KEYS as METRIC_RESULT_KEYS
-from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text, save_pipeline_config
 from easy_rec.models import registry
+from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text, save_pipeline_config
 from easy_rec.protos import dataset_pb2, pipeline_pb2
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -16,7 +16,6 @@ from types import SimpleNamespace
 import pytest
 from conftest import REPO, SAMPLES, sample_rows
 
-from easy_rec.pipeline import load_pipeline_config
 from easy_rec.hpo import launcher, layout, report
 from easy_rec.hpo.__main__ import main as hpo_main
 from easy_rec.hpo.command import default_mode
@@ -36,6 +35,7 @@ from easy_rec.hpo.store import (
     TrialRecord,
 )
 from easy_rec.hpo.trial import run_trial
+from easy_rec.pipeline import load_pipeline_config
 
 CONFIG = os.path.join(SAMPLES, "deepfm_on_movielens.config")
 EMBEDDING_DIM = "feature_config.features[:].embedding_dim"

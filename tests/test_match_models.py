@@ -16,10 +16,10 @@ from pipeline_helpers import sample_config
 
 from easy_rec import cli
 from easy_rec.config.errors import ConfigError
-from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.layers import match
 from easy_rec.metrics import retrieval
 from easy_rec.models.builder import build_model
+from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.serving.errors import PredictError
 from easy_rec.serving.options import PredictOptions
 from easy_rec.tools.dump_item_embeddings import dump_item_embeddings

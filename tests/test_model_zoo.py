@@ -8,14 +8,16 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import REPO, SAMPLES
 
-from easy_rec.pipeline import load_pipeline_config
 from easy_rec.models.registry import get_model_class, registered_models
+from easy_rec.pipeline import load_pipeline_config
 from easy_rec.training.trainer import Trainer
 
 TRAIN_ROWS, EVAL_ROWS, SERVE_ROWS = 3000, 500, 16
@@ -32,7 +34,6 @@ def zoo_configs() -> dict[str, str]:
 
 
 CONFIGS = zoo_configs()
-EXPORTS: dict[str, dict] = {}  # sample -> export dir, serving inputs and expected outputs
 
 
 def _slice(path: str, rows: int, out: str) -> str:
@@ -47,13 +48,24 @@ def _batch_loss(trainer: Trainer, batch) -> float:
     return float(trainer.model.loss(trainer.model(batch, training=False), batch))
 
 
-@pytest.mark.parametrize("sample", sorted(CONFIGS))
-def test_sample_trains_learns_and_exports(sample, tmp_path):
+@dataclass
+class TrainedSample:
+    """What one short training run of a sample left: losses on a fixed batch before and after,
+    the final metrics, the exports, and a serving case (inputs and in-process outputs)."""
+
+    before: float
+    after: float
+    results: dict
+    exports: list[str]
+    case: dict
+
+
+def _train(sample: str, work_dir) -> TrainedSample:
     raw = load_pipeline_config(CONFIGS[sample]).config
-    train = _slice(raw.train_input_path, TRAIN_ROWS, str(tmp_path / "train.csv"))
-    test = _slice(raw.eval_input_path, EVAL_ROWS, str(tmp_path / "test.csv"))
+    train = _slice(raw.train_input_path, TRAIN_ROWS, str(work_dir / "train.csv"))
+    test = _slice(raw.eval_input_path, EVAL_ROWS, str(work_dir / "test.csv"))
     config = load_pipeline_config(CONFIGS[sample], {
-        "model_dir": str(tmp_path / "model"), "train_input_path": train, "eval_input_path": test,
+        "model_dir": str(work_dir / "model"), "train_input_path": train, "eval_input_path": test,
         "data_config.batch_size": 128, "data_config.num_epochs": 0,
         "train_config.num_steps": 40, "train_config.save_checkpoints_steps": 1000,
         "train_config.log_step_count_steps": 20, "export_config.exporter_type": "final"}).config
@@ -63,17 +75,38 @@ def test_sample_trains_learns_and_exports(sample, tmp_path):
     before = _batch_loss(trainer, batch)
     results = trainer.train()
     after = _batch_loss(trainer, batch)
-    assert after < before, f"{sample}: loss {before:.4f} -> {after:.4f} after 40 steps"
-    assert results and all(np.isfinite(v) for v in results.values() if isinstance(v, float))
     exports = glob.glob(os.path.join(config.model_dir, "export", "final", "[0-9]*"))
-    assert len(exports) == 1
     serve_inputs = {name: batch[name][:SERVE_ROWS] for name in trainer.model.serving_input_names}
     expected = trainer.model.serving_outputs(trainer.model(serve_inputs, training=False))
-    EXPORTS[sample] = {
-        "dir": exports[0],
+    case = {
+        "dir": exports[0] if exports else None,
         "inputs": {k: _jsonable(v) for k, v in serve_inputs.items()},
         "expected": {k: _jsonable(v) for k, v in expected.items()},
     }
+    return TrainedSample(before, after, results, exports, case)
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory) -> Callable[[str], TrainedSample]:
+    """Trains a sample on first request and keeps the result for the module's other tests,
+    so each test also runs alone (it trains what it needs)."""
+    trained: dict[str, TrainedSample] = {}
+
+    def get(sample: str) -> TrainedSample:
+        if sample not in trained:
+            trained[sample] = _train(sample, tmp_path_factory.mktemp(sample))
+        return trained[sample]
+
+    return get
+
+
+@pytest.mark.parametrize("sample", sorted(CONFIGS))
+def test_sample_trains_learns_and_exports(sample, zoo):
+    run = zoo(sample)
+    assert run.after < run.before, f"{sample}: loss {run.before:.4f} -> {run.after:.4f} after 40 steps"
+    assert run.results and all(np.isfinite(v) for v in run.results.values()
+                               if isinstance(v, float))
+    assert len(run.exports) == 1
 
 
 def _jsonable(tensor: tf.Tensor) -> list:
@@ -103,18 +136,18 @@ print("served", len(cases))
 """
 
 
-def test_exports_serve_in_a_fresh_process(tmp_path):
-    if not EXPORTS:
-        pytest.skip("no sample was trained in this session (select the zoo tests together)")
+def test_exports_serve_in_a_fresh_process(zoo, tmp_path):
+    cases_by_sample = {sample: zoo(sample).case for sample in sorted(CONFIGS)}
+    assert all(case["dir"] for case in cases_by_sample.values())
     cases = tmp_path / "cases.json"
-    cases.write_text(json.dumps(EXPORTS))
+    cases.write_text(json.dumps(cases_by_sample))
     script = tmp_path / "serve.py"
     script.write_text(_SERVE_SCRIPT)
     result = subprocess.run([sys.executable, str(script), str(cases)], capture_output=True,
                             text=True, cwd=str(tmp_path), timeout=600,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-4000:]
-    assert f"served {len(EXPORTS)}" in result.stdout
+    assert f"served {len(cases_by_sample)}" in result.stdout
 
 
 def test_every_registered_model_has_a_sample_and_a_docs_page():

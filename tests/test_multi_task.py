@@ -11,12 +11,12 @@ from conftest import SAMPLES, sample_rows
 from pipeline_helpers import sample_config
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.export.exporter import list_exports
 from easy_rec.input.reader import build_reader, needed_fields
 from easy_rec.layers.experts import Gate
 from easy_rec.models.builder import build_model
 from easy_rec.models.esmm import product_logit
+from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.training.evaluation import Evaluator
 from easy_rec.training.trainer import Trainer
 

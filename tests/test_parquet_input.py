@@ -14,13 +14,13 @@ from google.protobuf import text_format
 from pipeline_helpers import sample_config, train
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.export.exporter import list_exports
 from easy_rec.features.base import build_feature
 from easy_rec.features.feature_layer import FeatureLayer
 from easy_rec.input import reader as reader_module
 from easy_rec.input.csv_input import MALFORMED_KEY, InputError
 from easy_rec.input.parquet_input import ParquetInput
+from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.protos import dataset_pb2, feature_config_pb2
 
 FIELDS = """

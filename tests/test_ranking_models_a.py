@@ -11,12 +11,12 @@ from conftest import SAMPLES, sample_rows
 from pipeline_helpers import sample_model_and_batch
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.layers.attention import InteractingLayer, MultiHeadSelfAttention
 from easy_rec.layers.cin import CIN
 from easy_rec.layers.cross import CrossNet, CrossNetV2
 from easy_rec.layers.interaction import dot_interaction
 from easy_rec.models.base import l2_of
+from easy_rec.pipeline import parse_pipeline_config_text
 
 
 def randomize(module: tf.Module, seed: int = 0) -> None:

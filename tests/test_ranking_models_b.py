@@ -12,7 +12,6 @@ from conftest import SAMPLES, sample_rows
 from pipeline_helpers import sample_model_and_batch
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text
 from easy_rec.layers.field_interaction import (
     Bilinear,
     FieldWiseBiInteraction,
@@ -23,6 +22,7 @@ from easy_rec.layers.mask_block import MaskBlock
 from easy_rec.layers.norm import LayerNorm
 from easy_rec.models.base import l2_of
 from easy_rec.models.flen import field_groups
+from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text
 
 RNG = np.random.default_rng(0)
 

@@ -10,9 +10,9 @@ from conftest import SAMPLES
 from google.protobuf import text_format
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.pipeline import load_pipeline_config
 from easy_rec.features.feature_layer import FeatureLayer
 from easy_rec.layers.target_attention import TargetAttention
+from easy_rec.pipeline import load_pipeline_config
 from easy_rec.protos import dnn_pb2, feature_config_pb2
 
 DIN_SAMPLE = os.path.join(SAMPLES, "din_on_movielens.config")

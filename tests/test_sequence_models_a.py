@@ -10,7 +10,6 @@ import tensorflow as tf
 from conftest import SAMPLES
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.pipeline import load_pipeline_config
 from easy_rec.features.feature_layer import SequenceGroup
 from easy_rec.input.reader import build_reader, needed_fields
 from easy_rec.layers.auxiliary_loss import in_batch_match_loss, next_behavior_loss
@@ -18,6 +17,7 @@ from easy_rec.layers.gru import GRU
 from easy_rec.layers.transformer import TransformerEncoder
 from easy_rec.models.builder import build_model
 from easy_rec.models.sequence_base import AUX_LOSS_KEY
+from easy_rec.pipeline import load_pipeline_config
 
 BATCH = 64
 

@@ -14,9 +14,9 @@ import tensorflow as tf
 from conftest import SAMPLES, sample_rows
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text
 from easy_rec.layers.capsule import CapsuleRouting, interest_count, label_aware_attention, squash
 from easy_rec.layers.cloze import append_after_last, cloze_mask
+from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text
 from easy_rec.protos import mind_pb2
 from easy_rec.training.trainer import Trainer
 

@@ -22,11 +22,11 @@ import time
 from typing import Any
 
 from easy_rec.config.edit import parse_edits
-from easy_rec.pipeline import load_pipeline_config, save_pipeline_config
 from easy_rec.hpo import launcher, layout, report
 from easy_rec.hpo.objective import MODES, check_metric
 from easy_rec.hpo.search_space import load_search_space, validate_search_space
 from easy_rec.hpo.store import ExperimentRecord, HpoStore, to_json
+from easy_rec.pipeline import load_pipeline_config, save_pipeline_config
 
 logger = logging.getLogger("easy_rec.hpo")
 

@@ -25,7 +25,6 @@ from typing import Any, Protocol
 
 from easy_rec import cli
 from easy_rec.config.errors import ConfigError
-from easy_rec.pipeline import load_pipeline_config, save_pipeline_config
 from easy_rec.hpo import layout
 from easy_rec.hpo.objective import metric_value
 from easy_rec.hpo.store import (
@@ -39,6 +38,7 @@ from easy_rec.hpo.store import (
     TrialRecord,
     finite_or_none,
 )
+from easy_rec.pipeline import load_pipeline_config, save_pipeline_config
 
 logger = logging.getLogger("easy_rec.hpo.trial")
 

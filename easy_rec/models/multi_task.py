@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.metrics.classification import GAUC_REDUCTIONS
 from easy_rec.layers.core import MLP, Dense
+from easy_rec.metrics.classification import GAUC_REDUCTIONS
 from easy_rec.models.base import RankModel, Task
 from easy_rec.models.checks import require_groups
 from easy_rec.models.registry import model_config_field

@@ -45,9 +45,9 @@ from google.protobuf import text_format  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from easy_rec.config.features import feature_configs  # noqa: E402
-from easy_rec.pipeline import load_pipeline_config  # noqa: E402
 from easy_rec.features.feature_layer import FeatureLayer  # noqa: E402
 from easy_rec.input.csv_input import CSVInput  # noqa: E402
+from easy_rec.pipeline import load_pipeline_config  # noqa: E402
 from easy_rec.protos import dataset_pb2, pipeline_pb2  # noqa: E402
 from easy_rec.training.trainer import Trainer  # noqa: E402
 

@@ -52,8 +52,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from easy_rec.pipeline import parse_pipeline_config_text  # noqa: E402
 from easy_rec.metrics.retrieval import scores as interest_scores  # noqa: E402
+from easy_rec.pipeline import parse_pipeline_config_text  # noqa: E402
 from easy_rec.training.trainer import Trainer  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(REPO), "shared", "data", "amazon-seq-s3rec", "Beauty.txt")

@@ -24,7 +24,6 @@ sys.path.insert(0, REPO)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text  # noqa: E402
-
 from easy_rec.training.trainer import Trainer  # noqa: E402
 
 NUM_FIELDS = 10

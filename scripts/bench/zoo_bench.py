@@ -33,8 +33,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import build_taobao_sample  # noqa: E402
 
-from easy_rec.pipeline import load_pipeline_config  # noqa: E402
 from easy_rec.models.registry import get_model_class  # noqa: E402
+from easy_rec.pipeline import load_pipeline_config  # noqa: E402
 from easy_rec.protos import dataset_pb2  # noqa: E402
 from easy_rec.training.trainer import Trainer  # noqa: E402
 
