@@ -216,9 +216,9 @@ def output_schema(source: CsvSource | ParquetSource, reserved: list[str],
 
 
 def batch_predict(options: PredictOptions) -> PredictSummary:
-    """Runs one batch prediction; returns its counts. Raises InputError (PredictError when not
-    about the input paths; nothing is left at the output path) when the input cannot be read
-    or a row is rejected without ignore_error."""
+    """Runs one batch prediction; returns its counts. Raises InputError (PredictError but for
+    input paths that name no file or CSV headers that differ; nothing is left at the output
+    path) when the input cannot be read or a row is rejected without ignore_error."""
     start = time.perf_counter()
     signature = ServingSignature(options.saved_model_dir)
     rules = column_rules(signature, options.defaults)

@@ -72,8 +72,9 @@ class EmbeddingWriter:
 
 def dump_item_embeddings(options, id_field: str | None = None) -> DumpSummary:
     """Runs one dump with batch prediction options (PredictOptions; output_cols, reserved_cols
-    and output_format are not used); raises PredictError with nothing left at the output path
-    when the model, the input or an unparsable row (without ignore_error) stops it."""
+    and output_format are not used); raises InputError (PredictError but for input paths that
+    name no file or CSV headers that differ) with nothing left at the output path when the model, the input or an
+    unparsable row (without ignore_error) stops it."""
     from tqdm import tqdm
 
     from easy_rec.serving.batch_predict import RowConverter, column_rules, open_source
