@@ -47,7 +47,7 @@ def load_config(args: argparse.Namespace) -> LoadedConfig:
 
 def run(main: Callable[[], int]) -> None:
     """Runs `main`, turning config and input errors into a message and exit status 1."""
-    from easy_rec.input.csv_input import InputError
+    from easy_rec.tables.errors import InputError
     from easy_rec.training.trainer import InputStateError, MalformedInputError
 
     setup_logging()

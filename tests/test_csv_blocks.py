@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 
-from easy_rec.input.csv_input import MALFORMED_KEY, CSVInput, InputError
+from easy_rec.input.csv_input import MALFORMED_KEY, CSVInput
 from easy_rec.protos import dataset_pb2
+from easy_rec.tables.errors import InputError
 
 BLOCK_SIZES = [1, 7, 64, 4096, 1 << 20]
 FIELDS = """

@@ -5,8 +5,9 @@ import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 
-from easy_rec.input.csv_input import MALFORMED_KEY, CSVInput, InputError
+from easy_rec.input.csv_input import MALFORMED_KEY, CSVInput
 from easy_rec.protos import dataset_pb2
+from easy_rec.tables.errors import InputError
 
 FIELDS = """
 input_type: CSVInput separator: ","

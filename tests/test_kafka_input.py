@@ -217,7 +217,7 @@ def test_malformed_message_is_reported_by_partition_and_offset(kafka_broker):
 
 
 def test_missing_topic_and_unreachable_broker_are_clear_errors(kafka_broker):
-    from easy_rec.input.csv_input import InputError
+    from easy_rec.tables.errors import InputError
 
     with pytest.raises(InputError, match="no topic 'nope_"):
         KafkaInput(DATA, _server(kafka_broker.servers, "nope_topic"), ["label"])

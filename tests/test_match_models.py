@@ -20,8 +20,8 @@ from easy_rec.layers import match
 from easy_rec.metrics import retrieval
 from easy_rec.models.builder import build_model
 from easy_rec.pipeline import parse_pipeline_config_text
-from easy_rec.serving.errors import PredictError
 from easy_rec.serving.options import PredictOptions
+from easy_rec.tables.errors import PredictError
 from easy_rec.tools.dump_item_embeddings import dump_item_embeddings
 from easy_rec.training.trainer import Trainer
 
@@ -197,9 +197,9 @@ def test_sampled_softmax(tmp_path, data):
 
 
 def test_negative_sampler_table_errors(tmp_path):
-    from easy_rec.input.csv_input import InputError
     from easy_rec.input.negative_sampler import read_item_table
     from easy_rec.protos import dataset_pb2
+    from easy_rec.tables.errors import InputError
 
     fields = {f.input_name: f for f in sample_config(
         "dssm", str(tmp_path / "m"), "x", "y").data_config.input_fields}

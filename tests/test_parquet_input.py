@@ -18,10 +18,11 @@ from easy_rec.export.exporter import list_exports
 from easy_rec.features.base import build_feature
 from easy_rec.features.feature_layer import FeatureLayer
 from easy_rec.input import reader as reader_module
-from easy_rec.input.csv_input import MALFORMED_KEY, InputError
+from easy_rec.input.csv_input import MALFORMED_KEY
 from easy_rec.input.parquet_input import ParquetInput
 from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.protos import dataset_pb2, feature_config_pb2
+from easy_rec.tables.errors import InputError
 
 FIELDS = """
 input_type: ParquetInput

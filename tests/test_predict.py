@@ -19,10 +19,12 @@ from pipeline_helpers import sample_config, train
 from easy_rec.export.exporter import list_exports
 from easy_rec.input.csv_input import CSVInput
 from easy_rec.serving.batch_predict import RowConverter, batch_predict, output_array
-from easy_rec.serving.convert import ColumnRule, convert_column
-from easy_rec.serving.errors import PredictError, RejectedRowError
 from easy_rec.serving.options import PredictOptions, apply_data_config, parse_input_fields
-from easy_rec.serving.table_io import CsvSource, ParquetSource, open_sink
+from easy_rec.tables.convert import ColumnRule, convert_column
+from easy_rec.tables.csv_source import CsvSource
+from easy_rec.tables.errors import PredictError, RejectedRowError
+from easy_rec.tables.parquet_source import ParquetSource
+from easy_rec.tables.sinks import open_sink
 
 CONFIG = os.path.join(SAMPLES, "deepfm_on_movielens.config")
 NUM_ROWS = 500

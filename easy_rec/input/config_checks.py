@@ -7,10 +7,10 @@ import os
 from google.protobuf.message import Message
 
 from easy_rec.config.context import CheckContext
-from easy_rec.input.cell_patterns import is_valid_cell
 from easy_rec.input.kafka_settings import SERVERS_ENV, parse_offset_info, parse_offset_time
 from easy_rec.input.reader import supported_input_types
 from easy_rec.protos import dataset_pb2
+from easy_rec.tables.cell_patterns import is_valid_cell
 
 # Path fields that only a given input_type reads (EasyRec's parquet_train_input etc.).
 TYPED_PATH_FIELDS = {"parquet_train_input": "ParquetInput", "parquet_eval_input": "ParquetInput",

@@ -15,7 +15,7 @@ import logging
 import tensorflow as tf
 
 from easy_rec.input import fields as field_types
-from easy_rec.input.cell_patterns import BLANKS
+from easy_rec.tables.cell_patterns import BLANKS
 
 logger = logging.getLogger(__name__)
 

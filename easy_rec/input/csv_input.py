@@ -7,39 +7,17 @@ batch carries the count under ``MALFORMED_KEY``.
 """
 from __future__ import annotations
 
-import logging
-
 import tensorflow as tf
 
-from easy_rec.input.errors import InputError
 from easy_rec.input.line_blocks import BLOCK_BYTES, block_lines, file_blocks, file_sizes
 from easy_rec.input.line_parser import MALFORMED_KEY, LineParser, columns_for
 from easy_rec.input.tuning import fixed_tuning, parallel_calls
 from easy_rec.protos import dataset_pb2
+from easy_rec.tables.errors import InputError
+from easy_rec.tables.header import common_header
+from easy_rec.tables.paths import expand_paths
 
-__all__ = ["MALFORMED_KEY", "CSVInput", "InputError", "expand_input_paths"]
-
-logger = logging.getLogger(__name__)
-
-
-def expand_input_paths(input_path: str) -> list[str]:
-    """Files named by a comma separated list of paths and glob patterns, in a stable order."""
-    files: list[str] = []
-    for pattern in (p.strip() for p in input_path.split(",")):
-        if not pattern:
-            continue
-        matched = sorted(tf.io.gfile.glob(pattern))
-        if not matched:
-            raise InputError(f"input path {pattern!r} matches no file")
-        files.extend(m for m in matched if not tf.io.gfile.isdir(m))
-    if not files:
-        raise InputError(f"input path {input_path!r} names no file")
-    return files
-
-
-def _read_header(path: str, separator: str) -> list[str]:
-    with tf.io.gfile.GFile(path, "r") as f:
-        return f.readline().rstrip("\r\n").split(separator)
+__all__ = ["MALFORMED_KEY", "CSVInput"]
 
 
 class CSVInput:
@@ -56,7 +34,7 @@ class CSVInput:
         self._config = data_config
         self._block_bytes = block_bytes
         self._separator = data_config.separator
-        self.files = expand_input_paths(input_path)
+        self.files = expand_paths(input_path)
         names = [f.input_name for f in data_config.input_fields]
         positions = self._column_positions(names)
         self._num_columns = len(positions) if not data_config.with_header else self._header_width
@@ -67,10 +45,7 @@ class CSVInput:
     def _column_positions(self, names: list[str]) -> dict[str, int]:
         if not self._config.with_header:
             return {name: i for i, name in enumerate(names)}
-        header = _read_header(self.files[0], self._separator)
-        for path in self.files[1:]:
-            if _read_header(path, self._separator) != header:
-                raise InputError(f"{path}: header differs from that of {self.files[0]}")
+        header = common_header(self.files, self._separator)
         missing = [n for n in names if n not in header]
         if missing:
             raise InputError(f"{self.files[0]}: header has no column {', '.join(missing)}")

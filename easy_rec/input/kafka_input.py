@@ -21,7 +21,6 @@ from typing import TypeVar
 import numpy as np
 import tensorflow as tf
 
-from easy_rec.input.csv_input import InputError
 from easy_rec.input.kafka_settings import (
     assigned_partitions,
     bootstrap_servers,
@@ -31,6 +30,7 @@ from easy_rec.input.kafka_settings import (
 )
 from easy_rec.input.line_parser import POSITION_BITS, LineParser, columns_for
 from easy_rec.protos import dataset_pb2, kafka_pb2
+from easy_rec.tables.errors import InputError
 
 KEY_KEY = "__kafka_key__"
 OFFSETS_KEY = "__kafka_next_offsets__"

@@ -19,8 +19,8 @@ import tensorflow as tf
 
 from easy_rec.input import fields as field_types
 from easy_rec.input.csv_decode import BlockDecoder
-from easy_rec.input.errors import InputError
 from easy_rec.protos import dataset_pb2
+from easy_rec.tables.errors import InputError
 
 MALFORMED_KEY = "__malformed_rows__"
 # [batch, columns] bool: the cell was empty (before defaults), in `LineParser.columns` order

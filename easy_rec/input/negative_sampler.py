@@ -15,9 +15,10 @@ import numpy as np
 import pyarrow as pa
 import tensorflow as tf
 
-from easy_rec.input.csv_input import InputError
 from easy_rec.input.fields import default_cell, field_dtype
 from easy_rec.protos import dataset_pb2
+from easy_rec.tables.convert import ColumnRule, convert_column
+from easy_rec.tables.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +33,6 @@ def read_item_table(sampler: dataset_pb2.NegativeSampler,
     Raises InputError naming file and line for a missing file, a wrong number of attrs or a
     value that does not parse.
     """
-    from easy_rec.serving.convert import ColumnRule, convert_column  # pyarrow-based parsing
-
     path = sampler.input_path
     if not os.path.isfile(path):
         raise InputError(f"negative_sampler.input_path {path!r} is not a file")

@@ -27,10 +27,12 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 
 from easy_rec.input import fields as field_types
-from easy_rec.input.csv_input import MALFORMED_KEY, InputError, expand_input_paths
+from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.row_packing import SEPARATORS, PackedColumn, RowPacker
 from easy_rec.input.tuning import fixed_tuning, parallel_calls
 from easy_rec.protos import dataset_pb2
+from easy_rec.tables.errors import InputError
+from easy_rec.tables.paths import expand_paths
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +117,7 @@ class ParquetInput:
         needed_fields: list[str] | None = None,
     ):
         self._config = data_config
-        self.files = expand_input_paths(input_path)
+        self.files = expand_paths(input_path)
         wanted = set(needed_fields) if needed_fields is not None else None
         fields = [f for f in data_config.input_fields if wanted is None or f.input_name in wanted]
         self._metadata = [pq.read_metadata(path) for path in self.files]

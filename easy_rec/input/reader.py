@@ -7,9 +7,10 @@ from typing import Protocol
 import tensorflow as tf
 
 from easy_rec.config.features import feature_configs
-from easy_rec.input.csv_input import CSVInput, InputError
+from easy_rec.input.csv_input import CSVInput
 from easy_rec.metrics.evaluator import gauc_group_fields
 from easy_rec.protos import dataset_pb2, feature_config_pb2, kafka_pb2, pipeline_pb2
+from easy_rec.tables.errors import InputError
 
 # Feature types that take a list column (a RaggedTensor) in place of a separator-joined string.
 LIST_COLUMN_FEATURES = ("TagFeature", "RawFeature")

@@ -16,23 +16,17 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
-from easy_rec.serving.convert import ColumnRule, ConvertedColumn, convert_column, zero_text
-from easy_rec.serving.errors import PredictError, RejectedRowError
 from easy_rec.serving.options import PredictOptions
 from easy_rec.serving.signature import OutputSpec, ServingSignature
-from easy_rec.serving.table_io import (
-    MAX_LOGGED_REJECTS,
-    PARQUET,
-    AtomicOutput,
-    Chunk,
-    CsvSink,
-    CsvSource,
-    ParquetSink,
-    ParquetSource,
-    expand_paths,
-    format_of,
-    open_sink,
-)
+from easy_rec.tables.chunk import MAX_LOGGED_REJECTS, Chunk
+from easy_rec.tables.column_types import zero_text
+from easy_rec.tables.convert import ColumnRule, ConvertedColumn, convert_column
+from easy_rec.tables.csv_source import CsvSource
+from easy_rec.tables.errors import PredictError, RejectedRowError
+from easy_rec.tables.parquet_source import ParquetSource
+from easy_rec.tables.paths import PARQUET, expand_paths, format_of
+from easy_rec.tables.sinks import CsvSink, ParquetSink, open_sink
+from easy_rec.utils.files import atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -222,8 +216,9 @@ def output_schema(source: CsvSource | ParquetSource, reserved: list[str],
 
 
 def batch_predict(options: PredictOptions) -> PredictSummary:
-    """Runs one batch prediction; returns its counts. Raises PredictError (nothing is left at
-    the output path) when the input cannot be read or a row is rejected without ignore_error."""
+    """Runs one batch prediction; returns its counts. Raises InputError (PredictError but for
+    input paths that name no file or CSV headers that differ; nothing is left at the output
+    path) when the input cannot be read or a row is rejected without ignore_error."""
     start = time.perf_counter()
     signature = ServingSignature(options.saved_model_dir)
     rules = column_rules(signature, options.defaults)
@@ -236,7 +231,7 @@ def batch_predict(options: PredictOptions) -> PredictSummary:
     predict = Predictor(signature, output_names, schema, options.batch_size)
     output_format = options.output_format or format_of(options.output_path)
     summary = PredictSummary(output_path=os.path.abspath(options.output_path))
-    with AtomicOutput(options.output_path) as temp_path, \
+    with atomic_output(options.output_path) as temp_path, \
             closing(open_sink(output_format, temp_path, schema, options.separator,
                               options.list_separator)) as sink, \
             tqdm(total=source.total_rows, unit="rows", desc="predict",

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 
 from easy_rec.protos import dataset_pb2
-from easy_rec.serving.errors import PredictError
+from easy_rec.tables.errors import PredictError
 
 DEFAULT_SEPARATOR = ","
 

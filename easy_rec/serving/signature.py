@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from easy_rec.serving.errors import PredictError
+from easy_rec.tables.errors import PredictError
 
 logger = logging.getLogger(__name__)
 

@@ -72,14 +72,15 @@ class EmbeddingWriter:
 
 def dump_item_embeddings(options, id_field: str | None = None) -> DumpSummary:
     """Runs one dump with batch prediction options (PredictOptions; output_cols, reserved_cols
-    and output_format are not used); raises PredictError with nothing left at the output path
-    when the model, the input or an unparsable row (without ignore_error) stops it."""
+    and output_format are not used); raises InputError (PredictError but for input paths that
+    name no file or CSV headers that differ) with nothing left at the output path when the model, the input or an
+    unparsable row (without ignore_error) stops it."""
     from tqdm import tqdm
 
     from easy_rec.serving.batch_predict import RowConverter, column_rules, open_source
-    from easy_rec.serving.errors import PredictError
     from easy_rec.serving.signature import ServingSignature
-    from easy_rec.serving.table_io import AtomicOutput
+    from easy_rec.tables.errors import PredictError
+    from easy_rec.utils.files import atomic_output
 
     start = time.perf_counter()
     signature = ServingSignature(options.saved_model_dir, SIGNATURE)
@@ -92,7 +93,7 @@ def dump_item_embeddings(options, id_field: str | None = None) -> DumpSummary:
     convert = RowConverter(column_rules(signature, options.defaults), reserved,
                            options.ignore_error)
     summary = DumpSummary(output_path=os.path.abspath(options.output_path))
-    with AtomicOutput(options.output_path) as temp_path, \
+    with atomic_output(options.output_path) as temp_path, \
             open(temp_path, "w", encoding="utf-8") as handle, \
             tqdm(total=source.total_rows, unit="rows", desc="item embeddings",
                  disable=None if options.progress is None else not options.progress) as bar:

@@ -24,11 +24,11 @@ import numpy as np
 import tensorflow as tf
 
 from easy_rec.config.features import feature_configs
-from easy_rec.input.csv_input import InputError
 from easy_rec.input.line_parser import MISSING_KEY
 from easy_rec.metrics.classification import roc_auc
 from easy_rec.models.base import RankModel
 from easy_rec.protos import feature_config_pb2, pipeline_pb2
+from easy_rec.tables.errors import InputError
 from easy_rec.utils.files import append_line
 
 ALARMS_FILE = "alarms.jsonl"

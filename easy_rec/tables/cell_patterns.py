@@ -1,8 +1,9 @@
 """Which text cells are valid values of each input field type.
 
-One definition shared by the CSV / Kafka line parser (RE2 in TensorFlow), the serving-side
-converter (pyarrow) and config validation (Python ``re``, so easy_rec.config stays free of
-TensorFlow). Empty cells take the field's default and are never checked against these.
+One definition shared by the CSV / Kafka line parser (RE2 in TensorFlow), the column converter
+of batch prediction (convert.py, pyarrow) and config validation (Python ``re``, so
+easy_rec.config stays free of TensorFlow). Empty cells take the field's default and are never
+checked against these.
 """
 from __future__ import annotations
 

@@ -1,11 +1,13 @@
-"""Errors of batch prediction.
+"""Errors of reading tables: the input files of training, evaluation and batch prediction.
 
-`PredictError` derives from the input readers' `InputError`, so the command-line wrapper
-(`easy_rec.cli.run`) reports it as ``error: ...`` with exit status 1 like any bad input.
+The command-line wrapper (`easy_rec.cli.run`) reports any `InputError` as ``error: ...`` with
+exit status 1.
 """
 from __future__ import annotations
 
-from easy_rec.input.csv_input import InputError
+
+class InputError(ValueError):
+    """The input files cannot be read as configured."""
 
 
 class PredictError(InputError):

@@ -1,6 +1,6 @@
-"""Arrow columns -> numpy arrays in a signature input's dtype, with a per-row validity mask.
+"""Arrow columns -> numpy arrays in a TensorFlow dtype, with a per-row validity mask.
 
-Text cells follow the rules of the CSV training reader (`easy_rec.input.fields`): an empty cell
+Text cells follow the rules of the CSV training reader (cell_patterns.py): an empty cell
 takes the column's default, a number may be surrounded by blanks, BOOL is 1/0/true/false. A
 cell that does not parse marks its row invalid (the row's value is then the default).
 """
@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import tensorflow as tf
 
-from easy_rec.input.fields import CELL_PATTERNS
-from easy_rec.serving.errors import PredictError
+from easy_rec.tables.column_types import CELL_PATTERNS, zero_text
+from easy_rec.tables.errors import PredictError
 
 ARROW_TYPES: dict[tf.DType, pa.DataType] = {
     tf.int32: pa.int32(),
@@ -27,16 +27,9 @@ ARROW_TYPES: dict[tf.DType, pa.DataType] = {
 _TRUE_TEXT = pa.array(["1", "true"])
 
 
-def zero_text(dtype: tf.DType) -> str:
-    """Text of a dtype's zero value: '' for strings, 'false' for bools, '0' for numbers."""
-    if dtype == tf.string:
-        return ""
-    return "false" if dtype == tf.bool else "0"
-
-
 @dataclass(frozen=True)
 class ColumnRule:
-    """How one input column becomes a signature input: name, dtype and default cell text."""
+    """How one input column is converted: its name, target dtype and default cell text."""
 
     name: str
     dtype: tf.DType
@@ -53,7 +46,7 @@ class ColumnRule:
 
 @dataclass
 class ConvertedColumn:
-    """A column's values in its signature dtype and the mask of rows whose cell parsed."""
+    """A column's values in its target dtype and the mask of rows whose cell parsed."""
 
     values: np.ndarray
     valid: np.ndarray
