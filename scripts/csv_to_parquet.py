@@ -131,7 +131,7 @@ def to_table(columns: dict[str, list], data_config, list_columns: dict[str, str]
 def convert(pipeline_config: str, input_path: str, output_path: str, row_group_size: int,
             list_columns: dict[str, str]) -> pa.Table:
     """Writes `input_path` (CSV) to `output_path` (Parquet); returns the written table."""
-    data_config = load_pipeline_config(pipeline_config, validate=False).config.data_config
+    data_config = load_pipeline_config(pipeline_config).config.data_config
     unknown = set(list_columns) - {f.input_name for f in data_config.input_fields}
     if unknown:
         raise ValueError(f"--list_columns names unknown input fields: {', '.join(sorted(unknown))}")

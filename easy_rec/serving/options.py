@@ -140,6 +140,6 @@ def options_from_arguments(args: argparse.Namespace, **extra) -> PredictOptions:
         defaults=parse_defaults(args.defaults), ignore_error=args.ignore_error,
         progress=False if args.no_progress else None, **extra)
     if args.pipeline_config:
-        config = load_pipeline_config(args.pipeline_config, validate=False).config
+        config = load_pipeline_config(args.pipeline_config).config
         apply_data_config(options, config.data_config, separator_given=args.separator is not None)
     return options
