@@ -42,7 +42,8 @@ def built(request):
     tf.random.set_seed(3)
     config = load_pipeline_config(_sample(request.param)).config
     model = build_model(config, SAMPLES)
-    reader = build_reader(config.data_config, os.path.join(SAMPLES, "data", "movielens_seq_train.csv"),
+    reader = build_reader(config.data_config,
+                          os.path.join(SAMPLES, "data", "movielens_seq_train.csv"),
                           model_column_plan(config, model))
     batch = next(iter(reader.make_dataset(BATCH, num_epochs=1, shuffle=False)))
     return request.param, model, batch
@@ -191,7 +192,8 @@ def test_auxiliary_loss_gradients_reach_the_sequence_layers(built):
 def test_aux_loss_weight_zero_skips_the_auxiliary_loss():
     config = load_pipeline_config(_sample("dmr"), {"model_config.dmr.aux_loss_weight": 0.0}).config
     model = build_model(config, SAMPLES)
-    reader = build_reader(config.data_config, os.path.join(SAMPLES, "data", "movielens_seq_test.csv"),
+    reader = build_reader(config.data_config,
+                          os.path.join(SAMPLES, "data", "movielens_seq_test.csv"),
                           model_column_plan(config, model))
     batch = next(iter(reader.make_dataset(8, num_epochs=1, shuffle=False)))
     assert AUX_LOSS_KEY not in model(batch, training=True)
