@@ -22,12 +22,12 @@ def main() -> int:
     eval_path = eval_input_path(config)
     if not eval_path:
         parser.error("the config has no eval_input_path (or pass --eval_input_path)")
-    from easy_rec.training.evaluation import Evaluator
+    from easy_rec.training.evaluation.evaluator import Evaluator, model_column_plan
     from easy_rec.training.restore import load_trained_model
 
     base_dir = os.path.dirname(os.path.abspath(args.pipeline_config))
     model, step, path = load_trained_model(config, args.checkpoint_path, base_dir)
-    results = Evaluator(config, model, eval_path).evaluate(step)
+    results = Evaluator(config, model, eval_path, model_column_plan(config, model)).evaluate(step)
     print(json.dumps({"checkpoint": path, "global_step": step, **results}, sort_keys=True))
     return 0
 

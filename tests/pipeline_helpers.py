@@ -36,12 +36,13 @@ def sample_model_and_batch(sample: str, rows_file: str, batch_size: int, **edits
     """(model, one batch of `rows_file`) for samples/<sample>_on_movielens.config with `edits`."""
     import tensorflow as tf
 
-    from easy_rec.input.reader import build_reader, needed_fields
+    from easy_rec.input.reader import build_reader
     from easy_rec.models.builder import build_model
+    from easy_rec.training.evaluation.evaluator import model_column_plan
 
     config = load_pipeline_config(os.path.join(SAMPLES, f"{sample}_on_movielens.config"),
                                   edits or None).config
     tf.random.set_seed(0)
     model = build_model(config, base_dir=SAMPLES)
-    reader = build_reader(config, rows_file, needed_fields(config, model.serving_input_names))
+    reader = build_reader(config.data_config, rows_file, model_column_plan(config, model))
     return model, next(iter(reader.make_dataset(batch_size, num_epochs=1)))

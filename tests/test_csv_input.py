@@ -5,7 +5,8 @@ import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 
-from easy_rec.input.csv_input import MALFORMED_KEY, CSVInput
+from easy_rec.input.csv_input import CSVInput
+from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.protos import dataset_pb2
 from easy_rec.tables.errors import InputError
 

@@ -13,6 +13,7 @@ from conftest import REPO, SAMPLES
 from pipeline_helpers import sample_config, train
 
 from easy_rec.export.exporter import list_exports
+from easy_rec.input.column_plan import build_column_plan
 from easy_rec.input.reader import build_reader
 
 SERVE_SCRIPT = r"""
@@ -45,7 +46,8 @@ def test_train_eval_export_and_serve(model, tmp_path, small_data):
     assert len(exports) == 1
     export_dir = os.path.join(model_dir, "export", "final", exports[0])
 
-    reader = build_reader(config, small_data[1], trainer.model.serving_input_names)
+    reader = build_reader(config.data_config, small_data[1], build_column_plan(config),
+                          trainer.model.serving_input_names)
     batch = next(iter(reader.make_dataset(64, num_epochs=1)))
     raw = {k: v for k, v in batch.items() if k in trainer.model.serving_input_names}
     expected = trainer.model(raw, training=False)

@@ -13,10 +13,10 @@ from kafka_helpers import fill, kafka_config, movielens_lines, new_topic
 
 from easy_rec.export.exporter import list_exports
 from easy_rec.input.line_parser import MISSING_KEY
-from easy_rec.input.reader import needed_fields
 from easy_rec.metrics.classification import roc_auc
 from easy_rec.models.builder import build_model
 from easy_rec.training.drift_guard import ALARMS_FILE, DriftGuard
+from easy_rec.training.evaluation.evaluator import model_column_plan
 from easy_rec.training.trainer import Trainer
 
 WINDOW = 400
@@ -29,7 +29,7 @@ def _guard_setup(model_dir: str, **edits):
         "drift_guard.min_auc": 0.6, "drift_guard.stop_on_alarm": True,
         "drift_guard.min_positive_ratio": 0.0, "drift_guard.max_positive_ratio": 1.0, **edits})
     model = build_model(config)
-    wanted = set(needed_fields(config, model.serving_input_names))
+    wanted = set(model_column_plan(config, model).columns)
     columns = [f.input_name for f in config.data_config.input_fields if f.input_name in wanted]
     return config, model, columns
 
@@ -48,7 +48,7 @@ def _batch(columns: list[str], ids: np.ndarray, years: np.ndarray, labels: np.nd
 def test_window_statistics_alarm_and_saved_state(tmp_path):
     config, model, columns = _guard_setup(str(tmp_path))
     rng = np.random.default_rng(0)
-    guard = DriftGuard(config, model, columns)
+    guard = DriftGuard(config, model, model_column_plan(config, model), columns)
     labels = rng.integers(0, 2, WINDOW)
     good = labels * 0.8 + rng.random(WINDOW) * 0.2
     guard.observe(1, _batch(columns, np.arange(WINDOW) % 100, rng.normal(1990, 5, WINDOW), labels),
@@ -72,7 +72,7 @@ def test_window_statistics_alarm_and_saved_state(tmp_path):
     assert metrics["mean"]["year"] == pytest.approx(years.astype(np.int32).mean())
 
     path = tf.train.Checkpoint(guard=guard).write(str(tmp_path / "ckpt"))
-    restored = DriftGuard(config, model, columns)
+    restored = DriftGuard(config, model, model_column_plan(config, model), columns)
     tf.train.Checkpoint(guard=restored).read(path).assert_existing_objects_matched()
     assert bool(restored.alarmed) and int(restored.windows) == 2
     restored.observe(3, _batch(columns, np.arange(WINDOW) % 200, rng.normal(1990, 5, WINDOW),

@@ -13,7 +13,6 @@ import tensorflow as tf
 from kafka_helpers import KAFKA_SAMPLE, fill, movielens_lines, new_topic
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.input.csv_input import MALFORMED_KEY
 from easy_rec.input.kafka_input import (
     KEY_KEY,
     OFFSETS_KEY,
@@ -28,6 +27,7 @@ from easy_rec.input.kafka_settings import (
     parse_offset_time,
     worker_shard,
 )
+from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text
 from easy_rec.protos import kafka_pb2
 from easy_rec.tools import read_kafka, write_kafka

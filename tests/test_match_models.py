@@ -68,10 +68,11 @@ def sampler_edits(table: str, num_sample: int = 16, **extra) -> dict:
 
 
 def first_batch(config, model, size: int) -> dict[str, tf.Tensor]:
-    from easy_rec.input.reader import build_reader, needed_fields
+    from easy_rec.input.reader import build_reader
+    from easy_rec.training.evaluation.evaluator import model_column_plan
 
-    reader = build_reader(config, config.eval_input_path,
-                          needed_fields(config, model.serving_input_names))
+    reader = build_reader(config.data_config, config.eval_input_path,
+                          model_column_plan(config, model))
     return next(iter(reader.make_dataset(size, num_epochs=1, shuffle=False)))
 
 

@@ -10,12 +10,12 @@ import os
 import numpy as np
 import pytest
 
+from easy_rec.input.column_plan import gauc_group_fields
 from easy_rec.metrics import classification as cls
 from easy_rec.metrics import regression as reg
 from easy_rec.metrics.evaluator import (
     MetricAccumulator,
     compute_metrics,
-    gauc_group_fields,
     write_eval_result,
 )
 from easy_rec.protos import eval_pb2

@@ -12,12 +12,12 @@ from pipeline_helpers import sample_config
 
 from easy_rec.config.errors import ConfigError
 from easy_rec.export.exporter import list_exports
-from easy_rec.input.reader import build_reader, needed_fields
+from easy_rec.input.reader import build_reader
 from easy_rec.layers.experts import Gate
 from easy_rec.models.builder import build_model
 from easy_rec.models.esmm import product_logit
 from easy_rec.pipeline import parse_pipeline_config_text
-from easy_rec.training.evaluation import Evaluator
+from easy_rec.training.evaluation.evaluator import Evaluator, model_column_plan
 from easy_rec.training.trainer import Trainer
 
 LR = ("train_config.optimizer_config[0].adam_optimizer.learning_rate"
@@ -43,8 +43,8 @@ def config_for(model: str, tmp_path, seq_data, **edits):
 
 
 def first_batch(config, model, size: int = 64) -> dict[str, tf.Tensor]:
-    reader = build_reader(config, config.eval_input_path,
-                          needed_fields(config, model.serving_input_names))
+    reader = build_reader(config.data_config, config.eval_input_path,
+                          model_column_plan(config, model))
     return next(iter(reader.make_dataset(size, num_epochs=1, shuffle=False)))
 
 
@@ -166,7 +166,8 @@ def test_ple_and_dbmtl_outputs_and_per_task_metrics(tmp_path, seq_data):
         outputs = model(first_batch(config, model, 32), training=True)
         for task in ("ctr", "top"):
             assert outputs[f"probs_{task}"].shape == (32,)
-        results = Evaluator(config, model, config.eval_input_path).evaluate(0)
+        results = Evaluator(config, model, config.eval_input_path,
+                            model_column_plan(config, model)).evaluate(0)
         assert {"auc_ctr", "gauc_ctr", "logloss_ctr", "accuracy_ctr", "auc_top",
                 "logloss_top"} <= set(results), results
         if name == "dbmtl":  # the top tower's own metrics_set replaces eval_config's

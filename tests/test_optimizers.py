@@ -1,4 +1,4 @@
-"""Tests of easy_rec.training.optimizers and easy_rec.training.lr_schedules."""
+"""Tests of easy_rec.training.optimization (optimizers and lr_schedules)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import tensorflow as tf
 from google.protobuf import text_format
 
 from easy_rec.protos import optimizer_pb2, train_pb2
-from easy_rec.training import lr_schedules
-from easy_rec.training import optimizers as opt_lib
+from easy_rec.training.optimization import lr_schedules
+from easy_rec.training.optimization import optimizers as opt_lib
 
 ROWS, DIM = 1000, 8
 TOUCHED = [3, 7]

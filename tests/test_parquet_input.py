@@ -18,7 +18,8 @@ from easy_rec.export.exporter import list_exports
 from easy_rec.features.base import build_feature
 from easy_rec.features.feature_layer import FeatureLayer
 from easy_rec.input import reader as reader_module
-from easy_rec.input.csv_input import MALFORMED_KEY
+from easy_rec.input.column_plan import build_column_plan
+from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.parquet_input import ParquetInput
 from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.protos import dataset_pb2, feature_config_pb2
@@ -214,11 +215,11 @@ def test_list_column_feeds_tag_feature_like_the_joined_string(feature_text):
 
 def test_list_columns_only_feed_tag_and_raw_features():
     config = sample_config("deepfm", "unused", "a.parquet", "b.parquet")
-    reader_module.check_list_columns(config, frozenset({"genres", "title"}))
+    reader_module.check_list_columns(build_column_plan(config), frozenset({"genres", "title"}))
     with pytest.raises(InputError, match=r"'zip_id' is a list column but is used as IdFeature"):
-        reader_module.check_list_columns(config, frozenset({"zip_id"}))
+        reader_module.check_list_columns(build_column_plan(config), frozenset({"zip_id"}))
     with pytest.raises(InputError, match=r"'label' is a list column but is used as label field"):
-        reader_module.check_list_columns(config, frozenset({"label"}))
+        reader_module.check_list_columns(build_column_plan(config), frozenset({"label"}))
 
 
 def test_sharding_splits_row_groups_disjointly_and_completely(tmp_path):
@@ -347,9 +348,11 @@ def test_deepfm_trains_the_same_from_parquet_as_from_csv(tmp_path, movielens_pai
     export_root = os.path.join(str(tmp_path / "pq"), "export", "final")
     served = tf.saved_model.load(os.path.join(export_root, list_exports(export_root)[0]))
     names = pq_trainer.model.serving_input_names
-    pq_batch = next(iter(reader_module.build_reader(pq_config, pq_test, names).make_dataset(64)))
+    pq_batch = next(iter(reader_module.build_reader(
+        pq_config.data_config, pq_test, build_column_plan(pq_config), names).make_dataset(64)))
     csv_batch = next(iter(reader_module.build_reader(
-        csv_trainer.config, csv_test, names).make_dataset(64)))
+        csv_trainer.config.data_config, csv_test, build_column_plan(csv_trainer.config),
+        names).make_dataset(64)))
     assert isinstance(pq_batch["genres"], tf.RaggedTensor)
     expected = pq_trainer.model({k: pq_batch[k] for k in names}, training=False)["probs"]
     out = served.signatures["serving_default"](**{k: csv_batch[k] for k in names})
@@ -425,9 +428,10 @@ def test_converted_csv_reads_like_the_csv(tmp_path):
                               "--output", parquet, "--row_group_size", "2"]) == 0
     assert pq.ParquetFile(parquet).metadata.num_row_groups == 2
     config = parse_pipeline_config_text(config_path.read_text()).config
-    from_csv = reader_module.build_reader(config, str(csv_path), ["label", "x"])
+    plan = build_column_plan(config)
+    from_csv = reader_module.build_reader(config.data_config, str(csv_path), plan, ["label", "x"])
     config.data_config.input_type = dataset_pb2.DatasetConfig.ParquetInput
-    from_parquet = reader_module.build_reader(config, parquet, ["label", "x"])
+    from_parquet = reader_module.build_reader(config.data_config, parquet, plan, ["label", "x"])
     assert read_all(from_parquet) == read_all(from_csv) == {
         "label": [1, 0, 0], "x": [7, 0, 3], MALFORMED_KEY: [0]}
 

@@ -11,13 +11,14 @@ from conftest import SAMPLES
 
 from easy_rec.config.errors import ConfigError
 from easy_rec.features.feature_layer import SequenceGroup
-from easy_rec.input.reader import build_reader, needed_fields
+from easy_rec.input.reader import build_reader
 from easy_rec.layers.auxiliary_loss import in_batch_match_loss, next_behavior_loss
 from easy_rec.layers.gru import GRU
 from easy_rec.layers.transformer import TransformerEncoder
 from easy_rec.models.builder import build_model
 from easy_rec.models.sequence_base import AUX_LOSS_KEY
 from easy_rec.pipeline import load_pipeline_config
+from easy_rec.training.evaluation.evaluator import model_column_plan
 
 BATCH = 64
 
@@ -41,8 +42,9 @@ def built(request):
     tf.random.set_seed(3)
     config = load_pipeline_config(_sample(request.param)).config
     model = build_model(config, SAMPLES)
-    reader = build_reader(config, os.path.join(SAMPLES, "data", "movielens_seq_train.csv"),
-                          needed_fields(config, model.serving_input_names))
+    reader = build_reader(config.data_config,
+                          os.path.join(SAMPLES, "data", "movielens_seq_train.csv"),
+                          model_column_plan(config, model))
     batch = next(iter(reader.make_dataset(BATCH, num_epochs=1, shuffle=False)))
     return request.param, model, batch
 
@@ -190,8 +192,9 @@ def test_auxiliary_loss_gradients_reach_the_sequence_layers(built):
 def test_aux_loss_weight_zero_skips_the_auxiliary_loss():
     config = load_pipeline_config(_sample("dmr"), {"model_config.dmr.aux_loss_weight": 0.0}).config
     model = build_model(config, SAMPLES)
-    reader = build_reader(config, os.path.join(SAMPLES, "data", "movielens_seq_test.csv"),
-                          needed_fields(config, model.serving_input_names))
+    reader = build_reader(config.data_config,
+                          os.path.join(SAMPLES, "data", "movielens_seq_test.csv"),
+                          model_column_plan(config, model))
     batch = next(iter(reader.make_dataset(8, num_epochs=1, shuffle=False)))
     assert AUX_LOSS_KEY not in model(batch, training=True)
 

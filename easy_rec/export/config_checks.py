@@ -3,9 +3,8 @@ evaluation reports."""
 from __future__ import annotations
 
 from easy_rec.config.context import CheckContext
+from easy_rec.export.policy import EXPORTER_TYPES
 from easy_rec.metrics.evaluator import is_result_key, metric_result_keys
-
-EXPORTER_TYPES = ("final", "latest", "best", "none")
 
 
 def check_export_config(ctx: CheckContext) -> None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import tensorflow as tf
 
 from easy_rec.input.line_blocks import BLOCK_BYTES, block_lines, file_blocks, file_sizes
-from easy_rec.input.line_parser import MALFORMED_KEY, LineParser, columns_for
+from easy_rec.input.line_parser import LineParser, columns_for
 from easy_rec.input.tuning import fixed_tuning, parallel_calls
 from easy_rec.protos import dataset_pb2
 from easy_rec.tables.errors import InputError
 from easy_rec.tables.header import common_header
 from easy_rec.tables.paths import expand_paths
 
-__all__ = ["MALFORMED_KEY", "CSVInput"]
+__all__ = ["CSVInput"]
 
 
 class CSVInput:

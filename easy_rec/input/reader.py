@@ -1,19 +1,15 @@
-"""Chooses the reader for data_config.input_type and lists the columns a job needs."""
+"""Chooses the reader for data_config.input_type and names the train and eval inputs."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import tensorflow as tf
 
-from easy_rec.config.features import feature_configs
+from easy_rec.input.column_plan import LIST_COLUMN_FEATURES, ColumnPlan
 from easy_rec.input.csv_input import CSVInput
-from easy_rec.metrics.evaluator import gauc_group_fields
-from easy_rec.protos import dataset_pb2, feature_config_pb2, kafka_pb2, pipeline_pb2
+from easy_rec.protos import dataset_pb2, kafka_pb2, pipeline_pb2
 from easy_rec.tables.errors import InputError
-
-# Feature types that take a list column (a RaggedTensor) in place of a separator-joined string.
-LIST_COLUMN_FEATURES = ("TagFeature", "RawFeature")
 
 
 class InputReader(Protocol):
@@ -61,48 +57,31 @@ def eval_input_path(config: pipeline_pb2.EasyRecConfig) -> str | kafka_pb2.Kafka
     return (getattr(config, which) or None) if which else None
 
 
-def needed_fields(config: pipeline_pb2.EasyRecConfig, feature_inputs: list[str]) -> list[str]:
-    """Columns to parse: feature inputs, labels, sample weight and grouped-metric keys."""
-    data = config.data_config
-    names = list(feature_inputs) + list(data.label_fields)
-    if data.sample_weight:
-        names.append(data.sample_weight)
-    names += gauc_group_fields(config.eval_config.metrics_set)
-    return list(dict.fromkeys(names))
+def build_reader(data_config: dataset_pb2.DatasetConfig,
+                 input_path: str | kafka_pb2.KafkaServer, plan: ColumnPlan,
+                 columns: Sequence[str] | None = None) -> InputReader:
+    """Reader over `input_path` (a KafkaServer for KafkaInput) for data_config.input_type.
 
-
-def build_reader(config: pipeline_pb2.EasyRecConfig, input_path: str | kafka_pb2.KafkaServer,
-                 fields: list[str]) -> InputReader:
-    """Reader over `input_path` (a KafkaServer for KafkaInput) for the configured input_type."""
-    input_type = config.data_config.input_type
+    It parses `columns` (default: every column of `plan`); InputError when a list column feeds
+    anything but TagFeature / RawFeature (see check_list_columns).
+    """
+    input_type = data_config.input_type
     if input_type not in _READERS:
         name = dataset_pb2.DatasetConfig.InputType.Name(input_type)
         supported = ", ".join(dataset_pb2.DatasetConfig.InputType.Name(t) for t in _READERS)
         raise ValueError(f"data_config.input_type {name} is not supported; use one of {supported}")
-    reader = _READERS[input_type](config.data_config, input_path, fields)
-    check_list_columns(config, getattr(reader, "list_columns", frozenset()))
+    reader = _READERS[input_type](data_config, input_path,
+                                  list(plan.columns if columns is None else columns))
+    check_list_columns(plan, getattr(reader, "list_columns", frozenset()))
     return reader
 
 
-def check_list_columns(config: pipeline_pb2.EasyRecConfig, list_columns: frozenset[str]) -> None:
-    """Raises InputError when a list column feeds anything but TagFeature / RawFeature."""
-    if not list_columns:
-        return
-    data = config.data_config
-    plain_uses = {name: "label field" for name in data.label_fields}
-    if data.sample_weight:
-        plain_uses[data.sample_weight] = "sample_weight"
-    for name in gauc_group_fields(config.eval_config.metrics_set):
-        plain_uses[name] = "gauc uid_field"
-    for feature in feature_configs(config):
-        type_name = feature_config_pb2.FeatureConfig.FeatureType.Name(feature.feature_type)
-        if type_name not in LIST_COLUMN_FEATURES:
-            for name in feature.input_names:
-                plain_uses.setdefault(name, f"{type_name} {feature.feature_name or name!r}")
+def check_list_columns(plan: ColumnPlan, list_columns: frozenset[str]) -> None:
+    """Raises InputError when a list column has a use that needs one value per row."""
     for name in sorted(list_columns):
-        if name in plain_uses:
+        if name in plan.scalar_uses:
             raise InputError(
-                f"column {name!r} is a list column but is used as {plain_uses[name]}; only "
+                f"column {name!r} is a list column but is used as {plan.scalar_uses[name]}; only "
                 f"{' and '.join(LIST_COLUMN_FEATURES)} inputs may be lists (store it as a "
                 "separator-joined string instead)")
 

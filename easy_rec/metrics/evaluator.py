@@ -2,7 +2,7 @@
 
 Typical use during evaluation::
 
-    acc = MetricAccumulator(group_fields=gauc_group_fields(eval_config.metrics_set))
+    acc = MetricAccumulator(group_fields=column_plan.group_keys)  # easy_rec.input.column_plan
     for labels, outputs, features in batches:        # numpy arrays per batch
         acc.update(labels, outputs, features)
     results = acc.result(eval_config.metrics_set, num_class=1)
@@ -67,15 +67,6 @@ def is_result_key(metric: str, keys: Sequence[str]) -> bool:
 
 
 # --------------------------------------------------------------------------- compute
-def gauc_group_fields(metrics_set: Sequence[eval_pb2.EvalMetrics]) -> list[str]:
-    """Feature columns that grouped metrics (gauc) need, in first-seen order."""
-    fields: list[str] = []
-    for metric in metrics_set:
-        if metric.WhichOneof("metric") == "gauc" and metric.gauc.uid_field not in fields:
-            fields.append(metric.gauc.uid_field)
-    return fields
-
-
 def _require(outputs: Mapping[str, np.ndarray], key: str, metric_name: str) -> np.ndarray:
     """Fetch ``outputs[key]`` or raise a helpful KeyError."""
     if key not in outputs:

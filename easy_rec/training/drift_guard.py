@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from easy_rec.config.features import feature_configs
+from easy_rec.input.column_plan import ColumnPlan
 from easy_rec.input.line_parser import MISSING_KEY
 from easy_rec.metrics.classification import roc_auc
 from easy_rec.models.base import RankModel
-from easy_rec.protos import feature_config_pb2, pipeline_pb2
+from easy_rec.protos import pipeline_pb2
 from easy_rec.tables.errors import InputError
 from easy_rec.utils.files import append_line
 
@@ -57,8 +57,10 @@ class _Window:
 class DriftGuard(tf.Module):
     """Accumulates window statistics from trained batches and raises or clears alarms."""
 
-    def __init__(self, config: pipeline_pb2.EasyRecConfig, model: RankModel, columns: list[str]):
-        """`columns`: the input columns of the batches' missing-cell matrix, in order."""
+    def __init__(self, config: pipeline_pb2.EasyRecConfig, model: RankModel, plan: ColumnPlan,
+                 columns: list[str]):
+        """`plan`: the job's column plan (which columns are raw / id feature inputs);
+        `columns`: the input columns of the batches' missing-cell matrix, in order."""
         super().__init__(name="drift_guard")
         self._guard = config.drift_guard
         self._alarms_path = os.path.join(config.model_dir, ALARMS_FILE)
@@ -67,12 +69,12 @@ class DriftGuard(tf.Module):
         self._label = task.label_field if binary else None
         self._probs_key = task.key("probs") if binary else None
         dtypes = _column_dtypes(config)
-        used = set(model.serving_input_names)
+        used = set(plan.feature_inputs)
         self._feature_columns = [i for i, c in enumerate(columns) if c in used]
         self._columns = columns
-        kinds = _columns_by_feature_type(config, used)
-        self._raw = [c for c in columns if c in kinds["RawFeature"] and dtypes[c] in _NUMERIC]
-        self._ids = [c for c in columns if c in kinds["IdFeature"]]
+        raw, ids = plan.feature_inputs_of_type("RawFeature"), plan.feature_inputs_of_type("IdFeature")
+        self._raw = [c for c in columns if c in raw and dtypes[c] in _NUMERIC]
+        self._ids = [c for c in columns if c in ids]
         self._buckets = int(self._guard.seen_id_buckets)
         self._missing_bounds = {c.input_name: c.max_missing_rate
                                 for c in self._guard.column_missing_rate}
@@ -246,12 +248,3 @@ def _column_dtypes(config: pipeline_pb2.EasyRecConfig) -> dict[str, tf.DType]:
 
     return {f.input_name: field_dtype(f) for f in config.data_config.input_fields}
 
-
-def _columns_by_feature_type(config: pipeline_pb2.EasyRecConfig, used: set[str]) -> dict[str, set]:
-    """Input columns (among `used`) read by RawFeature and by IdFeature features."""
-    kinds: dict[str, set] = {"RawFeature": set(), "IdFeature": set()}
-    for feature in feature_configs(config):
-        kind = feature_config_pb2.FeatureConfig.FeatureType.Name(feature.feature_type)
-        if kind in kinds:
-            kinds[kind].update(n for n in feature.input_names if n in used)
-    return kinds

@@ -10,9 +10,10 @@ import logging
 
 import tensorflow as tf
 
-from easy_rec.input.csv_input import MALFORMED_KEY
+from easy_rec.input.column_plan import ColumnPlan
 from easy_rec.input.kafka_input import OFFSETS_KEY, KafkaInput
 from easy_rec.input.kafka_settings import worker_shard
+from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.reader import build_reader, train_input_path
 from easy_rec.protos import pipeline_pb2
 
@@ -26,9 +27,9 @@ class InputStateError(ValueError):
 class FileTrainInput:
     """Files read through a tf.data iterator whose position is checkpointed."""
 
-    def __init__(self, config: pipeline_pb2.EasyRecConfig, fields: list[str]):
+    def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan):
         data = config.data_config
-        reader = build_reader(config, train_input_path(config), fields)
+        reader = build_reader(data, train_input_path(config), plan)
         self.output_signature = {**reader.output_signature,
                                  MALFORMED_KEY: tf.TensorSpec([], tf.int64)}
         dataset = reader.make_dataset(data.batch_size, num_epochs=data.num_epochs or None,
@@ -62,9 +63,9 @@ class FileTrainInput:
 class KafkaTrainInput:
     """A Kafka stream whose per-partition next offsets are checkpointed with the model."""
 
-    def __init__(self, config: pipeline_pb2.EasyRecConfig, fields: list[str]):
+    def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan):
         self._data = config.data_config
-        self._reader = KafkaInput(self._data, config.kafka_train_input, fields,
+        self._reader = KafkaInput(self._data, config.kafka_train_input, list(plan.columns),
                                   shard=worker_shard(), with_missing=config.HasField("drift_guard"))
         self._server = config.kafka_train_input
         self.missing_columns = self._reader.column_names
@@ -141,8 +142,8 @@ class KafkaTrainInput:
 
 
 def build_train_input(config: pipeline_pb2.EasyRecConfig,
-                      fields: list[str]) -> FileTrainInput | KafkaTrainInput:
-    """The training input the config names."""
+                      plan: ColumnPlan) -> FileTrainInput | KafkaTrainInput:
+    """The training input the config names, reading the columns of `plan`."""
     if config.WhichOneof("train_path") == "kafka_train_input":
-        return KafkaTrainInput(config, fields)
-    return FileTrainInput(config, fields)
+        return KafkaTrainInput(config, plan)
+    return FileTrainInput(config, plan)

@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable
 
 import tensorflow as tf
 from tqdm import tqdm
 
-from easy_rec.export.exporter import export_saved_model
-from easy_rec.input.csv_input import MALFORMED_KEY
-from easy_rec.input.reader import eval_input_path, needed_fields
+from easy_rec.export.policy import ExportPolicy
+from easy_rec.input.line_parser import MALFORMED_KEY
+from easy_rec.input.reader import eval_input_path
 from easy_rec.models.builder import build_model
 from easy_rec.protos import pipeline_pb2
+from easy_rec.training.cadence import Cadence, Throttle
 from easy_rec.training.drift_guard import DriftGuard, DriftStopError
-from easy_rec.training.evaluation import Evaluator
-from easy_rec.training.optimizers import build_optimizers, clip_by_global_norm
+from easy_rec.training.evaluation.evaluator import Evaluator, model_column_plan
+from easy_rec.training.optimization.optimizers import (
+    OptimizerGroup,
+    build_optimizers,
+    clip_by_global_norm,
+)
 from easy_rec.training.restore import read_model_weights, resolve_checkpoint
+from easy_rec.training.throughput import Throughput
 from easy_rec.training.train_input import InputStateError, build_train_input
 
 logger = logging.getLogger(__name__)
@@ -70,34 +75,31 @@ class Trainer:
         self.malformed_rows = tf.Variable(0, dtype=tf.int64, trainable=False, name="malformed_rows")
         self._batch_observer = batch_observer
         self._eval_observer = eval_observer
-        self._split_variables()
-        self.dense_optimizer, self.embedding_optimizer = build_optimizers(self.train_config)
-        self.dense_optimizer.build(self._dense_vars)
-        self.embedding_optimizer.build(self._table_vars)
+        tables = {t.weights.ref() for t in self.model.feature_layer.embedding_tables()}
+        self.optimizers = OptimizerGroup(*build_optimizers(self.train_config),
+                                         is_embedding=lambda var: var.ref() in tables)
+        self.optimizers.build(self.model.trainable_variables)
         self._label = config.data_config.label_fields[0]
-        self.input = build_train_input(config, needed_fields(config, self.model.serving_input_names))
-        self.drift_guard = (DriftGuard(config, self.model, self.input.missing_columns)
+        plan = model_column_plan(config, self.model)
+        self.input = build_train_input(config, plan)
+        self.drift_guard = (DriftGuard(config, self.model, plan, self.input.missing_columns)
                             if config.HasField("drift_guard") else None)
         self._train_step = tf.function(self._step, input_signature=[self.input.output_signature],
                                        autograph=False)
         guard = {"drift_guard": self.drift_guard} if self.drift_guard else {}
         self.checkpoint = tf.train.Checkpoint(
-            model=self.model, dense_optimizer=self.dense_optimizer,
-            embedding_optimizer=self.embedding_optimizer, global_step=self.global_step,
+            model=self.model, dense_optimizer=self.optimizers.dense_optimizer,
+            embedding_optimizer=self.optimizers.embedding_optimizer, global_step=self.global_step,
             malformed_rows=self.malformed_rows, **self.input.checkpoint_items(), **guard)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, config.model_dir, max_to_keep=self.train_config.keep_checkpoint_max or None,
             step_counter=self.global_step)
         eval_path = eval_input_path(config)
-        self.evaluator = Evaluator(config, self.model, eval_path) if eval_path else None
+        self.evaluator = Evaluator(config, self.model, eval_path, plan) if eval_path else None
+        self.exports = ExportPolicy(self.model, config.data_config, config.export_config,
+                                    config.model_dir, gate=self._may_export)
         self._summary = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
-        self._best_metric: float | None = None
         self.train_stats: dict[str, float] = {}
-
-    def _split_variables(self) -> None:
-        tables = {t.weights.ref() for t in self.model.feature_layer.embedding_tables()}
-        self._table_vars = [t.weights for t in self.model.feature_layer.embedding_tables()]
-        self._dense_vars = [v for v in self.model.trainable_variables if v.ref() not in tables]
 
     # ------------------------------------------------------------------ the step
     def _step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -115,7 +117,7 @@ class Trainer:
         return result
 
     def _update(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        variables = self._dense_vars + self._table_vars
+        variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             outputs = self.model(batch, training=True)
             loss = self.model.loss(outputs, batch)
@@ -123,10 +125,7 @@ class Trainer:
         grads = tape.gradient(total, variables)
         if self.train_config.gradient_clipping_by_norm > 0:
             grads = clip_by_global_norm(grads, self.train_config.gradient_clipping_by_norm)
-        n = len(self._dense_vars)
-        self.dense_optimizer.apply_gradients(zip(grads[:n], self._dense_vars), step=self.global_step)
-        self.embedding_optimizer.apply_gradients(zip(grads[n:], self._table_vars),
-                                                 step=self.global_step)
+        self.optimizers.apply_gradients(zip(grads, variables), step=self.global_step)
         # the predictions made before this update, for the drift guard's window AUC
         return {"loss": loss, "total_loss": total, **{k: outputs[k] for k in self._guard_outputs}}
 
@@ -176,13 +175,17 @@ class Trainer:
         if num_steps is None and not self.config.data_config.num_epochs:
             logger.warning("neither train_config.num_steps nor data_config.num_epochs is set: "
                            "training runs until stopped")
-        last_save_step, last_save_time = step, time.time()
-        last_export_step, last_export_time = step, time.time()
-        last_eval_time = 0.0
+        # save_checkpoints_secs, when set, replaces save_checkpoints_steps
+        saves = Cadence(steps=0 if tc.save_checkpoints_secs else tc.save_checkpoints_steps,
+                        secs=tc.save_checkpoints_secs)
+        exports = Cadence(steps=self.config.export_config.export_every_n_steps,
+                          secs=self.config.export_config.export_every_n_secs)
+        saves.mark(step)
+        exports.mark(step)
+        evals = Throttle(self.config.eval_config.eval_interval_secs)
         log_every = max(int(tc.log_step_count_steps), 1)
-        window_start, window_examples = time.time(), 0
+        throughput = Throughput()
         progress = tqdm(total=num_steps, initial=step, unit="step", desc="train", disable=None)
-        loop_start, examples, first_step, eval_seconds = time.time(), 0, step, 0.0
         try:
             while num_steps is None or step < num_steps:
                 batch = self._next_batch()
@@ -192,48 +195,46 @@ class Trainer:
                     self._batch_observer(batch)
                 result = self._train_step(batch)
                 step += 1
-                if self.drift_guard is not None:
-                    self.drift_guard.observe(step, batch, result)
-                    if self.drift_guard.should_stop:
-                        self._save(step)
-                        raise DriftStopError(
-                            f"drift alarm at step {step} (see "
-                            f"{os.path.join(self.config.model_dir, 'alarms.jsonl')}); "
-                            "drift_guard.stop_on_alarm is set, so training stopped after saving "
-                            "a checkpoint")
-                batch_size = int(batch[self._label].shape[0])
-                window_examples += batch_size
-                examples += batch_size
+                self._observe_drift(step, batch, result)
+                throughput.add(int(batch[self._label].shape[0]))
                 progress.update(1)
                 if step % log_every == 0:
-                    elapsed = max(time.time() - window_start, 1e-9)
-                    self._log(step, result, window_examples / elapsed)
-                    window_start, window_examples = time.time(), 0
-                if self._should_save(step, last_save_step, last_save_time):
+                    self._log(step, result, throughput.window_rate())
+                if saves.due(step):
                     self._save(step)
-                    last_save_step, last_save_time = step, time.time()
-                    if self.evaluator and time.time() - last_eval_time >= \
-                            self.config.eval_config.eval_interval_secs:
-                        eval_start = time.time()
-                        self._evaluate_and_export(step)
-                        last_eval_time = time.time()
-                        eval_seconds += last_eval_time - eval_start
-                if self._should_export(step, last_export_step, last_export_time):
-                    self._export("latest")
-                    last_export_step, last_export_time = step, time.time()
+                    saves.mark(step)
+                    if self.evaluator and evals.ready():
+                        with throughput.excluded():
+                            self._evaluate_and_export(step)
+                        evals.mark()
+                if exports.due(step):
+                    self.exports.export("latest")
+                    exports.mark(step)
         finally:
             progress.close()
-        seconds = time.time() - loop_start - eval_seconds
-        self.train_stats = {"steps": step - first_step, "examples": examples, "seconds": seconds,
-                            "examples_per_sec": examples / max(seconds, 1e-9)}
+        self.train_stats = throughput.summary()
         logger.info("trained %d steps, %d examples in %.1f s excluding evaluation (%.0f examples/s)",
-                    step - first_step, examples, seconds, self.train_stats["examples_per_sec"])
-        if step != last_save_step or not self.manager.latest_checkpoint:
+                    self.train_stats["steps"], self.train_stats["examples"],
+                    self.train_stats["seconds"], self.train_stats["examples_per_sec"])
+        if step != saves.last_step or not self.manager.latest_checkpoint:
             self._save(step)
         self.input.close()
         self._report_data_quality()
-        results = self._evaluate_and_export(step, final=True)
-        return results
+        return self._evaluate_and_export(step, final=True)
+
+    def _observe_drift(self, step: int, batch: dict[str, tf.Tensor],
+                       result: dict[str, tf.Tensor]) -> None:
+        """Feeds the drift guard; saves and raises DriftStopError when its alarm stops training."""
+        if self.drift_guard is None:
+            return
+        self.drift_guard.observe(step, batch, result)
+        if self.drift_guard.should_stop:
+            self._save(step)
+            raise DriftStopError(
+                f"drift alarm at step {step} (see "
+                f"{os.path.join(self.config.model_dir, 'alarms.jsonl')}); "
+                "drift_guard.stop_on_alarm is set, so training stopped after saving "
+                "a checkpoint")
 
     def _next_batch(self) -> dict[str, tf.Tensor] | None:
         try:
@@ -247,26 +248,14 @@ class Trainer:
                 raise
             raise MalformedInputError(message) from None
 
-    def _should_save(self, step: int, last_step: int, last_time: float) -> bool:
-        tc = self.train_config
-        if tc.save_checkpoints_secs:
-            return time.time() - last_time >= tc.save_checkpoints_secs
-        return bool(tc.save_checkpoints_steps) and step - last_step >= tc.save_checkpoints_steps
-
     def _save(self, step: int) -> None:
         path = self.manager.save(checkpoint_number=step)
         logger.info("saved checkpoint %s", path)
         self.input.after_save()
 
-    def _should_export(self, step: int, last_step: int, last_time: float) -> bool:
-        export = self.config.export_config
-        if export.export_every_n_secs and time.time() - last_time >= export.export_every_n_secs:
-            return True
-        return bool(export.export_every_n_steps) and step - last_step >= export.export_every_n_steps
-
     def _log(self, step: int, result: dict[str, tf.Tensor], examples_per_sec: float) -> None:
         loss, total = float(result["loss"]), float(result["total_loss"])
-        lr = float(self.dense_optimizer.learning_rate(self.global_step))
+        lr = float(self.optimizers.dense_optimizer.learning_rate(self.global_step))
         logger.info("step %d: loss=%.5f total_loss=%.5f lr=%.3g examples/s=%.0f",
                     step, loss, total, lr, examples_per_sec)
         with self._summary.as_default(step=step):
@@ -290,30 +279,13 @@ class Trainer:
         results = self.evaluator.evaluate(step) if self.evaluator else {}
         if self.evaluator and self._eval_observer is not None:
             self._eval_observer(step, results)
-        kind = self.config.export_config.exporter_type or "final"
-        if kind == "latest" or (kind == "best" and self._improved(results)) or (
-                kind == "final" and final):
-            self._export(kind)
+        self.exports.after_evaluation(results, final)
         return results
 
-    def _export(self, kind: str) -> None:
-        """Exports to <export root>/<kind>/<timestamp>/, unless a drift alarm is raised."""
-        if self.drift_guard is not None and bool(self.drift_guard.alarmed):
-            logger.warning("drift alarm raised: %s export skipped until the stream is back within "
-                           "bounds", kind)
-            return
-        export = self.config.export_config
-        root = export.export_dir or os.path.join(self.config.model_dir, "export")
-        keep = 0 if kind == "final" else export.exports_to_keep
-        export_saved_model(self.model, self.config.data_config, os.path.join(root, kind), keep=keep)
-
-    def _improved(self, results: dict[str, float]) -> bool:
-        export = self.config.export_config
-        value = results.get(export.best_exporter_metric)
-        if value is None:
-            return False
-        better = self._best_metric is None or (
-            value > self._best_metric if export.metric_bigger else value < self._best_metric)
-        if better:
-            self._best_metric = value
-        return better
+    def _may_export(self, kind: str) -> bool:
+        """The export gate: no export while a drift alarm is raised."""
+        if self.drift_guard is None or not bool(self.drift_guard.alarmed):
+            return True
+        logger.warning("drift alarm raised: %s export skipped until the stream is back within "
+                       "bounds", kind)
+        return False

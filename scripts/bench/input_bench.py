@@ -211,12 +211,14 @@ def build_dataset(table: Table, parquet: bool, shuffle: bool = False) -> tf.data
     if not parquet:
         reader = CSVInput(table.config.data_config, table.csv_path)
     else:
+        from easy_rec.input.column_plan import build_column_plan
         from easy_rec.input.reader import build_reader
 
         config = pipeline_pb2.EasyRecConfig()
         config.CopyFrom(table.config)
         config.data_config.input_type = dataset_pb2.DatasetConfig.ParquetInput
-        reader = build_reader(config, table.parquet_path, table.column_names)
+        reader = build_reader(config.data_config, table.parquet_path, build_column_plan(config),
+                              table.column_names)
     return reader.make_dataset(BATCH_SIZE, num_epochs=table.epochs, shuffle=shuffle)
 
 

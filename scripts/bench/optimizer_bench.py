@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from easy_rec.training.optimizers import Adam
+from easy_rec.training.optimization.optimizers import Adam
 
 ROWS, DIM = 1_000_000, 16
 LOOKUPS = 1024 * 10

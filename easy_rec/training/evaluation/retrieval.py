@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from easy_rec.input.csv_input import MALFORMED_KEY
+from easy_rec.input.column_plan import ColumnPlan
+from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.negative_sampler import read_item_table
 from easy_rec.input.reader import build_reader, eval_input_path, train_input_path
 from easy_rec.metrics import retrieval
@@ -29,9 +30,11 @@ class RetrievalEvaluation:
     """Collects the user embeddings of positive eval rows; ranks their items at the end."""
 
     def __init__(self, config: pipeline_pb2.EasyRecConfig, model: MatchModel,
-                 metrics: Sequence[eval_pb2.EvalMetrics]):
+                 metrics: Sequence[eval_pb2.EvalMetrics], plan: ColumnPlan):
+        """`plan`: the job's column plan (the corpus reads item columns under its checks)."""
         self._config = config
         self._model = model
+        self._plan = plan
         self._metrics = list(metrics)
         self._label = model.tasks[0].label_field
         self._corpus: dict[str, tf.Tensor] | None = None
@@ -41,12 +44,13 @@ class RetrievalEvaluation:
 
     @classmethod
     def create(cls, config: pipeline_pb2.EasyRecConfig, model,
-               metrics: Sequence[eval_pb2.EvalMetrics]) -> RetrievalEvaluation | None:
+               metrics: Sequence[eval_pb2.EvalMetrics],
+               plan: ColumnPlan) -> RetrievalEvaluation | None:
         """The evaluation when `model` is a matching model and `metrics` has retrieval metrics."""
         chosen = [m for m in metrics if m.WhichOneof("metric") in retrieval.RETRIEVAL_METRICS]
         if not chosen or not isinstance(model, MatchModel):
             return None
-        return cls(config, model, chosen)
+        return cls(config, model, chosen, plan)
 
     def reset(self) -> None:
         """Drops the rows collected so far."""
@@ -109,8 +113,9 @@ class RetrievalEvaluation:
         seen: set = set()
         parts: list[dict[str, tf.Tensor]] = []
         for path in paths:
-            dataset = build_reader(self._config, path, columns).make_dataset(
-                READ_BATCH_SIZE, num_epochs=1, shuffle=False)
+            dataset = build_reader(self._config.data_config, path, self._plan,
+                                   columns).make_dataset(READ_BATCH_SIZE, num_epochs=1,
+                                                         shuffle=False)
             for batch in dataset:
                 batch.pop(MALFORMED_KEY, None)
                 parts.append(_distinct(batch, self._model.item_id_field, seen))

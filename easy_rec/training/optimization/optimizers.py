@@ -26,8 +26,8 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from easy_rec.protos import optimizer_pb2, train_pb2
-from easy_rec.training import lr_schedules
-from easy_rec.training.lr_schedules import LearningRateFn
+from easy_rec.training.optimization import lr_schedules
+from easy_rec.training.optimization.lr_schedules import LearningRateFn
 
 Gradient = tf.Tensor | tf.IndexedSlices
 GradsAndVars = Iterable[tuple[Gradient | None, tf.Variable]]

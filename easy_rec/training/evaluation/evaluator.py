@@ -9,34 +9,42 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from easy_rec.input.csv_input import MALFORMED_KEY
-from easy_rec.input.reader import build_reader, needed_fields
-from easy_rec.metrics.evaluator import MetricAccumulator, gauc_group_fields, write_eval_result
+from easy_rec.input.column_plan import ColumnPlan, build_column_plan
+from easy_rec.input.line_parser import MALFORMED_KEY
+from easy_rec.input.reader import build_reader
+from easy_rec.metrics.evaluator import MetricAccumulator, write_eval_result
 from easy_rec.models.base import RankModel
 from easy_rec.protos import pipeline_pb2
-from easy_rec.training.retrieval_evaluation import RetrievalEvaluation
+from easy_rec.training.evaluation.retrieval import RetrievalEvaluation
 
 logger = logging.getLogger(__name__)
+
+
+def model_column_plan(config: pipeline_pb2.EasyRecConfig, model: RankModel) -> ColumnPlan:
+    """The column plan of `model` trained and evaluated as `config` says: its serving inputs,
+    and the group keys of eval_config's metrics and of every task's own metrics_set."""
+    return build_column_plan(config, model.serving_input_names, [t.metrics for t in model.tasks])
 
 
 class Evaluator:
     """Runs the model over the whole eval input (or eval_config.num_examples rows)."""
 
-    def __init__(self, config: pipeline_pb2.EasyRecConfig, model: RankModel, input_path: str):
+    def __init__(self, config: pipeline_pb2.EasyRecConfig, model: RankModel, input_path: str,
+                 plan: ColumnPlan):
+        """`plan`: the columns to read (model_column_plan(config, model))."""
         self._config = config
         self._model = model
         # per task: its own metrics_set, else eval_config's
         self._metrics = [list(t.metrics) or list(config.eval_config.metrics_set) for t in model.tasks]
-        self._group_fields = gauc_group_fields([m for metrics in self._metrics for m in metrics])
-        self._reader = build_reader(config, input_path, needed_fields(
-            config, model.serving_input_names + self._group_fields))
-        self._weight = config.data_config.sample_weight or None
+        self._group_fields = list(plan.group_keys)
+        self._reader = build_reader(config.data_config, input_path, plan)
+        self._weight = plan.sample_weight
         spec = dict(self._reader.output_signature)
         spec[MALFORMED_KEY] = tf.TensorSpec([], tf.int64)
         self._predict = tf.function(self._predict_batch, input_signature=[spec], autograph=False)
         self._writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "eval"))
         # recall@k etc. of matching models, when metrics ask for them
-        self._retrieval = RetrievalEvaluation.create(config, model, self._metrics[0])
+        self._retrieval = RetrievalEvaluation.create(config, model, self._metrics[0], plan)
 
     def _predict_batch(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         outputs = self._model(batch, training=False)

@@ -1,0 +1,66 @@
+"""Which SavedModels a training job writes, and where (export_config).
+
+exporter_type chooses the export after evaluations: ``final`` (default) after the last one,
+``latest`` after each, ``best`` after each that improves best_exporter_metric (bigger or
+smaller is better as metric_bigger says), ``none`` never. The trainer also asks for ``latest``
+exports on the export_every_n_steps / export_every_n_secs cadence. Kind ``k`` goes to
+``<export_dir or model_dir/export>/<k>/<timestamp>/``; ``final`` keeps every export, the others
+the newest exports_to_keep.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+
+from easy_rec.export.exporter import export_saved_model
+from easy_rec.models.base import RankModel
+from easy_rec.protos import dataset_pb2, export_pb2
+
+logger = logging.getLogger(__name__)
+
+#: export_config.exporter_type values
+EXPORTER_TYPES = ("final", "latest", "best", "none")
+
+#: Called with an export kind before exporting; False skips the export (e.g. a drift alarm).
+ExportGate = Callable[[str], bool]
+
+
+class ExportPolicy:
+    """Decides the trainer's exports and writes them."""
+
+    def __init__(self, model: RankModel, data_config: dataset_pb2.DatasetConfig,
+                 export_config: export_pb2.ExportConfig, model_dir: str,
+                 gate: ExportGate | None = None) -> None:
+        self._model = model
+        self._data_config = data_config
+        self._config = export_config
+        self._root = export_config.export_dir or os.path.join(model_dir, "export")
+        self._gate = gate
+        self._best: float | None = None
+
+    def after_evaluation(self, results: Mapping[str, float], final: bool) -> None:
+        """Exports what exporter_type asks for after an evaluation (`final`: the last one)."""
+        kind = self._config.exporter_type or "final"
+        if kind == "latest" or (kind == "best" and self._improved(results)) or (
+                kind == "final" and final):
+            self.export(kind)
+
+    def export(self, kind: str) -> str | None:
+        """Writes a `kind` export; its path, or None when the gate held it back."""
+        if self._gate is not None and not self._gate(kind):
+            return None
+        keep = 0 if kind == "final" else self._config.exports_to_keep
+        return export_saved_model(self._model, self._data_config, os.path.join(self._root, kind),
+                                  keep=keep)
+
+    def _improved(self, results: Mapping[str, float]) -> bool:
+        """Whether results beat the best best_exporter_metric so far (then the new best)."""
+        value = results.get(self._config.best_exporter_metric)
+        if value is None:
+            return False
+        better = self._best is None or (
+            value > self._best if self._config.metric_bigger else value < self._best)
+        if better:
+            self._best = value
+        return better

@@ -1,0 +1,1 @@
+"""Evaluation: metrics over the eval input, and retrieval metrics of matching models."""

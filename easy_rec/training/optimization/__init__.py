@@ -1,0 +1,1 @@
+"""Optimization: sparse-aware optimizers and learning-rate schedules."""
