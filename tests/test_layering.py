@@ -31,19 +31,25 @@ LEVELS: list[tuple[str, ...]] = [
     ("pipeline",),               # every config check together
     ("cli",),                    # command-line plumbing
     ("hpo", "tools"),            # tools around the pipeline
-    ("train", "eval", "predict", "serve", "__main__", "__init__"),  # entry points
+    ("train", "eval", "predict", "serve", "__init__"),  # entry points (and every __main__)
 ]
 LEAF_IMPORTS = {"config": {"protos"}}
 LEVEL_OF = {name: i for i, names in enumerate(LEVELS) for name in names}
+ENTRY_LEVEL = len(LEVELS) - 1
 
 
 def unit_of(module: str) -> str:
-    """The LEVELS entry a module belongs to: its package, or for a top-level module its name;
-    every ``__main__`` module is an entry point."""
+    """What a module counts as: its package, a top-level module's own name, or for a
+    package's ``__main__`` (an entry point) ``<package>.__main__``."""
     parts = module.split(".")
     if parts[-1] == "__main__":
-        return "__main__"
+        return f"{parts[1]}.__main__"
     return parts[1] if len(parts) > 1 else "__init__"
+
+
+def level_of(unit: str) -> int | None:
+    """Index in LEVELS (every __main__ is an entry point), None for an unplaced unit."""
+    return ENTRY_LEVEL if unit.endswith(".__main__") else LEVEL_OF.get(unit)
 
 
 def modules() -> dict[str, str]:
@@ -77,6 +83,39 @@ def imported_modules(module: str, path: str) -> set[str]:
     return {n for n in names if n == "easy_rec" or n.startswith("easy_rec.")}
 
 
+def package_edges() -> dict[str, set[str]]:
+    """Unit (package or entry module) -> the other units it imports."""
+    edges: dict[str, set[str]] = {}
+    for module, path in modules().items():
+        source = unit_of(module)
+        for target_module in imported_modules(module, path):
+            target = unit_of(target_module) if target_module != "easy_rec" else "__init__"
+            if target not in (source, "__init__"):
+                edges.setdefault(source, set()).add(target)
+    return edges
+
+
+def documented_edges() -> dict[str, set[str]]:
+    """The dependency list between the DEPENDENCIES markers of docs/architecture.md."""
+    with open(os.path.join(REPO, "docs", "architecture.md"), encoding="utf-8") as f:
+        text = f.read()
+    block = text.split("<!-- DEPENDENCIES -->")[1].split("<!-- /DEPENDENCIES -->")[0]
+    edges = {}
+    for line in block.strip().strip("`").strip().splitlines():
+        source, _, targets = line.partition("->")
+        edges[source.strip()] = {t.strip() for t in targets.split(",") if t.strip()}
+    return edges
+
+
+def dependency_block(edges: dict[str, set[str]]) -> str:
+    """The lines of the documented list for `edges`, lowest level first."""
+    def key(unit: str) -> tuple[int, str]:
+        return level_of(unit), unit
+
+    return "\n".join(f"{unit} -> {', '.join(sorted(edges[unit], key=key))}"
+                     for unit in sorted(edges, key=key))
+
+
 def violations() -> list[str]:
     """One line per import that goes sideways or up."""
     found = []
@@ -84,13 +123,13 @@ def violations() -> list[str]:
         source = unit_of(module)
         for target_module in sorted(imported_modules(module, path)):
             target = unit_of(target_module) if target_module != "easy_rec" else "__init__"
-            if target in (source, "__init__") or target_module.split(".")[-1] == "__main__":
+            if target in (source, "__init__") or target.endswith(".__main__"):
                 continue
             allowed = LEAF_IMPORTS.get(source)
             if allowed is not None and target not in allowed:
                 found.append(f"{module} imports {target_module}: {source} may import only "
                              f"{', '.join(sorted(allowed))}")
-            elif target in LEVEL_OF and LEVEL_OF[target] >= LEVEL_OF[source]:
+            elif level_of(target) is not None and level_of(target) >= level_of(source):
                 found.append(f"{module} imports {target_module}: {target} is not below "
                              f"{source}")
     return found
@@ -98,11 +137,18 @@ def violations() -> list[str]:
 
 def test_every_package_has_a_level():
     units = {unit_of(m) for m in modules()}
-    assert sorted(units - set(LEVEL_OF)) == [], "place new packages in LEVELS"
+    assert sorted(u for u in units if level_of(u) is None) == [], "place new packages in LEVELS"
 
 
 def test_imports_point_down_only():
     assert violations() == []
+
+
+def test_architecture_doc_lists_exactly_the_dependencies_of_the_code():
+    actual = package_edges()
+    assert documented_edges() == actual, (
+        "docs/architecture.md is out of date; the block between the DEPENDENCIES markers "
+        "should read:\n" + dependency_block(actual))
 
 
 @pytest.mark.parametrize("source, target, allowed", [
