@@ -1,0 +1,26 @@
+"""DIN's target attention: padding, normalizers and hand-computed values."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from easy_rec.layers.target_attention import TargetAttention
+
+
+@pytest.mark.parametrize("normalizer", ["softmax", "sigmoid", "none"])
+def test_target_attention_ignores_padding(normalizer):
+    tf.random.set_seed(3)
+    attention = TargetAttention(4, {"hidden_units": [8, 1], "use_bn": False}, normalizer)
+    query = tf.random.normal([2, 4])
+    sequence = tf.random.normal([2, 5, 4])
+    mask = tf.constant([[True, True, False, False, False], [True] * 5])
+    noisy = tf.where(mask[:, :, None], sequence, 100.0)  # garbage in the padded slots
+    np.testing.assert_allclose(attention(query, sequence, mask).numpy(),
+                               attention(query, noisy, mask).numpy(), rtol=1e-5, atol=1e-6)
+    empty = attention(query, sequence, tf.zeros([2, 5], tf.bool))
+    assert not empty.numpy().any()
+    if normalizer == "softmax":
+        scores = tf.random.normal([2, 5])
+        weights = attention.weights_from_scores(scores, mask).numpy()
+        np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-6)
