@@ -33,3 +33,24 @@ def test_masking_of_accidental_hits_and_negative_rows():
     assert target.numpy().tolist() == [0, 0, 0, 0]
     own = np.einsum("bkd,bd->bk", user.numpy(), item.numpy()).max(axis=1)
     np.testing.assert_allclose(scores.numpy()[:, 0], own, rtol=1e-5)
+
+
+def test_embedding_tower_ends_in_a_linear_layer():
+    tower = match.EmbeddingTower(2, [2, 1], activation="relu", use_bn=False)
+    dense, = tower.mlp.dense_layers
+    dense.kernel.assign([[1.0, 0.0], [0.0, 1.0]])
+    dense.bias.assign([0.0, 0.0])
+    tower.output_layer.kernel.assign([[1.0], [-2.0]])
+    tower.output_layer.bias.assign([0.0])
+    # relu([1, 2]) = [1, 2] -> 1 - 4 = -3: the linear output keeps its sign
+    assert tower(tf.constant([[1.0, 2.0]]), training=False).numpy().tolist() == [[-3.0]]
+    assert tower.output_dim == 1
+
+
+def test_normalize_and_pair_scores():
+    user = tf.constant([[3.0, 4.0]])
+    np.testing.assert_allclose(match.normalize(user, cosine=True).numpy(), [[0.6, 0.8]])
+    assert match.normalize(user, cosine=False) is user
+    assert match.pair_scores(user, tf.constant([[1.0, 1.0]])).numpy().tolist() == [7.0]
+    interests = tf.constant([[[1.0, 0.0], [0.0, 2.0]]])  # best interest: 2 * 1
+    assert match.pair_scores(interests, tf.constant([[0.5, 1.0]])).numpy().tolist() == [2.0]

@@ -20,3 +20,14 @@ def test_transformer_ignores_padding_and_zeroes_it():
     # dropout only in training
     np.testing.assert_allclose(out, encoder(x, mask, training=False).numpy())
     assert not np.allclose(out, encoder(x, mask, training=True).numpy())
+
+
+def test_a_block_without_attention_values_or_feed_forward_is_layer_norms():
+    encoder = TransformerEncoder(2, num_layers=1, num_heads=1)
+    block = encoder.blocks[0]
+    for layer in (block.attention.value, block.ffn_output):
+        layer.kernel.assign(tf.zeros_like(layer.kernel))
+    x = tf.constant([[[1.0, 3.0], [2.0, 2.0]]])
+    # attention and feed-forward add 0: LN(LN(LN(x))); [1, 3] -> [-1, 1]; [2, 2] -> [0, 0]
+    out = encoder(x, tf.constant([[True, True]])).numpy()
+    np.testing.assert_allclose(out, [[[-1.0, 1.0], [0.0, 0.0]]], atol=1e-4)
