@@ -22,7 +22,8 @@ def main() -> int:
     eval_path = eval_input_path(config)
     if not eval_path:
         parser.error("the config has no eval_input_path (or pass --eval_input_path)")
-    from easy_rec.training.evaluation.evaluator import Evaluator, model_column_plan
+    from easy_rec.models.builder import model_column_plan
+    from easy_rec.training.evaluation.evaluator import Evaluator
     from easy_rec.training.restore import load_trained_model
 
     base_dir = os.path.dirname(os.path.abspath(args.pipeline_config))

@@ -37,8 +37,7 @@ def sample_model_and_batch(sample: str, rows_file: str, batch_size: int, **edits
     import tensorflow as tf
 
     from easy_rec.input.reader import build_reader
-    from easy_rec.models.builder import build_model
-    from easy_rec.training.evaluation.evaluator import model_column_plan
+    from easy_rec.models.builder import build_model, model_column_plan
 
     config = load_pipeline_config(os.path.join(SAMPLES, f"{sample}_on_movielens.config"),
                                   edits or None).config

@@ -14,9 +14,8 @@ from kafka_helpers import fill, kafka_config, movielens_lines, new_topic
 from easy_rec.export.exporter import list_exports
 from easy_rec.input.line_parser import MISSING_KEY
 from easy_rec.metrics.classification import roc_auc
-from easy_rec.models.builder import build_model
+from easy_rec.models.builder import build_model, model_column_plan
 from easy_rec.training.drift_guard import ALARMS_FILE, DriftGuard
-from easy_rec.training.evaluation.evaluator import model_column_plan
 from easy_rec.training.trainer import Trainer
 
 WINDOW = 400

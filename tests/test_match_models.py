@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import SAMPLES, sample_rows
+from layers.layer_helpers import softmax_ce
 from pipeline_helpers import sample_config
 
 from easy_rec import cli
 from easy_rec.config.errors import ConfigError
-from easy_rec.layers import match
 from easy_rec.metrics import retrieval
 from easy_rec.models.builder import build_model
 from easy_rec.pipeline import parse_pipeline_config_text
@@ -69,21 +69,11 @@ def sampler_edits(table: str, num_sample: int = 16, **extra) -> dict:
 
 def first_batch(config, model, size: int) -> dict[str, tf.Tensor]:
     from easy_rec.input.reader import build_reader
-    from easy_rec.training.evaluation.evaluator import model_column_plan
+    from easy_rec.models.builder import model_column_plan
 
     reader = build_reader(config.data_config, config.eval_input_path,
                           model_column_plan(config, model))
     return next(iter(reader.make_dataset(size, num_epochs=1, shuffle=False)))
-
-
-def softmax_ce(logits: np.ndarray, valid: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Reference cross entropy over the valid candidates of each row."""
-    out = []
-    for row, column in enumerate(target):
-        scores = logits[row][valid[row]]
-        top = scores.max()
-        out.append(top + np.log(np.exp(scores - top).sum()) - logits[row, column])
-    return np.array(out)
 
 
 # -- losses ----------------------------------------------------------------------------------
@@ -121,33 +111,6 @@ def test_pointwise_classification_loss(tmp_path, data):
     labels, logits = batch["label"].numpy().astype(np.float64), out["logits"].numpy()
     expected = np.mean(np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-abs(logits))))
     assert float(model.loss(out, batch)) == pytest.approx(expected, rel=1e-4)
-
-
-def test_masking_of_accidental_hits_and_negative_rows():
-    user = tf.constant(np.random.default_rng(0).normal(size=(4, 2, 3)), tf.float32)  # 2 interests
-    item = tf.constant(np.random.default_rng(1).normal(size=(4, 3)), tf.float32)
-    ids = tf.constant([7, 8, 7, 9])
-    scores, valid, target = match.in_batch_candidates(user, item, ids)
-    want = np.einsum("bkd,nd->bkn", user.numpy(), item.numpy()).max(axis=1)
-    np.testing.assert_allclose(scores.numpy(), want, rtol=1e-5)
-    np.testing.assert_array_equal(valid.numpy(), [[1, 1, 0, 1], [1, 1, 1, 1], [0, 1, 1, 1],
-                                                  [1, 1, 1, 1]])
-    loss = match.masked_softmax_cross_entropy(scores, valid, target).numpy()
-    np.testing.assert_allclose(loss, softmax_ce(want, valid.numpy(), np.arange(4)), rtol=1e-5)
-    # a masked candidate's score does not matter
-    bumped = scores.numpy().copy()
-    bumped[0, 2] = 1e4
-    again = match.masked_softmax_cross_entropy(tf.constant(bumped), valid, target).numpy()
-    np.testing.assert_allclose(again, loss, rtol=1e-6)
-    # sampled: each row's own item first; draws equal to it are masked
-    negatives = tf.constant(np.random.default_rng(2).normal(size=(3, 3)), tf.float32)
-    scores, valid, target = match.sampled_candidates(user, item, negatives, ids,
-                                                     tf.constant([9, 7, 5]))
-    np.testing.assert_array_equal(valid.numpy(), [[1, 1, 0, 1], [1, 1, 1, 1], [1, 1, 0, 1],
-                                                  [1, 0, 1, 1]])
-    assert target.numpy().tolist() == [0, 0, 0, 0]
-    own = np.einsum("bkd,bd->bk", user.numpy(), item.numpy()).max(axis=1)
-    np.testing.assert_allclose(scores.numpy()[:, 0], own, rtol=1e-5)
 
 
 def test_rows_with_label_0_add_no_loss(tmp_path, data):

@@ -13,11 +13,10 @@ from pipeline_helpers import sample_config
 from easy_rec.config.errors import ConfigError
 from easy_rec.export.exporter import list_exports
 from easy_rec.input.reader import build_reader
-from easy_rec.layers.experts import Gate
-from easy_rec.models.builder import build_model
+from easy_rec.models.builder import build_model, model_column_plan
 from easy_rec.models.esmm import product_logit
 from easy_rec.pipeline import parse_pipeline_config_text
-from easy_rec.training.evaluation.evaluator import Evaluator, model_column_plan
+from easy_rec.training.evaluation.evaluator import Evaluator
 from easy_rec.training.trainer import Trainer
 
 LR = ("train_config.optimizer_config[0].adam_optimizer.learning_rate"
@@ -186,15 +185,6 @@ def test_dbmtl_relation_feeds_dependent_tower(tmp_path, seq_data):
         top_logits = model(batch, training=True)["logits_top"]
     grads = tape.gradient(top_logits, model.heads[0].dnn.dense_layers[0].kernel)
     assert grads is not None and float(tf.norm(grads)) > 0
-
-
-def test_gate_mixes_experts_with_softmax_weights():
-    gate = Gate(4, 3)
-    selector = tf.random.normal([5, 4])
-    experts = [tf.fill([5, 2], float(i)) for i in range(3)]
-    weights = gate.weights(selector).numpy()
-    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-6)
-    np.testing.assert_allclose(gate(selector, experts)[:, 0], weights @ np.arange(3.0), rtol=1e-5)
 
 
 # -- config checks -----------------------------------------------------------------------

@@ -8,154 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import SAMPLES, sample_rows
+from layers.layer_helpers import tree_kernels
 from pipeline_helpers import sample_model_and_batch
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.layers.attention import InteractingLayer, MultiHeadSelfAttention
-from easy_rec.layers.cin import CIN
-from easy_rec.layers.cross import CrossNet, CrossNetV2
-from easy_rec.layers.interaction import dot_interaction
 from easy_rec.models.base import l2_of
 from easy_rec.pipeline import parse_pipeline_config_text
-
-
-def randomize(module: tf.Module, seed: int = 0) -> None:
-    """Gives every variable of `module` random values (zero-initialised biases included)."""
-    rng = np.random.default_rng(seed)
-    for v in module.trainable_variables:
-        v.assign(rng.normal(0.0, 0.3, v.shape).astype(np.float32))
-
-
-# -- cross networks --------------------------------------------------------------------------
-def test_cross_net_matches_numpy():
-    x0 = np.random.default_rng(1).normal(size=(4, 6)).astype(np.float32)
-    cross = CrossNet(6, num_layers=3)
-    randomize(cross)
-    x = x0
-    for projection, bias in zip(cross.projections, cross.biases):
-        w, b = projection.kernel.numpy(), bias.numpy()
-        x = x0 * (x @ w) + b + x  # x0 * (x_l . w_l) + b_l + x_l
-    np.testing.assert_allclose(cross(tf.constant(x0)).numpy(), x, rtol=1e-5, atol=1e-5)
-    assert [k.shape for k in cross.kernels()] == [(6, 1)] * 3
-
-
-@pytest.mark.parametrize("low_rank", [0, 2])
-def test_cross_net_v2_matches_numpy(low_rank):
-    x0 = np.random.default_rng(2).normal(size=(4, 6)).astype(np.float32)
-    cross = CrossNetV2(6, num_layers=2, low_rank=low_rank)
-    randomize(cross)
-    x = x0
-    for layer in cross.layers:
-        if low_rank:
-            affine = x @ layer.down.kernel.numpy() @ layer.up.kernel.numpy() + layer.up.bias.numpy()
-        else:
-            affine = x @ layer.kernel.numpy() + layer.bias.numpy()
-        x = x0 * affine + x  # x0 * (W x_l + b) + x_l
-    np.testing.assert_allclose(cross(tf.constant(x0)).numpy(), x, rtol=1e-5, atol=1e-5)
-    expected = [(6, 2), (2, 6)] * 2 if low_rank else [(6, 6)] * 2
-    assert [tuple(k.shape) for k in cross.kernels()] == expected
-
-
-# -- DLRM interaction ------------------------------------------------------------------------
-@pytest.mark.parametrize("itself", [False, True])
-def test_dot_interaction_is_the_upper_triangle(itself):
-    vectors = np.random.default_rng(3).normal(size=(4, 2, 5)).astype(np.float32)  # n=4
-    out = dot_interaction([tf.constant(v) for v in vectors], self_interaction=itself).numpy()
-    first = 0 if itself else 1
-    expected = [np.sum(vectors[i] * vectors[j], axis=1)
-                for i in range(4) for j in range(i + first, 4)]
-    assert out.shape == (2, 10 if itself else 6)
-    np.testing.assert_allclose(out, np.stack(expected, axis=1), rtol=1e-5, atol=1e-5)
-
-
-# -- CIN -------------------------------------------------------------------------------------
-def cin_reference(cin: CIN, fields: np.ndarray, split: list[bool]) -> np.ndarray:
-    """Numpy CIN: X^k[b, h, d] = sum_ij W[i, j, h] X^{k-1}[b, i, d] X^0[b, j, d] + bias[h]."""
-    x0, x, pooled = fields, fields, []
-    for layer, halve in zip(cin.layers, split):
-        w = layer.kernel.numpy().reshape(x.shape[1], x0.shape[1], -1)
-        maps = np.einsum("bid,bjd,ijh->bhd", x, x0, w) + layer.bias.numpy()[None, :, None]
-        if halve:
-            x, kept = np.split(maps, 2, axis=1)
-        else:
-            x = kept = maps
-        pooled.append(kept.sum(axis=2))
-    return np.concatenate(pooled, axis=1)
-
-
-@pytest.mark.parametrize("split_half,width", [(True, 4 + 8 + 6), (False, 8 + 16 + 6)])
-def test_cin_shapes_and_values(split_half, width):
-    fields = np.random.default_rng(4).normal(size=(3, 5, 7)).astype(np.float32)  # m=5, D=7
-    cin = CIN(5, [8, 16, 6], split_half=split_half)
-    randomize(cin)
-    out = cin(tf.constant(fields)).numpy()
-    assert cin.output_dim == width and out.shape == (3, width)
-    reference = cin_reference(cin, fields, [split_half, split_half, False])
-    np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-3)
-    previous = [5, 4 if split_half else 8, 8 if split_half else 16]
-    assert [tuple(k.shape) for k in cin.kernels()] == [
-        (p * 5, m) for p, m in zip(previous, [8, 16, 6])]
-
-
-def test_cin_split_half_needs_even_maps():
-    with pytest.raises(ValueError, match="even"):
-        CIN(5, [7, 4], split_half=True)
-    assert CIN(5, [7, 3], split_half=False).output_dim == 10
-
-
-# -- multi-head self-attention ---------------------------------------------------------------
-def attention_reference(att: MultiHeadSelfAttention, x: np.ndarray) -> np.ndarray:
-    q, k, v = (x @ layer.kernel.numpy() for layer in (att.query, att.key, att.value))
-    heads = []
-    for h in range(att.num_heads):
-        cols = slice(h * att.head_dim, (h + 1) * att.head_dim)
-        scores = q[..., cols] @ np.swapaxes(k[..., cols], 1, 2) / np.sqrt(att.head_dim)
-        weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
-        weights /= weights.sum(axis=-1, keepdims=True)
-        heads.append(weights @ v[..., cols])
-    out = np.concatenate(heads, axis=-1)
-    if att.projection is not None:
-        out = out @ att.projection.kernel.numpy() + att.projection.bias.numpy()
-    return out
-
-
-@pytest.mark.parametrize("output_dim", [None, 5])
-def test_multi_head_self_attention_matches_numpy(output_dim):
-    x = np.random.default_rng(5).normal(size=(2, 4, 6)).astype(np.float32)
-    att = MultiHeadSelfAttention(6, num_heads=2, head_dim=3, output_dim=output_dim)
-    randomize(att)
-    out = att(tf.constant(x)).numpy()
-    assert out.shape == (2, 4, output_dim or 6) and att.output_dim == (output_dim or 6)
-    np.testing.assert_allclose(out, attention_reference(att, x), rtol=1e-4, atol=1e-5)
-
-
-def test_attention_mask_ignores_padding():
-    rng = np.random.default_rng(6)
-    x = rng.normal(size=(2, 5, 6)).astype(np.float32)
-    mask = tf.constant([[True, True, True, False, False], [False] * 5])
-    att = MultiHeadSelfAttention(6, num_heads=2, head_dim=4, output_dim=6)
-    randomize(att)
-    out = att(tf.constant(x), mask).numpy()
-    # valid positions see only valid positions: same as attention over the unpadded prefix
-    np.testing.assert_allclose(out[0, :3], att(tf.constant(x[:1, :3]))[0].numpy(),
-                               rtol=1e-4, atol=1e-5)
-    changed = x.copy()
-    changed[0, 3:] = rng.normal(size=(2, 6)) * 100
-    np.testing.assert_allclose(att(tf.constant(changed), mask).numpy()[0, :3], out[0, :3],
-                               rtol=1e-4, atol=1e-5)
-    assert np.all(out[0, 3:] == 0) and np.all(out[1] == 0)  # padding and all-padding rows
-    assert np.isfinite(out).all()
-
-
-def test_interacting_layer_is_relu_of_attention_plus_residual():
-    x = tf.constant(np.random.default_rng(7).normal(size=(2, 3, 4)).astype(np.float32))
-    layer = InteractingLayer(4, num_heads=2, head_dim=5)
-    randomize(layer)
-    out = layer(x).numpy()
-    expected = np.maximum(layer.attention(x).numpy() + x.numpy() @ layer.residual.kernel.numpy(), 0)
-    assert out.shape == (2, 3, 10)
-    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
-    assert len(layer.kernels()) == 4
 
 
 # -- config checks ---------------------------------------------------------------------------
@@ -228,7 +86,7 @@ def check_trains(model, batch) -> dict[str, tf.Tensor]:
 
 
 def kernel_ids(*modules) -> set[int]:
-    return {id(k) for m in modules for k in m.kernels()}
+    return {id(k) for m in modules for k in tree_kernels(m)}
 
 
 def test_dcn(rows_file):
@@ -243,7 +101,7 @@ def test_dcn_v2_low_rank_with_backbone(rows_file):
         "model_config.dcn_v2.cross.low_rank": 8,
         "model_config.dcn_v2.backbone": {"hidden_units": [32]}})
     check_trains(model, batch)
-    assert [tuple(k.shape) for k in model.cross.kernels()] == [(32, 8), (8, 32)] * 3
+    assert [tuple(k.shape) for k in tree_kernels(model.cross)] == [(32, 8), (8, 32)] * 3
     assert kernel_ids(model.cross, model.backbone) <= {id(k) for k in model.regularized_kernels()}
 
 

@@ -9,156 +9,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import SAMPLES, sample_rows
+from layers.layer_helpers import dense, randomize, tree_kernels
 from pipeline_helpers import sample_model_and_batch
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.layers.field_interaction import (
-    Bilinear,
-    FieldWiseBiInteraction,
-    SENet,
-    pair_indices,
-)
-from easy_rec.layers.mask_block import MaskBlock
-from easy_rec.layers.norm import LayerNorm
 from easy_rec.models.base import l2_of
 from easy_rec.models.flen import field_groups
 from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text
-
-RNG = np.random.default_rng(0)
-
-
-def randomize(module: tf.Module, seed: int = 0) -> None:
-    """Random values for every variable of `module` (ones / zeros initialisations included)."""
-    rng = np.random.default_rng(seed)
-    for v in module.trainable_variables:
-        v.assign(rng.normal(0.0, 0.5, v.shape).astype(np.float32))
-
-
-def normal(*shape: int) -> np.ndarray:
-    return RNG.normal(size=shape).astype(np.float32)
-
-
-def relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0.0)
-
-
-def layer_norm(x: np.ndarray, ln: LayerNorm, epsilon: float = 1e-6) -> np.ndarray:
-    mean, var = x.mean(axis=-1, keepdims=True), x.var(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + epsilon) * ln.gamma.numpy() + ln.beta.numpy()
-
-
-def dense(x: np.ndarray, layer) -> np.ndarray:
-    y = x @ layer.kernel.numpy()
-    return y + layer.bias.numpy() if layer.bias is not None else y
-
-
-def test_pair_indices_are_the_upper_triangle():
-    assert pair_indices(4) == ([0, 0, 0, 1, 1, 2], [1, 2, 3, 2, 3, 3])
-    assert pair_indices(1) == ([], [])
-
-
-def test_layer_norm_matches_numpy():
-    x = normal(3, 5, 8)
-    ln = LayerNorm(8)
-    randomize(ln)
-    np.testing.assert_allclose(ln(tf.constant(x)).numpy(), layer_norm(x, ln), rtol=1e-4,
-                               atol=1e-5)
-
-
-# -- SENET -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("groups,skip,norm", [(1, False, False), (2, True, True), (4, True, False)])
-def test_senet_matches_numpy(groups, skip, norm):
-    batch, fields, dim = 3, 5, 8
-    e = normal(batch, fields, dim)
-    senet = SENet(fields, dim, reduction_ratio=3, num_squeeze_group=groups,
-                  use_skip_connection=skip, use_output_layer_norm=norm)
-    randomize(senet)
-    split = e.reshape(batch, fields, groups, dim // groups)
-    z = np.concatenate([split.max(-1), split.mean(-1)], axis=-1).reshape(batch, -1)
-    weights = dense(relu(dense(z, senet.reduce)), senet.excite)  # one per (field, group)
-    out = split * weights.reshape(batch, fields, groups, 1) + (split if skip else 0.0)
-    out = out.reshape(batch, fields * dim)
-    if norm:
-        out = layer_norm(out, senet.layer_norm)
-    np.testing.assert_allclose(senet(tf.constant(e)).numpy(), out.reshape(e.shape), rtol=1e-4,
-                               atol=1e-4)
-    assert senet.reduce.kernel.shape == (fields * groups * 2, max(1, fields * groups * 2 // 3))
-    assert len(senet.kernels()) == 2
-
-
-def test_senet_weights_whole_fields_with_one_group():
-    e = normal(2, 4, 6)
-    senet = SENet(4, 6, num_squeeze_group=1, use_skip_connection=False,
-                  use_output_layer_norm=False)
-    randomize(senet)
-    ratio = senet(tf.constant(e)).numpy() / e
-    np.testing.assert_allclose(ratio, np.repeat(ratio[..., :1], 6, axis=-1), rtol=1e-4, atol=1e-4)
-
-
-def test_senet_groups_must_divide_the_width():
-    with pytest.raises(ValueError, match="not divisible by num_squeeze_group 3"):
-        SENet(4, 16, num_squeeze_group=3)
-
-
-# -- bilinear --------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind,plus", list(itertools.product(["all", "each", "interaction"],
-                                                             [False, True])))
-def test_bilinear_matches_numpy(kind, plus):
-    batch, fields, dim = 3, 4, 5
-    e = normal(batch, fields, dim)
-    layer = Bilinear(fields, dim, num_output_units=7, bilinear_type=kind, use_plus=plus)
-    randomize(layer)
-    kernel = layer.kernel.numpy()
-    parts = []
-    for p, (i, j) in enumerate(itertools.combinations(range(fields), 2)):
-        w = kernel[{"all": 0, "each": i, "interaction": p}[kind]]
-        product = (e[:, i] @ w) * e[:, j]
-        parts.append(product.sum(axis=1, keepdims=True) if plus else product)
-    expected = dense(np.concatenate(parts, axis=1), layer.output_layer)
-    np.testing.assert_allclose(layer(tf.constant(e)).numpy(), expected, rtol=1e-4, atol=1e-4)
-    assert kernel.shape[0] == {"all": 1, "each": fields - 1, "interaction": 6}[kind]
-    assert layer.output_layer.kernel.shape == (6 if plus else 6 * dim, 7)
-
-
-def test_bilinear_rejects_an_unknown_type():
-    with pytest.raises(ValueError, match="bilinear type"):
-        Bilinear(3, 4, 8, bilinear_type="pairs")
-
-
-# -- FLEN's field-wise bi-interaction --------------------------------------------------------
-def test_field_wise_bi_interaction_matches_numpy():
-    sizes, dim = [3, 1, 2], 4
-    fields = [normal(2, n, dim) for n in sizes]
-    layer = FieldWiseBiInteraction(len(sizes))
-    randomize(layer)
-    r, s = layer.pair_weights.numpy(), layer.field_weights.numpy()
-    expected = np.zeros((2, dim), np.float32)
-    for p, (m, n) in enumerate(itertools.combinations(range(len(sizes)), 2)):
-        expected += r[p] * fields[m].sum(axis=1) * fields[n].sum(axis=1)  # MF between fields
-    for m, field in enumerate(fields):
-        for i, j in itertools.combinations(range(field.shape[1]), 2):
-            expected += s[m] * field[:, i] * field[:, j]  # FM within a field
-    out = layer([tf.constant(f) for f in fields]).numpy()
-    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
-
-
-# -- MaskBlock -------------------------------------------------------------------------------
-@pytest.mark.parametrize("output_size,input_norm,projection", [
-    (6, True, 0), (0, True, 0), (6, False, 3)])
-def test_mask_block_matches_numpy(output_size, input_norm, projection):
-    x, v = normal(3, 10), normal(3, 12)  # block input (e.g. previous block), full embedding
-    block = MaskBlock(10, 12, aggregation_size=8, output_size=output_size,
-                      input_layer_norm=input_norm, projection_dim=projection)
-    randomize(block)
-    source = v @ block.projection.kernel.numpy() if projection else v
-    mask = dense(relu(dense(source, block.aggregation)), block.mask)
-    masked = mask * (layer_norm(x, block.input_norm) if input_norm else x)
-    expected = (relu(layer_norm(masked @ block.output_layer.kernel.numpy(), block.output_norm))
-                if output_size else masked)
-    out = block(tf.constant(x), tf.constant(v)).numpy()
-    assert block.output_dim == (output_size or 10) and out.shape == (3, block.output_dim)
-    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
-    assert len(block.kernels()) == 2 + bool(output_size) + bool(projection)
 
 
 # -- config checks ---------------------------------------------------------------------------
@@ -278,7 +135,7 @@ def assert_trainable(model, batch, *layers) -> None:
     kernels = model.regularized_kernels()
     scale = float(model.params.l2_regularization)
     assert float(model.dense_l2()) == pytest.approx(scale * float(l2_of(kernels)), rel=1e-5)
-    assert {id(k) for layer in layers for k in layer.kernels()} <= {id(k) for k in kernels}
+    assert {id(k) for layer in layers for k in tree_kernels(layer)} <= {id(k) for k in kernels}
 
 
 @pytest.mark.parametrize("kind", ["each", "all"])
@@ -333,7 +190,7 @@ def test_flen_defaults_to_every_deep_group():
 def test_difm_logit_is_a_reweighted_fm(rows_file):
     model, batch = model_and_batch("difm", rows_file)
     assert_trainable(model, batch, model.attention, model.dnn)
-    randomize(model.attention, 1)
+    randomize(model.attention, 1, scale=0.5)
     features = model.feature_layer(batch)
     e = np.stack([t.numpy() for t in features.deep["all"]], axis=1)  # [batch, 9, 16]
     m = model.input_aware_factor(tf.constant(e), False).numpy()

@@ -11,9 +11,8 @@ from google.protobuf import text_format
 
 from easy_rec.config.errors import ConfigError
 from easy_rec.features.feature_layer import FeatureLayer
-from easy_rec.layers.target_attention import TargetAttention
 from easy_rec.pipeline import load_pipeline_config
-from easy_rec.protos import dnn_pb2, feature_config_pb2
+from easy_rec.protos import feature_config_pb2
 
 DIN_SAMPLE = os.path.join(SAMPLES, "din_on_movielens.config")
 
@@ -70,25 +69,6 @@ def test_pooled_in_a_feature_group_and_list_input_match_strings():
                    "hist": tf.ragged.constant([["9", "1", "2", "3"]])})
     np.testing.assert_allclose(lists.sequence["seq"].sequence.numpy(),
                                strings.sequence["seq"].sequence.numpy())
-
-
-@pytest.mark.parametrize("normalizer", ["softmax", "sigmoid", "none"])
-def test_target_attention_ignores_padding(normalizer):
-    tf.random.set_seed(3)
-    dnn = _parse("hidden_units: [8, 1] use_bn: false", dnn_pb2.DNN())
-    attention = TargetAttention(4, dnn, normalizer)
-    query = tf.random.normal([2, 4])
-    sequence = tf.random.normal([2, 5, 4])
-    mask = tf.constant([[True, True, False, False, False], [True] * 5])
-    noisy = tf.where(mask[:, :, None], sequence, 100.0)  # garbage in the padded slots
-    np.testing.assert_allclose(attention(query, sequence, mask).numpy(),
-                               attention(query, noisy, mask).numpy(), rtol=1e-5, atol=1e-6)
-    empty = attention(query, sequence, tf.zeros([2, 5], tf.bool))
-    assert not empty.numpy().any()
-    if normalizer == "softmax":
-        scores = tf.random.normal([2, 5])
-        weights = attention.weights_from_scores(scores, mask).numpy()
-        np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-6)
 
 
 @pytest.mark.parametrize("edits, field, words", [

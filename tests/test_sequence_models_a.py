@@ -8,23 +8,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import SAMPLES
+from layers.layer_helpers import tree_kernels
 
 from easy_rec.config.errors import ConfigError
 from easy_rec.features.feature_layer import SequenceGroup
 from easy_rec.input.reader import build_reader
-from easy_rec.layers.auxiliary_loss import in_batch_match_loss, next_behavior_loss
-from easy_rec.layers.gru import GRU
-from easy_rec.layers.transformer import TransformerEncoder
-from easy_rec.models.builder import build_model
+from easy_rec.models.builder import build_model, model_column_plan
 from easy_rec.models.sequence_base import AUX_LOSS_KEY
 from easy_rec.pipeline import load_pipeline_config
-from easy_rec.training.evaluation.evaluator import model_column_plan
 
 BATCH = 64
-
-
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 def _sample(name: str) -> str:
@@ -47,94 +40,6 @@ def built(request):
                           model_column_plan(config, model))
     batch = next(iter(reader.make_dataset(BATCH, num_epochs=1, shuffle=False)))
     return request.param, model, batch
-
-
-# ------------------------------------------------------------------ GRU
-def test_gru_step_matches_numpy():
-    tf.random.set_seed(0)
-    gru = GRU(5, 4)
-    x, h = tf.random.normal([3, 5]), tf.random.normal([3, 4])
-    attention = tf.constant([0.2, 0.5, 1.0])
-    w, b = gru.input_kernel.kernel.numpy(), gru.input_kernel.bias.numpy()
-    u = gru.recurrent_kernel.kernel.numpy()
-    xp, hp = x.numpy() @ w + b, h.numpy() @ u
-    update = _sigmoid(xp[:, :4] + hp[:, :4])
-    reset = _sigmoid(xp[:, 4:8] + hp[:, 4:8])
-    candidate = np.tanh(xp[:, 8:] + reset * hp[:, 8:])
-    want = (1 - update) * h.numpy() + update * candidate
-    projected = gru.input_kernel(x)
-    np.testing.assert_allclose(gru.step(projected, h).numpy(), want, rtol=1e-5, atol=1e-6)
-    scaled = update * attention.numpy()[:, None]  # AUGRU: attention scales the update gate
-    want_augru = (1 - scaled) * h.numpy() + scaled * candidate
-    np.testing.assert_allclose(gru.step(projected, h, attention).numpy(), want_augru,
-                               rtol=1e-5, atol=1e-6)
-
-
-def test_gru_padding_keeps_the_state():
-    tf.random.set_seed(1)
-    gru = GRU(3, 4)
-    sequence = tf.random.normal([3, 5, 3])
-    mask = tf.sequence_mask([2, 5, 0], 5)
-    attention = tf.random.uniform([3, 5])
-    states, final = gru(sequence, mask, attention)
-    noisy = tf.where(mask[:, :, None], sequence, 99.0)
-    states_noisy, final_noisy = gru(noisy, mask, tf.where(mask, attention, 0.7))
-    np.testing.assert_allclose(final.numpy(), final_noisy.numpy(), rtol=1e-6)
-    np.testing.assert_allclose(states.numpy(), states_noisy.numpy(), rtol=1e-6)
-    np.testing.assert_allclose(final.numpy()[0], states.numpy()[0, 1])  # the last real step
-    np.testing.assert_allclose(states.numpy()[0, 2:], np.repeat(states.numpy()[0, 1:2], 3, 0))
-    assert not final.numpy()[2].any()  # no real step: the zero initial state
-    # the state after 2 real steps equals that of running the first 2 steps alone
-    short_states, short_final = gru(sequence[:1, :2], mask[:1, :2], attention[:1, :2])
-    np.testing.assert_allclose(short_final.numpy()[0], final.numpy()[0], rtol=1e-5)
-
-
-# ------------------------------------------------------------------ transformer
-def test_transformer_ignores_padding_and_zeroes_it():
-    tf.random.set_seed(2)
-    encoder = TransformerEncoder(8, num_layers=2, num_heads=2, dropout_ratio=0.5)
-    x = tf.random.normal([2, 4, 8])
-    mask = tf.sequence_mask([2, 4], 4)
-    out = encoder(x, mask).numpy()
-    noisy = encoder(tf.where(mask[:, :, None], x, -50.0), mask).numpy()
-    np.testing.assert_allclose(out, noisy, rtol=1e-5, atol=1e-5)
-    assert not out[0, 2:].any()
-    # dropout only in training
-    np.testing.assert_allclose(out, encoder(x, mask, training=False).numpy())
-    assert not np.allclose(out, encoder(x, mask, training=True).numpy())
-
-
-# ------------------------------------------------------------------ auxiliary losses
-def test_next_behavior_loss_matches_numpy():
-    tf.random.set_seed(4)
-    sequence = tf.random.normal([2, 4, 3])  # batch 2: the negative row is always the other one
-    mask = tf.sequence_mask([4, 3], 4)
-    predictions = tf.random.normal([2, 4, 3])
-    got = float(next_behavior_loss(predictions, sequence, mask))
-    e, p, m = sequence.numpy(), predictions.numpy(), mask.numpy()
-    losses = []
-    for row in range(2):
-        for t in range(3):
-            if m[row, t + 1] and m[1 - row, t + 1]:
-                pos, neg = p[row, t] @ e[row, t + 1], p[row, t] @ e[1 - row, t + 1]
-                losses.append(-np.log(_sigmoid(pos)) - np.log(1 - _sigmoid(neg)))
-    assert len(losses) == 4
-    assert got == pytest.approx(np.mean(losses), rel=1e-5)
-    empty = next_behavior_loss(predictions, sequence, tf.zeros_like(mask))
-    assert float(empty) == 0.0
-
-
-def test_in_batch_match_loss_matches_numpy_and_skips_accidental_hits():
-    users = tf.constant([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, -1.0]])
-    items = tf.constant([[2.0, 0.0], [0.0, 1.0], [2.0, 0.0], [1.0, 1.0]])  # rows 0, 2: one item
-    user_valid = tf.constant([True, True, False, True])
-    item_valid = tf.constant([True, True, True, False])
-    got = float(in_batch_match_loss(users, items, user_valid, item_valid))
-    scores = users.numpy() @ items.numpy().T
-    # row 0: candidates 0, 1 (2 duplicates its item, 3 invalid); row 1: 0, 1, 2
-    want = [-scores[0, 0] + np.log(np.exp(scores[0, [0, 1]]).sum()),
-            -scores[1, 1] + np.log(np.exp(scores[1, [0, 1, 2]]).sum())]
-    assert got == pytest.approx(np.mean(want), rel=1e-5)
 
 
 # ------------------------------------------------------------------ models
@@ -185,7 +90,7 @@ def test_auxiliary_loss_gradients_reach_the_sequence_layers(built):
     with tf.GradientTape() as tape:
         aux = model(batch, training=True)[AUX_LOSS_KEY]
     layer = model.extractor if name == "dien" else model.user_attention
-    grads = tape.gradient(aux, layer.kernels())
+    grads = tape.gradient(aux, tree_kernels(layer))
     assert all(g is not None and float(tf.norm(g)) > 0 for g in grads)
 
 

@@ -14,102 +14,12 @@ import tensorflow as tf
 from conftest import SAMPLES, sample_rows
 
 from easy_rec.config.errors import ConfigError
-from easy_rec.layers.capsule import CapsuleRouting, interest_count, label_aware_attention, squash
-from easy_rec.layers.cloze import append_after_last, cloze_mask
+from easy_rec.layers.capsule import interest_count
 from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text
-from easy_rec.protos import mind_pb2
 from easy_rec.training.trainer import Trainer
 
 MODELS = ("dpin", "bert4rec", "mind")
 SEQ_COLUMNS = 16  # columns of samples/data/movielens_seq_*.csv
-
-
-# -- layers ----------------------------------------------------------------------------------
-def test_squash_matches_numpy():
-    s = np.random.default_rng(0).normal(size=(3, 4, 5)).astype(np.float32)
-    for power in (1.0, 0.5):
-        norm2 = (s ** 2).sum(-1, keepdims=True)
-        want = (norm2 / (1 + norm2)) ** power * s / np.sqrt(norm2)
-        np.testing.assert_allclose(squash(tf.constant(s), power).numpy(), want, rtol=1e-5)
-    assert not np.any(squash(tf.zeros([2, 3])).numpy())
-
-
-def test_interest_count_is_log2_of_history_length():
-    counts = interest_count(tf.constant([0, 1, 3, 4, 7, 8, 20, 300]), 4, constant=False)
-    assert counts.numpy().tolist() == [1, 1, 1, 2, 2, 3, 4, 4]
-    assert interest_count(tf.constant([1, 20]), 4, constant=True).numpy().tolist() == [4, 4]
-
-
-def _capsule_config(**fields) -> mind_pb2.Capsule:
-    config = mind_pb2.Capsule(max_k=4, high_dim=6, num_iters=3)
-    for name, value in fields.items():
-        setattr(config, name, value)
-    return config
-
-
-def test_capsule_routing_shapes_active_capsules_and_padding():
-    tf.random.set_seed(1)
-    routing = CapsuleRouting(5, 10, _capsule_config(), name="caps")
-    length = tf.constant([10, 4, 1, 0])
-    behaviours = tf.random.normal([4, 10, 5]) * tf.sequence_mask(length, 10, tf.float32)[..., None]
-    capsules, active = routing(behaviours, length)
-    assert capsules.shape == (4, 4, 6)
-    assert active.numpy().sum(axis=1).tolist() == [3, 2, 1, 1]
-    norms = np.linalg.norm(capsules.numpy(), axis=-1)
-    assert np.all(norms[~active.numpy()] == 0) and np.all(norms < 1)
-    assert np.all(norms[:3][active.numpy()[:3]] > 0)
-    assert not np.any(capsules.numpy()[3])  # an empty history routes nothing
-    # what padding holds never matters
-    noisy = behaviours + tf.random.normal([4, 10, 5]) * tf.cast(
-        ~tf.sequence_mask(length, 10), tf.float32)[..., None]
-    np.testing.assert_allclose(routing(noisy, length)[0].numpy(), capsules.numpy(), atol=1e-6)
-    # max_seq_len routes only the most recent behaviours
-    recent = CapsuleRouting(5, 10, _capsule_config(max_seq_len=2, const_caps_num=True), name="r")
-    caps_last2, active2 = recent(behaviours, length)
-    assert caps_last2.shape == (4, 4, 6) and bool(tf.reduce_all(active2))
-    older = tf.concat([tf.random.normal([4, 3, 5]), behaviours], axis=1)  # 3 older behaviours
-    np.testing.assert_allclose(recent(older, length + 3)[0].numpy()[:2],
-                               caps_last2.numpy()[:2], atol=1e-6)
-
-
-def test_label_aware_attention_matches_numpy():
-    rng = np.random.default_rng(2)
-    interests = rng.normal(size=(3, 4, 5)).astype(np.float32)
-    item = rng.normal(size=(3, 5)).astype(np.float32)
-    active = np.array([[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]], bool)
-    got = label_aware_attention(tf.constant(interests), tf.constant(item), tf.constant(active),
-                                2.0).numpy()
-    scores = np.einsum("bkd,bd->bk", interests, item)
-    sharp = np.where(active, np.sign(scores) * np.abs(scores) ** 2, -np.inf)
-    weights = np.exp(sharp - sharp.max(1, keepdims=True))
-    weights /= weights.sum(1, keepdims=True)
-    np.testing.assert_allclose(got, np.einsum("bk,bkd->bd", weights, interests), rtol=1e-5)
-    np.testing.assert_allclose(got[1], interests[1, 0], rtol=1e-6)
-
-
-def test_cloze_mask_rate_never_padding_and_every_row_predicts():
-    tf.random.set_seed(3)
-    length = tf.constant(np.random.default_rng(3).integers(0, 41, size=4000))
-    mask = tf.sequence_mask(length, 40)
-    chosen = cloze_mask(mask, 0.2).numpy()
-    assert not np.any(chosen & ~mask.numpy())
-    rate = chosen.sum() / mask.numpy().sum()
-    assert 0.19 < rate < 0.22, rate  # 0.2 plus the rows where nothing was drawn
-    non_empty = length.numpy() > 0
-    assert np.all(chosen[non_empty].any(axis=1)) and not chosen[~non_empty].any()
-    single = cloze_mask(tf.sequence_mask([3, 5], 6), 1e-9).numpy()
-    assert single.tolist() == [[False, False, True, False, False, False],
-                               [False, False, False, False, True, False]]
-
-
-def test_append_after_last():
-    ids, mask = append_after_last(tf.constant([[4, 5, 0], [6, 0, 0], [0, 0, 0]]),
-                                  tf.constant([2, 1, 0]), tf.constant(9))
-    assert ids.numpy().tolist() == [[4, 5, 9, 0], [6, 9, 0, 0], [9, 0, 0, 0]]
-    assert mask.numpy().sum(axis=1).tolist() == [3, 2, 1]
-    vectors, _ = append_after_last(tf.zeros([2, 2, 3]), tf.constant([1, 2]),
-                                   tf.constant([[1.0, 2, 3], [4, 5, 6]]))
-    assert vectors.numpy()[0, 1].tolist() == [1, 2, 3] and vectors.numpy()[1, 2].tolist() == [4, 5, 6]
 
 
 # -- the models, each trained once on a slice of the MovieLens sequence data ---------------------

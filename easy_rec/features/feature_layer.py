@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import tensorflow as tf
 
@@ -106,8 +107,7 @@ class FeatureLayer(tf.Module):
             return
         self.deep_tables[feature.table_name] = EmbeddingTable(
             feature.num_ids, feature.embedding_dim,
-            make_initializer(feature.config.initializer if feature.config.HasField("initializer")
-                             else None, feature.embedding_dim),
+            make_initializer(feature.embedding_dim, **initializer_kwargs(feature.config)),
             name=scope_name(f"{feature.table_name}_embedding"))
 
     def _add_wide(self, feature: Feature) -> None:
@@ -227,6 +227,20 @@ class FeatureLayer(tf.Module):
             else:
                 cache[name] = self.wide_dense[name](value.dense)
         return cache[name]
+
+
+def initializer_kwargs(config: feature_config_pb2.FeatureConfig) -> dict[str, Any]:
+    """make_initializer arguments (all but dim) of a feature's `initializer`; none if unset."""
+    if not config.HasField("initializer"):
+        return {}
+    kind = config.initializer.WhichOneof("initializer_oneof")
+    params = getattr(config.initializer, kind)
+    if kind == "constant_initializer":
+        return {"kind": "constant", "consts": list(params.consts)}
+    if kind == "glorot_normal_initializer":
+        return {"kind": "glorot_normal"}
+    return {"kind": kind.removesuffix("_initializer"), "mean": params.mean,
+            "stddev": params.stddev}
 
 
 def _lookup(table: EmbeddingTable, value: Encoded, combiner: str) -> tf.Tensor:

@@ -1,12 +1,27 @@
-"""Multi-head self-attention over a set or sequence of vectors, and AutoInt's interacting layer."""
+"""Multi-head self-attention over a set or sequence of vectors, and AutoInt's interacting layer.
+
+References: Vaswani et al., "Attention Is All You Need", NeurIPS 2017,
+https://arxiv.org/abs/1706.03762; Song et al., "AutoInt: Automatic Feature Interaction
+Learning via Self-Attentive Neural Networks", CIKM 2019, https://arxiv.org/abs/1810.11921.
+
+Head h computes softmax(Q_h K_h^T / sqrt(d)) V_h with Q_h = X W_Q^h, K_h = X W_K^h,
+V_h = X W_V^h; the heads are concatenated (and optionally projected). AutoInt's interacting
+layer is ReLU(MultiHeadSelfAttention(X) + X W_res).
+
+Shapes: [batch, seq, input_dim] (and an optional bool mask [batch, seq]) ->
+[batch, seq, num_heads * head_dim] (or [batch, seq, output_dim] with a projection).
+"""
 from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.layers.base import Layer
 from easy_rec.layers.core import Dense
+from easy_rec.layers.registry import register_layer
 
 
-class MultiHeadSelfAttention(tf.Module):
+@register_layer("MultiHeadSelfAttention")
+class MultiHeadSelfAttention(Layer):
     """Scaled dot-product self-attention with `num_heads` heads of width `head_dim`.
 
     Each head h computes softmax(Q_h K_h^T / sqrt(head_dim)) V_h with Q_h, K_h, V_h linear maps
@@ -58,13 +73,9 @@ class MultiHeadSelfAttention(tf.Module):
         x = tf.reshape(x, [shape[0], shape[1], self.num_heads, self.head_dim])
         return tf.transpose(x, [0, 2, 1, 3])
 
-    def kernels(self) -> list[tf.Variable]:
-        """Query, key, value (and output projection) matrices, for L2 regularisation."""
-        layers = [self.query, self.key, self.value, self.projection]
-        return [layer.kernel for layer in layers if layer is not None]
 
-
-class InteractingLayer(tf.Module):
+@register_layer("InteractingLayer")
+class InteractingLayer(Layer):
     """AutoInt's interacting layer: ReLU(MultiHeadSelfAttention(x) + x W_res) over fields.
 
     [batch, fields, input_dim] -> [batch, fields, num_heads * head_dim].
@@ -80,7 +91,3 @@ class InteractingLayer(tf.Module):
 
     def __call__(self, fields: tf.Tensor) -> tf.Tensor:
         return tf.nn.relu(self.attention(fields) + self.residual(fields))
-
-    def kernels(self) -> list[tf.Variable]:
-        """Attention and residual matrices, for L2 regularisation."""
-        return self.attention.kernels() + [self.residual.kernel]

@@ -1,4 +1,15 @@
-"""Auxiliary losses over behaviour histories with negatives taken from the batch itself."""
+"""Auxiliary losses over behaviour histories with negatives taken from the batch itself.
+
+References: Zhou et al., "Deep Interest Evolution Network for Click-Through Rate Prediction"
+(DIEN), AAAI 2019, https://arxiv.org/abs/1809.03672; Lyu et al., "Deep Match to Rank Model
+for Personalized Click-Through Rate Prediction" (DMR), AAAI 2020.
+
+    DIEN: mean over valid t of -log sigmoid(p_t . e_{t+1}) - log(1 - sigmoid(p_t . e'_{t+1}))
+    DMR:  mean over valid users of -u_i . v_i + log sum_{j valid} exp(u_i . v_j)
+
+Shapes: next_behavior_loss predictions and sequence [batch, len, dim], mask [batch, len];
+in_batch_match_loss users and items [batch, dim], valid masks [batch]; both -> a scalar.
+"""
 from __future__ import annotations
 
 import tensorflow as tf

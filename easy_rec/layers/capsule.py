@@ -1,11 +1,28 @@
-"""MIND's multi-interest extractor (Li et al. 2019): behaviour-to-interest (B2I) dynamic routing
-of a behaviour sequence into K interest capsules, and label-aware attention over interests."""
+"""MIND's multi-interest extractor: behaviour-to-interest (B2I) dynamic routing of a behaviour
+sequence into K interest capsules, and label-aware attention over the interests.
+
+Reference: Li et al., "Multi-Interest Network with Dynamic Routing for Recommendation at
+Tmall", CIKM 2019, https://arxiv.org/abs/1904.08030.
+
+Routing maps each behaviour e_i with one shared bilinear matrix S, h_i = S e_i, and for
+num_iters iterations computes
+
+    w_ik = softmax_k(b_ik),   u_k = squash(sum_i w_ik h_i),   b_ik += <h_i, u_k>
+
+with squash(s) = |s|^2 / (1 + |s|^2) * s / |s|. Label-aware attention pools the interests
+v_k with a = softmax(pow(<v_k, item>, p)).
+
+Shapes: behaviours [batch, len, input_dim] and lengths [batch] -> capsules [batch, max_k,
+high_dim] and an active mask [batch, max_k]; label_aware_attention maps interests [batch, k,
+dim] and items [batch, dim] to [batch, dim].
+"""
 from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.layers.base import Layer
 from easy_rec.layers.core import Dense
-from easy_rec.protos import mind_pb2
+from easy_rec.layers.registry import register_layer
 
 _EPSILON = 1e-9
 
@@ -27,7 +44,8 @@ def interest_count(length: tf.Tensor, max_k: int, constant: bool) -> tf.Tensor:
     return tf.clip_by_value(tf.cast(log2, tf.int32), 1, max_k)
 
 
-class CapsuleRouting(tf.Module):
+@register_layer("CapsuleRouting")
+class CapsuleRouting(Layer):
     """B2I dynamic routing from behaviours e_i ([batch, len, input_dim], right-padded) to max_k
     capsules of width high_dim.
 
@@ -40,16 +58,20 @@ class CapsuleRouting(tf.Module):
     routed.
     """
 
-    def __init__(self, input_dim: int, max_len: int, config: mind_pb2.Capsule,
-                 name: str | None = None):
+    def __init__(self, input_dim: int, max_len: int, max_k: int = 5, max_seq_len: int = 0,
+                 high_dim: int = 32, num_iters: int = 3, routing_logits_scale: float = 20.0,
+                 routing_logits_stddev: float = 1.0, squash_pow: float = 1.0,
+                 const_caps_num: bool = False, name: str | None = None):
+        """max_len: the history's padded length; max_seq_len (0: max_len) caps the routed
+        behaviours; const_caps_num: always max_k interests (else adaptive)."""
         super().__init__(name=name)
-        self.max_k = int(config.max_k)
-        self.max_len = int(config.max_seq_len) or max_len
-        self.high_dim = int(config.high_dim)
-        self.num_iters = int(config.num_iters)
-        self.scale = float(config.routing_logits_scale)
-        self.squash_pow = float(config.squash_pow)
-        self.constant_count = bool(config.const_caps_num)
+        self.max_k = max_k
+        self.max_len = max_seq_len or max_len
+        self.high_dim = high_dim
+        self.num_iters = num_iters
+        self.scale = routing_logits_scale
+        self.squash_pow = squash_pow
+        self.constant_count = const_caps_num
         if min(self.max_k, self.max_len, self.high_dim, self.num_iters) < 1:
             raise ValueError("capsule_config: max_k, max_seq_len, high_dim and num_iters must "
                              "be >= 1")
@@ -57,7 +79,7 @@ class CapsuleRouting(tf.Module):
             self.bilinear = Dense(input_dim, self.high_dim, use_bias=False, name="bilinear")
             self.initial_logits = tf.Variable(
                 tf.random.normal([self.max_len, self.max_k],
-                                 stddev=float(config.routing_logits_stddev)),
+                                 stddev=routing_logits_stddev),
                 trainable=False, name="initial_logits")
 
     def __call__(self, behaviours: tf.Tensor, length: tf.Tensor
@@ -96,10 +118,6 @@ class CapsuleRouting(tf.Module):
             capsules = tf.math.l2_normalize(capsules, axis=-1)
             return self.scale * tf.einsum("blh,bkh->blk", mapped, capsules)
         return tf.einsum("blh,bkh->blk", mapped, capsules)
-
-    def kernels(self) -> list[tf.Variable]:
-        """The bilinear map S, for L2 regularisation."""
-        return [self.bilinear.kernel]
 
 
 def label_aware_attention(interests: tf.Tensor, item: tf.Tensor, active: tf.Tensor,

@@ -1,14 +1,29 @@
-"""Compressed interaction network (CIN) of xDeepFM."""
+"""Compressed interaction network (CIN) of xDeepFM.
+
+Reference: Lian et al., "xDeepFM: Combining Explicit and Implicit Feature Interactions for
+Recommender Systems", KDD 2018, https://arxiv.org/abs/1803.05170.
+
+With X^0 the m field embeddings of width D, layer k computes H_k feature maps
+
+    X^k[h, d] = sum_{i, j} W^k[h, i, j] X^{k-1}[i, d] X^0[j, d] + b^k[h]
+
+and sum-pools each map over d; the pooled values of all layers are concatenated.
+
+Shapes: [batch, num_fields, D] -> [batch, output_dim] (the sum of the pooled maps per layer).
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import tensorflow as tf
 
+from easy_rec.layers.base import Layer
 from easy_rec.layers.core import Dense
+from easy_rec.layers.registry import register_layer
 
 
-class CIN(tf.Module):
+@register_layer("CIN")
+class CIN(Layer):
     """Vector-wise explicit interactions of bounded degree over m field embeddings of width D.
 
     With X^0 the [m, D] field embeddings, layer k builds, for every embedding dimension d, the
@@ -52,7 +67,3 @@ class CIN(tf.Module):
             x, kept = tf.split(maps, 2, axis=2) if split else (maps, maps)
             pooled.append(tf.reduce_sum(kept, axis=1))
         return tf.concat(pooled, axis=1)
-
-    def kernels(self) -> list[tf.Variable]:
-        """Compression matrices, for L2 regularisation."""
-        return [layer.kernel for layer in self.layers]

@@ -1,5 +1,14 @@
-"""Cloze-task helpers for masked sequence models (BERT4Rec): choose the items to mask, and
-append a token after the last real element of right-padded sequences."""
+"""Cloze-task helpers for masked sequence models: choose the items to mask, and append a token
+after the last real element of right-padded sequences.
+
+Reference: Sun et al., "BERT4Rec: Sequential Recommendation with Bidirectional Encoder
+Representations from Transformer", CIKM 2019, https://arxiv.org/abs/1904.06690. Training
+masks each item of a sequence with probability rho (at least one per non-empty row) and
+predicts the masked items; inference appends [mask] after the history and predicts it.
+
+Shapes: cloze_mask bool [batch, len] -> bool [batch, len]; append_after_last values
+[batch, len, ...], lengths [batch] -> ([batch, len + 1, ...], mask [batch, len + 1]).
+"""
 from __future__ import annotations
 
 import tensorflow as tf

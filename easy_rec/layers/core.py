@@ -1,11 +1,26 @@
-"""Dense building blocks as plain tf.Modules (no Keras): Dense, BatchNorm, MLP."""
+"""Dense building blocks: a fully connected layer, batch normalisation and the MLP.
+
+Dense computes y = x W + b with a Glorot-uniform W [input_dim, units] (Glorot & Bengio,
+"Understanding the difficulty of training deep feedforward neural networks", AISTATS 2010).
+
+BatchNorm normalises each unit over the batch, y = gamma (x - mu_B) / sqrt(var_B + eps) + beta
+(Ioffe & Szegedy, "Batch Normalization", ICML 2015, https://arxiv.org/abs/1502.03167), and at
+inference uses zero-debiased moving averages of mu_B and var_B.
+
+MLP is EasyRec's DNN block: for each hidden layer, h = dropout(act(BN(h W_i))) (with BN the
+Dense layers have no bias, BN's beta shifts instead). Without BN: h = dropout(act(h W_i + b_i)).
+
+Shapes: Dense and MLP map [..., input_dim] -> [..., units] (the last hidden_units entry for
+MLP); BatchNorm maps [batch, dim] -> [batch, dim].
+"""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
-from easy_rec.protos import dnn_pb2
+from easy_rec.layers.base import Layer
+from easy_rec.layers.registry import register_layer
 
 _ACTIVATIONS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     "relu": tf.nn.relu,
@@ -35,8 +50,11 @@ def get_activation(name: str) -> Callable[[tf.Tensor], tf.Tensor]:
     return _ACTIVATIONS[key]
 
 
-class Dense(tf.Module):
-    """y = x @ kernel + bias, Glorot-uniform kernel."""
+@register_layer("Dense")
+class Dense(Layer):
+    """y = x @ kernel + bias, Glorot-uniform kernel; declares `kernel` for L2."""
+
+    kernel_attributes = ("kernel",)
 
     def __init__(self, input_dim: int, units: int, use_bias: bool = True, name: str | None = None):
         super().__init__(name=name)
@@ -52,7 +70,8 @@ class Dense(tf.Module):
         return y + self.bias if self.bias is not None else y
 
 
-class BatchNorm(tf.Module):
+@register_layer("BatchNormalization")
+class BatchNorm(Layer):
     """Batch normalisation over the batch axis with moving statistics for inference.
 
     The moving averages are zero-debiased (as Adam's moments): inference divides them by
@@ -93,8 +112,12 @@ class BatchNorm(tf.Module):
         return mean, variance
 
 
-class MLP(tf.Module):
-    """Stack of Dense -> [BatchNorm] -> activation -> [Dropout] layers (EasyRec's DNN block)."""
+@register_layer("MLP")
+class MLP(Layer):
+    """Stack of Dense -> [BatchNorm] -> activation -> [Dropout] layers (EasyRec's DNN block).
+
+    dropout_ratio: one rate for every layer, one per layer, or none.
+    """
 
     def __init__(
         self,
@@ -126,12 +149,6 @@ class MLP(tf.Module):
                 dim = units
         self.output_dim = dim
 
-    @classmethod
-    def from_config(cls, input_dim: int, config: dnn_pb2.DNN, name: str | None = None) -> MLP:
-        """Builds the MLP described by a DNN config block."""
-        return cls(input_dim, list(config.hidden_units), config.activation, config.use_bn,
-                   list(config.dropout_ratio), name=name)
-
     def __call__(self, x: tf.Tensor, training: bool) -> tf.Tensor:
         for i, dense in enumerate(self.dense_layers):
             x = dense(x)
@@ -141,7 +158,3 @@ class MLP(tf.Module):
             if training and self._dropout[i] > 0:
                 x = tf.nn.dropout(x, rate=self._dropout[i])
         return x
-
-    def kernels(self) -> list[tf.Variable]:
-        """Weight matrices, for L2 regularisation."""
-        return [d.kernel for d in self.dense_layers]

@@ -1,12 +1,26 @@
-"""Cross networks of DCN (vector weights) and DCN-V2 (full-rank or low-rank matrix weights)."""
+"""Cross networks of DCN (vector weights) and DCN-V2 (full-rank or low-rank matrix weights).
+
+References: Wang et al., "Deep & Cross Network for Ad Click Predictions", ADKDD 2017,
+https://arxiv.org/abs/1708.05123; Wang et al., "DCN V2: Improved Deep & Cross Network and
+Practical Lessons for Web-scale Learning to Rank Systems", WWW 2021,
+https://arxiv.org/abs/2008.13535.
+
+    DCN:    x_{l+1} = x_0 * (x_l . w_l) + b_l + x_l          (w_l, b_l of width dim)
+    DCN-V2: x_{l+1} = x_0 * (W_l x_l + b_l) + x_l            (W_l = U_l V_l^T when low rank)
+
+Shapes: [batch, dim] -> [batch, dim].
+"""
 from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.layers.base import Layer
 from easy_rec.layers.core import Dense
+from easy_rec.layers.registry import register_layer
 
 
-class CrossNet(tf.Module):
+@register_layer("CrossNet")
+class CrossNet(Layer):
     """DCN cross layers: x_{l+1} = x0 * (x_l . w_l) + b_l + x_l, with w_l, b_l of width dim.
 
     Each layer adds one degree of explicit feature crossing at 2 * dim parameters; the
@@ -28,12 +42,9 @@ class CrossNet(tf.Module):
             x = x0 * projection(x) + bias + x
         return x
 
-    def kernels(self) -> list[tf.Variable]:
-        """Cross weight vectors ([dim, 1] each), for L2 regularisation."""
-        return [p.kernel for p in self.projections]
 
-
-class LowRankDense(tf.Module):
+@register_layer("LowRankDense")
+class LowRankDense(Layer):
     """y = x V U^T + b: a dim -> dim linear map of rank at most `rank` (V, U of shape [dim, rank])."""
 
     def __init__(self, dim: int, rank: int, name: str | None = None):
@@ -45,12 +56,9 @@ class LowRankDense(tf.Module):
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         return self.up(self.down(x))
 
-    def kernels(self) -> list[tf.Variable]:
-        """The two factors, for L2 regularisation."""
-        return [self.down.kernel, self.up.kernel]
 
-
-class CrossNetV2(tf.Module):
+@register_layer("CrossNetV2")
+class CrossNetV2(Layer):
     """DCN-V2 cross layers: x_{l+1} = x0 * (W_l x_l + b_l) + x_l.
 
     `low_rank` 0 gives a full-rank W_l ([dim, dim]); r > 0 factors it as U_l V_l^T with
@@ -73,10 +81,3 @@ class CrossNetV2(tf.Module):
         for layer in self.layers:
             x = x0 * layer(x) + x
         return x
-
-    def kernels(self) -> list[tf.Variable]:
-        """Weight matrices (or their low-rank factors), for L2 regularisation."""
-        kernels: list[tf.Variable] = []
-        for layer in self.layers:
-            kernels += layer.kernels() if isinstance(layer, LowRankDense) else [layer.kernel]
-        return kernels

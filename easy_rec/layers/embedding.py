@@ -1,36 +1,59 @@
-"""Embedding tables whose gradients stay sparse (tf.gather -> tf.IndexedSlices)."""
+"""Embedding tables whose gradients stay sparse (tf.gather -> tf.IndexedSlices).
+
+An embedding table E [num_ids, dim] maps id i to its row e_i (Mikolov et al., "Distributed
+Representations of Words and Phrases and their Compositionality", NeurIPS 2013; as every
+deep recommender, e.g. Covington et al., "Deep Neural Networks for YouTube Recommendations",
+RecSys 2016). A multi-valued feature with ids i_1..i_n and weights w_1..w_n combines its rows:
+
+    sum: sum_j w_j e_{i_j}    mean: sum / sum_j w_j    sqrtn: sum / sqrt(sum_j w_j^2)
+
+Shapes: lookup [batch] -> [batch, dim]; lookup_multi ragged [batch, None] -> [batch, dim];
+lookup_sequence ragged [batch, None] -> ([batch, max_len, dim], mask [batch, max_len]).
+"""
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
-from easy_rec.protos import hyperparams_pb2
+from easy_rec.layers.base import Layer
+from easy_rec.layers.registry import register_layer
 
 COMBINERS = ("sum", "mean", "sqrtn")
+INITIALIZERS = ("truncated_normal", "random_normal", "glorot_normal", "constant")
+Initializer = Callable[[list[int]], tf.Tensor]
 
 
-def make_initializer(config: hyperparams_pb2.Initializer | None, dim: int):
-    """Initializer function (shape -> tensor) from a config; default truncated normal 1/sqrt(dim)."""
-    kind = config.WhichOneof("initializer_oneof") if config is not None else None
-    if kind == "random_normal_initializer":
-        c = config.random_normal_initializer
-        return lambda shape: tf.random.normal(shape, c.mean, c.stddev)
-    if kind == "glorot_normal_initializer":
+def make_initializer(dim: int, kind: str = "", mean: float = 0.0, stddev: float = 1.0,
+                     consts: Sequence[float] = ()) -> Initializer:
+    """Initializer function (shape -> tensor) of one of INITIALIZERS: a (truncated) normal
+    with mean / stddev, glorot normal, or `consts` broadcast (0 when empty); with no kind a
+    truncated normal of stddev 1 / sqrt(dim)."""
+    if kind == "random_normal":
+        return lambda shape: tf.random.normal(shape, mean, stddev)
+    if kind == "glorot_normal":
         return lambda shape: tf.random.truncated_normal(shape, 0.0, (2.0 / sum(shape)) ** 0.5)
-    if kind == "constant_initializer":
-        consts = list(config.constant_initializer.consts) or [0.0]
-        return lambda shape: tf.broadcast_to(tf.constant(consts, tf.float32), shape)
-    if kind == "truncated_normal_initializer":
-        c = config.truncated_normal_initializer
-        return lambda shape: tf.random.truncated_normal(shape, c.mean, c.stddev)
+    if kind == "constant":
+        values = list(consts) or [0.0]
+        return lambda shape: tf.broadcast_to(tf.constant(values, tf.float32), shape)
+    if kind == "truncated_normal":
+        return lambda shape: tf.random.truncated_normal(shape, mean, stddev)
+    if kind:
+        raise ValueError(f"unknown initializer {kind!r}; known: {', '.join(INITIALIZERS)}")
     return lambda shape: tf.random.truncated_normal(shape, 0.0, 1.0 / dim ** 0.5)
 
 
-class EmbeddingTable(tf.Module):
-    """A [num_ids, dim] table; lookups produce IndexedSlices gradients (sparse updates)."""
+@register_layer("EmbeddingTable")
+class EmbeddingTable(Layer):
+    """A [num_ids, dim] table; lookups produce IndexedSlices gradients (sparse updates).
 
-    def __init__(self, num_ids: int, dim: int, initializer=None, name: str | None = None):
+    Its rows are no kernel: embedding_regularization applies to looked-up rows instead.
+    """
+
+    def __init__(self, num_ids: int, dim: int, initializer: Initializer | None = None,
+                 name: str | None = None):
         super().__init__(name=name)
-        init = initializer or make_initializer(None, dim)
+        init = initializer or make_initializer(dim)
         self.num_ids = int(num_ids)
         self.dim = int(dim)
         with self.name_scope:

@@ -1,35 +1,50 @@
-"""Mixture-of-experts blocks of the multi-task models: expert groups, softmax gates, the MMoE
-layer (MMoE, DBMTL) and the PLE extraction layer."""
+"""Mixture-of-experts blocks of multi-task models: expert groups, softmax gates, the MMoE
+layer and the PLE extraction layer.
+
+MMoE (Ma et al., "Modeling Task Relationships in Multi-task Learning with Multi-gate
+Mixture-of-Experts", KDD 2018, https://dl.acm.org/doi/10.1145/3219819.3220007) shares n expert
+MLPs f_i between tasks and gives each task t its own softmax gate over them:
+
+    y_t = sum_i g_t(x)_i f_i(x),   g_t(x) = softmax(x W_t + b_t)
+
+PLE's extraction layer (Tang et al., "Progressive Layered Extraction (PLE)", RecSys 2020,
+https://dl.acm.org/doi/10.1145/3383313.3412236) gives each task its own experts besides the
+shared ones: task t's gate mixes its own and the shared experts; a shared gate mixes every
+expert of the layer into the next layer's shared input.
+
+Shapes: the input is [batch, input_dim]; every expert output, and so every gated mix, is
+[batch, output_dim] (the experts' last hidden_units entry).
+"""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import tensorflow as tf
 
+from easy_rec.layers.base import Layer
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.protos import dnn_pb2, multi_task_pb2
+from easy_rec.layers.registry import register_layer
 
 
-class ExpertGroup(tf.Module):
-    """`num` MLPs of the same shape applied to the same input."""
+@register_layer("ExpertGroup")
+class ExpertGroup(Layer):
+    """`num` MLPs of the same shape (expert_mlp: MLP keyword arguments) on the same input."""
 
-    def __init__(self, input_dim: int, num: int, dnn_config: dnn_pb2.DNN, name: str | None = None):
+    def __init__(self, input_dim: int, num: int, expert_mlp: Mapping[str, Any],
+                 name: str | None = None):
         super().__init__(name=name)
         with self.name_scope:
-            self.experts = [MLP.from_config(input_dim, dnn_config, name=f"expert_{i}")
-                            for i in range(num)]
+            self.experts = [MLP(input_dim, **expert_mlp, name=f"expert_{i}") for i in range(num)]
         self.output_dim = self.experts[0].output_dim
 
     def __call__(self, x: tf.Tensor, training: bool) -> list[tf.Tensor]:
         """One [batch, output_dim] tensor per expert."""
         return [expert(x, training) for expert in self.experts]
 
-    def kernels(self) -> list[tf.Variable]:
-        """Weight matrices of every expert, for L2 regularisation."""
-        return [k for expert in self.experts for k in expert.kernels()]
 
-
-class Gate(tf.Module):
+@register_layer("Gate")
+class Gate(Layer):
     """Softmax weights over `num_inputs` experts from a selector input; returns their mix.
 
     gate(s, [e_1 .. e_n]) = sum_i softmax(s @ W + b)_i * e_i
@@ -48,19 +63,16 @@ class Gate(tf.Module):
         stacked = tf.stack(list(experts), axis=1)  # [batch, num_inputs, dim]
         return tf.reduce_sum(stacked * tf.expand_dims(self.weights(selector), -1), axis=1)
 
-    def kernels(self) -> list[tf.Variable]:
-        """The gate's weight matrix, for L2 regularisation."""
-        return [self.dense.kernel]
 
+@register_layer("MMoE")
+class MMoELayer(Layer):
+    """Shared experts, one gate per task: task t gets gate_t(x, experts(x))."""
 
-class MMoELayer(tf.Module):
-    """Shared experts, one gate per task (Ma et al. 2018): task t gets gate_t(x, experts(x))."""
-
-    def __init__(self, input_dim: int, expert_dnn: dnn_pb2.DNN, num_expert: int, num_task: int,
-                 name: str | None = "mmoe"):
+    def __init__(self, input_dim: int, expert_mlp: Mapping[str, Any], num_expert: int,
+                 num_task: int, name: str | None = "mmoe"):
         super().__init__(name=name)
         with self.name_scope:
-            self.experts = ExpertGroup(input_dim, num_expert, expert_dnn, name="experts")
+            self.experts = ExpertGroup(input_dim, num_expert, expert_mlp, name="experts")
             self.gates = [Gate(input_dim, num_expert, name=f"gate_{t}") for t in range(num_task)]
         self.output_dim = self.experts.output_dim
 
@@ -69,33 +81,32 @@ class MMoELayer(tf.Module):
         experts = self.experts(x, training)
         return [gate(x, experts) for gate in self.gates]
 
-    def kernels(self) -> list[tf.Variable]:
-        """Expert and gate weight matrices."""
-        return self.experts.kernels() + [k for gate in self.gates for k in gate.kernels()]
 
+@register_layer("ExtractionLayer")
+class ExtractionLayer(Layer):
+    """One PLE extraction layer (customized gate control).
 
-class ExtractionLayer(tf.Module):
-    """One PLE extraction layer (customized gate control, Tang et al. 2020).
-
-    Task t mixes its own experts and the shared experts with a gate on its own input; unless
-    the layer is the last one, a shared gate on the shared input mixes every expert of the
-    layer into the next layer's shared input.
+    Task t mixes its own expert_num_per_task experts and the share_num shared experts with a
+    gate on its own input; unless the layer is the last one, a shared gate on the shared input
+    mixes every expert of the layer into the next layer's shared input. task_expert_mlp /
+    share_expert_mlp: MLP keyword arguments of the experts.
     """
 
-    def __init__(self, input_dim: int, num_task: int,
-                 config: multi_task_pb2.ExtractionNetwork, last: bool, name: str | None = None):
+    def __init__(self, input_dim: int, num_task: int, expert_num_per_task: int, share_num: int,
+                 task_expert_mlp: Mapping[str, Any], share_expert_mlp: Mapping[str, Any],
+                 last: bool, name: str | None = None):
         super().__init__(name=name)
-        per_task, num_shared = int(config.expert_num_per_task), int(config.share_num)
+        per_task = expert_num_per_task
         with self.name_scope:
             self.task_experts = [
-                ExpertGroup(input_dim, per_task, config.task_expert_net, name=f"task_{t}_experts")
+                ExpertGroup(input_dim, per_task, task_expert_mlp, name=f"task_{t}_experts")
                 for t in range(num_task)]
-            self.shared_experts = (ExpertGroup(input_dim, num_shared, config.share_expert_net,
-                                               name="shared_experts") if num_shared else None)
-            self.task_gates = [Gate(input_dim, per_task + num_shared, name=f"task_{t}_gate")
+            self.shared_experts = (ExpertGroup(input_dim, share_num, share_expert_mlp,
+                                               name="shared_experts") if share_num else None)
+            self.task_gates = [Gate(input_dim, per_task + share_num, name=f"task_{t}_gate")
                                for t in range(num_task)]
             self.shared_gate = None if last else Gate(
-                input_dim, num_task * per_task + num_shared, name="shared_gate")
+                input_dim, num_task * per_task + share_num, name="shared_gate")
         self.output_dim = self.task_experts[0].output_dim
 
     def __call__(self, task_inputs: Sequence[tf.Tensor], shared_input: tf.Tensor,
@@ -111,8 +122,3 @@ class ExtractionLayer(tf.Module):
         if self.shared_gate is not None:
             next_shared = self.shared_gate(shared_input, all_experts + shared)
         return task_outputs, next_shared
-
-    def kernels(self) -> list[tf.Variable]:
-        """Expert and gate weight matrices."""
-        groups = [*self.task_experts, self.shared_experts, *self.task_gates, self.shared_gate]
-        return [k for group in groups if group is not None for k in group.kernels()]

@@ -1,7 +1,17 @@
 """Interactions between field embeddings: SENET re-weighting, bilinear pairs, field-wise FM.
 
-Field embeddings come stacked as [batch, fields, dim] (one row per feature), or for the
-field-wise bi-interaction as one [batch, features, dim] tensor per field.
+References: Huang et al., "FiBiNET: Combining Feature Importance and Bilinear feature
+Interaction for Click-Through Rate Prediction", RecSys 2019, https://arxiv.org/abs/1905.09433;
+Zhang et al., "FiBiNet++", CIKM 2023, https://arxiv.org/abs/2209.05016; Chen et al., "FLEN:
+Leveraging Field for Scalable CTR Prediction", 2019, https://arxiv.org/abs/1911.04690.
+
+    SENET:    v_f = a_f * e_f,  a = W_2 relu(W_1 z + b_1) + b_2,  z = squeeze(e)
+    Bilinear: p_ij = (v_i W) * v_j  (FiBiNet++: the scalar (v_i W) . v_j), then a dense layer
+    FwBI:     sum_{m<n} r_mn (e_m * e_n) + sum_m s_m sum_{i<j in field m} v_i * v_j
+
+Shapes: SENet [batch, fields, dim] -> [batch, fields, dim]; Bilinear [batch, fields, dim] ->
+[batch, num_output_units]; FieldWiseBiInteraction one [batch, features, dim] tensor per field
+-> [batch, dim].
 """
 from __future__ import annotations
 
@@ -9,8 +19,10 @@ import itertools
 
 import tensorflow as tf
 
+from easy_rec.layers.base import Layer
 from easy_rec.layers.core import Dense
 from easy_rec.layers.norm import LayerNorm
+from easy_rec.layers.registry import register_layer
 
 BILINEAR_TYPES = ("all", "each", "interaction")
 
@@ -34,7 +46,8 @@ def bi_interaction(embeddings: tf.Tensor) -> tf.Tensor:
     return 0.5 * (square_of_sum - sum_of_square)
 
 
-class SENet(tf.Module):
+@register_layer("SENet")
+class SENet(Layer):
     """Squeeze-and-excitation re-weighting of field embeddings (FiBiNET, FiBiNet++'s grouped squeeze).
 
     Each field's embedding is split into g = num_squeeze_group equal groups. Squeeze: the max
@@ -78,19 +91,18 @@ class SENet(tf.Module):
             output = self.layer_norm(tf.reshape(output, [-1, self._fields * self._dim]))
         return tf.reshape(output, [-1, self._fields, self._dim])
 
-    def kernels(self) -> list[tf.Variable]:
-        """Weight matrices, for L2 regularisation."""
-        return [self.reduce.kernel, self.excite.kernel]
 
-
-class Bilinear(tf.Module):
+@register_layer("BiLinear")
+class Bilinear(Layer):
     """FiBiNET's bilinear interaction of every field pair i < j, projected to num_output_units.
 
     p_ij = (v_i W) * v_j (elementwise), or with use_plus (FiBiNet++) the scalar (v_i W) . v_j.
     W is one shared matrix ('all'), one per left field i ('each') or one per pair
     ('interaction'). The p_ij are concatenated and passed through a dense layer.
-    Input [batch, fields, dim] -> [batch, num_output_units].
+    Input [batch, fields, dim] -> [batch, num_output_units]. Declares its bilinear `kernel`.
     """
+
+    kernel_attributes = ("kernel",)
 
     def __init__(self, num_fields: int, dim: int, num_output_units: int,
                  bilinear_type: str = "interaction", use_plus: bool = True,
@@ -125,17 +137,15 @@ class Bilinear(tf.Module):
             flat = tf.reshape(products, [-1, products.shape[1] * products.shape[2]])
         return self.output_layer(flat)
 
-    def kernels(self) -> list[tf.Variable]:
-        """Weight matrices, for L2 regularisation."""
-        return [self.kernel, self.output_layer.kernel]
 
-
-class FieldWiseBiInteraction(tf.Module):
+@register_layer("FieldWiseBiInteraction")
+class FieldWiseBiInteraction(Layer):
     """FLEN's field-wise bi-interaction: MF between fields plus FM within fields.
 
     With e_m the sum of field m's embeddings, the output [batch, dim] is
     sum_{m < n} r_mn (e_m * e_n) + sum_m s_m sum_{i < j in m} (v_i * v_j),
     where the field-pair weights r and the field weights s are learned (initialised to 1).
+    They are scalars, not kernels: no L2 applies to them.
     """
 
     def __init__(self, num_fields: int, name: str | None = None):

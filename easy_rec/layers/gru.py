@@ -1,12 +1,27 @@
-"""GRU over padded sequences, with DIEN's attentional update gate (AUGRU), in plain TF ops."""
+"""GRU over padded sequences, with DIEN's attentional update gate (AUGRU), in plain TF ops.
+
+References: Cho et al., "Learning Phrase Representations using RNN Encoder-Decoder for
+Statistical Machine Translation", EMNLP 2014, https://arxiv.org/abs/1406.1078; Zhou et al.,
+"Deep Interest Evolution Network for Click-Through Rate Prediction", AAAI 2019,
+https://arxiv.org/abs/1809.03672.
+
+    u = sigmoid(W_u x + U_u h + b_u),  r = sigmoid(W_r x + U_r h + b_r)
+    h~ = tanh(W_h x + r * (U_h h) + b_h),  h' = (1 - u) * h + u * h~   (AUGRU: u <- a_t u)
+
+Shapes: sequence [batch, len, input_dim], mask [batch, len] (optional attention [batch, len])
+-> (states [batch, len, units], final state [batch, units]).
+"""
 from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.layers.base import Layer
 from easy_rec.layers.core import Dense
+from easy_rec.layers.registry import register_layer
 
 
-class GRU(tf.Module):
+@register_layer("GRU")
+class GRU(Layer):
     """Gated recurrent unit run over a right-padded [batch, len, input_dim] sequence.
 
     One step, with x the input and h the previous state (DIEN's notation):
@@ -65,7 +80,3 @@ class GRU(tf.Module):
         initial = tf.zeros([tf.shape(sequence)[0], self.units], sequence.dtype)
         states = tf.scan(advance, steps, initializer=initial)
         return tf.transpose(states, [1, 0, 2]), states[-1]
-
-    def kernels(self) -> list[tf.Variable]:
-        """Input and recurrent matrices, for L2 regularisation."""
-        return [self.input_kernel.kernel, self.recurrent_kernel.kernel]

@@ -1,4 +1,15 @@
-"""Feature interaction layers."""
+"""Parameter-free feature interactions: the factorization-machine term and DLRM's dot products.
+
+References: Rendle, "Factorization Machines", ICDM 2010; Naumov et al., "Deep Learning
+Recommendation Model for Personalization and Recommendation Systems", 2019,
+https://arxiv.org/abs/1906.00091.
+
+    FM:  sum_{i<j} <v_i, v_j> = 0.5 * sum_d ((sum_i v_id)^2 - sum_i v_id^2)
+    dot: [<v_i, v_j> for i < j] (i <= j with self-interaction)
+
+Shapes: n tensors [batch, dim] -> FM [batch, 1]; dot [batch, n (n - 1) / 2]
+(or [batch, n (n + 1) / 2]).
+"""
 from __future__ import annotations
 
 import tensorflow as tf

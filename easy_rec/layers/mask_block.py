@@ -1,13 +1,27 @@
-"""MaskNet's MaskBlock: an instance-guided mask multiplied into layer-normalised inputs."""
+"""MaskNet's MaskBlock: an instance-guided mask multiplied into layer-normalised inputs.
+
+Reference: Wang et al., "MaskNet: Introducing Feature-Wise Multiplication to CTR Ranking
+Models by Instance-Guided Mask", DLP-KDD 2021, https://arxiv.org/abs/2102.07619.
+
+    mask = W_2 relu(W_1 m + b_1) + b_2,   y = relu(LN(W_o (mask * LN(x))))
+
+(without an output layer y = mask * LN(x)).
+
+Shapes: inputs [batch, input_dim], mask input [batch, mask_input_dim] -> [batch, output_size]
+(or [batch, input_dim] without an output layer).
+"""
 from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.layers.base import Layer
 from easy_rec.layers.core import Dense
 from easy_rec.layers.norm import LayerNorm
+from easy_rec.layers.registry import register_layer
 
 
-class MaskBlock(tf.Module):
+@register_layer("MaskBlock")
+class MaskBlock(Layer):
     """One MaskBlock (Wang et al. 2021).
 
     The mask comes from the full feature embedding m (the "instance"): a two-layer MLP,
@@ -47,8 +61,3 @@ class MaskBlock(tf.Module):
         if self.output_layer is None:
             return masked
         return tf.nn.relu(self.output_norm(self.output_layer(masked)))
-
-    def kernels(self) -> list[tf.Variable]:
-        """Weight matrices, for L2 regularisation."""
-        layers = (self.projection, self.aggregation, self.mask, self.output_layer)
-        return [layer.kernel for layer in layers if layer is not None]

@@ -1,51 +1,63 @@
 """Building blocks of two-tower (matching) models: embedding towers, similarity scores and the
 masked softmax cross entropy of in-batch / sampled negatives.
 
-User embeddings are [batch, dim], or [batch, interests, dim] for multi-interest models; an
-item's score is then the best score over the user's interests.
+A two-tower model (Huang et al., "Learning Deep Structured Semantic Models for Web Search
+using Clickthrough Data" (DSSM), CIKM 2013; Yi et al., "Sampling-Bias-Corrected Neural
+Modeling for Large Corpus Item Recommendations", RecSys 2019) embeds users u and items v
+separately and scores a pair by s(u, v) = <u, v> (cosine: <u / |u|, v / |v|>). With in-batch
+or sampled negatives, row i's loss is the softmax cross entropy
+
+    -s(u_i, v_i) + log sum_{j valid} exp(s(u_i, v_j))
+
+over its candidates, where copies of row i's own item among the negatives are not valid.
+
+Shapes: user embeddings are [batch, dim], or [batch, interests, dim] for multi-interest models
+(an item then scores its best interest, max_k <u_k, v>); item embeddings are [batch, dim];
+EmbeddingTower maps [batch, input_dim] -> [batch, hidden_units[-1]].
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import tensorflow as tf
 
+from easy_rec.layers.base import Layer
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.protos import dnn_pb2, match_pb2
+from easy_rec.layers.registry import register_layer
 
-COSINE = match_pb2.COSINE
-INNER_PRODUCT = match_pb2.INNER_PRODUCT
 # logit of masked candidates: exp(it - max) is 0 in float32, and it stays finite
 MASKED_LOGIT = -1e9
 
 
-class EmbeddingTower(tf.Module):
+@register_layer("EmbeddingTower")
+class EmbeddingTower(Layer):
     """An MLP whose last layer is linear (no batch norm, no activation): the embedding.
 
     `hidden_units` [h1, ..., hn] gives MLP(h1..h(n-1)) followed by Dense(hn), so the
     embedding can take any sign, as similarity scores need.
     """
 
-    def __init__(self, input_dim: int, config: dnn_pb2.DNN, name: str | None = None):
+    def __init__(self, input_dim: int, hidden_units: Sequence[int], activation: str = "relu",
+                 use_bn: bool = True, dropout_ratio: Sequence[float] = (),
+                 name: str | None = None):
         super().__init__(name=name)
-        units = list(config.hidden_units)
+        units = list(hidden_units)
         if not units:
             raise ValueError(f"tower {name}: dnn.hidden_units must not be empty")
         with self.name_scope:
-            self.mlp = MLP(input_dim, units[:-1], config.activation, config.use_bn,
-                           list(config.dropout_ratio)[:max(len(units) - 1, 1)], name="mlp")
+            self.mlp = MLP(input_dim, units[:-1], activation, use_bn,
+                           list(dropout_ratio)[:max(len(units) - 1, 1)], name="mlp")
             self.output_layer = Dense(self.mlp.output_dim, units[-1], name="output")
         self.output_dim = units[-1]
 
     def __call__(self, x: tf.Tensor, training: bool) -> tf.Tensor:
         return self.output_layer(self.mlp(x, training))
 
-    def kernels(self) -> list[tf.Variable]:
-        """Weight matrices, for L2 regularisation."""
-        return self.mlp.kernels() + [self.output_layer.kernel]
 
-
-def normalize(embedding: tf.Tensor, similarity: int) -> tf.Tensor:
-    """Embedding as compared: L2-normalised over its last axis for COSINE, as is otherwise."""
-    return tf.math.l2_normalize(embedding, axis=-1) if similarity == COSINE else embedding
+def normalize(embedding: tf.Tensor, cosine: bool) -> tf.Tensor:
+    """Embedding as compared: L2-normalised over its last axis for cosine similarity, as is
+    for the inner product."""
+    return tf.math.l2_normalize(embedding, axis=-1) if cosine else embedding
 
 
 def pair_scores(user: tf.Tensor, item: tf.Tensor) -> tf.Tensor:

@@ -1,10 +1,21 @@
-"""Layer normalisation as a plain tf.Module."""
+"""Layer normalisation as a plain tf.Module.
+
+Reference: Ba et al., "Layer Normalization", 2016, https://arxiv.org/abs/1607.06450.
+
+    y = gamma * (x - mean(x)) / sqrt(var(x) + epsilon) + beta   (statistics over the last axis)
+
+Shapes: [..., dim] -> [..., dim].
+"""
 from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.layers.base import Layer
+from easy_rec.layers.registry import register_layer
 
-class LayerNorm(tf.Module):
+
+@register_layer("LayerNormalization")
+class LayerNorm(Layer):
     """Normalises each example over its last axis, then scales and shifts it (Ba et al. 2016).
 
     y = gamma * (x - mean(x)) / sqrt(var(x) + epsilon) + beta, with mean and variance taken

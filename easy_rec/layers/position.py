@@ -1,7 +1,19 @@
-"""Positions in padded sequences: recency order and learned position embeddings."""
+"""Positions in padded sequences: recency order and learned position embeddings.
+
+A learned position embedding adds p_k, row k of a [num_positions, dim] table, to the token at
+position k (Devlin et al., "BERT", NAACL 2019, https://arxiv.org/abs/1810.04805; BST, Chen et
+al. 2019). Positions here count back from the most recent element: for a history of n real
+elements, element t (oldest first) has position n - 1 - t.
+
+Shapes: PositionEmbedding maps integer ids of any shape [...] -> [..., dim];
+to_recency_order keeps [batch, len, ...]; recency_positions gives [batch, max_len].
+"""
 from __future__ import annotations
 
 import tensorflow as tf
+
+from easy_rec.layers.base import Layer
+from easy_rec.layers.registry import register_layer
 
 
 def to_recency_order(sequence: tf.Tensor, length: tf.Tensor) -> tf.Tensor:
@@ -18,10 +30,11 @@ def recency_positions(length: tf.Tensor, max_len: int) -> tf.Tensor:
     return tf.where(index < length, length - 1 - index, 0)
 
 
-class PositionEmbedding(tf.Module):
+@register_layer("PositionEmbedding")
+class PositionEmbedding(Layer):
     """A learned [num_positions, dim] table (small and dense: positions are not a vocabulary).
 
-    Ids at or beyond num_positions share the last row."""
+    Ids at or beyond num_positions share the last row. The table is no kernel (no L2)."""
 
     def __init__(self, num_positions: int, dim: int, name: str | None = None):
         super().__init__(name=name)

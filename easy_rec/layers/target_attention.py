@@ -1,10 +1,27 @@
-"""DIN's target attention: score each history element against the target, pool the history."""
+"""DIN's target attention: score each history element against the target, pool the history.
+
+Reference: Zhou et al., "Deep Interest Network for Click-Through Rate Prediction", KDD 2018,
+https://arxiv.org/abs/1706.06978.
+
+For a target (query) q and history elements h_1..h_L, an attention MLP scores each pair,
+
+    s_t = MLP([q, h_t, q - h_t, q * h_t]),   a = norm(s),   output = sum_t a_t h_t
+
+where norm is a softmax over the real elements, a sigmoid, or none (DIN's unnormalised
+weights); padding always gets weight 0.
+
+Shapes: query [batch, dim], sequence [batch, len, dim], mask [batch, len] -> [batch, dim].
+"""
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import tensorflow as tf
 
+from easy_rec.layers.base import Layer
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.protos import dnn_pb2
+from easy_rec.layers.registry import register_layer
 
 NORMALIZERS = ("softmax", "sigmoid", "none")
 
@@ -16,15 +33,17 @@ def masked_softmax(scores: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return tf.nn.softmax(masked, axis=-1) * tf.cast(mask, scores.dtype)
 
 
-class TargetAttention(tf.Module):
+@register_layer("DIN")
+class TargetAttention(Layer):
     """Weighted sum of a history, weights from an MLP over [q, h, q - h, q * h].
 
     query [batch, dim], sequence [batch, len, dim], mask [batch, len] -> [batch, dim]. With
     'softmax' the weights of the real elements sum to 1; 'sigmoid' and 'none' keep DIN's
     unnormalised weights (padding always gets weight 0). An empty history pools to zeros.
+    attention_mlp: MLP keyword arguments of the scoring MLP.
     """
 
-    def __init__(self, dim: int, dnn: dnn_pb2.DNN, normalizer: str = "softmax",
+    def __init__(self, dim: int, attention_mlp: Mapping[str, Any], normalizer: str = "softmax",
                  name: str | None = None):
         super().__init__(name=name)
         if normalizer not in NORMALIZERS:
@@ -32,7 +51,7 @@ class TargetAttention(tf.Module):
         self.normalizer = normalizer
         self.output_dim = dim
         with self.name_scope:
-            self.mlp = MLP.from_config(4 * dim, dnn, name="mlp")
+            self.mlp = MLP(4 * dim, **attention_mlp, name="mlp")
             # a DNN whose last layer already has 1 unit is the score; otherwise project to 1
             self.score = None if self.mlp.output_dim == 1 else Dense(self.mlp.output_dim, 1,
                                                                      name="score")
@@ -62,7 +81,3 @@ class TargetAttention(tf.Module):
         if self.normalizer == "sigmoid":
             return tf.sigmoid(scores) * mask_f
         return scores * mask_f
-
-    def kernels(self) -> list[tf.Variable]:
-        """Dense kernels (for l2_regularization)."""
-        return self.mlp.kernels() + ([self.score.kernel] if self.score is not None else [])

@@ -1,16 +1,30 @@
-"""Transformer encoder (Vaswani et al. 2017): blocks of self-attention + feed-forward, each with
-a residual connection and layer norm, over padded sequences."""
+"""Transformer encoder: blocks of self-attention + feed-forward, each with a residual
+connection and layer norm, over padded sequences.
+
+Reference: Vaswani et al., "Attention Is All You Need", NeurIPS 2017,
+https://arxiv.org/abs/1706.03762 (as used by BST, Chen et al. 2019, and BERT4Rec, Sun et al.
+2019). Each post-norm block computes
+
+    a = LayerNorm(x + Dropout(MultiHeadSelfAttention(x)))
+    y = LayerNorm(a + Dropout(W_2 act(W_1 a + b_1) + b_2))
+
+and the encoder is LayerNorm(tokens) followed by num_layers blocks.
+
+Shapes: x [batch, len, dim] and a bool mask [batch, len] -> [batch, len, dim], zero on padding.
+"""
 from __future__ import annotations
 
 import tensorflow as tf
 
 from easy_rec.layers.attention import MultiHeadSelfAttention
+from easy_rec.layers.base import Layer
 from easy_rec.layers.core import Dense, get_activation
 from easy_rec.layers.norm import LayerNorm
-from easy_rec.protos import transformer_pb2
+from easy_rec.layers.registry import register_layer
 
 
-class TransformerBlock(tf.Module):
+@register_layer("TransformerBlock")
+class TransformerBlock(Layer):
     """Post-norm transformer encoder block (Vaswani et al. 2017) over [batch, len, dim]:
 
         a = LayerNorm(x + Dropout(MultiHeadSelfAttention(x)))
@@ -46,12 +60,9 @@ class TransformerBlock(tf.Module):
     def _drop(self, x: tf.Tensor, training: bool) -> tf.Tensor:
         return tf.nn.dropout(x, rate=self._dropout) if training and self._dropout > 0 else x
 
-    def kernels(self) -> list[tf.Variable]:
-        """Attention and feed-forward matrices, for L2 regularisation."""
-        return self.attention.kernels() + [self.ffn_hidden.kernel, self.ffn_output.kernel]
 
-
-class TransformerEncoder(tf.Module):
+@register_layer("TransformerEncoder")
+class TransformerEncoder(Layer):
     """LayerNorm of the input tokens (as BERT normalises its embeddings), then a stack of
     TransformerBlocks over [batch, len, dim] with a padding mask."""
 
@@ -70,22 +81,9 @@ class TransformerEncoder(tf.Module):
                 for i in range(num_layers)]
         self.output_dim = dim
 
-    @classmethod
-    def from_config(cls, dim: int, config: transformer_pb2.TransformerEncoder,
-                    name: str | None = None) -> TransformerEncoder:
-        """Encoder of width `dim` described by a TransformerEncoder config block."""
-        return cls(dim, int(config.num_hidden_layers), int(config.num_attention_heads),
-                   ffn_hidden_size=int(config.intermediate_size),
-                   dropout_ratio=float(config.hidden_dropout_prob), activation=config.hidden_act,
-                   name=name)
-
     def __call__(self, x: tf.Tensor, mask: tf.Tensor, training: bool = False) -> tf.Tensor:
         """x [batch, len, dim], mask [batch, len] bool -> [batch, len, dim], zero on padding."""
         x = self.input_norm(x)
         for block in self.blocks:
             x = block(x, mask, training)
         return x
-
-    def kernels(self) -> list[tf.Variable]:
-        """Every block's matrices, for L2 regularisation."""
-        return [k for block in self.blocks for k in block.kernels()]

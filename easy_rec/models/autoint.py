@@ -5,8 +5,9 @@ import tensorflow as tf
 
 from easy_rec.layers.attention import InteractingLayer
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import field_width, require, require_field_group
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 
 GROUP = "all"
@@ -35,7 +36,8 @@ class AutoInt(RankModel):
         self.dnn = None
         head_width = self._flat_dim
         if self.params.HasField("dnn"):
-            self.dnn = MLP.from_config(feature_layer.group_dim(GROUP), self.params.dnn, name="dnn")
+            self.dnn = MLP(feature_layer.group_dim(GROUP), **mlp_kwargs(self.params.dnn),
+                           name="dnn")
             head_width += self.dnn.output_dim
         self.output_layer = Dense(head_width, self.output_dim, name="output")
 
@@ -47,9 +49,6 @@ class AutoInt(RankModel):
         if self.dnn is not None:
             parts.append(self.dnn(features.concat(GROUP), training))
         return self.output_layer(tf.concat(parts, axis=1))
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(*self.interacting, self.dnn, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

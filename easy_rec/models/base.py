@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
+from easy_rec.layers.base import declared_kernels
 from easy_rec.models import registry as model_registry
 from easy_rec.protos import easy_rec_model_pb2, eval_pb2, loss_pb2
 
@@ -103,8 +104,11 @@ class RankModel(tf.Module):
         raise NotImplementedError
 
     def regularized_kernels(self) -> list[tf.Variable]:
-        """Dense weight matrices that l2_regularization applies to."""
-        return []
+        """Kernels that l2_regularization applies to: those declared by every layer of the
+        model (easy_rec.layers.base), outside the feature layer, whose embeddings and wide
+        weights embedding_regularization covers."""
+        features = {id(m) for m in (self.feature_layer, *self.feature_layer.submodules)}
+        return declared_kernels(m for m in self.submodules if id(m) not in features)
 
     def dense_l2(self) -> tf.Tensor:
         """l2_regularization (of the model's block) * sum of 0.5 * ||W||^2 over its kernels."""
@@ -208,12 +212,3 @@ def l2_of(variables) -> tf.Tensor:
     variables = list(variables)
     return tf.add_n([tf.nn.l2_loss(v) for v in variables]) if variables else tf.constant(0.0)
 
-
-def kernels_of(*layers) -> list[tf.Variable]:
-    """Kernels of MLPs (all layers) and Dense layers, skipping None entries."""
-    kernels: list[tf.Variable] = []
-    for layer in layers:
-        if layer is None:
-            continue
-        kernels += layer.kernels() if hasattr(layer, "kernels") else [layer.kernel]
-    return kernels

@@ -16,13 +16,13 @@ from easy_rec.layers.cloze import append_after_last, cloze_mask
 from easy_rec.layers.core import Dense
 from easy_rec.layers.position import PositionEmbedding, recency_positions
 from easy_rec.layers.transformer import TransformerEncoder
-from easy_rec.models.base import kernels_of
 from easy_rec.models.checks import (
     require,
     require_groups,
     require_sequence_group,
     sequence_group_name,
 )
+from easy_rec.models.layer_args import transformer_kwargs
 from easy_rec.models.match_base import MatchModel
 from easy_rec.models.registry import register_model
 
@@ -51,7 +51,8 @@ class BERT4Rec(MatchModel):
         dim = self.table.dim
         self.max_len = self._history.max_len + 1  # the history and one item or [mask]
         self.positions = PositionEmbedding(self.max_len, dim, name="positions")
-        self.encoder = TransformerEncoder.from_config(dim, self.params.encoder, name="encoder")
+        self.encoder = TransformerEncoder(dim, **transformer_kwargs(self.params.encoder),
+                                          name="encoder")
         self.projection = Dense(dim, dim, name="projection")
 
     # -- towers ------------------------------------------------------------------------------
@@ -87,7 +88,7 @@ class BERT4Rec(MatchModel):
         inputs = tf.where(masked, tf.constant(self.mask_id, ids.dtype), ids)
         tokens = self.table.lookup(inputs) * tf.cast(mask, tf.float32)[:, :, None]
         hidden = self.encode(tokens, mask, training)
-        queries = match.normalize(tf.boolean_mask(hidden, masked), self.similarity)
+        queries = match.normalize(tf.boolean_mask(hidden, masked), self.cosine)
         per_item = self.softmax_loss(queries, tf.boolean_mask(ids, masked))
         return {"cloze_loss": tf.reduce_mean(per_item), "masked": masked,
                 "embedding_l2": tf.nn.l2_loss(tokens)}
@@ -113,7 +114,7 @@ class BERT4Rec(MatchModel):
 
     def _candidates(self, ids: tf.Tensor) -> tf.Tensor:
         """Item embeddings as compared, gathered row by row (sparse gradients)."""
-        return match.normalize(self.table.lookup(ids), self.similarity)
+        return match.normalize(self.table.lookup(ids), self.cosine)
 
     def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
         """Training: mean cloze loss over the masked items. Evaluation: mean loss of predicting
@@ -121,9 +122,6 @@ class BERT4Rec(MatchModel):
         if "cloze_loss" in outputs:
             return outputs["cloze_loss"]
         return tf.reduce_mean(self.softmax_loss(outputs["user_emb"], outputs["item_ids"]))
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.encoder, self.projection)
 
     # -- config ------------------------------------------------------------------------------
     @classmethod

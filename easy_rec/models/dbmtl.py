@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from easy_rec.layers.core import MLP
 from easy_rec.layers.experts import MMoELayer
-from easy_rec.models.base import kernels_of
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.multi_task import MultiTaskModel, TowerHead, config_error
 from easy_rec.models.registry import register_model
 
@@ -20,17 +20,18 @@ class DBMTL(MultiTaskModel):
 
     def build(self, feature_layer) -> None:
         params, tasks = self.params, self.tasks
-        self.bottom = MLP.from_config(feature_layer.group_dim("all"), params.bottom_dnn,
-                                      name="bottom_dnn")
+        self.bottom = MLP(feature_layer.group_dim("all"), **mlp_kwargs(params.bottom_dnn),
+                          name="bottom_dnn")
         dim = self.bottom.output_dim
         self.mmoe = None
         if params.num_expert > 0:
-            self.mmoe = MMoELayer(dim, params.expert_dnn, int(params.num_expert), len(tasks))
+            self.mmoe = MMoELayer(dim, mlp_kwargs(params.expert_dnn), int(params.num_expert),
+                                  len(tasks))
             dim = self.mmoe.output_dim
         self.tower_dnns, self.heads = [], []
         relation_dims: dict[str, int] = {}
         for tower, task in zip(params.task_towers, tasks):
-            tower_dnn = MLP.from_config(dim, tower.dnn, name=f"tower_{task.name}")
+            tower_dnn = MLP(dim, **mlp_kwargs(tower.dnn), name=f"tower_{task.name}")
             width = tower_dnn.output_dim + sum(relation_dims[r] for r in tower.relation_tower_names)
             head = TowerHead(width, tower.relation_dnn, task.output_dim, name=f"relation_{task.name}")
             relation_dims[task.name] = head.dnn.output_dim
@@ -49,9 +50,6 @@ class DBMTL(MultiTaskModel):
             relation[task.name] = head.dnn(hidden, training)
             logits.append(head.output(relation[task.name]))
         return logits
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.bottom, self.mmoe, *self.tower_dnns, *self.heads)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

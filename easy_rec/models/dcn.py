@@ -5,8 +5,9 @@ import tensorflow as tf
 
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.cross import CrossNet
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require, require_field_group
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 
 
@@ -21,11 +22,11 @@ class DCN(RankModel):
     def build(self, feature_layer) -> None:
         deep, cross = self.params.deep_tower, self.params.cross_tower
         self._inputs = (deep.input, cross.input)
-        self.deep = MLP.from_config(feature_layer.group_dim(deep.input), deep.dnn, name="deep")
+        self.deep = MLP(feature_layer.group_dim(deep.input), **mlp_kwargs(deep.dnn), name="deep")
         self.cross = CrossNet(feature_layer.group_dim(cross.input), int(cross.cross_num),
                               name="cross")
-        self.final_dnn = MLP.from_config(self.deep.output_dim + self.cross.output_dim,
-                                         self.params.final_dnn, name="final_dnn")
+        self.final_dnn = MLP(self.deep.output_dim + self.cross.output_dim,
+                             **mlp_kwargs(self.params.final_dnn), name="final_dnn")
         self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
 
     def logits(self, features, training: bool) -> tf.Tensor:
@@ -33,9 +34,6 @@ class DCN(RankModel):
         deep = self.deep(features.concat(deep_group), training)
         cross = self.cross(features.concat(cross_group))
         return self.output_layer(self.final_dnn(tf.concat([deep, cross], axis=1), training))
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.deep, self.cross, self.final_dnn, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

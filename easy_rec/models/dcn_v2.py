@@ -5,8 +5,9 @@ import tensorflow as tf
 
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.cross import CrossNetV2
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require, require_field_group
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 
 GROUP = "all"
@@ -25,14 +26,14 @@ class DCNV2(RankModel):
         width = feature_layer.group_dim(GROUP)
         self.backbone = None
         if params.HasField("backbone"):
-            self.backbone = MLP.from_config(width, params.backbone, name="backbone")
+            self.backbone = MLP(width, **mlp_kwargs(params.backbone), name="backbone")
             width = self.backbone.output_dim
         self.cross = CrossNetV2(width, int(params.cross.cross_num), int(params.cross.low_rank),
                                 name="cross")
-        self.deep = MLP.from_config(width, params.deep, name="deep") \
+        self.deep = MLP(width, **mlp_kwargs(params.deep), name="deep") \
             if params.HasField("deep") else None
         final_width = self.cross.output_dim + (self.deep.output_dim if self.deep else 0)
-        self.final = MLP.from_config(final_width, params.final, name="final")
+        self.final = MLP(final_width, **mlp_kwargs(params.final), name="final")
         self.output_layer = Dense(self.final.output_dim, self.output_dim, name="output")
 
     def logits(self, features, training: bool) -> tf.Tensor:
@@ -43,9 +44,6 @@ class DCNV2(RankModel):
         if self.deep is not None:
             parts.append(self.deep(x, training))
         return self.output_layer(self.final(tf.concat(parts, axis=1), training))
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.backbone, self.cross, self.deep, self.final, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

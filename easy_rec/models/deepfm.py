@@ -5,8 +5,9 @@ import tensorflow as tf
 
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.interaction import fm_interaction
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require_groups
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 
 
@@ -25,11 +26,11 @@ class DeepFM(RankModel):
         self._fm_group = "fm" if "fm" in feature_layer.groups else "deep"
         fm_names, _ = feature_layer.groups[self._fm_group]
         self._fm_index = [i for i, n in enumerate(fm_names) if feature_layer.features[n].categorical]
-        self.dnn = MLP.from_config(feature_layer.group_dim("deep"), self.params.dnn, name="dnn")
+        self.dnn = MLP(feature_layer.group_dim("deep"), **mlp_kwargs(self.params.dnn), name="dnn")
         self.final_dnn = None
         if self.params.HasField("final_dnn"):
             width = self.dnn.output_dim + self.wide_output_dim_from_config() + 1
-            self.final_dnn = MLP.from_config(width, self.params.final_dnn, name="final_dnn")
+            self.final_dnn = MLP(width, **mlp_kwargs(self.params.final_dnn), name="final_dnn")
             self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
         else:
             self.output_layer = Dense(self.dnn.output_dim, self.output_dim, name="output")
@@ -43,9 +44,6 @@ class DeepFM(RankModel):
             hidden = self.final_dnn(tf.concat([wide, fm, deep], axis=1), training)
             return self.output_layer(hidden)
         return wide + fm + self.output_layer(deep)
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.dnn, self.final_dnn, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

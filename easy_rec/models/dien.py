@@ -8,8 +8,8 @@ from easy_rec.layers.auxiliary_loss import next_behavior_loss
 from easy_rec.layers.core import Dense
 from easy_rec.layers.gru import GRU
 from easy_rec.layers.target_attention import TargetAttention
-from easy_rec.models.base import kernels_of
 from easy_rec.models.checks import require
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 from easy_rec.models.sequence_base import SequenceInterestModel
 
@@ -30,7 +30,8 @@ class DIEN(SequenceInterestModel):
         self.extractor = GRU(seq_dim, units, name="interest_extractor")
         # the target in the GRU state space, so att_dnn compares like with like
         self.target_projection = Dense(query_dim, units, use_bias=False, name="target_projection")
-        self.attention = TargetAttention(units, self.params.att_dnn, "softmax", name="attention")
+        self.attention = TargetAttention(units, mlp_kwargs(self.params.att_dnn), "softmax",
+                                         name="attention")
         self.evolution = GRU(units, units, name="interest_evolution")
         self.aux_projection = Dense(units, seq_dim, use_bias=False, name="aux_projection")
         return units + query_dim
@@ -44,10 +45,6 @@ class DIEN(SequenceInterestModel):
         aux_loss = next_behavior_loss(self.aux_projection(states), seq.sequence, seq.mask) \
             if with_aux_loss else None
         return tf.concat([final, seq.query], axis=1), aux_loss
-
-    def interest_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.extractor, self.target_projection, self.attention, self.evolution,
-                          self.aux_projection)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

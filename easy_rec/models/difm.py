@@ -6,8 +6,9 @@ import tensorflow as tf
 from easy_rec.layers.attention import InteractingLayer
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.interaction import fm_interaction
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import field_width, require, require_field_group, require_wide_group
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 
 GROUP = "all"
@@ -33,7 +34,7 @@ class DIFM(RankModel):
                                           int(self.params.att_head_size), name="attention")
         self._flat_dim = len(names) * self.attention.output_dim
         self.vector_factor = Dense(self._flat_dim, len(names), use_bias=False, name="vector_factor")
-        self.dnn = MLP.from_config(len(names) * width, self.params.dnn, name="dnn")
+        self.dnn = MLP(len(names) * width, **mlp_kwargs(self.params.dnn), name="dnn")
         self.bit_factor = Dense(self.dnn.output_dim, len(names), use_bias=False, name="bit_factor")
         self.bias = tf.Variable(tf.zeros([1]), name="bias")
 
@@ -51,9 +52,6 @@ class DIFM(RankModel):
                                keepdims=True)
         second = fm_interaction([factor[:, i:i + 1] * e for i, e in enumerate(embeddings)])
         return self.bias + linear + second
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.attention, self.vector_factor, self.dnn, self.bit_factor)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

@@ -5,8 +5,9 @@ import tensorflow as tf
 
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.interaction import dot_interaction
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import field_width, require, require_field_group
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 
 DENSE, SPARSE = "dense", "sparse"
@@ -27,8 +28,8 @@ class DLRM(RankModel):
     def build(self, feature_layer) -> None:
         params = self.params
         self._dot = params.arch_interaction_op == "dot"
-        self.bot_dnn = MLP.from_config(feature_layer.group_dim(DENSE), params.bot_dnn,
-                                       name="bot_dnn")
+        self.bot_dnn = MLP(feature_layer.group_dim(DENSE), **mlp_kwargs(params.bot_dnn),
+                           name="bot_dnn")
         sparse_names, _ = feature_layer.groups[SPARSE]
         sparse_width = feature_layer.group_dim(SPARSE)
         if self._dot:
@@ -44,7 +45,7 @@ class DLRM(RankModel):
                 top_width += self.bot_dnn.output_dim
         else:
             top_width = self.bot_dnn.output_dim + sparse_width
-        self.top_dnn = MLP.from_config(top_width, params.top_dnn, name="top_dnn")
+        self.top_dnn = MLP(top_width, **mlp_kwargs(params.top_dnn), name="top_dnn")
         self.output_layer = Dense(self.top_dnn.output_dim, self.output_dim, name="output")
 
     def logits(self, features, training: bool) -> tf.Tensor:
@@ -58,9 +59,6 @@ class DLRM(RankModel):
         else:
             parts = [dense] + sparse
         return self.output_layer(self.top_dnn(tf.concat(parts, axis=1), training))
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.bot_dnn, self.top_dnn, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

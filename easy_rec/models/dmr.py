@@ -9,7 +9,6 @@ from easy_rec.layers.auxiliary_loss import in_batch_match_loss
 from easy_rec.layers.core import Dense
 from easy_rec.layers.position import PositionEmbedding, to_recency_order
 from easy_rec.layers.target_attention import masked_softmax
-from easy_rec.models.base import kernels_of
 from easy_rec.models.checks import require
 from easy_rec.models.registry import register_model
 from easy_rec.models.sequence_base import SequenceInterestModel
@@ -72,10 +71,6 @@ class DMR(SequenceInterestModel):
         """Position embeddings p_0 .. p_{len-1} for each row: [batch, len, dim]."""
         table = self.positions.all()[:recent.shape[1]]
         return tf.tile(table[None], [tf.shape(recent)[0], 1, 1])
-
-    def interest_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.user_attention, self.item_attention, self.user_projection,
-                          self.item_projection)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

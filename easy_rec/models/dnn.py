@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from easy_rec.features.feature_layer import WIDE
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 
 
@@ -16,12 +17,10 @@ class DNN(RankModel):
     def build(self, feature_layer) -> None:
         self._groups = [g for g, (_, kind) in feature_layer.groups.items() if kind != WIDE]
         width = sum(feature_layer.group_dim(g) for g in self._groups)
-        self.dnn = MLP.from_config(width, self.params.dnn, name="dnn")
+        self.dnn = MLP(width, **mlp_kwargs(self.params.dnn), name="dnn")
         self.output_layer = Dense(self.dnn.output_dim, self.output_dim, name="output")
 
     def logits(self, features, training: bool) -> tf.Tensor:
         inputs = tf.concat([features.concat(g) for g in self._groups], axis=1)
         return self.output_layer(self.dnn(inputs, training))
 
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.dnn, self.output_layer)

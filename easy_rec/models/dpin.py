@@ -15,13 +15,14 @@ from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.position import PositionEmbedding, to_recency_order
 from easy_rec.layers.target_attention import TargetAttention
 from easy_rec.layers.transformer import TransformerEncoder
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import (
     require,
     require_groups,
     require_sequence_group,
     sequence_group_name,
 )
+from easy_rec.models.layer_args import mlp_kwargs, transformer_kwargs
 from easy_rec.models.registry import register_model
 from easy_rec.protos import feature_config_pb2
 
@@ -51,10 +52,10 @@ class DPIN(RankModel):
                 raise ValueError(
                     f"DPIN history_attention_dnn: the keys of sequence group {self._group!r} "
                     f"({query_dim} wide) must be as wide as its histories ({seq_dim})")
-            self.history_attention = TargetAttention(seq_dim, params.history_attention_dnn,
-                                                     name="history_attention")
+            self.history_attention = TargetAttention(
+                seq_dim, mlp_kwargs(params.history_attention_dnn), name="history_attention")
             base_dim += seq_dim
-        self.base_dnn = MLP.from_config(base_dim, params.base_dnn, name="base_dnn")
+        self.base_dnn = MLP(base_dim, **mlp_kwargs(params.base_dnn), name="base_dnn")
         self.position_embedding = PositionEmbedding(self.num_positions, position_dim,
                                                     name="position_embedding")
         self._context = params.context_group or None
@@ -62,11 +63,10 @@ class DPIN(RankModel):
         # position-wise non-linear interaction of the behaviour at k with p_k and the context
         self.position_input = Dense(seq_dim + position_dim + context_dim, hidden,
                                     name="position_input")
-        self.position_transformer = TransformerEncoder.from_config(
-            hidden, params.position_transformer, name="position_transformer")
-        self.combination_dnn = MLP.from_config(
-            self.base_dnn.output_dim + hidden + position_dim, params.combination_dnn,
-            name="combination_dnn")
+        self.position_transformer = TransformerEncoder(
+            hidden, **transformer_kwargs(params.position_transformer), name="position_transformer")
+        self.combination_dnn = MLP(self.base_dnn.output_dim + hidden + position_dim,
+                                   **mlp_kwargs(params.combination_dnn), name="combination_dnn")
         self.output_layer = Dense(self.combination_dnn.output_dim, 1, name="output")
 
     @property
@@ -145,10 +145,6 @@ class DPIN(RankModel):
         served.update(position_probs=outputs["position_probs"],
                       position_logits=outputs["position_logits"])
         return served
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.base_dnn, self.history_attention, self.position_input,
-                          self.position_transformer, self.combination_dnn, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from easy_rec.layers.match import EmbeddingTower
-from easy_rec.models.base import kernels_of
 from easy_rec.models.checks import require, require_groups
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.match_base import MatchModel
 from easy_rec.models.registry import register_model
 
@@ -20,18 +20,17 @@ class DSSM(MatchModel):
 
     def build(self, feature_layer) -> None:
         self.user_tower = EmbeddingTower(feature_layer.group_dim("user"),
-                                         self.params.user_tower.dnn, name="user_tower")
+                                         **mlp_kwargs(self.params.user_tower.dnn),
+                                         name="user_tower")
         self.item_tower = EmbeddingTower(feature_layer.group_dim("item"),
-                                         self.params.item_tower.dnn, name="item_tower")
+                                         **mlp_kwargs(self.params.item_tower.dnn),
+                                         name="item_tower")
 
     def user_embedding(self, features, training: bool) -> tf.Tensor:
         return self.user_tower(features.concat("user"), training)
 
     def item_embedding(self, features, training: bool) -> tf.Tensor:
         return self.item_tower(features.concat("item"), training)
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.user_tower, self.item_tower)
 
     @classmethod
     def id_fields(cls, model_config) -> dict[str, tuple[str, str]]:

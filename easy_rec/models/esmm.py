@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from easy_rec.features.base import scope_name
 from easy_rec.layers.core import MLP
-from easy_rec.models.base import Task, kernels_of
+from easy_rec.models.base import Task
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.multi_task import MultiTaskModel, TowerAt, TowerHead, config_error, task_of
 from easy_rec.models.registry import register_model
 from easy_rec.protos import loss_pb2
@@ -53,8 +54,8 @@ class ESMM(MultiTaskModel):
 
     def build(self, feature_layer) -> None:
         groups = self.params.groups
-        self.group_dnns = [MLP.from_config(feature_layer.group_dim(g.input), g.dnn,
-                                           name=scope_name(f"group_{g.input}")) for g in groups]
+        self.group_dnns = [MLP(feature_layer.group_dim(g.input), **mlp_kwargs(g.dnn),
+                               name=scope_name(f"group_{g.input}")) for g in groups]
         self._groups = [g.input for g in groups] or ["all"]
         dim = (sum(d.output_dim for d in self.group_dnns) if groups
                else feature_layer.group_dim("all"))
@@ -82,9 +83,6 @@ class ESMM(MultiTaskModel):
         served.update({self.cvr_task.key(k): outputs[self.cvr_task.key(k)]
                        for k in ("probs", "logits")})
         return served
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(*self.group_dnns, self.ctr_head, self.cvr_head)
 
     # -- config checks -----------------------------------------------------------------
     @classmethod

@@ -5,8 +5,9 @@ import tensorflow as tf
 
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.field_interaction import BILINEAR_TYPES, Bilinear, SENet
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import field_width, require, require_field_group
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 
 GROUP = "all"
@@ -32,7 +33,8 @@ class FiBiNet(RankModel):
             Bilinear(len(names), width, int(bilinear.num_output_units), bilinear.type,
                      bilinear.use_plus, name=name)
             for name in ("bilinear", "senet_bilinear")]
-        self.mlp = MLP.from_config(2 * int(bilinear.num_output_units), self.params.mlp, name="mlp")
+        self.mlp = MLP(2 * int(bilinear.num_output_units), **mlp_kwargs(self.params.mlp),
+                       name="mlp")
         self.output_layer = Dense(self.mlp.output_dim, self.output_dim, name="output")
 
     def logits(self, features, training: bool) -> tf.Tensor:
@@ -40,9 +42,6 @@ class FiBiNet(RankModel):
         original, reweighted = self.bilinear
         hidden = tf.concat([original(fields), reweighted(self.senet(fields))], axis=1)
         return self.output_layer(self.mlp(hidden, training))
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.senet, *self.bilinear, self.mlp, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

@@ -6,13 +6,14 @@ import tensorflow as tf
 from easy_rec.features.feature_layer import WIDE
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.field_interaction import FieldWiseBiInteraction
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import (
     field_width,
     require,
     require_field_group,
     require_wide_group,
 )
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 
 WIDE_GROUP = "wide"
@@ -39,7 +40,7 @@ class FLEN(RankModel):
         names = [n for g in self._fields for n in feature_layer.groups[g][0]]
         width = field_width(feature_layer, "FLEN", "+".join(self._fields), names)
         self.interaction = FieldWiseBiInteraction(len(self._fields), name="fwbi")
-        self.dnn = MLP.from_config(len(names) * width, self.params.dnn, name="dnn")
+        self.dnn = MLP(len(names) * width, **mlp_kwargs(self.params.dnn), name="dnn")
         self.output_layer = Dense(width + self.dnn.output_dim, self.output_dim, name="output")
 
     def logits(self, features, training: bool) -> tf.Tensor:
@@ -48,9 +49,6 @@ class FLEN(RankModel):
         deep = self.dnn(tf.concat([features.concat(g) for g in self._fields], axis=1), training)
         hidden = tf.concat([interaction, deep], axis=1)
         return features.wide_sum(WIDE_GROUP) + self.output_layer(hidden)
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.dnn, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

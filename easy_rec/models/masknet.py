@@ -5,8 +5,9 @@ import tensorflow as tf
 
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.mask_block import MaskBlock
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require, require_field_group
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 
 GROUP = "all"
@@ -35,7 +36,7 @@ class MaskNet(RankModel):
                 config.input_layer_norm, int(config.projection_dim), name=f"mask_block_{i}"))
         width = (sum(block.output_dim for block in self.blocks) if parallel
                  else self.blocks[-1].output_dim)
-        self.mlp = (MLP.from_config(width, self.params.mlp, name="mlp")
+        self.mlp = (MLP(width, **mlp_kwargs(self.params.mlp), name="mlp")
                     if self.params.HasField("mlp") else None)
         self.output_layer = Dense(self.mlp.output_dim if self.mlp else width, self.output_dim,
                                   name="output")
@@ -51,9 +52,6 @@ class MaskNet(RankModel):
         if self.mlp is not None:
             hidden = self.mlp(hidden, training)
         return self.output_layer(hidden)
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(*self.blocks, self.mlp, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

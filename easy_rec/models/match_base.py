@@ -19,7 +19,7 @@ from easy_rec.layers import match
 from easy_rec.metrics.retrieval import RETRIEVAL_METRICS
 from easy_rec.models.base import RankModel, SignatureFunction, weighted_mean
 from easy_rec.models.checks import require
-from easy_rec.protos import loss_pb2
+from easy_rec.protos import loss_pb2, match_pb2
 
 MATCH_LOSSES = (loss_pb2.CLASSIFICATION, loss_pb2.SOFTMAX_CROSS_ENTROPY)
 EMBEDDING_OUTPUTS = ("user_emb", "item_emb")
@@ -45,7 +45,7 @@ class MatchModel(RankModel):
                  negative_sampler: NegativeSampler | None = None):
         """negative_sampler: draws the negatives of sampled softmax (None: in-batch)."""
         super().__init__(model_config, feature_configs, base_dir, label_fields, sample_weight)
-        self.similarity = int(self.params.simi_func)
+        self.cosine = self.params.simi_func == match_pb2.COSINE
         self.temperature = float(self.params.temperature)
         self.negative_sampler = negative_sampler
 
@@ -96,14 +96,14 @@ class MatchModel(RankModel):
                     ) -> tuple[tf.Tensor, tf.Tensor]:
         """(user embeddings as compared, embedding L2 of the lookups) from user columns."""
         features = self.feature_layer(raw, training=training, groups=self.user_groups)
-        embedding = match.normalize(self.user_embedding(features, training), self.similarity)
+        embedding = match.normalize(self.user_embedding(features, training), self.cosine)
         return embedding, features.embedding_l2
 
     def embed_items(self, raw: dict[str, tf.Tensor], training: bool = False
                     ) -> tuple[tf.Tensor, tf.Tensor]:
         """(item embeddings as compared, embedding L2 of the lookups) from item columns."""
         features = self.feature_layer(raw, training=training, groups=self.item_groups)
-        embedding = match.normalize(self.item_embedding(features, training), self.similarity)
+        embedding = match.normalize(self.item_embedding(features, training), self.cosine)
         return embedding, features.embedding_l2
 
     # -- forward and loss --------------------------------------------------------------------

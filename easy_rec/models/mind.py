@@ -8,13 +8,13 @@ from easy_rec.layers import match
 from easy_rec.layers.capsule import CapsuleRouting, label_aware_attention
 from easy_rec.layers.core import MLP
 from easy_rec.layers.match import EmbeddingTower
-from easy_rec.models.base import kernels_of
 from easy_rec.models.checks import (
     require,
     require_groups,
     require_sequence_group,
     sequence_group_name,
 )
+from easy_rec.models.layer_args import capsule_kwargs, mlp_kwargs
 from easy_rec.models.match_base import MatchModel
 from easy_rec.models.registry import register_model
 
@@ -44,22 +44,23 @@ class MIND(MatchModel):
         _, hists = feature_layer.sequence_groups[self._group]
         self._history = feature_layer.features[hists[0]]
         _, seq_dim, max_len = feature_layer.sequence_dims(self._group)
-        self.pre_capsule_dnn = MLP.from_config(seq_dim, params.pre_capsule_dnn,
-                                               name="pre_capsule_dnn") \
+        self.pre_capsule_dnn = MLP(seq_dim, **mlp_kwargs(params.pre_capsule_dnn),
+                                   name="pre_capsule_dnn") \
             if params.HasField("pre_capsule_dnn") else None
         low_dim = self.pre_capsule_dnn.output_dim if self.pre_capsule_dnn else seq_dim
-        self.capsules = CapsuleRouting(low_dim, max_len, params.capsule_config, name="capsules")
+        self.capsules = CapsuleRouting(low_dim, max_len, **capsule_kwargs(params.capsule_config),
+                                       name="capsules")
         self.user_dnn = None
         profile_dim = 0
         if has_profile:
             profile_dim = feature_layer.group_dim(USER_GROUP)
             if params.HasField("user_dnn"):
-                self.user_dnn = MLP.from_config(profile_dim, params.user_dnn, name="user_dnn")
+                self.user_dnn = MLP(profile_dim, **mlp_kwargs(params.user_dnn), name="user_dnn")
                 profile_dim = self.user_dnn.output_dim
-        self.concat_dnn = EmbeddingTower(self.capsules.high_dim + profile_dim, params.concat_dnn,
-                                         name="concat_dnn")
-        self.item_tower = EmbeddingTower(feature_layer.group_dim(ITEM_GROUP), params.item_dnn,
-                                         name="item_tower")
+        self.concat_dnn = EmbeddingTower(self.capsules.high_dim + profile_dim,
+                                         **mlp_kwargs(params.concat_dnn), name="concat_dnn")
+        self.item_tower = EmbeddingTower(feature_layer.group_dim(ITEM_GROUP),
+                                         **mlp_kwargs(params.item_dnn), name="item_tower")
 
     # -- towers ------------------------------------------------------------------------------
     def user_embedding(self, features, training: bool) -> tf.Tensor:
@@ -90,14 +91,10 @@ class MIND(MatchModel):
             active = self.capsules.active(self._history.encode(raw).ids.row_lengths())
             user = match.normalize(label_aware_attention(
                 outputs["user_emb"], outputs["item_emb"], active, float(self.params.simi_pow)),
-                self.similarity)
+                self.cosine)
             logits = match.pair_scores(user, outputs["item_emb"]) / self.temperature
             outputs.update(user_emb=user, logits=logits, probs=tf.sigmoid(logits))
         return outputs
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.pre_capsule_dnn, self.capsules, self.user_dnn, self.concat_dnn,
-                          self.item_tower)
 
     # -- config ------------------------------------------------------------------------------
     @classmethod

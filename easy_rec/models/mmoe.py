@@ -4,7 +4,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from easy_rec.layers.experts import MMoELayer
-from easy_rec.models.base import kernels_of
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.multi_task import MultiTaskModel, TowerHead, config_error
 from easy_rec.models.registry import register_model
 
@@ -15,7 +15,7 @@ class MMoE(MultiTaskModel):
 
     def build(self, feature_layer) -> None:
         tasks = self.tasks
-        self.mmoe = MMoELayer(feature_layer.group_dim("all"), self.params.expert_dnn,
+        self.mmoe = MMoELayer(feature_layer.group_dim("all"), mlp_kwargs(self.params.expert_dnn),
                               int(self.params.num_expert), len(tasks))
         self.heads = [TowerHead(self.mmoe.output_dim, tower.dnn, task.output_dim,
                                 name=f"tower_{task.name}")
@@ -24,9 +24,6 @@ class MMoE(MultiTaskModel):
     def task_logits(self, features, training: bool) -> list[tf.Tensor]:
         task_inputs = self.mmoe(features.concat("all"), training)
         return [head(x, training) for head, x in zip(self.heads, task_inputs)]
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.mmoe, *self.heads)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

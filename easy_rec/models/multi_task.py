@@ -12,6 +12,7 @@ from easy_rec.layers.core import MLP, Dense
 from easy_rec.metrics.classification import GAUC_REDUCTIONS
 from easy_rec.models.base import RankModel, Task
 from easy_rec.models.checks import require_groups
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import model_config_field
 from easy_rec.protos import dnn_pb2, loss_pb2
 
@@ -28,16 +29,13 @@ class TowerHead(tf.Module):
                  name: str | None = None):
         super().__init__(name=name)
         with self.name_scope:
-            self.dnn = MLP.from_config(input_dim, dnn_config, name="dnn")
+            self.dnn = MLP(input_dim, **mlp_kwargs(dnn_config), name="dnn")
             self.output = Dense(self.dnn.output_dim, output_dim, name="output")
 
     def __call__(self, x: tf.Tensor, training: bool) -> tf.Tensor:
         """[batch, output_dim] logits."""
         return self.output(self.dnn(x, training))
 
-    def kernels(self) -> list[tf.Variable]:
-        """MLP and output weight matrices."""
-        return self.dnn.kernels() + [self.output.kernel]
 
 
 def task_of(tower, index: int, label_fields: Sequence[str], name: str | None = None) -> Task:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import reject_sequence_towers, require_groups
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 
 
@@ -15,21 +16,18 @@ class MultiTower(RankModel):
 
     def build(self, feature_layer) -> None:
         self.towers = [
-            MLP.from_config(feature_layer.group_dim(t.input), t.dnn, name=f"tower_{t.input}")
+            MLP(feature_layer.group_dim(t.input), **mlp_kwargs(t.dnn), name=f"tower_{t.input}")
             for t in self.params.towers
         ]
         self._tower_inputs = [t.input for t in self.params.towers]
         width = sum(t.output_dim for t in self.towers)
-        self.final_dnn = MLP.from_config(width, self.params.final_dnn, name="final_dnn")
+        self.final_dnn = MLP(width, **mlp_kwargs(self.params.final_dnn), name="final_dnn")
         self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
 
     def logits(self, features, training: bool) -> tf.Tensor:
         towers = [tower(features.concat(group), training)
                   for tower, group in zip(self.towers, self._tower_inputs)]
         return self.output_layer(self.final_dnn(tf.concat(towers, axis=1), training))
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(*self.towers, self.final_dnn, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

@@ -44,9 +44,6 @@ class BehaviorSequenceTransformer(tf.Module):
         encoded = self.encoder(tokens, token_mask, training)
         return tf.reshape(encoded, [-1, self.output_dim])
 
-    def kernels(self) -> list[tf.Variable]:
-        """Transformer matrices, for L2 regularisation."""
-        return self.encoder.kernels()
 
 
 @register_model("BST", config_field="multi_tower")

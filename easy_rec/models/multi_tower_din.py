@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from easy_rec.layers.target_attention import NORMALIZERS, TargetAttention
 from easy_rec.models.checks import require
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 from easy_rec.models.sequence_towers import SequenceTowerModel, target_width
 
@@ -17,8 +18,8 @@ class MultiTowerDIN(SequenceTowerModel):
 
     def build_sequence_tower(self, feature_layer, tower_config) -> TargetAttention:
         dim = target_width(feature_layer, "DIN", tower_config.input)
-        return TargetAttention(dim, tower_config.dnn, tower_config.attention_normalizer,
-                               name=f"din_{tower_config.input}")
+        return TargetAttention(dim, mlp_kwargs(tower_config.dnn),
+                               tower_config.attention_normalizer, name=f"din_{tower_config.input}")
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

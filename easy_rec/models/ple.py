@@ -4,7 +4,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from easy_rec.layers.experts import ExtractionLayer
-from easy_rec.models.base import kernels_of
+from easy_rec.models.layer_args import extraction_kwargs
 from easy_rec.models.multi_task import MultiTaskModel, TowerHead, config_error
 from easy_rec.models.registry import register_model
 
@@ -23,8 +23,8 @@ class PLE(MultiTaskModel):
         self.layers = []
         dim = feature_layer.group_dim("all")
         for i, network in enumerate(networks):
-            layer = ExtractionLayer(dim, len(tasks), network, last=i == len(networks) - 1,
-                                    name=f"extraction_{i}")
+            layer = ExtractionLayer(dim, len(tasks), **extraction_kwargs(network),
+                                    last=i == len(networks) - 1, name=f"extraction_{i}")
             self.layers.append(layer)
             dim = layer.output_dim
         self.heads = [TowerHead(dim, tower.dnn, task.output_dim, name=f"tower_{task.name}")
@@ -36,9 +36,6 @@ class PLE(MultiTaskModel):
         for layer in self.layers:
             task_inputs, shared = layer(task_inputs, shared, training)
         return [head(x, training) for head, x in zip(self.heads, task_inputs)]
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(*self.layers, *self.heads)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

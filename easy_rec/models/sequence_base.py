@@ -5,8 +5,9 @@ import tensorflow as tf
 
 from easy_rec.features.feature_layer import SequenceGroup
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require, require_sequence_groups
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.protos import feature_config_pb2
 
 #: output key of the auxiliary loss (present only in training outputs)
@@ -33,7 +34,7 @@ class SequenceInterestModel(RankModel):
                              f"{self._sequence_group!r} needs the target item as its keys")
         width = self.build_interest(feature_layer, self._sequence_group)
         width += sum(feature_layer.group_dim(g) for g in self._groups)
-        self.dnn = MLP.from_config(width, self.params.dnn, name="dnn")
+        self.dnn = MLP(width, **mlp_kwargs(self.params.dnn), name="dnn")
         self.output_layer = Dense(self.dnn.output_dim, self.output_dim, name="output")
 
     def build_interest(self, feature_layer, group: str) -> int:
@@ -43,10 +44,6 @@ class SequenceInterestModel(RankModel):
     def interest(self, seq: SequenceGroup, training: bool,
                  with_aux_loss: bool) -> tuple[tf.Tensor, tf.Tensor | None]:
         """([batch, width] interest, the scalar auxiliary loss when with_aux_loss else None)."""
-        raise NotImplementedError
-
-    def interest_kernels(self) -> list[tf.Variable]:
-        """Matrices of the sequence layers, for L2 regularisation."""
         raise NotImplementedError
 
     def forward(self, features, training: bool,
@@ -74,9 +71,6 @@ class SequenceInterestModel(RankModel):
         if AUX_LOSS_KEY in outputs:
             loss += float(self.params.aux_loss_weight) * outputs[AUX_LOSS_KEY]
         return loss
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return self.interest_kernels() + kernels_of(self.dnn, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 import tensorflow as tf
 
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import (
     reject_sequence_towers,
     require,
     require_groups,
     require_sequence_groups,
 )
+from easy_rec.models.layer_args import mlp_kwargs
 
 
 class SequenceTowerModel(RankModel):
@@ -27,17 +28,17 @@ class SequenceTowerModel(RankModel):
 
     def build(self, feature_layer) -> None:
         self._tower_inputs = [t.input for t in self.params.towers]
-        self.towers = [MLP.from_config(feature_layer.group_dim(t.input), t.dnn,
-                                       name=f"tower_{t.input}") for t in self.params.towers]
+        self.towers = [MLP(feature_layer.group_dim(t.input), **mlp_kwargs(t.dnn),
+                           name=f"tower_{t.input}") for t in self.params.towers]
         configs = getattr(self.params, self.sequence_towers_field)
         self._sequence_inputs = [t.input for t in configs]
         self.sequence_towers = [self.build_sequence_tower(feature_layer, t) for t in configs]
         width = sum(t.output_dim for t in self.towers + self.sequence_towers)
-        self.final_dnn = MLP.from_config(width, self.params.final_dnn, name="final_dnn")
+        self.final_dnn = MLP(width, **mlp_kwargs(self.params.final_dnn), name="final_dnn")
         self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
 
     def build_sequence_tower(self, feature_layer, tower_config) -> tf.Module:
-        """A module with `output_dim`, `kernels()` and `__call__(query, sequence, mask,
+        """A module with `output_dim` and `__call__(query, sequence, mask,
         training) -> [batch, output_dim]` over the seq_att_groups entry `tower_config.input`."""
         raise NotImplementedError
 
@@ -48,9 +49,6 @@ class SequenceTowerModel(RankModel):
             seq = features.sequence[group]
             parts.append(tower(seq.query, seq.sequence, seq.mask, training))
         return self.output_layer(self.final_dnn(tf.concat(parts, axis=1), training))
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(*self.towers, *self.sequence_towers, self.final_dnn, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

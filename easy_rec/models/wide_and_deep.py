@@ -4,8 +4,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require_groups
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 
 
@@ -18,12 +19,12 @@ class WideAndDeep(RankModel):
             else self.output_dim
 
     def build(self, feature_layer) -> None:
-        self.dnn = MLP.from_config(feature_layer.group_dim("deep"), self.params.dnn, name="dnn")
+        self.dnn = MLP(feature_layer.group_dim("deep"), **mlp_kwargs(self.params.dnn), name="dnn")
         self.final_dnn = None
         width = self.dnn.output_dim
         if self.params.HasField("final_dnn"):
-            self.final_dnn = MLP.from_config(width + self.wide_output_dim_from_config(),
-                                             self.params.final_dnn, name="final_dnn")
+            self.final_dnn = MLP(width + self.wide_output_dim_from_config(),
+                                 **mlp_kwargs(self.params.final_dnn), name="final_dnn")
             width = self.final_dnn.output_dim
         self.output_layer = Dense(width, self.output_dim, name="output")
 
@@ -33,9 +34,6 @@ class WideAndDeep(RankModel):
         if self.final_dnn is not None:
             return self.output_layer(self.final_dnn(tf.concat([wide, deep], axis=1), training))
         return wide + self.output_layer(deep)
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.dnn, self.final_dnn, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

@@ -5,8 +5,9 @@ import tensorflow as tf
 
 from easy_rec.layers.cin import CIN
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.models.base import RankModel, kernels_of
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import field_width, require, require_field_group, require_wide_group
+from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 
 
@@ -31,12 +32,12 @@ class XDeepFM(RankModel):
         cin = self.params.cin
         self.cin = CIN(len(self._field_index), list(cin.hidden_feature_maps), cin.split_half,
                        name="cin")
-        self.dnn = MLP.from_config(feature_layer.group_dim("deep"), self.params.dnn, name="dnn")
+        self.dnn = MLP(feature_layer.group_dim("deep"), **mlp_kwargs(self.params.dnn), name="dnn")
         width = self.cin.output_dim + self.dnn.output_dim
         self.final_dnn = None
         if self.params.HasField("final_dnn"):
-            self.final_dnn = MLP.from_config(width + self.wide_output_dim_from_config(),
-                                             self.params.final_dnn, name="final_dnn")
+            self.final_dnn = MLP(width + self.wide_output_dim_from_config(),
+                                 **mlp_kwargs(self.params.final_dnn), name="final_dnn")
             width = self.final_dnn.output_dim
         self.output_layer = Dense(width, self.output_dim, name="output")
 
@@ -48,9 +49,6 @@ class XDeepFM(RankModel):
         if self.final_dnn is not None:
             return self.output_layer(self.final_dnn(tf.concat([wide, cin, dnn], axis=1), training))
         return wide + self.output_layer(tf.concat([cin, dnn], axis=1))
-
-    def regularized_kernels(self) -> list[tf.Variable]:
-        return kernels_of(self.cin, self.dnn, self.final_dnn, self.output_layer)
 
     @classmethod
     def validate_config(cls, model_config, locate) -> None:

@@ -17,11 +17,11 @@ from tqdm import tqdm
 from easy_rec.export.policy import ExportPolicy
 from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.reader import eval_input_path
-from easy_rec.models.builder import build_model
+from easy_rec.models.builder import build_model, model_column_plan
 from easy_rec.protos import pipeline_pb2
 from easy_rec.training.cadence import Cadence, Throttle
 from easy_rec.training.drift_guard import DriftGuard, DriftStopError
-from easy_rec.training.evaluation.evaluator import Evaluator, model_column_plan
+from easy_rec.training.evaluation.evaluator import Evaluator
 from easy_rec.training.optimization.optimizers import (
     OptimizerGroup,
     build_optimizers,

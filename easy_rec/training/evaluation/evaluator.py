@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from easy_rec.input.column_plan import ColumnPlan, build_column_plan
+from easy_rec.input.column_plan import ColumnPlan
 from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.reader import build_reader
 from easy_rec.metrics.evaluator import MetricAccumulator, write_eval_result
@@ -18,12 +18,6 @@ from easy_rec.protos import pipeline_pb2
 from easy_rec.training.evaluation.retrieval import RetrievalEvaluation
 
 logger = logging.getLogger(__name__)
-
-
-def model_column_plan(config: pipeline_pb2.EasyRecConfig, model: RankModel) -> ColumnPlan:
-    """The column plan of `model` trained and evaluated as `config` says: its serving inputs,
-    and the group keys of eval_config's metrics and of every task's own metrics_set."""
-    return build_column_plan(config, model.serving_input_names, [t.metrics for t in model.tasks])
 
 
 class Evaluator:

@@ -1,0 +1,55 @@
+"""Registry of layers by component name, for configs that name a layer (backbone blocks).
+
+Each layer module registers its classes with `@register_layer(name)`; the name is EasyRec's
+component class name where the layer corresponds to one (MLP, CIN, SENet, BiLinear,
+MaskBlock, DIN, MMoE, ...), else the class's own name. `get_layer_class` and
+`registered_layers` import every module of easy_rec.layers first, so the table is complete
+whichever layers were imported before.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+
+from easy_rec.layers.base import Layer
+
+_LAYERS: dict[str, type[Layer]] = {}
+_NOT_LAYER_MODULES = frozenset({"base", "registry"})
+
+
+def register_layer(name: str) -> Callable[[type[Layer]], type[Layer]]:
+    """Class decorator adding a Layer subclass to the registry under `name`."""
+
+    def add(cls: type[Layer]) -> type[Layer]:
+        if not issubclass(cls, Layer):
+            raise TypeError(f"layer {name!r}: {cls.__name__} is not an easy_rec Layer")
+        if _LAYERS.get(name, cls) is not cls:
+            raise ValueError(f"layer name {name!r} is already registered by "
+                             f"{_LAYERS[name].__name__}")
+        _LAYERS[name] = cls
+        return cls
+
+    return add
+
+
+def _import_layer_modules() -> None:
+    import easy_rec.layers as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name not in _NOT_LAYER_MODULES:
+            importlib.import_module(f"{package.__name__}.{module.name}")
+
+
+def registered_layers() -> dict[str, type[Layer]]:
+    """Component name -> layer class, for every layer of easy_rec.layers."""
+    _import_layer_modules()
+    return dict(sorted(_LAYERS.items()))
+
+
+def get_layer_class(name: str) -> type[Layer]:
+    """The layer class registered under `name` (KeyError listing the known names)."""
+    layers = registered_layers()
+    if name not in layers:
+        raise KeyError(f"unknown layer {name!r}; known: {', '.join(layers)}")
+    return layers[name]

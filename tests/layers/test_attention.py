@@ -1,0 +1,64 @@
+"""Multi-head self-attention and AutoInt's interacting layer against numpy."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from easy_rec.layers.attention import InteractingLayer, MultiHeadSelfAttention
+from layers.layer_helpers import randomize, tree_kernels
+
+
+# -- multi-head self-attention ---------------------------------------------------------------
+def attention_reference(att: MultiHeadSelfAttention, x: np.ndarray) -> np.ndarray:
+    q, k, v = (x @ layer.kernel.numpy() for layer in (att.query, att.key, att.value))
+    heads = []
+    for h in range(att.num_heads):
+        cols = slice(h * att.head_dim, (h + 1) * att.head_dim)
+        scores = q[..., cols] @ np.swapaxes(k[..., cols], 1, 2) / np.sqrt(att.head_dim)
+        weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        weights /= weights.sum(axis=-1, keepdims=True)
+        heads.append(weights @ v[..., cols])
+    out = np.concatenate(heads, axis=-1)
+    if att.projection is not None:
+        out = out @ att.projection.kernel.numpy() + att.projection.bias.numpy()
+    return out
+
+
+@pytest.mark.parametrize("output_dim", [None, 5])
+def test_multi_head_self_attention_matches_numpy(output_dim):
+    x = np.random.default_rng(5).normal(size=(2, 4, 6)).astype(np.float32)
+    att = MultiHeadSelfAttention(6, num_heads=2, head_dim=3, output_dim=output_dim)
+    randomize(att)
+    out = att(tf.constant(x)).numpy()
+    assert out.shape == (2, 4, output_dim or 6) and att.output_dim == (output_dim or 6)
+    np.testing.assert_allclose(out, attention_reference(att, x), rtol=1e-4, atol=1e-5)
+
+
+def test_attention_mask_ignores_padding():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(2, 5, 6)).astype(np.float32)
+    mask = tf.constant([[True, True, True, False, False], [False] * 5])
+    att = MultiHeadSelfAttention(6, num_heads=2, head_dim=4, output_dim=6)
+    randomize(att)
+    out = att(tf.constant(x), mask).numpy()
+    # valid positions see only valid positions: same as attention over the unpadded prefix
+    np.testing.assert_allclose(out[0, :3], att(tf.constant(x[:1, :3]))[0].numpy(),
+                               rtol=1e-4, atol=1e-5)
+    changed = x.copy()
+    changed[0, 3:] = rng.normal(size=(2, 6)) * 100
+    np.testing.assert_allclose(att(tf.constant(changed), mask).numpy()[0, :3], out[0, :3],
+                               rtol=1e-4, atol=1e-5)
+    assert np.all(out[0, 3:] == 0) and np.all(out[1] == 0)  # padding and all-padding rows
+    assert np.isfinite(out).all()
+
+
+def test_interacting_layer_is_relu_of_attention_plus_residual():
+    x = tf.constant(np.random.default_rng(7).normal(size=(2, 3, 4)).astype(np.float32))
+    layer = InteractingLayer(4, num_heads=2, head_dim=5)
+    randomize(layer)
+    out = layer(x).numpy()
+    expected = np.maximum(layer.attention(x).numpy() + x.numpy() @ layer.residual.kernel.numpy(), 0)
+    assert out.shape == (2, 3, 10)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    assert len(tree_kernels(layer)) == 4
