@@ -2,6 +2,7 @@
 config errors. (Training, export and serving of the samples: tests/test_model_zoo.py.)"""
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -29,17 +30,29 @@ def _garbage_in_padding(seq: SequenceGroup) -> SequenceGroup:
     return SequenceGroup(seq.query, noisy, seq.mask, seq.length)
 
 
-@pytest.fixture(scope="module", params=["bst", "dien", "dmr"])
-def built(request):
-    """(model, a batch of BATCH sample rows) per sample config."""
+@functools.cache
+def _build(name: str):
+    """(name, model, a batch of BATCH sample rows) of a sample config, built once."""
     tf.random.set_seed(3)
-    config = load_pipeline_config(_sample(request.param)).config
+    config = load_pipeline_config(_sample(name)).config
     model = build_model(config, SAMPLES)
     reader = build_reader(config.data_config,
                           os.path.join(SAMPLES, "data", "movielens_seq_train.csv"),
                           model_column_plan(config, model))
     batch = next(iter(reader.make_dataset(BATCH, num_epochs=1, shuffle=False)))
-    return request.param, model, batch
+    return name, model, batch
+
+
+@pytest.fixture(params=["bst", "dien", "dmr"])
+def built(request):
+    """(name, model, batch) per sequence sample."""
+    return _build(request.param)
+
+
+@pytest.fixture(params=["dien", "dmr"])
+def built_with_aux(request):
+    """(name, model, batch) per sequence sample with an auxiliary loss."""
+    return _build(request.param)
 
 
 # ------------------------------------------------------------------ models
@@ -83,10 +96,8 @@ def test_outputs_and_auxiliary_loss(built):
                                                                     rel=1e-5)
 
 
-def test_auxiliary_loss_gradients_reach_the_sequence_layers(built):
-    name, model, batch = built
-    if name == "bst":
-        pytest.skip("BST has no auxiliary loss")
+def test_auxiliary_loss_gradients_reach_the_sequence_layers(built_with_aux):
+    name, model, batch = built_with_aux
     with tf.GradientTape() as tape:
         aux = model(batch, training=True)[AUX_LOSS_KEY]
     layer = model.extractor if name == "dien" else model.user_attention
