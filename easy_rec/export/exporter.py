@@ -9,6 +9,7 @@ import time
 
 import tensorflow as tf
 
+from easy_rec.input.fields import column_dtypes
 from easy_rec.models.base import RankModel
 from easy_rec.protos import dataset_pb2
 
@@ -17,9 +18,7 @@ logger = logging.getLogger(__name__)
 
 def serving_specs(model: RankModel, data_config: dataset_pb2.DatasetConfig) -> dict[str, tf.TensorSpec]:
     """One [batch] TensorSpec per raw input column the model reads, in its configured dtype."""
-    from easy_rec.input.fields import field_dtype
-
-    dtypes = {f.input_name: field_dtype(f) for f in data_config.input_fields}
+    dtypes = column_dtypes(data_config)
     return {name: tf.TensorSpec([None], dtypes[name], name=name) for name in model.serving_input_names}
 
 

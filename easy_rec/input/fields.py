@@ -22,6 +22,11 @@ def field_dtype(field: _Field) -> tf.DType:
     return FIELD_DTYPES[field.input_type]
 
 
+def column_dtypes(data_config: dataset_pb2.DatasetConfig) -> dict[str, tf.DType]:
+    """Input field name -> its TensorFlow dtype, for every input field."""
+    return {f.input_name: field_dtype(f) for f in data_config.input_fields}
+
+
 def default_cell(field: _Field) -> str:
     """Text that stands for an empty cell of `field` (its default_val, else a zero value)."""
     if field.HasField("default_val"):

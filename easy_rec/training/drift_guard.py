@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from easy_rec.input.column_plan import ColumnPlan
+from easy_rec.input.fields import column_dtypes
 from easy_rec.input.line_parser import MISSING_KEY
 from easy_rec.metrics.classification import roc_auc
 from easy_rec.models.base import RankModel
@@ -68,7 +69,7 @@ class DriftGuard(tf.Module):
         binary = task.num_class == 1 and not task.is_regression
         self._label = task.label_field if binary else None
         self._probs_key = task.key("probs") if binary else None
-        dtypes = _column_dtypes(config)
+        dtypes = column_dtypes(config.data_config)
         used = set(plan.feature_inputs)
         self._feature_columns = [i for i, c in enumerate(columns) if c in used]
         self._columns = columns
@@ -243,8 +244,4 @@ def _json_safe(value):
     return value
 
 
-def _column_dtypes(config: pipeline_pb2.EasyRecConfig) -> dict[str, tf.DType]:
-    from easy_rec.input.fields import field_dtype
-
-    return {f.input_name: field_dtype(f) for f in config.data_config.input_fields}
 
