@@ -9,11 +9,12 @@ from easy_rec.models.base import RankModel
 from easy_rec.models.checks import field_width, require, require_field_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import autoint_pb2
 
 GROUP = "all"
 
 
-@register_model("AutoInt", config_field="autoint")
+@register_model("AutoInt", autoint_pb2.AutoInt)
 class AutoInt(RankModel):
     """autoint { multi_head_num multi_head_size interacting_layer_num [dnn] l2_regularization }.
 

@@ -25,11 +25,12 @@ from easy_rec.models.checks import (
 from easy_rec.models.layer_args import transformer_kwargs
 from easy_rec.models.match_base import MatchModel
 from easy_rec.models.registry import register_model
+from easy_rec.protos import bert4rec_pb2
 
 ITEM_GROUP = "item"
 
 
-@register_model("BERT4Rec", config_field="bert4rec")
+@register_model("BERT4Rec", bert4rec_pb2.BERT4Rec)
 class BERT4Rec(MatchModel):
     """User tower: the sequence group's history + [mask] -> transformer -> the [mask] slot's
     output, projected (Dense + GELU). Item tower: the item's row of the shared table."""

@@ -8,9 +8,10 @@ from easy_rec.layers.experts import MMoELayer
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.multi_task import MultiTaskModel, TowerHead, config_error
 from easy_rec.models.registry import register_model
+from easy_rec.protos import multi_task_pb2
 
 
-@register_model("DBMTL", config_field="dbmtl")
+@register_model("DBMTL", multi_task_pb2.DBMTL)
 class DBMTL(MultiTaskModel):
     """Group 'all' -> bottom_dnn -> [MMoE] -> per task, in tower order:
 

@@ -9,9 +9,10 @@ from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require, require_field_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import dcn_pb2
 
 
-@register_model("DCN", config_field="dcn")
+@register_model("DCN", dcn_pb2.DCN)
 class DCN(RankModel):
     """dcn { deep_tower { input dnn } cross_tower { input cross_num } final_dnn l2_regularization }.
 

@@ -9,11 +9,12 @@ from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require, require_field_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import dcn_pb2
 
 GROUP = "all"
 
 
-@register_model("DCNV2", config_field="dcn_v2")
+@register_model("DCNV2", dcn_pb2.DCNV2)
 class DCNV2(RankModel):
     """dcn_v2 { [backbone] cross { cross_num low_rank } [deep] final l2_regularization }.
 

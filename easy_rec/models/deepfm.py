@@ -9,9 +9,10 @@ from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require_groups
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import models_pb2
 
 
-@register_model("DeepFM", config_field="deepfm")
+@register_model("DeepFM", models_pb2.DeepFM)
 class DeepFM(RankModel):
     """Groups: 'wide' (WIDE) and 'deep' (DEEP); the FM term uses group 'fm' if given, else 'deep'.
 

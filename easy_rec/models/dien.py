@@ -12,9 +12,10 @@ from easy_rec.models.checks import require
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 from easy_rec.models.sequence_base import SequenceInterestModel
+from easy_rec.protos import dien_pb2
 
 
-@register_model("DIEN", config_field="dien")
+@register_model("DIEN", dien_pb2.DIEN)
 class DIEN(SequenceInterestModel):
     """Interest extractor GRU over the history (states h_t); attention a_t of the target to h_t
     (att_dnn, softmax over the real steps); interest evolving AUGRU over h_t with update gates

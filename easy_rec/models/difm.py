@@ -10,12 +10,13 @@ from easy_rec.models.base import RankModel
 from easy_rec.models.checks import field_width, require, require_field_group, require_wide_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import difm_pb2
 
 GROUP = "all"
 WIDE_GROUP = "wide"
 
 
-@register_model("DIFM", config_field="difm")
+@register_model("DIFM", difm_pb2.DIFM)
 class DIFM(RankModel):
     """difm { att_head_num att_head_size dnn {...} l2_regularization }; groups 'all', 'wide'.
 

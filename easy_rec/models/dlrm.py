@@ -9,12 +9,13 @@ from easy_rec.models.base import RankModel
 from easy_rec.models.checks import field_width, require, require_field_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import dlrm_pb2
 
 DENSE, SPARSE = "dense", "sparse"
 INTERACTION_OPS = ("dot", "cat")
 
 
-@register_model("DLRM", config_field="dlrm")
+@register_model("DLRM", dlrm_pb2.DLRM)
 class DLRM(RankModel):
     """dlrm { bot_dnn top_dnn arch_interaction_op arch_interaction_itself arch_with_dense_feature }.
 

@@ -13,9 +13,10 @@ from easy_rec.models.checks import require
 from easy_rec.models.registry import register_model
 from easy_rec.models.sequence_base import SequenceInterestModel
 from easy_rec.models.sequence_towers import target_width
+from easy_rec.protos import dmr_pb2
 
 
-@register_model("DMR", config_field="dmr")
+@register_model("DMR", dmr_pb2.DMR)
 class DMR(SequenceInterestModel):
     """History e_t in recency order (t = 0 the most recent) with position embeddings p_t;
     target e_c; v(x) = W_v x the items' output embeddings (match_dim wide).

@@ -8,9 +8,10 @@ from easy_rec.layers.core import MLP, Dense
 from easy_rec.models.base import RankModel
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import models_pb2
 
 
-@register_model("DNN", config_field="dnn")
+@register_model("DNN", models_pb2.DNNModel)
 class DNN(RankModel):
     """model_config { model_class: 'DNN' dnn { dnn { hidden_units: [...] } } }."""
 

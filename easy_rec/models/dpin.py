@@ -24,10 +24,10 @@ from easy_rec.models.checks import (
 )
 from easy_rec.models.layer_args import mlp_kwargs, transformer_kwargs
 from easy_rec.models.registry import register_model
-from easy_rec.protos import feature_config_pb2
+from easy_rec.protos import dpin_pb2, feature_config_pb2
 
 
-@register_model("DPIN", config_field="dpin")
+@register_model("DPIN", dpin_pb2.DPIN)
 class DPIN(RankModel):
     """Feature groups -> base_dnn; the sequence group -> position-wise representations r_k;
     logit_k = w . combination_dnn([base, r_k, p_k]).

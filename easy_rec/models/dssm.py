@@ -9,11 +9,12 @@ from easy_rec.models.checks import require, require_groups
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.match_base import MatchModel
 from easy_rec.models.registry import register_model
+from easy_rec.protos import dssm_pb2
 
 TOWERS = ("user", "item")
 
 
-@register_model("DSSM", config_field="dssm")
+@register_model("DSSM", dssm_pb2.DSSM)
 class DSSM(MatchModel):
     """Groups 'user' and 'item' (DEEP); user_tower / item_tower hold each tower's id column and
     MLP, whose last hidden_units entry is the (linear) embedding size."""

@@ -11,7 +11,7 @@ from easy_rec.models.base import Task
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.multi_task import MultiTaskModel, TowerAt, TowerHead, config_error, task_of
 from easy_rec.models.registry import register_model
-from easy_rec.protos import loss_pb2
+from easy_rec.protos import loss_pb2, multi_task_pb2
 
 CTCVR = "ctcvr"
 # log(p_ctcvr) is capped just below 0 so that log(1 - p_ctcvr) stays finite
@@ -31,7 +31,7 @@ def product_logit(logits_a: tf.Tensor, logits_b: tf.Tensor) -> tf.Tensor:
     return log_p - log_not_p
 
 
-@register_model("ESMM", config_field="esmm")
+@register_model("ESMM", multi_task_pb2.ESMM)
 class ESMM(MultiTaskModel):
     """groups (one MLP per feature group, concatenated; default: group 'all') -> ctr tower and
     cvr tower -> p_ctr, p_cvr, p_ctcvr = p_ctr * p_cvr.

@@ -9,11 +9,12 @@ from easy_rec.models.base import RankModel
 from easy_rec.models.checks import field_width, require, require_field_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import fibinet_pb2
 
 GROUP = "all"
 
 
-@register_model("FiBiNet", config_field="fibinet")
+@register_model("FiBiNet", fibinet_pb2.FiBiNet)
 class FiBiNet(RankModel):
     """fibinet { senet {...} bilinear {...} mlp {...} l2_regularization }.
 

@@ -15,6 +15,7 @@ from easy_rec.models.checks import (
 )
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import flen_pb2
 
 WIDE_GROUP = "wide"
 
@@ -25,7 +26,7 @@ def field_groups(model_config) -> list[str]:
     return listed or [g.group_name for g in model_config.feature_groups if g.wide_deep != WIDE]
 
 
-@register_model("FLEN", config_field="flen")
+@register_model("FLEN", flen_pb2.FLEN)
 class FLEN(RankModel):
     """flen { field_groups: [...] dnn {...} l2_regularization } plus a 'wide' group.
 

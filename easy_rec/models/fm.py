@@ -7,9 +7,10 @@ from easy_rec.layers.interaction import fm_interaction
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require_groups
 from easy_rec.models.registry import register_model
+from easy_rec.protos import models_pb2
 
 
-@register_model("FM", config_field="fm")
+@register_model("FM", models_pb2.FM)
 class FM(RankModel):
     """Classic factorization machine; the 'deep' group's embeddings must share one dimension."""
 

@@ -9,11 +9,12 @@ from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require, require_field_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import masknet_pb2
 
 GROUP = "all"
 
 
-@register_model("MaskNet", config_field="masknet")
+@register_model("MaskNet", masknet_pb2.MaskNet)
 class MaskNet(RankModel):
     """masknet { mask_blocks {...} ... use_parallel [mlp {...}] l2_regularization }.
 

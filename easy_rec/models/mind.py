@@ -17,12 +17,13 @@ from easy_rec.models.checks import (
 from easy_rec.models.layer_args import capsule_kwargs, mlp_kwargs
 from easy_rec.models.match_base import MatchModel
 from easy_rec.models.registry import register_model
+from easy_rec.protos import mind_pb2
 
 USER_GROUP = "user"
 ITEM_GROUP = "item"
 
 
-@register_model("MIND", config_field="mind")
+@register_model("MIND", mind_pb2.MIND)
 class MIND(MatchModel):
     """User tower: the sequence group's behaviours [-> pre_capsule_dnn] -> dynamic routing to
     K capsules; each capsule, concatenated with the profile (group 'user' [-> user_dnn]),

@@ -7,9 +7,10 @@ from easy_rec.layers.experts import MMoELayer
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.multi_task import MultiTaskModel, TowerHead, config_error
 from easy_rec.models.registry import register_model
+from easy_rec.protos import multi_task_pb2
 
 
-@register_model("MMoE", config_field="mmoe")
+@register_model("MMoE", multi_task_pb2.MMoE)
 class MMoE(MultiTaskModel):
     """Group 'all' -> num_expert expert_dnn MLPs -> per task: gate mix -> task tower -> logits."""
 

@@ -8,9 +8,10 @@ from easy_rec.models.base import RankModel
 from easy_rec.models.checks import reject_sequence_towers, require_groups
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import models_pb2
 
 
-@register_model("MultiTower", config_field="multi_tower")
+@register_model("MultiTower", models_pb2.MultiTower)
 class MultiTower(RankModel):
     """towers { input: '<group>' dnn {...} } ... final_dnn {...}."""
 

@@ -9,7 +9,7 @@ from easy_rec.layers.transformer import TransformerEncoder
 from easy_rec.models.checks import require
 from easy_rec.models.registry import register_model
 from easy_rec.models.sequence_towers import SequenceTowerModel, target_width
-from easy_rec.protos import bst_pb2
+from easy_rec.protos import bst_pb2, models_pb2
 
 
 class BehaviorSequenceTransformer(tf.Module):
@@ -46,8 +46,8 @@ class BehaviorSequenceTransformer(tf.Module):
 
 
 
-@register_model("BST", config_field="multi_tower")
-@register_model("MultiTowerBST", config_field="multi_tower")
+@register_model("BST", models_pb2.MultiTower)
+@register_model("MultiTowerBST", models_pb2.MultiTower)
 class MultiTowerBST(SequenceTowerModel):
     """towers { input dnn } (MLP per feature group) + bst_towers { input seq_len
     multi_head_size ... } (one transformer per seq_att_groups entry) -> final_dnn."""

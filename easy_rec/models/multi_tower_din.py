@@ -6,10 +6,11 @@ from easy_rec.models.checks import require
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 from easy_rec.models.sequence_towers import SequenceTowerModel, target_width
+from easy_rec.protos import models_pb2
 
 
-@register_model("DIN", config_field="multi_tower")
-@register_model("MultiTowerDIN", config_field="multi_tower")
+@register_model("DIN", models_pb2.MultiTower)
+@register_model("MultiTowerDIN", models_pb2.MultiTower)
 class MultiTowerDIN(SequenceTowerModel):
     """towers { input dnn } (MLP per feature group) + din_towers { input dnn } (one per
     seq_att_groups entry: the history pooled by attention to the target keys) -> final_dnn."""

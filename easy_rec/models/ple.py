@@ -7,9 +7,10 @@ from easy_rec.layers.experts import ExtractionLayer
 from easy_rec.models.layer_args import extraction_kwargs
 from easy_rec.models.multi_task import MultiTaskModel, TowerHead, config_error
 from easy_rec.models.registry import register_model
+from easy_rec.protos import multi_task_pb2
 
 
-@register_model("PLE", config_field="ple")
+@register_model("PLE", multi_task_pb2.PLE)
 class PLE(MultiTaskModel):
     """Group 'all' -> extraction_networks (in order) -> per task: task tower -> logits.
 

@@ -8,9 +8,10 @@ from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require_groups
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import models_pb2
 
 
-@register_model("WideAndDeep", config_field="wide_and_deep")
+@register_model("WideAndDeep", models_pb2.WideAndDeep)
 class WideAndDeep(RankModel):
     """Without final_dnn the logit is wide + dense(deep); with it, [wide, deep] -> final_dnn."""
 

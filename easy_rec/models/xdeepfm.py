@@ -9,9 +9,10 @@ from easy_rec.models.base import RankModel
 from easy_rec.models.checks import field_width, require, require_field_group, require_wide_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import xdeepfm_pb2
 
 
-@register_model("xDeepFM", config_field="xdeepfm")
+@register_model("xDeepFM", xdeepfm_pb2.XDeepFM)
 class XDeepFM(RankModel):
     """Groups 'wide' (WIDE) and 'deep' (DEEP); the CIN's fields are the deep group's embedded
     features (one embedding_dim), the MLP takes the whole deep group.
