@@ -20,7 +20,7 @@ from easy_rec.features.raw_feature import RAW_NORMALIZERS
 from easy_rec.metrics.evaluator import METRIC_KEYS as METRIC_RESULT_KEYS
 from easy_rec.models import registry
 from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text, save_pipeline_config
-from easy_rec.protos import dataset_pb2, pipeline_pb2
+from easy_rec.protos import dataset_pb2, models_pb2, pipeline_pb2
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,7 +43,8 @@ class FakeHookModel:
                               field="model_config.feature_groups")
 
 
-FAKE_MODELS = {"FakeTestModel": (FakeTestModel, "deepfm"), "FakeHookModel": (FakeHookModel, "fm")}
+FAKE_MODELS = {"FakeTestModel": (FakeTestModel, models_pb2.DeepFM),
+               "FakeHookModel": (FakeHookModel, models_pb2.FM)}
 
 
 @pytest.fixture(autouse=True)
@@ -52,9 +53,10 @@ def fake_models(monkeypatch, request):
 
     Also keeps the real model zoo (and TensorFlow) out unless the test's name says real_models.
     """
-    for name, (cls, config_field) in FAKE_MODELS.items():
-        monkeypatch.setitem(registry._MODELS, name, cls)
-        monkeypatch.setitem(registry._CONFIG_FIELDS, name, config_field)
+    monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))
+    monkeypatch.setattr(registry, "_CONFIG_FIELDS", dict(registry._CONFIG_FIELDS))
+    for name, (cls, config_message) in FAKE_MODELS.items():
+        registry.register_model(name, config_message)(cls)
     if "real_models" not in request.function.__name__:
         monkeypatch.setattr(registry, "_load_builtin_models", lambda: None, raising=False)
 

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.attention import InteractingLayer
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import field_width, require, require_field_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import autoint_pb2, easy_rec_model_pb2
 
 GROUP = "all"
 
 
-@register_model("AutoInt", config_field="autoint")
+@register_model("AutoInt", autoint_pb2.AutoInt)
 class AutoInt(RankModel):
     """autoint { multi_head_num multi_head_size interacting_layer_num [dnn] l2_regularization }.
 
@@ -22,7 +25,7 @@ class AutoInt(RankModel):
     (AutoInt+) dense([flatten(X_L), MLP(all)]).
     """
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         names, _ = feature_layer.groups[GROUP]
         self._num_fields = len(names)
         width = field_width(feature_layer, "AutoInt", GROUP, names)
@@ -41,7 +44,7 @@ class AutoInt(RankModel):
             head_width += self.dnn.output_dim
         self.output_layer = Dense(head_width, self.output_dim, name="output")
 
-    def logits(self, features, training: bool) -> tf.Tensor:
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         fields = tf.stack(features.deep[GROUP], axis=1)  # [batch, fields, width]
         for layer in self.interacting:
             fields = layer(fields)
@@ -51,7 +54,7 @@ class AutoInt(RankModel):
         return self.output_layer(tf.concat(parts, axis=1))
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         require_field_group(model_config, GROUP, 1, locate)
         params = model_config.autoint
         for name in ("multi_head_num", "multi_head_size", "interacting_layer_num"):

@@ -1,15 +1,16 @@
 """Base class of ranking models: feature layer, logits -> outputs, losses, regularisation."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.base import declared_kernels
 from easy_rec.models import registry as model_registry
-from easy_rec.protos import easy_rec_model_pb2, eval_pb2, loss_pb2
+from easy_rec.protos import easy_rec_model_pb2, eval_pb2, feature_config_pb2, loss_pb2, pipeline_pb2
 
 LossType = loss_pb2.LossType
 _REGRESSION_LOSSES = (loss_pb2.L2_LOSS, loss_pb2.SIGMOID_L2_LOSS)
@@ -59,7 +60,8 @@ class RankModel(tf.Module):
 
     wide_output_dim: int = 1
 
-    def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel, feature_configs,
+    def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
+                 feature_configs: Sequence[feature_config_pb2.FeatureConfig],
                  base_dir: str | None = None, label_fields: Sequence[str] = ("label",),
                  sample_weight: str | None = None):
         """label_fields / sample_weight: data_config's label columns and weight column."""
@@ -184,17 +186,20 @@ class RankModel(tf.Module):
         return {}
 
     @classmethod
-    def pipeline_arguments(cls, config) -> dict:  # noqa: ARG003
+    def pipeline_arguments(cls, config: pipeline_pb2.EasyRecConfig  # noqa: ARG003
+                           ) -> dict[str, object]:
         """Extra constructor arguments taken from the pipeline config (e.g. data_config's
         negative sampler); none by default."""
         return {}
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:  # noqa: ARG003
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel,  # noqa: ARG003
+                        locate: Locate) -> None:  # noqa: ARG003
         """Model-specific config checks (ConfigError); nothing by default."""
 
     @classmethod
-    def validate_pipeline(cls, config, locate) -> None:  # noqa: ARG003
+    def validate_pipeline(cls, config: pipeline_pb2.EasyRecConfig,  # noqa: ARG003
+                          locate: Locate) -> None:  # noqa: ARG003
         """Checks of the model block against the rest of the pipeline config (label fields,
         input fields, eval metrics), run after validate_config; nothing by default."""
 
@@ -207,7 +212,7 @@ def weighted_mean(values: tf.Tensor, weights: tf.Tensor | None) -> tf.Tensor:
                                  tf.cast(tf.math.count_nonzero(weights), tf.float32))
 
 
-def l2_of(variables) -> tf.Tensor:
+def l2_of(variables: Iterable[tf.Variable]) -> tf.Tensor:
     """Sum of tf.nn.l2_loss over variables."""
     variables = list(variables)
     return tf.add_n([tf.nn.l2_loss(v) for v in variables]) if variables else tf.constant(0.0)

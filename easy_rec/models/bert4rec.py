@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
 from easy_rec.config.features import feature_configs, feature_name
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers import match
 from easy_rec.layers.cloze import append_after_last, cloze_mask
 from easy_rec.layers.core import Dense
@@ -25,18 +27,19 @@ from easy_rec.models.checks import (
 from easy_rec.models.layer_args import transformer_kwargs
 from easy_rec.models.match_base import MatchModel
 from easy_rec.models.registry import register_model
+from easy_rec.protos import bert4rec_pb2, easy_rec_model_pb2, pipeline_pb2
 
 ITEM_GROUP = "item"
 
 
-@register_model("BERT4Rec", config_field="bert4rec")
+@register_model("BERT4Rec", bert4rec_pb2.BERT4Rec)
 class BERT4Rec(MatchModel):
     """User tower: the sequence group's history + [mask] -> transformer -> the [mask] slot's
     output, projected (Dense + GELU). Item tower: the item's row of the shared table."""
 
     item_groups = (ITEM_GROUP,)
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         group = sequence_group_name(self.model_config, self.params)
         self.user_groups = (group,)
         _, hists = feature_layer.sequence_groups[group]
@@ -64,14 +67,14 @@ class BERT4Rec(MatchModel):
                               mask, training)
         return tf.nn.gelu(self.projection(hidden))
 
-    def user_embedding(self, features, training: bool) -> tf.Tensor:
+    def user_embedding(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         seq = features.sequence[self.user_groups[0]]
         mask_token = self.table.lookup(tf.constant(self.mask_id, tf.int64))
         tokens, mask = append_after_last(seq.sequence, seq.length, mask_token)
         hidden = self.encode(tokens, mask, training)
         return tf.gather(hidden, seq.length, batch_dims=1)
 
-    def item_embedding(self, features, training: bool) -> tf.Tensor:
+    def item_embedding(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         return features.concat(ITEM_GROUP)
 
     # -- cloze training ----------------------------------------------------------------------
@@ -125,11 +128,11 @@ class BERT4Rec(MatchModel):
 
     # -- config ------------------------------------------------------------------------------
     @classmethod
-    def id_fields(cls, model_config) -> dict[str, tuple[str, str]]:
+    def id_fields(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> dict[str, tuple[str, str]]:
         return {"item": ("model_config.bert4rec.item_id", model_config.bert4rec.item_id)}
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         params = model_config.bert4rec
         require_groups(model_config, [ITEM_GROUP], locate)
         name = require_sequence_group(model_config, params, locate)
@@ -147,7 +150,7 @@ class BERT4Rec(MatchModel):
                 f"mask_prob must be in (0, 1), got {params.mask_prob:g}", locate)
 
     @classmethod
-    def validate_pipeline(cls, config, locate) -> None:
+    def validate_pipeline(cls, config: pipeline_pb2.EasyRecConfig, locate: Locate) -> None:
         model = config.model_config
         require(not config.data_config.HasField("negative_sampler"),
                 "data_config.negative_sampler", "BERT4Rec draws its negatives from the item "

@@ -1,21 +1,28 @@
 """Config checks shared by the model classes' validate_config hooks."""
 from __future__ import annotations
 
+from google.protobuf.message import Message
+
+from easy_rec.config.context import Locate
 from easy_rec.config.errors import ConfigError
-from easy_rec.protos import feature_config_pb2
+from easy_rec.features.feature_layer import FeatureLayer
+from easy_rec.protos import easy_rec_model_pb2, feature_config_pb2
 
 
-def require_groups(model_config, names: list[str], locate) -> None:
+def require_groups(model_config: easy_rec_model_pb2.EasyRecModel, names: list[str],
+                   locate: Locate) -> None:
     """Raises ConfigError unless every group in `names` is defined in model_config."""
     _require_named(model_config, names, "feature_groups", "a feature group", locate)
 
 
-def require_sequence_groups(model_config, names: list[str], locate) -> None:
+def require_sequence_groups(model_config: easy_rec_model_pb2.EasyRecModel, names: list[str],
+                            locate: Locate) -> None:
     """Raises ConfigError unless every name in `names` is a model_config.seq_att_groups entry."""
     _require_named(model_config, names, "seq_att_groups", "a seq_att_groups entry", locate)
 
 
-def _require_named(model_config, names: list[str], field: str, what: str, locate) -> None:
+def _require_named(model_config: easy_rec_model_pb2.EasyRecModel, names: list[str], field: str,
+                   what: str, locate: Locate) -> None:
     defined = {g.group_name for g in getattr(model_config, field)}
     for name in names:
         if name not in defined:
@@ -26,14 +33,14 @@ def _require_named(model_config, names: list[str], field: str, what: str, locate
                 field=f"model_config.{field}")
 
 
-def require(condition: bool, field: str, reason: str, locate) -> None:
+def require(condition: bool, field: str, reason: str, locate: Locate) -> None:
     """Raises ConfigError at `field` (a path such as 'model_config.dcn.cross_tower.cross_num';
     the line is that of its nearest written ancestor) unless `condition` holds."""
     if not condition:
         raise ConfigError(reason, line=locate(field), field=field)
 
 
-def field_width(feature_layer, model_class: str, group: str, names: list[str]) -> int:
+def field_width(feature_layer: FeatureLayer, model_class: str, group: str, names: list[str]) -> int:
     """Common width of the deep outputs of features `names` of `group`, which a model stacks
     into [batch, fields, width]; ValueError naming every width when they differ.
 
@@ -50,15 +57,16 @@ def field_width(feature_layer, model_class: str, group: str, names: list[str]) -
     return next(iter(widths.values()))
 
 
-def _group_path(model_config, name: str,
-                locate) -> tuple[str, feature_config_pb2.FeatureGroupConfig]:
+def _group_path(model_config: easy_rec_model_pb2.EasyRecModel, name: str,
+                locate: Locate) -> tuple[str, feature_config_pb2.FeatureGroupConfig]:
     """(config path, FeatureGroupConfig) of the group named `name`; ConfigError if undefined."""
     require_groups(model_config, [name], locate)
     index = [g.group_name for g in model_config.feature_groups].index(name)
     return f"model_config.feature_groups[{index}]", model_config.feature_groups[index]
 
 
-def require_field_group(model_config, name: str, min_features: int, locate) -> None:
+def require_field_group(model_config: easy_rec_model_pb2.EasyRecModel, name: str,
+                        min_features: int, locate: Locate) -> None:
     """Raises ConfigError unless group `name` is defined, has deep outputs (wide_deep DEEP or
     WIDE_AND_DEEP) and lists at least `min_features` features (the fields a model interacts)."""
     path, group = _group_path(model_config, name, locate)
@@ -70,7 +78,8 @@ def require_field_group(model_config, name: str, min_features: int, locate) -> N
             f"{name!r}; found {len(group.feature_names)}", locate)
 
 
-def require_wide_group(model_config, name: str, locate) -> None:
+def require_wide_group(model_config: easy_rec_model_pb2.EasyRecModel, name: str,
+                       locate: Locate) -> None:
     """Raises ConfigError unless group `name` is defined with wide_deep WIDE or WIDE_AND_DEEP."""
     path, group = _group_path(model_config, name, locate)
     require(group.wide_deep != feature_config_pb2.DEEP, f"{path}.wide_deep",
@@ -78,7 +87,7 @@ def require_wide_group(model_config, name: str, locate) -> None:
             "wide_deep must be WIDE or WIDE_AND_DEEP", locate)
 
 
-def sequence_group_name(model_config, params) -> str:
+def sequence_group_name(model_config: easy_rec_model_pb2.EasyRecModel, params: Message) -> str:
     """The seq_att_groups entry named by a model block's `sequence_group` field, or the only
     entry when the field is empty ('' when it is empty and there are several or none)."""
     if params.sequence_group:
@@ -87,7 +96,8 @@ def sequence_group_name(model_config, params) -> str:
     return groups[0] if len(groups) == 1 else ""
 
 
-def require_sequence_group(model_config, params, locate) -> str:
+def require_sequence_group(model_config: easy_rec_model_pb2.EasyRecModel, params: Message,
+                           locate: Locate) -> str:
     """Raises ConfigError unless the model block's `sequence_group` (or the only
     seq_att_groups entry) exists; returns its name."""
     block = model_config.WhichOneof("model")
@@ -104,7 +114,8 @@ def require_sequence_group(model_config, params, locate) -> str:
 SEQUENCE_TOWER_FIELDS = {"din_towers": "MultiTowerDIN", "bst_towers": "MultiTowerBST"}
 
 
-def reject_sequence_towers(model_config, allowed: str | None, locate) -> None:
+def reject_sequence_towers(model_config: easy_rec_model_pb2.EasyRecModel, allowed: str | None,
+                           locate: Locate) -> None:
     """Raises ConfigError when model_config.multi_tower sets a sequence-tower field (see
     SEQUENCE_TOWER_FIELDS) other than `allowed`, since this model class would ignore it."""
     for field, model_class in SEQUENCE_TOWER_FIELDS.items():

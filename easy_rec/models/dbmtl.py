@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP
 from easy_rec.layers.experts import MMoELayer
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.multi_task import MultiTaskModel, TowerHead, config_error
 from easy_rec.models.registry import register_model
+from easy_rec.protos import easy_rec_model_pb2, multi_task_pb2
 
 
-@register_model("DBMTL", config_field="dbmtl")
+@register_model("DBMTL", multi_task_pb2.DBMTL)
 class DBMTL(MultiTaskModel):
     """Group 'all' -> bottom_dnn -> [MMoE] -> per task, in tower order:
 
@@ -18,7 +21,7 @@ class DBMTL(MultiTaskModel):
     logits_t = output_t(r_t); a tower sees the relation outputs of the towers it depends on.
     """
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         params, tasks = self.params, self.tasks
         self.bottom = MLP(feature_layer.group_dim("all"), **mlp_kwargs(params.bottom_dnn),
                           name="bottom_dnn")
@@ -39,7 +42,7 @@ class DBMTL(MultiTaskModel):
             self.heads.append(head)
         self._relations = [list(t.relation_tower_names) for t in params.task_towers]
 
-    def task_logits(self, features, training: bool) -> list[tf.Tensor]:
+    def task_logits(self, features: FeatureLayerOutput, training: bool) -> list[tf.Tensor]:
         bottom = self.bottom(features.concat("all"), training)
         task_inputs = self.mmoe(bottom, training) if self.mmoe else [bottom] * len(self.heads)
         relation: dict[str, tf.Tensor] = {}
@@ -52,7 +55,7 @@ class DBMTL(MultiTaskModel):
         return logits
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         super().validate_config(model_config, locate)
         params = model_config.dbmtl
         if params.num_expert > 0 and not params.expert_dnn.hidden_units:

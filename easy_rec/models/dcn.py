@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.cross import CrossNet
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require, require_field_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import dcn_pb2, easy_rec_model_pb2
 
 
-@register_model("DCN", config_field="dcn")
+@register_model("DCN", dcn_pb2.DCN)
 class DCN(RankModel):
     """dcn { deep_tower { input dnn } cross_tower { input cross_num } final_dnn l2_regularization }.
 
@@ -19,7 +22,7 @@ class DCN(RankModel):
     computes x_{l+1} = x0 * (x_l . w_l) + b_l + x_l.
     """
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         deep, cross = self.params.deep_tower, self.params.cross_tower
         self._inputs = (deep.input, cross.input)
         self.deep = MLP(feature_layer.group_dim(deep.input), **mlp_kwargs(deep.dnn), name="deep")
@@ -29,14 +32,14 @@ class DCN(RankModel):
                              **mlp_kwargs(self.params.final_dnn), name="final_dnn")
         self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
 
-    def logits(self, features, training: bool) -> tf.Tensor:
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         deep_group, cross_group = self._inputs
         deep = self.deep(features.concat(deep_group), training)
         cross = self.cross(features.concat(cross_group))
         return self.output_layer(self.final_dnn(tf.concat([deep, cross], axis=1), training))
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         params = model_config.dcn
         for group in (params.deep_tower.input, params.cross_tower.input):
             require_field_group(model_config, group, 1, locate)

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.cross import CrossNetV2
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require, require_field_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import dcn_pb2, easy_rec_model_pb2
 
 GROUP = "all"
 
 
-@register_model("DCNV2", config_field="dcn_v2")
+@register_model("DCNV2", dcn_pb2.DCNV2)
 class DCNV2(RankModel):
     """dcn_v2 { [backbone] cross { cross_num low_rank } [deep] final l2_regularization }.
 
@@ -21,7 +24,7 @@ class DCNV2(RankModel):
     when configured); logit = dense(final(h)). Cross: x_{l+1} = x0 * (W_l x_l + b_l) + x_l.
     """
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         params = self.params
         width = feature_layer.group_dim(GROUP)
         self.backbone = None
@@ -36,7 +39,7 @@ class DCNV2(RankModel):
         self.final = MLP(final_width, **mlp_kwargs(params.final), name="final")
         self.output_layer = Dense(self.final.output_dim, self.output_dim, name="output")
 
-    def logits(self, features, training: bool) -> tf.Tensor:
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         x = features.concat(GROUP)
         if self.backbone is not None:
             x = self.backbone(x, training)
@@ -46,7 +49,7 @@ class DCNV2(RankModel):
         return self.output_layer(self.final(tf.concat(parts, axis=1), training))
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         require_field_group(model_config, GROUP, 1, locate)
         require(model_config.dcn_v2.cross.cross_num >= 1, "model_config.dcn_v2.cross.cross_num",
                 "cross_num must be >= 1", locate)

@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.interaction import fm_interaction
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require_groups
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import easy_rec_model_pb2, models_pb2
 
 
-@register_model("DeepFM", config_field="deepfm")
+@register_model("DeepFM", models_pb2.DeepFM)
 class DeepFM(RankModel):
     """Groups: 'wide' (WIDE) and 'deep' (DEEP); the FM term uses group 'fm' if given, else 'deep'.
 
@@ -22,7 +25,7 @@ class DeepFM(RankModel):
     def wide_output_dim_from_config(self) -> int:
         return int(self.params.wide_output_dim) if self.params.HasField("final_dnn") else 1
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         self._fm_group = "fm" if "fm" in feature_layer.groups else "deep"
         fm_names, _ = feature_layer.groups[self._fm_group]
         self._fm_index = [i for i, n in enumerate(fm_names) if feature_layer.features[n].categorical]
@@ -35,7 +38,7 @@ class DeepFM(RankModel):
         else:
             self.output_layer = Dense(self.dnn.output_dim, self.output_dim, name="output")
 
-    def logits(self, features, training: bool) -> tf.Tensor:
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         wide = features.wide_sum("wide")
         fm_inputs = features.deep[self._fm_group]
         fm = fm_interaction([fm_inputs[i] for i in self._fm_index])
@@ -46,5 +49,5 @@ class DeepFM(RankModel):
         return wide + fm + self.output_layer(deep)
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         require_groups(model_config, ["wide", "deep"], locate)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from easy_rec.features.feature_layer import SequenceGroup
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, SequenceGroup
 from easy_rec.layers.auxiliary_loss import next_behavior_loss
 from easy_rec.layers.core import Dense
 from easy_rec.layers.gru import GRU
@@ -12,9 +13,10 @@ from easy_rec.models.checks import require
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 from easy_rec.models.sequence_base import SequenceInterestModel
+from easy_rec.protos import dien_pb2, easy_rec_model_pb2
 
 
-@register_model("DIEN", config_field="dien")
+@register_model("DIEN", dien_pb2.DIEN)
 class DIEN(SequenceInterestModel):
     """Interest extractor GRU over the history (states h_t); attention a_t of the target to h_t
     (att_dnn, softmax over the real steps); interest evolving AUGRU over h_t with update gates
@@ -24,7 +26,7 @@ class DIEN(SequenceInterestModel):
     next behaviour e_{t+1} above a behaviour of another row of the batch.
     """
 
-    def build_interest(self, feature_layer, group: str) -> int:
+    def build_interest(self, feature_layer: FeatureLayer, group: str) -> int:
         query_dim, seq_dim, _ = feature_layer.sequence_dims(group)
         units = int(self.params.gru_units)
         self.extractor = GRU(seq_dim, units, name="interest_extractor")
@@ -47,7 +49,7 @@ class DIEN(SequenceInterestModel):
         return tf.concat([final, seq.query], axis=1), aux_loss
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         super().validate_config(model_config, locate)
         require(model_config.dien.gru_units >= 1, "model_config.dien.gru_units",
                 "gru_units must be >= 1", locate)

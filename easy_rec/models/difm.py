@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.attention import InteractingLayer
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.interaction import fm_interaction
@@ -10,12 +12,13 @@ from easy_rec.models.base import RankModel
 from easy_rec.models.checks import field_width, require, require_field_group, require_wide_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import difm_pb2, easy_rec_model_pb2
 
 GROUP = "all"
 WIDE_GROUP = "wide"
 
 
-@register_model("DIFM", config_field="difm")
+@register_model("DIFM", difm_pb2.DIFM)
 class DIFM(RankModel):
     """difm { att_head_num att_head_size dnn {...} l2_regularization }; groups 'all', 'wide'.
 
@@ -25,7 +28,7 @@ class DIFM(RankModel):
     'wide' group's weight of feature i (wide features must also be in 'all').
     """
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         names, _ = feature_layer.groups[GROUP]
         wide_names, _ = feature_layer.groups[WIDE_GROUP]
         self._wide_index = [names.index(n) for n in wide_names]
@@ -44,7 +47,7 @@ class DIFM(RankModel):
         flat = tf.reshape(fields, [-1, fields.shape[1] * fields.shape[2]])
         return self.vector_factor(attended) + self.bit_factor(self.dnn(flat, training))
 
-    def logits(self, features, training: bool) -> tf.Tensor:
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         embeddings = features.deep[GROUP]
         factor = self.input_aware_factor(tf.stack(embeddings, axis=1), training)
         wide = tf.concat(features.wide[WIDE_GROUP], axis=1)  # [batch, wide features]
@@ -54,7 +57,7 @@ class DIFM(RankModel):
         return self.bias + linear + second
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         require_field_group(model_config, GROUP, 2, locate)
         require_wide_group(model_config, WIDE_GROUP, locate)
         params = model_config.difm

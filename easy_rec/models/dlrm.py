@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.interaction import dot_interaction
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import field_width, require, require_field_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import dlrm_pb2, easy_rec_model_pb2
 
 DENSE, SPARSE = "dense", "sparse"
 INTERACTION_OPS = ("dot", "cat")
 
 
-@register_model("DLRM", config_field="dlrm")
+@register_model("DLRM", dlrm_pb2.DLRM)
 class DLRM(RankModel):
     """dlrm { bot_dnn top_dnn arch_interaction_op arch_interaction_itself arch_with_dense_feature }.
 
@@ -25,7 +28,7 @@ class DLRM(RankModel):
     'cat': top input = [d, e_1, ..., e_n]. logit = dense(top_dnn(top input)).
     """
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         params = self.params
         self._dot = params.arch_interaction_op == "dot"
         self.bot_dnn = MLP(feature_layer.group_dim(DENSE), **mlp_kwargs(params.bot_dnn),
@@ -48,7 +51,7 @@ class DLRM(RankModel):
         self.top_dnn = MLP(top_width, **mlp_kwargs(params.top_dnn), name="top_dnn")
         self.output_layer = Dense(self.top_dnn.output_dim, self.output_dim, name="output")
 
-    def logits(self, features, training: bool) -> tf.Tensor:
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         dense = self.bot_dnn(features.concat(DENSE), training)
         sparse = features.deep[SPARSE]
         if self._dot:
@@ -61,7 +64,7 @@ class DLRM(RankModel):
         return self.output_layer(self.top_dnn(tf.concat(parts, axis=1), training))
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         for group in (DENSE, SPARSE):
             require_field_group(model_config, group, 1, locate)
         op = model_config.dlrm.arch_interaction_op

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from easy_rec.features.feature_layer import SequenceGroup
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, SequenceGroup
 from easy_rec.layers.additive_attention import AdditiveAttention
 from easy_rec.layers.auxiliary_loss import in_batch_match_loss
 from easy_rec.layers.core import Dense
@@ -13,9 +14,10 @@ from easy_rec.models.checks import require
 from easy_rec.models.registry import register_model
 from easy_rec.models.sequence_base import SequenceInterestModel
 from easy_rec.models.sequence_towers import target_width
+from easy_rec.protos import dmr_pb2, easy_rec_model_pb2
 
 
-@register_model("DMR", config_field="dmr")
+@register_model("DMR", dmr_pb2.DMR)
 class DMR(SequenceInterestModel):
     """History e_t in recency order (t = 0 the most recent) with position embeddings p_t;
     target e_c; v(x) = W_v x the items' output embeddings (match_dim wide).
@@ -29,7 +31,7 @@ class DMR(SequenceInterestModel):
     behaviour should pick that behaviour's v(e_0) among the batch's (softmax, in-batch negatives).
     """
 
-    def build_interest(self, feature_layer, group: str) -> int:
+    def build_interest(self, feature_layer: FeatureLayer, group: str) -> int:
         dim = target_width(feature_layer, "DMR", group)
         max_len = feature_layer.sequence_dims(group)[2]
         params = self.params
@@ -73,7 +75,7 @@ class DMR(SequenceInterestModel):
         return tf.tile(table[None], [tf.shape(recent)[0], 1, 1])
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         super().validate_config(model_config, locate)
         params = model_config.dmr
         require(params.attention_dim >= 1, "model_config.dmr.attention_dim",

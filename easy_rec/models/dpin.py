@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.position import PositionEmbedding, to_recency_order
 from easy_rec.layers.target_attention import TargetAttention
@@ -24,10 +26,10 @@ from easy_rec.models.checks import (
 )
 from easy_rec.models.layer_args import mlp_kwargs, transformer_kwargs
 from easy_rec.models.registry import register_model
-from easy_rec.protos import feature_config_pb2
+from easy_rec.protos import dpin_pb2, easy_rec_model_pb2, feature_config_pb2, pipeline_pb2
 
 
-@register_model("DPIN", config_field="dpin")
+@register_model("DPIN", dpin_pb2.DPIN)
 class DPIN(RankModel):
     """Feature groups -> base_dnn; the sequence group -> position-wise representations r_k;
     logit_k = w . combination_dnn([base, r_k, p_k]).
@@ -37,7 +39,7 @@ class DPIN(RankModel):
     as `position_probs` / `position_logits` ([batch, num_positions]).
     """
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         params = self.params
         self._group = sequence_group_name(self.model_config, params)
         self._base_groups = [g for g, (_, kind) in feature_layer.groups.items()
@@ -75,7 +77,7 @@ class DPIN(RankModel):
         field = self.params.position_field
         return names + [field] if field and field not in names else names
 
-    def position_representations(self, features, training: bool) -> tf.Tensor:
+    def position_representations(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         """[batch, num_positions, hidden_size] r_k; zero where position k has no behaviour."""
         seq = features.sequence[self._group]
         behaviours = to_recency_order(seq.sequence, seq.length)
@@ -88,7 +90,7 @@ class DPIN(RankModel):
         hidden = tf.nn.relu(self.position_input(inputs)) * tf.cast(mask, tf.float32)[:, :, None]
         return self.position_transformer(hidden, mask, training)
 
-    def base_module(self, features, training: bool) -> tf.Tensor:
+    def base_module(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         """[batch, base_dnn width]: base_dnn over the feature groups (and, with
         history_attention_dnn, the history pooled by target attention)."""
         inputs = [features.concat(g) for g in self._base_groups]
@@ -147,7 +149,7 @@ class DPIN(RankModel):
         return served
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         params = model_config.dpin
         group = require_sequence_group(model_config, params, locate)
         if params.context_group:
@@ -172,7 +174,7 @@ class DPIN(RankModel):
                 "num_hidden_layers must be >= 1", locate)
 
     @classmethod
-    def validate_pipeline(cls, config, locate) -> None:
+    def validate_pipeline(cls, config: pipeline_pb2.EasyRecConfig, locate: Locate) -> None:
         field = config.model_config.dpin.position_field
         inputs = {f.input_name for f in config.data_config.input_fields}
         require(not field or field in inputs, "model_config.dpin.position_field",

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.match import EmbeddingTower
 from easy_rec.models.checks import require, require_groups
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.match_base import MatchModel
 from easy_rec.models.registry import register_model
+from easy_rec.protos import dssm_pb2, easy_rec_model_pb2
 
 TOWERS = ("user", "item")
 
 
-@register_model("DSSM", config_field="dssm")
+@register_model("DSSM", dssm_pb2.DSSM)
 class DSSM(MatchModel):
     """Groups 'user' and 'item' (DEEP); user_tower / item_tower hold each tower's id column and
     MLP, whose last hidden_units entry is the (linear) embedding size."""
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         self.user_tower = EmbeddingTower(feature_layer.group_dim("user"),
                                          **mlp_kwargs(self.params.user_tower.dnn),
                                          name="user_tower")
@@ -26,19 +29,19 @@ class DSSM(MatchModel):
                                          **mlp_kwargs(self.params.item_tower.dnn),
                                          name="item_tower")
 
-    def user_embedding(self, features, training: bool) -> tf.Tensor:
+    def user_embedding(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         return self.user_tower(features.concat("user"), training)
 
-    def item_embedding(self, features, training: bool) -> tf.Tensor:
+    def item_embedding(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         return self.item_tower(features.concat("item"), training)
 
     @classmethod
-    def id_fields(cls, model_config) -> dict[str, tuple[str, str]]:
+    def id_fields(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> dict[str, tuple[str, str]]:
         return {name: (f"model_config.dssm.{name}_tower.id",
                        getattr(model_config.dssm, f"{name}_tower").id) for name in TOWERS}
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         require_groups(model_config, list(TOWERS), locate)
         super().validate_config(model_config, locate)
         sizes = {}

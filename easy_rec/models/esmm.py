@@ -5,13 +5,15 @@ import math
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
 from easy_rec.features.base import scope_name
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP
 from easy_rec.models.base import Task
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.multi_task import MultiTaskModel, TowerAt, TowerHead, config_error, task_of
 from easy_rec.models.registry import register_model
-from easy_rec.protos import loss_pb2
+from easy_rec.protos import easy_rec_model_pb2, loss_pb2, multi_task_pb2
 
 CTCVR = "ctcvr"
 # log(p_ctcvr) is capped just below 0 so that log(1 - p_ctcvr) stays finite
@@ -31,7 +33,7 @@ def product_logit(logits_a: tf.Tensor, logits_b: tf.Tensor) -> tf.Tensor:
     return log_p - log_not_p
 
 
-@register_model("ESMM", config_field="esmm")
+@register_model("ESMM", multi_task_pb2.ESMM)
 class ESMM(MultiTaskModel):
     """groups (one MLP per feature group, concatenated; default: group 'all') -> ctr tower and
     cvr tower -> p_ctr, p_cvr, p_ctcvr = p_ctr * p_cvr.
@@ -52,7 +54,7 @@ class ESMM(MultiTaskModel):
         """The cvr tower's outputs (probs_<cvr>, logits_<cvr>); it has no loss of its own."""
         return task_of(self.params.cvr_tower, 1, self.label_fields)
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         groups = self.params.groups
         self.group_dnns = [MLP(feature_layer.group_dim(g.input), **mlp_kwargs(g.dnn),
                                name=scope_name(f"group_{g.input}")) for g in groups]
@@ -62,7 +64,7 @@ class ESMM(MultiTaskModel):
         self.ctr_head = TowerHead(dim, self.params.ctr_tower.dnn, 1, name="ctr_tower")
         self.cvr_head = TowerHead(dim, self.params.cvr_tower.dnn, 1, name="cvr_tower")
 
-    def task_outputs(self, features, training: bool) -> dict[str, tf.Tensor]:
+    def task_outputs(self, features: FeatureLayerOutput, training: bool) -> dict[str, tf.Tensor]:
         if self.group_dnns:
             shared = tf.concat([dnn(features.concat(g), training)
                                 for dnn, g in zip(self.group_dnns, self._groups)], axis=1)
@@ -86,17 +88,17 @@ class ESMM(MultiTaskModel):
 
     # -- config checks -----------------------------------------------------------------
     @classmethod
-    def towers_in(cls, model_config) -> list[TowerAt]:
+    def towers_in(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> list[TowerAt]:
         esmm = model_config.esmm
         return [("model_config.esmm.ctr_tower", esmm.ctr_tower),
                 ("model_config.esmm.cvr_tower", esmm.cvr_tower)]
 
     @classmethod
-    def input_groups(cls, model_config) -> list[str]:
+    def input_groups(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> list[str]:
         return [g.input for g in model_config.esmm.groups] or ["all"]
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         super().validate_config(model_config, locate)
         for where, tower in cls.towers_in(model_config):
             if tower.loss_type != loss_pb2.CLASSIFICATION:

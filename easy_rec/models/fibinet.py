@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.field_interaction import BILINEAR_TYPES, Bilinear, SENet
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import field_width, require, require_field_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import easy_rec_model_pb2, fibinet_pb2
 
 GROUP = "all"
 
 
-@register_model("FiBiNet", config_field="fibinet")
+@register_model("FiBiNet", fibinet_pb2.FiBiNet)
 class FiBiNet(RankModel):
     """fibinet { senet {...} bilinear {...} mlp {...} l2_regularization }.
 
@@ -22,7 +25,7 @@ class FiBiNet(RankModel):
     V; logit = dense(MLP([bilinear(E), bilinear(V)])).
     """
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         names, _ = feature_layer.groups[GROUP]
         width = field_width(feature_layer, "FiBiNet", GROUP, names)
         senet, bilinear = self.params.senet, self.params.bilinear
@@ -37,14 +40,14 @@ class FiBiNet(RankModel):
                        name="mlp")
         self.output_layer = Dense(self.mlp.output_dim, self.output_dim, name="output")
 
-    def logits(self, features, training: bool) -> tf.Tensor:
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         fields = tf.stack(features.deep[GROUP], axis=1)  # [batch, fields, width]
         original, reweighted = self.bilinear
         hidden = tf.concat([original(fields), reweighted(self.senet(fields))], axis=1)
         return self.output_layer(self.mlp(hidden, training))
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         require_field_group(model_config, GROUP, 2, locate)
         params = model_config.fibinet
         require(params.bilinear.type in BILINEAR_TYPES, "model_config.fibinet.bilinear.type",

@@ -3,26 +3,29 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.interaction import fm_interaction
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require_groups
 from easy_rec.models.registry import register_model
+from easy_rec.protos import easy_rec_model_pb2, models_pb2
 
 
-@register_model("FM", config_field="fm")
+@register_model("FM", models_pb2.FM)
 class FM(RankModel):
     """Classic factorization machine; the 'deep' group's embeddings must share one dimension."""
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         names, _ = feature_layer.groups["deep"]
         self._fm_index = [i for i, n in enumerate(names) if feature_layer.features[n].categorical]
         self.bias = tf.Variable(tf.zeros([1]), name="bias")
 
-    def logits(self, features, training: bool) -> tf.Tensor:
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         deep = features.deep["deep"]
         fm = fm_interaction([deep[i] for i in self._fm_index])
         return features.wide_sum("wide") + fm + self.bias
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         require_groups(model_config, ["wide", "deep"], locate)

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.mask_block import MaskBlock
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require, require_field_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import easy_rec_model_pb2, masknet_pb2
 
 GROUP = "all"
 
 
-@register_model("MaskNet", config_field="masknet")
+@register_model("MaskNet", masknet_pb2.MaskNet)
 class MaskNet(RankModel):
     """masknet { mask_blocks {...} ... use_parallel [mlp {...}] l2_regularization }.
 
@@ -23,7 +26,7 @@ class MaskNet(RankModel):
     or dense(...) without mlp.
     """
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         embedding_dim = feature_layer.group_dim(GROUP)
         parallel = self.params.use_parallel
         self.blocks = []
@@ -41,7 +44,7 @@ class MaskNet(RankModel):
         self.output_layer = Dense(self.mlp.output_dim if self.mlp else width, self.output_dim,
                                   name="output")
 
-    def logits(self, features, training: bool) -> tf.Tensor:
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         embeddings = features.concat(GROUP)
         if self.params.use_parallel:
             hidden = tf.concat([block(embeddings, embeddings) for block in self.blocks], axis=1)
@@ -54,7 +57,7 @@ class MaskNet(RankModel):
         return self.output_layer(hidden)
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         require_field_group(model_config, GROUP, 1, locate)
         params = model_config.masknet
         require(len(params.mask_blocks) > 0, "model_config.masknet",

@@ -13,13 +13,21 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
 from easy_rec.config.features import feature_configs, feature_name
+from easy_rec.features.feature_layer import FeatureLayerOutput
 from easy_rec.input.negative_sampler import NegativeSampler
 from easy_rec.layers import match
 from easy_rec.metrics.retrieval import RETRIEVAL_METRICS
 from easy_rec.models.base import RankModel, SignatureFunction, weighted_mean
 from easy_rec.models.checks import require
-from easy_rec.protos import loss_pb2, match_pb2
+from easy_rec.protos import (
+    easy_rec_model_pb2,
+    feature_config_pb2,
+    loss_pb2,
+    match_pb2,
+    pipeline_pb2,
+)
 
 MATCH_LOSSES = (loss_pb2.CLASSIFICATION, loss_pb2.SOFTMAX_CROSS_ENTROPY)
 EMBEDDING_OUTPUTS = ("user_emb", "item_emb")
@@ -40,8 +48,10 @@ class MatchModel(RankModel):
     user_groups: tuple[str, ...] = ("user",)
     item_groups: tuple[str, ...] = ("item",)
 
-    def __init__(self, model_config, feature_configs, base_dir: str | None = None,
-                 label_fields: Sequence[str] = ("label",), sample_weight: str | None = None,
+    def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
+                 feature_configs: Sequence[feature_config_pb2.FeatureConfig],
+                 base_dir: str | None = None, label_fields: Sequence[str] = ("label",),
+                 sample_weight: str | None = None,
                  negative_sampler: NegativeSampler | None = None):
         """negative_sampler: draws the negatives of sampled softmax (None: in-batch)."""
         super().__init__(model_config, feature_configs, base_dir, label_fields, sample_weight)
@@ -50,20 +60,21 @@ class MatchModel(RankModel):
         self.negative_sampler = negative_sampler
 
     @classmethod
-    def pipeline_arguments(cls, config) -> dict:
+    def pipeline_arguments(cls, config: pipeline_pb2.EasyRecConfig) -> dict[str, object]:
         return {"negative_sampler": NegativeSampler.from_data_config(config.data_config)}
 
     # -- what subclasses provide -------------------------------------------------------------
-    def user_embedding(self, features, training: bool) -> tf.Tensor:
+    def user_embedding(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         """[batch, dim] or [batch, interests, dim] user embeddings from the user groups."""
         raise NotImplementedError
 
-    def item_embedding(self, features, training: bool) -> tf.Tensor:
+    def item_embedding(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         """[batch, dim] item embeddings from the item groups."""
         raise NotImplementedError
 
     @classmethod
-    def id_fields(cls, model_config) -> dict[str, tuple[str, str]]:  # noqa: ARG003
+    def id_fields(cls, model_config: easy_rec_model_pb2.EasyRecModel  # noqa: ARG003
+                  ) -> dict[str, tuple[str, str]]:
         """Id columns the model block names: {'user' / 'item': (config path, input column)}.
 
         The item id masks accidental hits and identifies corpus items in retrieval metrics; the
@@ -179,7 +190,7 @@ class MatchModel(RankModel):
 
     # -- config checks -----------------------------------------------------------------------
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         block = f"model_config.{model_config.WhichOneof('model')}"
         params = getattr(model_config, model_config.WhichOneof("model"))
         require(model_config.loss_type in MATCH_LOSSES, "model_config.loss_type",
@@ -191,7 +202,7 @@ class MatchModel(RankModel):
                 f"temperature must be > 0, got {params.temperature:g}", locate)
 
     @classmethod
-    def validate_pipeline(cls, config, locate) -> None:
+    def validate_pipeline(cls, config: pipeline_pb2.EasyRecConfig, locate: Locate) -> None:
         model = config.model_config
         towers = {"user": cls.user_groups, "item": cls.item_groups}
         ids = cls.id_fields(model)
@@ -211,7 +222,7 @@ class MatchModel(RankModel):
                                    ids.get("item", ("", None))[1], locate)
 
 
-def group_columns(config, groups: Sequence[str]) -> list[str]:
+def group_columns(config: pipeline_pb2.EasyRecConfig, groups: Sequence[str]) -> list[str]:
     """Input columns read by the features of the named feature groups of a pipeline config."""
     features = {feature_name(f): f for f in feature_configs(config)}
     names = [n for g in config.model_config.feature_groups if g.group_name in groups
@@ -219,14 +230,14 @@ def group_columns(config, groups: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(c for n in names if n in features for c in features[n].input_names))
 
 
-def retrieval_metric_paths(config) -> list[str]:
+def retrieval_metric_paths(config: pipeline_pb2.EasyRecConfig) -> list[str]:
     """Config paths of the retrieval metrics in eval_config.metrics_set."""
     return [f"eval_config.metrics_set[{i}]" for i, m in enumerate(config.eval_config.metrics_set)
             if m.WhichOneof("metric") in RETRIEVAL_METRICS]
 
 
-def check_negative_sampler(config, item_columns: list[str], item_id: str | None,
-                           locate) -> None:
+def check_negative_sampler(config: pipeline_pb2.EasyRecConfig, item_columns: list[str],
+                           item_id: str | None, locate: Locate) -> None:
     """ConfigError unless num_sample > 0, attr_fields are input fields holding every item tower
     column, and item_id_field is among them (and is the model's item id, if it names one)."""
     data = config.data_config

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers import match
 from easy_rec.layers.capsule import CapsuleRouting, label_aware_attention
 from easy_rec.layers.core import MLP
@@ -17,12 +19,13 @@ from easy_rec.models.checks import (
 from easy_rec.models.layer_args import capsule_kwargs, mlp_kwargs
 from easy_rec.models.match_base import MatchModel
 from easy_rec.models.registry import register_model
+from easy_rec.protos import easy_rec_model_pb2, mind_pb2
 
 USER_GROUP = "user"
 ITEM_GROUP = "item"
 
 
-@register_model("MIND", config_field="mind")
+@register_model("MIND", mind_pb2.MIND)
 class MIND(MatchModel):
     """User tower: the sequence group's behaviours [-> pre_capsule_dnn] -> dynamic routing to
     K capsules; each capsule, concatenated with the profile (group 'user' [-> user_dnn]),
@@ -36,7 +39,7 @@ class MIND(MatchModel):
 
     item_groups = (ITEM_GROUP,)
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         params = self.params
         self._group = sequence_group_name(self.model_config, params)
         has_profile = USER_GROUP in feature_layer.groups
@@ -63,7 +66,7 @@ class MIND(MatchModel):
                                          **mlp_kwargs(params.item_dnn), name="item_tower")
 
     # -- towers ------------------------------------------------------------------------------
-    def user_embedding(self, features, training: bool) -> tf.Tensor:
+    def user_embedding(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         seq = features.sequence[self._group]
         behaviours = seq.sequence
         if self.pre_capsule_dnn is not None:
@@ -81,7 +84,7 @@ class MIND(MatchModel):
         interests = tf.reshape(self.concat_dnn(flat, training), [-1, k, self.concat_dnn.output_dim])
         return tf.where(active[:, :, None], interests, interests[:, :1])
 
-    def item_embedding(self, features, training: bool) -> tf.Tensor:
+    def item_embedding(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         return self.item_tower(features.concat(ITEM_GROUP), training)
 
     def __call__(self, raw: dict[str, tf.Tensor], training: bool = False) -> dict[str, tf.Tensor]:
@@ -98,7 +101,7 @@ class MIND(MatchModel):
 
     # -- config ------------------------------------------------------------------------------
     @classmethod
-    def id_fields(cls, model_config) -> dict[str, tuple[str, str]]:
+    def id_fields(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> dict[str, tuple[str, str]]:
         params = model_config.mind
         ids = {"item": ("model_config.mind.item_id", params.item_id)}
         if params.user_id:
@@ -106,7 +109,7 @@ class MIND(MatchModel):
         return ids
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         params = model_config.mind
         require_groups(model_config, [ITEM_GROUP], locate)
         name = require_sequence_group(model_config, params, locate)

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.experts import MMoELayer
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.multi_task import MultiTaskModel, TowerHead, config_error
 from easy_rec.models.registry import register_model
+from easy_rec.protos import easy_rec_model_pb2, multi_task_pb2
 
 
-@register_model("MMoE", config_field="mmoe")
+@register_model("MMoE", multi_task_pb2.MMoE)
 class MMoE(MultiTaskModel):
     """Group 'all' -> num_expert expert_dnn MLPs -> per task: gate mix -> task tower -> logits."""
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         tasks = self.tasks
         self.mmoe = MMoELayer(feature_layer.group_dim("all"), mlp_kwargs(self.params.expert_dnn),
                               int(self.params.num_expert), len(tasks))
@@ -21,12 +24,12 @@ class MMoE(MultiTaskModel):
                                 name=f"tower_{task.name}")
                       for tower, task in zip(self.params.task_towers, tasks)]
 
-    def task_logits(self, features, training: bool) -> list[tf.Tensor]:
+    def task_logits(self, features: FeatureLayerOutput, training: bool) -> list[tf.Tensor]:
         task_inputs = self.mmoe(features.concat("all"), training)
         return [head(x, training) for head, x in zip(self.heads, task_inputs)]
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         super().validate_config(model_config, locate)
         params = model_config.mmoe
         if params.num_expert < 1:

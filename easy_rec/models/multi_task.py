@@ -7,19 +7,30 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
 from easy_rec.config.errors import ConfigError
+from easy_rec.features.feature_layer import FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.metrics.classification import GAUC_REDUCTIONS
 from easy_rec.models.base import RankModel, Task
 from easy_rec.models.checks import require_groups
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import model_config_field
-from easy_rec.protos import dnn_pb2, loss_pb2
+from easy_rec.protos import (
+    dataset_pb2,
+    dnn_pb2,
+    easy_rec_model_pb2,
+    loss_pb2,
+    pipeline_pb2,
+    tower_pb2,
+)
 
 _REGRESSION_METRICS = frozenset(
     {"mean_squared_error", "mean_absolute_error", "root_mean_squared_error"})
+# a task tower's message: TaskTower, or BayesTaskTower (DBMTL)
+TaskTowerMessage = tower_pb2.TaskTower | tower_pb2.BayesTaskTower
 # (field path of a tower in the pipeline config, the TaskTower / BayesTaskTower message)
-TowerAt = tuple[str, object]
+TowerAt = tuple[str, TaskTowerMessage]
 
 
 class TowerHead(tf.Module):
@@ -38,7 +49,8 @@ class TowerHead(tf.Module):
 
 
 
-def task_of(tower, index: int, label_fields: Sequence[str], name: str | None = None) -> Task:
+def task_of(tower: TaskTowerMessage, index: int, label_fields: Sequence[str],
+            name: str | None = None) -> Task:
     """The Task a TaskTower / BayesTaskTower describes; an empty label_name means the label
     field at the tower's position."""
     return Task(name or tower.tower_name, tower.label_name or label_fields[index],
@@ -46,7 +58,7 @@ def task_of(tower, index: int, label_fields: Sequence[str], name: str | None = N
                 tuple(tower.metrics_set))
 
 
-def config_error(locate, field: str, reason: str) -> ConfigError:
+def config_error(locate: Locate, field: str, reason: str) -> ConfigError:
     """ConfigError for `field` at its line."""
     return ConfigError(reason, line=locate(field), field=field)
 
@@ -65,11 +77,11 @@ class MultiTaskModel(RankModel):
     def tasks(self) -> list[Task]:
         return [task_of(t, i, self.label_fields) for i, t in enumerate(self.params.task_towers)]
 
-    def task_logits(self, features, training: bool) -> list[tf.Tensor]:
+    def task_logits(self, features: FeatureLayerOutput, training: bool) -> list[tf.Tensor]:
         """Pre-activation scores of every task, in tower order."""
         raise NotImplementedError
 
-    def task_outputs(self, features, training: bool) -> dict[str, tf.Tensor]:
+    def task_outputs(self, features: FeatureLayerOutput, training: bool) -> dict[str, tf.Tensor]:
         outputs: dict[str, tf.Tensor] = {}
         for task, logits in zip(self.tasks, self.task_logits(features, training)):
             outputs.update(self.outputs_from_logits(logits, task))
@@ -77,19 +89,20 @@ class MultiTaskModel(RankModel):
 
     # -- config checks -----------------------------------------------------------------
     @classmethod
-    def towers_in(cls, model_config) -> list[TowerAt]:
+    def towers_in(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> list[TowerAt]:
         """(field path, message) of every task tower of the model's block."""
         field = model_config_field(model_config.model_class)
         towers = getattr(model_config, field).task_towers
         return [(f"model_config.{field}.task_towers[{i}]", t) for i, t in enumerate(towers)]
 
     @classmethod
-    def input_groups(cls, model_config) -> list[str]:  # noqa: ARG003
+    def input_groups(cls, model_config: easy_rec_model_pb2.EasyRecModel  # noqa: ARG003
+                     ) -> list[str]:
         """Feature groups the model reads."""
         return ["all"]
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         require_groups(model_config, cls.input_groups(model_config), locate)
         towers = cls.towers_in(model_config)
         if not towers:
@@ -99,13 +112,14 @@ class MultiTaskModel(RankModel):
         check_tower_names(towers, locate, cls.reserved_tower_names)
 
     @classmethod
-    def validate_pipeline(cls, config, locate) -> None:
+    def validate_pipeline(cls, config: pipeline_pb2.EasyRecConfig, locate: Locate) -> None:
         check_task_labels(cls.towers_in(config.model_config), config.data_config, locate)
         for where, tower in cls.towers_in(config.model_config):
             check_task_metrics(where, tower, config, locate)
 
 
-def check_tower_names(towers: Sequence[TowerAt], locate, reserved: Sequence[str] = ()) -> None:
+def check_tower_names(towers: Sequence[TowerAt], locate: Locate,
+                      reserved: Sequence[str] = ()) -> None:
     """Tower names are identifiers, unique and not in `reserved`; num_class >= 1."""
     seen: dict[str, str] = {}
     for where, tower in towers:
@@ -125,7 +139,8 @@ def check_tower_names(towers: Sequence[TowerAt], locate, reserved: Sequence[str]
                                f"num_class must be >= 1, got {tower.num_class}")
 
 
-def check_task_labels(towers: Sequence[TowerAt], data_config, locate) -> None:
+def check_task_labels(towers: Sequence[TowerAt], data_config: dataset_pb2.DatasetConfig,
+                      locate: Locate) -> None:
     """Every tower's label_name (or, when empty, the label field at its position) is one of
     data_config.label_fields."""
     labels = list(data_config.label_fields) or ["label"]
@@ -142,7 +157,8 @@ def check_task_labels(towers: Sequence[TowerAt], data_config, locate) -> None:
                                f"in data_config.label_fields ({', '.join(labels)})")
 
 
-def check_task_metrics(where: str, tower, config, locate) -> None:
+def check_task_metrics(where: str, tower: TaskTowerMessage, config: pipeline_pb2.EasyRecConfig,
+                       locate: Locate) -> None:
     """The task's metrics (its own metrics_set, else eval_config's) fit its outputs: regression
     metrics for regression losses, classification metrics otherwise; gauc keys are inputs."""
     own = bool(tower.metrics_set)

@@ -3,18 +3,21 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import reject_sequence_towers, require_groups
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import easy_rec_model_pb2, models_pb2
 
 
-@register_model("MultiTower", config_field="multi_tower")
+@register_model("MultiTower", models_pb2.MultiTower)
 class MultiTower(RankModel):
     """towers { input: '<group>' dnn {...} } ... final_dnn {...}."""
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         self.towers = [
             MLP(feature_layer.group_dim(t.input), **mlp_kwargs(t.dnn), name=f"tower_{t.input}")
             for t in self.params.towers
@@ -24,13 +27,13 @@ class MultiTower(RankModel):
         self.final_dnn = MLP(width, **mlp_kwargs(self.params.final_dnn), name="final_dnn")
         self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
 
-    def logits(self, features, training: bool) -> tf.Tensor:
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         towers = [tower(features.concat(group), training)
                   for tower, group in zip(self.towers, self._tower_inputs)]
         return self.output_layer(self.final_dnn(tf.concat(towers, axis=1), training))
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         from easy_rec.config.errors import ConfigError
 
         towers = model_config.multi_tower.towers

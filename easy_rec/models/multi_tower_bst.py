@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer
 from easy_rec.layers.core import get_activation
 from easy_rec.layers.position import PositionEmbedding, to_recency_order
 from easy_rec.layers.transformer import TransformerEncoder
 from easy_rec.models.checks import require
 from easy_rec.models.registry import register_model
 from easy_rec.models.sequence_towers import SequenceTowerModel, target_width
-from easy_rec.protos import bst_pb2
+from easy_rec.protos import bst_pb2, easy_rec_model_pb2, models_pb2
 
 
 class BehaviorSequenceTransformer(tf.Module):
@@ -46,15 +48,16 @@ class BehaviorSequenceTransformer(tf.Module):
 
 
 
-@register_model("BST", config_field="multi_tower")
-@register_model("MultiTowerBST", config_field="multi_tower")
+@register_model("BST", models_pb2.MultiTower)
+@register_model("MultiTowerBST", models_pb2.MultiTower)
 class MultiTowerBST(SequenceTowerModel):
     """towers { input dnn } (MLP per feature group) + bst_towers { input seq_len
     multi_head_size ... } (one transformer per seq_att_groups entry) -> final_dnn."""
 
     sequence_towers_field = "bst_towers"
 
-    def build_sequence_tower(self, feature_layer, tower_config) -> BehaviorSequenceTransformer:
+    def build_sequence_tower(self, feature_layer: FeatureLayer,
+                             tower_config: bst_pb2.BSTTower) -> BehaviorSequenceTransformer:
         dim = target_width(feature_layer, "BST", tower_config.input)
         max_len = feature_layer.sequence_dims(tower_config.input)[2]
         width = tower_config.hidden_size or dim
@@ -67,7 +70,7 @@ class MultiTowerBST(SequenceTowerModel):
                                            name=f"bst_{tower_config.input}")
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         super().validate_config(model_config, locate)
         for i, tower in enumerate(model_config.multi_tower.bst_towers):
             where = f"model_config.multi_tower.bst_towers[{i}]"

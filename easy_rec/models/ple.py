@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.experts import ExtractionLayer
 from easy_rec.models.layer_args import extraction_kwargs
 from easy_rec.models.multi_task import MultiTaskModel, TowerHead, config_error
 from easy_rec.models.registry import register_model
+from easy_rec.protos import easy_rec_model_pb2, multi_task_pb2
 
 
-@register_model("PLE", config_field="ple")
+@register_model("PLE", multi_task_pb2.PLE)
 class PLE(MultiTaskModel):
     """Group 'all' -> extraction_networks (in order) -> per task: task tower -> logits.
 
@@ -17,7 +20,7 @@ class PLE(MultiTaskModel):
     layer's per-task outputs feed the task towers.
     """
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         tasks = self.tasks
         networks = self.params.extraction_networks
         self.layers = []
@@ -30,7 +33,7 @@ class PLE(MultiTaskModel):
         self.heads = [TowerHead(dim, tower.dnn, task.output_dim, name=f"tower_{task.name}")
                       for tower, task in zip(self.params.task_towers, tasks)]
 
-    def task_logits(self, features, training: bool) -> list[tf.Tensor]:
+    def task_logits(self, features: FeatureLayerOutput, training: bool) -> list[tf.Tensor]:
         shared = features.concat("all")
         task_inputs = [shared] * len(self.heads)
         for layer in self.layers:
@@ -38,7 +41,7 @@ class PLE(MultiTaskModel):
         return [head(x, training) for head, x in zip(self.heads, task_inputs)]
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         super().validate_config(model_config, locate)
         networks = model_config.ple.extraction_networks
         if not networks:
@@ -49,7 +52,8 @@ class PLE(MultiTaskModel):
                                      last=i == len(networks) - 1, locate=locate)
 
 
-def check_extraction_network(network, where: str, last: bool, locate) -> None:
+def check_extraction_network(network: multi_task_pb2.ExtractionNetwork, where: str, last: bool,
+                             locate: Locate) -> None:
     """Experts exist, and task and shared experts have the same output width (a gate mixes
     them); only the last layer may have no shared experts."""
     if network.expert_num_per_task < 1:

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from easy_rec.features.feature_layer import SequenceGroup
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput, SequenceGroup
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require, require_sequence_groups
 from easy_rec.models.layer_args import mlp_kwargs
-from easy_rec.protos import feature_config_pb2
+from easy_rec.protos import easy_rec_model_pb2, feature_config_pb2
 
 #: output key of the auxiliary loss (present only in training outputs)
 AUX_LOSS_KEY = "aux_loss"
@@ -24,7 +25,7 @@ class SequenceInterestModel(RankModel):
     serving skip the auxiliary computation.
     """
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         self._groups = [g for g, (_, kind) in feature_layer.groups.items()
                         if kind != feature_config_pb2.WIDE]
         self._sequence_group = self.params.input
@@ -37,7 +38,7 @@ class SequenceInterestModel(RankModel):
         self.dnn = MLP(width, **mlp_kwargs(self.params.dnn), name="dnn")
         self.output_layer = Dense(self.dnn.output_dim, self.output_dim, name="output")
 
-    def build_interest(self, feature_layer, group: str) -> int:
+    def build_interest(self, feature_layer: FeatureLayer, group: str) -> int:
         """Creates the sequence layers of sequence group `group`; returns the interest width."""
         raise NotImplementedError
 
@@ -46,7 +47,7 @@ class SequenceInterestModel(RankModel):
         """([batch, width] interest, the scalar auxiliary loss when with_aux_loss else None)."""
         raise NotImplementedError
 
-    def forward(self, features, training: bool,
+    def forward(self, features: FeatureLayerOutput, training: bool,
                 with_aux_loss: bool) -> tuple[tf.Tensor, tf.Tensor | None]:
         """(logits [batch, output_dim], auxiliary loss or None)."""
         interest, aux_loss = self.interest(features.sequence[self._sequence_group], training,
@@ -54,10 +55,10 @@ class SequenceInterestModel(RankModel):
         parts = [features.concat(g) for g in self._groups] + [interest]
         return self.output_layer(self.dnn(tf.concat(parts, axis=1), training)), aux_loss
 
-    def logits(self, features, training: bool) -> tf.Tensor:
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         return self.forward(features, training, with_aux_loss=False)[0]
 
-    def task_outputs(self, features, training: bool) -> dict[str, tf.Tensor]:
+    def task_outputs(self, features: FeatureLayerOutput, training: bool) -> dict[str, tf.Tensor]:
         with_aux_loss = training and self.params.aux_loss_weight > 0
         logits, aux_loss = self.forward(features, training, with_aux_loss)
         outputs = self.outputs_from_logits(logits)
@@ -73,7 +74,7 @@ class SequenceInterestModel(RankModel):
         return loss
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         block = model_config.WhichOneof("model")
         params = getattr(model_config, block)
         require_sequence_groups(model_config, [params.input], locate)

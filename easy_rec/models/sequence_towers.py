@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import tensorflow as tf
+from google.protobuf.message import Message
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import (
@@ -12,6 +15,7 @@ from easy_rec.models.checks import (
     require_sequence_groups,
 )
 from easy_rec.models.layer_args import mlp_kwargs
+from easy_rec.protos import easy_rec_model_pb2
 
 
 class SequenceTowerModel(RankModel):
@@ -26,7 +30,7 @@ class SequenceTowerModel(RankModel):
     #: the multi_tower field listing the sequence towers, e.g. 'din_towers'
     sequence_towers_field = ""
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         self._tower_inputs = [t.input for t in self.params.towers]
         self.towers = [MLP(feature_layer.group_dim(t.input), **mlp_kwargs(t.dnn),
                            name=f"tower_{t.input}") for t in self.params.towers]
@@ -37,12 +41,12 @@ class SequenceTowerModel(RankModel):
         self.final_dnn = MLP(width, **mlp_kwargs(self.params.final_dnn), name="final_dnn")
         self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
 
-    def build_sequence_tower(self, feature_layer, tower_config) -> tf.Module:
+    def build_sequence_tower(self, feature_layer: FeatureLayer, tower_config: Message) -> tf.Module:
         """A module with `output_dim` and `__call__(query, sequence, mask,
         training) -> [batch, output_dim]` over the seq_att_groups entry `tower_config.input`."""
         raise NotImplementedError
 
-    def logits(self, features, training: bool) -> tf.Tensor:
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         parts = [tower(features.concat(group), training)
                  for tower, group in zip(self.towers, self._tower_inputs)]
         for tower, group in zip(self.sequence_towers, self._sequence_inputs):
@@ -51,7 +55,7 @@ class SequenceTowerModel(RankModel):
         return self.output_layer(self.final_dnn(tf.concat(parts, axis=1), training))
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         params = model_config.multi_tower
         field = cls.sequence_towers_field
         require(bool(getattr(params, field)), "model_config.multi_tower",
@@ -61,7 +65,7 @@ class SequenceTowerModel(RankModel):
         require_sequence_groups(model_config, [t.input for t in getattr(params, field)], locate)
 
 
-def target_width(feature_layer, model_class: str, group: str) -> int:
+def target_width(feature_layer: FeatureLayer, model_class: str, group: str) -> int:
     """Width shared by the keys (target) and the histories of sequence group `group`; a
     ValueError explains how to pair them when they differ (called while building)."""
     query_dim, seq_dim, _ = feature_layer.sequence_dims(group)

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require_groups
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import easy_rec_model_pb2, models_pb2
 
 
-@register_model("WideAndDeep", config_field="wide_and_deep")
+@register_model("WideAndDeep", models_pb2.WideAndDeep)
 class WideAndDeep(RankModel):
     """Without final_dnn the logit is wide + dense(deep); with it, [wide, deep] -> final_dnn."""
 
@@ -18,7 +21,7 @@ class WideAndDeep(RankModel):
         return int(self.params.wide_output_dim) if self.params.HasField("final_dnn") \
             else self.output_dim
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         self.dnn = MLP(feature_layer.group_dim("deep"), **mlp_kwargs(self.params.dnn), name="dnn")
         self.final_dnn = None
         width = self.dnn.output_dim
@@ -28,7 +31,7 @@ class WideAndDeep(RankModel):
             width = self.final_dnn.output_dim
         self.output_layer = Dense(width, self.output_dim, name="output")
 
-    def logits(self, features, training: bool) -> tf.Tensor:
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         wide = features.wide_sum("wide")
         deep = self.dnn(features.concat("deep"), training)
         if self.final_dnn is not None:
@@ -36,5 +39,5 @@ class WideAndDeep(RankModel):
         return wide + self.output_layer(deep)
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         require_groups(model_config, ["wide", "deep"], locate)

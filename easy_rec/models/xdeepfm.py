@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import Locate
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.cin import CIN
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import field_width, require, require_field_group, require_wide_group
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
+from easy_rec.protos import easy_rec_model_pb2, xdeepfm_pb2
 
 
-@register_model("xDeepFM", config_field="xdeepfm")
+@register_model("xDeepFM", xdeepfm_pb2.XDeepFM)
 class XDeepFM(RankModel):
     """Groups 'wide' (WIDE) and 'deep' (DEEP); the CIN's fields are the deep group's embedded
     features (one embedding_dim), the MLP takes the whole deep group.
@@ -25,7 +28,7 @@ class XDeepFM(RankModel):
         return int(self.params.wide_output_dim) if self.params.HasField("final_dnn") \
             else self.output_dim
 
-    def build(self, feature_layer) -> None:
+    def build(self, feature_layer: FeatureLayer) -> None:
         names, _ = feature_layer.groups["deep"]
         self._field_index = [i for i, n in enumerate(names) if feature_layer.features[n].categorical]
         field_width(feature_layer, "xDeepFM", "deep", [names[i] for i in self._field_index])
@@ -41,7 +44,7 @@ class XDeepFM(RankModel):
             width = self.final_dnn.output_dim
         self.output_layer = Dense(width, self.output_dim, name="output")
 
-    def logits(self, features, training: bool) -> tf.Tensor:
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         wide = features.wide_sum("wide")
         deep = features.deep["deep"]
         cin = self.cin(tf.stack([deep[i] for i in self._field_index], axis=1))
@@ -51,7 +54,7 @@ class XDeepFM(RankModel):
         return wide + self.output_layer(tf.concat([cin, dnn], axis=1))
 
     @classmethod
-    def validate_config(cls, model_config, locate) -> None:
+    def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         require_wide_group(model_config, "wide", locate)
         require_field_group(model_config, "deep", 1, locate)
         cin = model_config.xdeepfm.cin
