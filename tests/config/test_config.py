@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 
 from easy_rec.config.edit import apply_edits
 from easy_rec.config.errors import ConfigError
@@ -21,8 +22,6 @@ from easy_rec.metrics.evaluator import METRIC_KEYS as METRIC_RESULT_KEYS
 from easy_rec.models import registry
 from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text, save_pipeline_config
 from easy_rec.protos import dataset_pb2, models_pb2, pipeline_pb2
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class FakeTestModel:

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(REPO)
 SCRIPT = REPO_ROOT / "scripts" / "build_movielens_sample.py"
 DATA_DIR = REPO_ROOT / "samples" / "data"
 ML_DIR = REPO_ROOT / ".." / "shared" / "data" / "ml-100k"

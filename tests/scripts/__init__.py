@@ -1,0 +1,1 @@
+"""Tests of scripts/ (data builders and generators)."""
