@@ -49,11 +49,12 @@ def run(main: Callable[[], int]) -> None:
     """Runs `main`, turning config and input errors into a message and exit status 1."""
     from easy_rec.tables.errors import InputError
     from easy_rec.training.trainer import InputStateError, MalformedInputError
+    from easy_rec.utils.writable import NotWritableError
 
     setup_logging()
     try:
         status = main()
-    except (ConfigError, InputError, MalformedInputError, InputStateError,
+    except (ConfigError, InputError, MalformedInputError, InputStateError, NotWritableError,
             FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         status = 1

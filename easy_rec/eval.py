@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 
 from easy_rec import cli
+
+logger = logging.getLogger("easy_rec.eval")
 
 
 def main() -> int:
@@ -25,10 +28,17 @@ def main() -> int:
     from easy_rec.models.builder import model_column_plan
     from easy_rec.training.evaluation.evaluator import Evaluator
     from easy_rec.training.restore import load_trained_model
+    from easy_rec.utils.writable import unwritable_reason
 
     base_dir = os.path.dirname(os.path.abspath(args.pipeline_config))
+    # checkpoints are only read: a read-only model_dir just keeps eval_results/ from being written
+    read_only = unwritable_reason(config.model_dir)
+    if read_only is not None:
+        logger.warning("model_dir %s is not writable (%s): the results are printed only, not "
+                       "written to its eval_results/ and eval/", config.model_dir, read_only)
     model, step, path = load_trained_model(config, args.checkpoint_path, base_dir)
-    results = Evaluator(config, model, eval_path, model_column_plan(config, model)).evaluate(step)
+    results = Evaluator(config, model, eval_path, model_column_plan(config, model),
+                        write_results=read_only is None).evaluate(step)
     print(json.dumps({"checkpoint": path, "global_step": step, **results}, sort_keys=True))
     return 0
 

@@ -19,10 +19,13 @@ def main() -> int:
     config = cli.load_config(args).config
     from easy_rec.export.exporter import export_saved_model
     from easy_rec.training.restore import load_trained_model
+    from easy_rec.utils.writable import require_writable_dir
 
+    # only export_dir is written: checkpoints are read from a model_dir that may be read-only
+    require_writable_dir(args.export_dir, "--export_dir")
     base_dir = os.path.dirname(os.path.abspath(args.pipeline_config))
-    model, _, _ = load_trained_model(config, args.checkpoint_path, base_dir)
-    print(export_saved_model(model, config.data_config, args.export_dir))
+    model, step, _ = load_trained_model(config, args.checkpoint_path, base_dir)
+    print(export_saved_model(model, config.data_config, args.export_dir, step))
     return 0
 
 

@@ -2,8 +2,10 @@
 named signatures a model adds (RankModel.extra_signatures, e.g. a matching model's towers)."""
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import shutil
 import time
 
@@ -12,8 +14,14 @@ import tensorflow as tf
 from easy_rec.input.fields import column_dtypes
 from easy_rec.models.base import RankModel
 from easy_rec.protos import dataset_pb2
+from easy_rec.utils.writers import is_dead_writer, writer_tag
 
 logger = logging.getLogger(__name__)
+
+#: Written into every export: {"global_step": N}, the step of the checkpoint it was made from.
+EXPORT_INFO = os.path.join("assets.extra", "easy_rec_export.json")
+# `.tmp-<timestamp>-<writer tag>`: an export being written (writer tag: utils/writers.py)
+_TEMP_NAME = re.compile(r"\.tmp-\d+-(?P<writer>.+)")
 
 
 def serving_specs(model: RankModel, data_config: dataset_pb2.DatasetConfig) -> dict[str, tf.TensorSpec]:
@@ -40,24 +48,54 @@ class ServingModule(tf.Module):
 
 
 def export_saved_model(model: RankModel, data_config: dataset_pb2.DatasetConfig, export_root: str,
-                       keep: int = 0) -> str:
+                       global_step: int, keep: int = 0) -> str:
     """Writes `<export_root>/<timestamp>/` atomically (temp dir, then rename); returns its path.
 
-    keep > 0 deletes the oldest exports beyond that many.
+    The export records `global_step` (EXPORT_INFO). Temp dirs that killed exports left in
+    export_root are removed first. keep > 0 deletes the oldest exports beyond that many.
     """
     os.makedirs(export_root, exist_ok=True)
+    remove_dead_temps(export_root)
     module = ServingModule(model, serving_specs(model, data_config))
     stamp = int(time.time())
     while os.path.exists(os.path.join(export_root, str(stamp))):
         stamp += 1
     final = os.path.join(export_root, str(stamp))
-    tmp = os.path.join(export_root, f".tmp-{stamp}-{os.getpid()}")
-    tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve, **module.extra})
-    os.replace(tmp, final)
-    logger.info("exported SavedModel to %s", final)
+    tmp = os.path.join(export_root, f".tmp-{stamp}-{writer_tag()}")
+    try:
+        tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve, **module.extra})
+        os.makedirs(os.path.dirname(os.path.join(tmp, EXPORT_INFO)))
+        with open(os.path.join(tmp, EXPORT_INFO), "w", encoding="utf-8") as f:
+            json.dump({"global_step": int(global_step)}, f)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("exported SavedModel of global step %d to %s", global_step, final)
     if keep > 0:
         _prune(export_root, keep)
     return final
+
+
+def exported_step(export_path: str) -> int | None:
+    """The global step an export was made from; None for an export without EXPORT_INFO."""
+    try:
+        with open(os.path.join(export_path, EXPORT_INFO), encoding="utf-8") as f:
+            return int(json.load(f)["global_step"])
+    except FileNotFoundError:
+        return None
+
+
+def remove_dead_temps(export_root: str) -> None:
+    """Removes the temp dirs of exports whose writer was killed; a live writer's stay."""
+    if not os.path.isdir(export_root):
+        return
+    for name in os.listdir(export_root):
+        match = _TEMP_NAME.fullmatch(name)
+        if match and is_dead_writer(match["writer"]):
+            shutil.rmtree(os.path.join(export_root, name), ignore_errors=True)
+            logger.warning("removed %s, left by an export that was killed",
+                           os.path.join(export_root, name))
 
 
 def list_exports(export_root: str) -> list[str]:

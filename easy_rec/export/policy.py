@@ -5,7 +5,8 @@ exporter_type chooses the export after evaluations: ``final`` (default) after th
 smaller is better as metric_bigger says), ``none`` never. The trainer also asks for ``latest``
 exports on the export_every_n_steps / export_every_n_secs cadence. Kind ``k`` goes to
 ``<export_dir or model_dir/export>/<k>/<timestamp>/``; ``final`` keeps every export, the others
-the newest exports_to_keep.
+the newest exports_to_keep. A kind is not exported again from the global step its newest export
+was made from (e.g. when a finished job is run again).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 
-from easy_rec.export.exporter import export_saved_model
+from easy_rec.export.exporter import export_saved_model, exported_step, list_exports
 from easy_rec.models.base import RankModel
 from easy_rec.protos import dataset_pb2, export_pb2
 
@@ -22,20 +23,35 @@ logger = logging.getLogger(__name__)
 #: export_config.exporter_type values
 EXPORTER_TYPES = ("final", "latest", "best", "none")
 
+#: The global step of the model being exported.
+StepSource = Callable[[], int]
+
 #: Called with an export kind before exporting; False skips the export (e.g. a drift alarm).
 ExportGate = Callable[[str], bool]
+
+
+def export_root(export_config: export_pb2.ExportConfig, model_dir: str) -> str:
+    """The folder the exports of a training job go to (one subfolder per kind)."""
+    return export_config.export_dir or os.path.join(model_dir, "export")
+
+
+def exports_enabled(export_config: export_pb2.ExportConfig) -> bool:
+    """Whether a training job with this export_config may export at all."""
+    return (export_config.exporter_type != "none" or export_config.export_every_n_steps > 0
+            or export_config.export_every_n_secs > 0)
 
 
 class ExportPolicy:
     """Decides the trainer's exports and writes them."""
 
     def __init__(self, model: RankModel, data_config: dataset_pb2.DatasetConfig,
-                 export_config: export_pb2.ExportConfig, model_dir: str,
+                 export_config: export_pb2.ExportConfig, model_dir: str, step: StepSource,
                  gate: ExportGate | None = None) -> None:
         self._model = model
         self._data_config = data_config
         self._config = export_config
-        self._root = export_config.export_dir or os.path.join(model_dir, "export")
+        self._root = export_root(export_config, model_dir)
+        self._step = step
         self._gate = gate
         self._best: float | None = None
 
@@ -47,12 +63,19 @@ class ExportPolicy:
             self.export(kind)
 
     def export(self, kind: str) -> str | None:
-        """Writes a `kind` export; its path, or None when the gate held it back."""
+        """Writes a `kind` export; its path (the newest one's when it was made from this global
+        step already), or None when the gate held it back."""
         if self._gate is not None and not self._gate(kind):
             return None
+        root, step = os.path.join(self._root, kind), self._step()
+        newest = list_exports(root)[-1:]
+        if newest and exported_step(os.path.join(root, newest[0])) == step:
+            path = os.path.join(root, newest[0])
+            logger.info("%s export of global step %d exists (%s): nothing to export", kind, step,
+                        path)
+            return path
         keep = 0 if kind == "final" else self._config.exports_to_keep
-        return export_saved_model(self._model, self._data_config, os.path.join(self._root, kind),
-                                  keep=keep)
+        return export_saved_model(self._model, self._data_config, root, step, keep=keep)
 
     def _improved(self, results: Mapping[str, float]) -> bool:
         """Whether results beat the best best_exporter_metric so far (then the new best)."""

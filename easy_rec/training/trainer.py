@@ -30,6 +30,7 @@ from easy_rec.training.optimization.optimizers import (
 from easy_rec.training.restore import read_model_weights, resolve_checkpoint
 from easy_rec.training.throughput import Throughput
 from easy_rec.training.train_input import InputStateError, build_train_input
+from easy_rec.training.workdir import prepare_output_dirs, release_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Trainer:
         (e.g. to report intermediate metrics to a hyperparameter tuner)."""
         self.config = config
         self.train_config = config.train_config
+        prepare_output_dirs(config)
         configure_threads(self.train_config)
         self.model = build_model(config, base_dir)
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
@@ -97,7 +99,8 @@ class Trainer:
         eval_path = eval_input_path(config)
         self.evaluator = Evaluator(config, self.model, eval_path, plan) if eval_path else None
         self.exports = ExportPolicy(self.model, config.data_config, config.export_config,
-                                    config.model_dir, gate=self._may_export)
+                                    config.model_dir, step=lambda: int(self.global_step),
+                                    gate=self._may_export)
         self._summary = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
         self.train_stats: dict[str, float] = {}
 
@@ -168,10 +171,10 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def train(self) -> dict[str, float]:
         """Trains until num_steps or the end of the input; returns the last eval results."""
-        self.restore()
+        resumed = self.restore()
         tc = self.train_config
         num_steps = int(tc.num_steps) or None
-        step = int(self.global_step)
+        step = start = int(self.global_step)
         if num_steps is None and not self.config.data_config.num_epochs:
             logger.warning("neither train_config.num_steps nor data_config.num_epochs is set: "
                            "training runs until stopped")
@@ -218,9 +221,14 @@ class Trainer:
                     self.train_stats["seconds"], self.train_stats["examples_per_sec"])
         if step != saves.last_step or not self.manager.latest_checkpoint:
             self._save(step)
+        if resumed and step == start:
+            logger.info("%s holds a finished job (global step %d): nothing left to train",
+                        self.config.model_dir, step)
         self.input.close()
         self._report_data_quality()
-        return self._evaluate_and_export(step, final=True)
+        results = self._evaluate_and_export(step, final=True)
+        release_model_dir(self.config.model_dir)
+        return results
 
     def _observe_drift(self, step: int, batch: dict[str, tf.Tensor],
                        result: dict[str, tf.Tensor]) -> None:

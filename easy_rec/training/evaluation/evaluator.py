@@ -24,8 +24,9 @@ class Evaluator:
     """Runs the model over the whole eval input (or eval_config.num_examples rows)."""
 
     def __init__(self, config: pipeline_pb2.EasyRecConfig, model: RankModel, input_path: str,
-                 plan: ColumnPlan):
-        """`plan`: the columns to read (model_column_plan(config, model))."""
+                 plan: ColumnPlan, write_results: bool = True):
+        """`plan`: the columns to read (model_column_plan(config, model)); `write_results`
+        False keeps model_dir untouched (no eval_results, no TensorBoard summaries)."""
         self._config = config
         self._model = model
         # per task: its own metrics_set, else eval_config's
@@ -36,7 +37,8 @@ class Evaluator:
         spec = dict(self._reader.output_signature)
         spec[MALFORMED_KEY] = tf.TensorSpec([], tf.int64)
         self._predict = tf.function(self._predict_batch, input_signature=[spec], autograph=False)
-        self._writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "eval"))
+        self._writer = (tf.summary.create_file_writer(os.path.join(config.model_dir, "eval"))
+                        if write_results else None)
         # recall@k etc. of matching models, when metrics ask for them
         self._retrieval = RetrievalEvaluation.create(config, model, self._metrics[0], plan)
 
@@ -50,7 +52,8 @@ class Evaluator:
         return keep
 
     def evaluate(self, global_step: int) -> dict[str, float]:
-        """Metrics at `global_step`; also written to model_dir/eval_results and TensorBoard."""
+        """Metrics at `global_step`; also written to model_dir/eval_results and TensorBoard
+        (unless write_results is False)."""
         data = self._config.data_config
         dataset = self._reader.make_dataset(data.batch_size, num_epochs=1, shuffle=False)
         limit = int(self._config.eval_config.num_examples)
@@ -87,12 +90,17 @@ class Evaluator:
         if malformed:
             results["malformed_rows"] = malformed
             logger.warning("eval skipped %d malformed rows", malformed)
+        if self._writer is not None:
+            self._write(results, global_step, num_examples)
+        logger.info("eval at step %d on %d examples: %s", global_step, num_examples,
+                    ", ".join(f"{k}={v:.6g}" for k, v in results.items()))
+        return results
+
+    def _write(self, results: dict[str, float], global_step: int, num_examples: int) -> None:
+        """Writes one evaluation to model_dir/eval_results and TensorBoard."""
         write_eval_result(self._config.model_dir, results, global_step, num_examples=num_examples)
         with self._writer.as_default(step=global_step):
             for key, value in results.items():
                 if isinstance(value, float) and np.isfinite(value):
                     tf.summary.scalar(key, value)
         self._writer.flush()
-        logger.info("eval at step %d on %d examples: %s", global_step, num_examples,
-                    ", ".join(f"{k}={v:.6g}" for k, v in results.items()))
-        return results
