@@ -2,16 +2,14 @@
 
 The files are read (through tf.io.gfile) in blocks of about `block_bytes` that end on a line
 break; each block is parsed by pyarrow with every requested column as bytes (no quoting, like
-the training reader; cells need not be UTF-8). Lines end at a line feed only, as in training: a
-block with a carriage return inside a line (pyarrow would end the row there) is split in Python
-instead. Rows with the wrong number of columns are reported by file and line, or skipped and
-counted.
+the training reader; cells need not be UTF-8). As in training (TextLineDataset), lines end at
+line feeds and carriage returns are removed wherever they are. Rows with the wrong number of
+columns are reported by file and line, or skipped and counted.
 """
 from __future__ import annotations
 
 import io
 import logging
-import re
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -27,13 +25,13 @@ from easy_rec.tables.paths import CSV
 logger = logging.getLogger(__name__)
 
 _PARSE_BLOCK_BYTES = 1 << 22  # pyarrow's own parsing unit inside one of our blocks
-_INNER_CR = re.compile(rb"\r(?!\n)")
 
 
 class _BlockLines:
     """Maps rows of a parsed block back to physical line numbers.
 
-    pyarrow numbers rows among the non-blank lines of what it parses; blank lines are skipped.
+    pyarrow numbers rows among the non-blank lines of what it parses; blank lines are skipped
+    (blocks hold no carriage returns).
     The mapping is computed only when a place is asked for (error messages, warnings).
     """
 
@@ -50,10 +48,7 @@ class _BlockLines:
             if len(data) and data[-1] != ord("\n"):
                 ends = np.append(ends, len(data))
             starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
-            lengths = ends - starts
-            only_cr = (lengths == 1) & (data[np.minimum(starts, len(data) - 1)] == ord("\r"))
-            blank = (lengths == 0) | only_cr
-            self._nonblank = self._first_line + np.flatnonzero(~blank)
+            self._nonblank = self._first_line + np.flatnonzero(ends > starts)
         return self._nonblank
 
     def line_of_row(self, row_number: int) -> int:
@@ -139,6 +134,7 @@ class CsvSource:
     def __iter__(self) -> Iterator[Chunk]:
         for path in self.paths:
             for block, first_line in _read_blocks(path, self._block_bytes, self._with_header):
+                block = block.replace(b"\r", b"")
                 if block.strip():
                     yield from self._parse_block(path, block, first_line)
 
@@ -165,10 +161,9 @@ class CsvSource:
 
     def _split_block(self, block: bytes) -> tuple[pa.Table, list[pa_csv.InvalidRow]]:
         """(the block's rows of the right length, the others), numbered among non-blank lines.
-        pyarrow reads blocks of UTF-8 text without carriage returns inside lines; the rare
-        others are split in Python (pyarrow would end a row at such a carriage return, and its
+        pyarrow reads blocks of UTF-8 text; the rare others are split in Python (pyarrow's
         handler of rows with a wrong column count cannot take bytes that are not UTF-8)."""
-        if _INNER_CR.search(block) or not _is_utf8(block):
+        if not _is_utf8(block):
             return _split_lines(block, self._names, self.columns, self._separator)
         rejected: list[pa_csv.InvalidRow] = []
 
@@ -217,15 +212,14 @@ def _is_utf8(block: bytes) -> bool:
 
 def _split_lines(block: bytes, names: list[str], columns: list[str], separator: str
                  ) -> tuple[pa.Table, list[pa_csv.InvalidRow]]:
-    """What pyarrow's reader returns for `block`, with lines ending at line feeds only (one
-    carriage return before a line feed is dropped; blank lines are skipped)."""
+    """What pyarrow's reader returns for `block` (no carriage returns): blank lines skipped,
+    rows numbered among the others, those of the wrong length rejected."""
     wanted = [names.index(c) for c in columns]
     sep = separator.encode("utf-8")
     cells: list[list[bytes]] = [[] for _ in columns]
     rejected: list[pa_csv.InvalidRow] = []
     number = 0
     for line in block.split(b"\n"):
-        line = line[:-1] if line.endswith(b"\r") else line
         if not line:
             continue
         number += 1
