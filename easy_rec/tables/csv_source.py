@@ -1,4 +1,4 @@
-"""Streaming CSV input: the requested columns of delimited text files as text columns.
+"""Streaming CSV input: the requested columns of delimited text files as bytes (binary) columns.
 
 The files are read (through tf.io.gfile) in blocks of about `block_bytes` that end on a line
 break; each block is parsed by pyarrow with every requested column as bytes (no quoting, like
