@@ -24,7 +24,7 @@ from easy_rec.tables.convert import ColumnRule, ConvertedColumn, convert_column
 from easy_rec.tables.csv_source import CsvSource
 from easy_rec.tables.errors import PredictError, RejectedRowError
 from easy_rec.tables.parquet_source import ParquetSource
-from easy_rec.tables.paths import PARQUET, expand_paths, format_of
+from easy_rec.tables.paths import PARQUET, check_output_path, expand_paths, format_of
 from easy_rec.tables.sinks import CsvSink, ParquetSink, open_sink
 from easy_rec.utils.files import atomic_output
 
@@ -126,9 +126,20 @@ class RowConverter:
 
     def _describe(self, chunk: Chunk, columns: dict[str, ConvertedColumn], row: int) -> str:
         rule = next(r for r in self._rules if not columns[r.name].valid[row])
-        value = chunk.table.column(rule.name)[row].as_py()
+        value = _readable(chunk.table.column(rule.name)[row].as_py())
         return f"{chunk.locate(row)}: column {rule.name}: value {value!r} is not a valid " \
                f"{rule.dtype.name}"
+
+
+def _readable(value: object) -> object:
+    """A cell for a message: bytes as text when they are UTF-8 ('abc'), else as bytes
+    (b'x\\xff')."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    return value
 
 
 class Rebatcher:
@@ -217,9 +228,11 @@ def output_schema(source: CsvSource | ParquetSource, reserved: list[str],
 
 def batch_predict(options: PredictOptions) -> PredictSummary:
     """Runs one batch prediction; returns its counts. Raises InputError (PredictError but for
-    input paths that name no file or CSV headers that differ; nothing is left at the output
-    path) when the input cannot be read or a row is rejected without ignore_error."""
+    input paths that name no file, CSV headers that differ and output paths that cannot be
+    written; nothing is left at the output path) when the output cannot be written, the input
+    cannot be read, a row is rejected without ignore_error or every row is rejected."""
     start = time.perf_counter()
+    check_output_path(options.output_path)
     signature = ServingSignature(options.saved_model_dir)
     rules = column_rules(signature, options.defaults)
     output_names = select_outputs(signature, options.output_cols)
@@ -243,10 +256,19 @@ def batch_predict(options: PredictOptions) -> PredictSummary:
             summary.rows_written += _write(sink, predict, rebatcher.push(rows))
             bar.update(chunk.table.num_rows + chunk.rejected)
         summary.rows_written += _write(sink, predict, rebatcher.flush())
+        _check_some_written(summary, options.input_path)
     summary.seconds = round(time.perf_counter() - start, 3)
     logger.info("wrote %d rows to %s (%d rejected) in %.1f s", summary.rows_written,
                 summary.output_path, summary.rows_rejected, summary.seconds)
     return summary
+
+
+def _check_some_written(summary: PredictSummary, input_path: str) -> None:
+    """Raises PredictError when rows were read but every one was rejected (an output without
+    rows would only hide that the input does not fit the model)."""
+    if summary.rows_read and not summary.rows_written:
+        raise PredictError(f"all {summary.rows_read} rows of {input_path} were rejected (the "
+                           "warnings above name the first ones); no output written")
 
 
 def _write(sink: CsvSink | ParquetSink, predict: Predictor, rows: Rows | None) -> int:

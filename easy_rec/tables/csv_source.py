@@ -1,9 +1,10 @@
-"""Streaming CSV input: the requested columns of delimited text files as text columns.
+"""Streaming CSV input: the requested columns of delimited text files as bytes (binary) columns.
 
 The files are read (through tf.io.gfile) in blocks of about `block_bytes` that end on a line
-break; each block is parsed by pyarrow with every requested column as text (no quoting, like
-the training reader). Rows with the wrong number of columns are reported by file and line, or
-skipped and counted.
+break; each block is parsed by pyarrow with every requested column as bytes (no quoting, like
+the training reader; cells need not be UTF-8). As in training (TextLineDataset), lines end at
+line feeds and carriage returns are removed wherever they are. Rows with the wrong number of
+columns are reported by file and line, or skipped and counted.
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ _PARSE_BLOCK_BYTES = 1 << 22  # pyarrow's own parsing unit inside one of our blo
 class _BlockLines:
     """Maps rows of a parsed block back to physical line numbers.
 
-    pyarrow numbers rows among the non-blank lines of what it parses; blank lines are skipped.
+    pyarrow numbers rows among the non-blank lines of what it parses; blank lines are skipped
+    (blocks hold no carriage returns).
     The mapping is computed only when a place is asked for (error messages, warnings).
     """
 
@@ -46,10 +48,7 @@ class _BlockLines:
             if len(data) and data[-1] != ord("\n"):
                 ends = np.append(ends, len(data))
             starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
-            lengths = ends - starts
-            only_cr = (lengths == 1) & (data[np.minimum(starts, len(data) - 1)] == ord("\r"))
-            blank = (lengths == 0) | only_cr
-            self._nonblank = self._first_line + np.flatnonzero(~blank)
+            self._nonblank = self._first_line + np.flatnonzero(ends > starts)
         return self._nonblank
 
     def line_of_row(self, row_number: int) -> int:
@@ -124,8 +123,8 @@ class CsvSource:
 
     @property
     def schema(self) -> pa.Schema:
-        """Schema of the chunks' tables: every requested column as text."""
-        return pa.schema([(c, pa.string()) for c in self.columns])
+        """Schema of the chunks' tables: every requested column as bytes."""
+        return pa.schema([(c, pa.binary()) for c in self.columns])
 
     @property
     def total_rows(self) -> int | None:
@@ -135,6 +134,7 @@ class CsvSource:
     def __iter__(self) -> Iterator[Chunk]:
         for path in self.paths:
             for block, first_line in _read_blocks(path, self._block_bytes, self._with_header):
+                block = block.replace(b"\r", b"")
                 if block.strip():
                     yield from self._parse_block(path, block, first_line)
 
@@ -142,16 +142,7 @@ class CsvSource:
         """Chunks of one block. Rows with a wrong column count are skipped and counted; without
         ignore_error the rows before the first such row are still yielded (so an earlier bad
         cell is reported first) and then the error is raised."""
-        rejected: list[pa_csv.InvalidRow] = []
-
-        def on_invalid_row(row: pa_csv.InvalidRow) -> str:
-            rejected.append(row)
-            return "skip"
-
-        try:
-            table = pa_csv.read_csv(io.BytesIO(block), **self._csv_options(on_invalid_row))
-        except pa.ArrowInvalid as error:
-            raise PredictError(f"{path}:{first_line}: cannot read CSV block: {error}") from None
+        table, rejected = self._split_block(block)
         lines = _BlockLines(block, first_line, [r.number for r in rejected])
         error = None
         if rejected and not self._ignore_error:
@@ -168,6 +159,20 @@ class CsvSource:
         if error is not None:
             raise error
 
+    def _split_block(self, block: bytes) -> tuple[pa.Table, list[pa_csv.InvalidRow]]:
+        """(the block's rows of the right length, the others), numbered among non-blank lines.
+        pyarrow reads blocks of UTF-8 text; the rare others are split in Python (pyarrow's
+        handler of rows with a wrong column count cannot take bytes that are not UTF-8)."""
+        if not _is_utf8(block):
+            return _split_lines(block, self._names, self.columns, self._separator)
+        rejected: list[pa_csv.InvalidRow] = []
+
+        def on_invalid_row(row: pa_csv.InvalidRow) -> str:
+            rejected.append(row)
+            return "skip"
+
+        return pa_csv.read_csv(io.BytesIO(block), **self._csv_options(on_invalid_row)), rejected
+
     def _csv_options(self, on_invalid_row: Callable[[pa_csv.InvalidRow], str]) -> dict:
         return {
             "read_options": pa_csv.ReadOptions(column_names=self._names, use_threads=False,
@@ -177,7 +182,7 @@ class CsvSource:
                                                  invalid_row_handler=on_invalid_row),
             "convert_options": pa_csv.ConvertOptions(
                 include_columns=self.columns, check_utf8=False,
-                column_types={c: pa.string() for c in self.columns}),
+                column_types={c: pa.binary() for c in self.columns}),
         }
 
     @staticmethod
@@ -193,6 +198,39 @@ class CsvSource:
             self._logged_rejects += 1
             logger.warning("skipped row at %s:%d: expected %d columns, found %d", path,
                            lines.line_of_row(row.number), row.expected_columns, row.actual_columns)
+
+
+def _is_utf8(block: bytes) -> bool:
+    if block.isascii():
+        return True
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _split_lines(block: bytes, names: list[str], columns: list[str], separator: str
+                 ) -> tuple[pa.Table, list[pa_csv.InvalidRow]]:
+    """What pyarrow's reader returns for `block` (no carriage returns): blank lines skipped,
+    rows numbered among the others, those of the wrong length rejected."""
+    wanted = [names.index(c) for c in columns]
+    sep = separator.encode("utf-8")
+    cells: list[list[bytes]] = [[] for _ in columns]
+    rejected: list[pa_csv.InvalidRow] = []
+    number = 0
+    for line in block.split(b"\n"):
+        if not line:
+            continue
+        number += 1
+        values = line.split(sep)
+        if len(values) != len(names):
+            rejected.append(pa_csv.InvalidRow(len(names), len(values), number, None))
+            continue
+        for column, index in zip(cells, wanted):
+            column.append(values[index])
+    table = pa.table([pa.array(c, pa.binary()) for c in cells], names=columns)
+    return table, rejected
 
 
 def _csv_locator(path: str, lines: _BlockLines, offset: int) -> Callable[[int], str]:

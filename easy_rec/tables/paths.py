@@ -1,9 +1,13 @@
-"""Which files a table path names, and in which format they are.
+"""Which files a table path names, in which format they are, and whether an output can be
+written.
 
-Paths go through `tf.io.gfile`, so every file system TensorFlow reads (local, gs://, hdfs://,
-...) works the same for training input and batch prediction.
+Input paths go through `tf.io.gfile`, so every file system TensorFlow reads (local, gs://,
+hdfs://, ...) works the same for training input and batch prediction; outputs are local files.
 """
 from __future__ import annotations
+
+import os
+import tempfile
 
 import tensorflow as tf
 
@@ -35,3 +39,27 @@ def expand_paths(spec: str) -> list[str]:
 def format_of(path: str) -> str:
     """'parquet' for .parquet / .pq / .parq paths, else 'csv'."""
     return PARQUET if path.lower().endswith(PARQUET_EXTENSIONS) else CSV
+
+
+def check_output_path(path: str) -> None:
+    """Raises InputError naming `path` unless a file can be written there, so that a bad output
+    path stops a job before its work: the folder is created if missing, then a probe file is
+    created in it and removed (this finds read-only folders and file systems whatever the
+    permission bits say, and parents that are files)."""
+    target = os.path.abspath(path)
+    if os.path.isdir(target):
+        raise InputError(f"output path {path}: is a folder")
+    directory = os.path.dirname(target)
+    existing = directory
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise InputError(f"output path {path}: {existing} is a file, not a folder")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=f".{os.path.basename(target)}.",
+                                         suffix=".tmp"):
+            pass
+    except OSError as error:
+        raise InputError(f"output path {path}: cannot write in {existing}: "
+                         f"{error.strerror or error}") from None

@@ -63,27 +63,31 @@ def open_sink(output_format: str, path: str, schema: pa.Schema, separator: str,
 
 
 def _text_column(column: pa.ChunkedArray | pa.Array, list_separator: str) -> pa.Array:
-    """A column as null-free text: numbers in shortest round-trip form, lists joined."""
+    """A column as null-free bytes: binary cells as they are, text as UTF-8, numbers in
+    shortest round-trip form, lists joined."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if pa.types.is_list(column.type) or pa.types.is_fixed_size_list(column.type) \
             or pa.types.is_large_list(column.type):
         column = pc.binary_join(pc.cast(column, pa.list_(pa.string())), list_separator)
-    elif not pa.types.is_string(column.type):
+    elif not (pa.types.is_string(column.type) or pa.types.is_binary(column.type)):
         column = pc.cast(column, pa.string())
-    return pc.fill_null(column, "")
+    return pc.fill_null(pc.cast(column, pa.binary()), _bytes(""))
+
+
+def _bytes(text: str) -> pa.Scalar:
+    return pa.scalar(text.encode("utf-8"), pa.binary())
 
 
 def _csv_bytes(table: pa.Table, separator: str, list_separator: str) -> memoryview:
     """The rows of `table` as delimited lines, each ending in a line break."""
     cells = [_text_column(table.column(i), list_separator) for i in range(table.num_columns)]
-    lines = pc.binary_join_element_wise(*cells, separator)
-    terminated = pc.binary_join_element_wise(lines, pa.scalar(""), "\n")
-    return _concat_strings(pc.cast(terminated, pa.string()))
+    lines = pc.binary_join_element_wise(*cells, _bytes(separator))
+    return _concat_values(pc.binary_join_element_wise(lines, _bytes(""), _bytes("\n")))
 
 
-def _concat_strings(array: pa.Array) -> memoryview:
-    """All values of a null-free string array, back to back (a view of its data buffer)."""
+def _concat_values(array: pa.Array) -> memoryview:
+    """All values of a null-free binary array, back to back (a view of its data buffer)."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     _, offsets_buffer, data_buffer = array.buffers()

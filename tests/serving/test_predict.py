@@ -46,15 +46,20 @@ def model(tmp_path_factory):
     return {"export_dir": export_dir, "config": config, "test_csv": str(test_path)}
 
 
-@pytest.fixture(scope="module")
-def expected(model):
-    """Typed test rows (parsed by the training reader) and the signature's outputs on them."""
-    reader = CSVInput(model["config"].data_config, model["test_csv"])
+def reference(model, csv_path: str) -> dict:
+    """Typed rows of a CSV (parsed by the training reader) and the signature's outputs on them."""
+    reader = CSVInput(model["config"].data_config, csv_path)
     batch = next(iter(reader.make_dataset(10 * NUM_ROWS, num_epochs=1)))
     fn = tf.saved_model.load(model["export_dir"]).signatures["serving_default"]
     inputs = {name: batch[name] for name in fn.structured_input_signature[1]}
     outputs = {k: v.numpy() for k, v in fn(**inputs).items()}
     return {"columns": {k: v.numpy() for k, v in batch.items()}, "outputs": outputs}
+
+
+@pytest.fixture(scope="module")
+def expected(model):
+    """The test rows and the signature's outputs on them (reference)."""
+    return reference(model, model["test_csv"])
 
 
 def options(model, output_path, **overrides) -> PredictOptions:
@@ -91,6 +96,25 @@ def test_headerless_csv_with_pipeline_config(model, expected, tmp_path):
     rows = [line.rstrip("\n").split("\t") for line in sample_rows("movielens_test.csv", NUM_ROWS)]
     text = out.read_text(encoding="utf-8").splitlines()[1:]
     assert [line.split("\t")[:3] for line in text] == [[r[1], r[8], r[0]] for r in rows]
+
+
+def test_string_cells_that_are_not_utf8_are_scored_as_training_reads_them(model, tmp_path):
+    """zip_id (hashed) and title (words) cells with bytes that are not UTF-8 (and carriage
+    returns): the outputs are those of the signature on the training reader's parsing; title is
+    copied byte-exact (without the carriage returns, which no reader keeps)."""
+    rows = [line.encode().rstrip(b"\n").split(b"\t") for line in sample_rows("movielens_test.csv", 60)]
+    for n, row in enumerate(rows[::2]):
+        row[7] = b"\xff\xfe%d" % n
+        row[8] = b"caf\xe9 \x80\r " + row[8]
+    path, out = tmp_path / "bytes.csv", tmp_path / "pred.csv"
+    path.write_bytes(b"".join(b"\t".join(row) + b"\n" for row in rows))
+    want = reference(model, str(path))
+    summary = batch_predict(options(model, out, input_path=str(path)))
+    assert summary.rows_written == len(rows)
+    written = [line.split(b"\t") for line in out.read_bytes().split(b"\n")[1:-1]]
+    assert [cells[1] for cells in written] == [row[8].replace(b"\r", b"") for row in rows]
+    np.testing.assert_allclose(np.array([float(cells[3]) for cells in written], np.float32),
+                               want["outputs"]["probs"], rtol=1e-5, atol=1e-6)
 
 
 def test_csv_with_header_needs_no_config(model, expected, tmp_path):
