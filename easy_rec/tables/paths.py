@@ -7,11 +7,11 @@ hdfs://, ...) works the same for training input and batch prediction; outputs ar
 from __future__ import annotations
 
 import os
-import tempfile
 
 import tensorflow as tf
 
 from easy_rec.tables.errors import InputError
+from easy_rec.utils.writable import unwritable_reason
 
 CSV, PARQUET = "csv", "parquet"
 PARQUET_EXTENSIONS = (".parquet", ".pq", ".parq")
@@ -55,11 +55,6 @@ def check_output_path(path: str) -> None:
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
         raise InputError(f"output path {path}: {existing} is a file, not a folder")
-    try:
-        os.makedirs(directory, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=f".{os.path.basename(target)}.",
-                                         suffix=".tmp"):
-            pass
-    except OSError as error:
-        raise InputError(f"output path {path}: cannot write in {existing}: "
-                         f"{error.strerror or error}") from None
+    reason = unwritable_reason(directory, probe_prefix=f".{os.path.basename(target)}.")
+    if reason is not None:
+        raise InputError(f"output path {path}: cannot write in {existing}: {reason}")

@@ -4,7 +4,6 @@ the permissions of the user's umask."""
 from __future__ import annotations
 
 import os
-import stat
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import REPO
+from fs_helpers import make_read_only, make_writable, permission_run_kwargs
 
 from easy_rec.serving.batch_predict import batch_predict
 from easy_rec.serving.options import PredictOptions
@@ -54,21 +54,23 @@ def test_output_name_too_long_for_its_temporary_file_fails_before_work(tmp_path)
 
 
 def test_read_only_output_folder_fails_before_work(tmp_path):
+    """Through the CLI in a child process that obeys permission bits (root's child drops the
+    capabilities that override them): one line naming the path, before any other work."""
     folder = tmp_path / "read_only"
     folder.mkdir()
-    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    make_read_only(str(folder))
     try:
-        try:
-            (folder / "probe").write_text("x")
-        except PermissionError:
-            pass
-        else:
-            pytest.skip("the OS ignores permission bits for this user (e.g. root), so a "
-                        "read-only folder cannot be made")
-        assert_stops_before_work(tmp_path, folder / "pred.csv",
-                                 f"cannot write in {folder}: Permission denied")
+        run = subprocess.run(
+            [sys.executable, "-m", "easy_rec.predict", "--saved_model_dir",
+             str(tmp_path / "no_model"), "--input_path", str(tmp_path / "no_input.csv"),
+             "--output_path", str(folder / "pred.csv")],
+            capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO),
+            **permission_run_kwargs(str(folder)))
     finally:
-        folder.chmod(stat.S_IRWXU)
+        make_writable(str(folder))
+    assert run.returncode == 1, run.stderr
+    assert (f"error: output path {folder / 'pred.csv'}: cannot write in {folder}: "
+            "Permission denied") in run.stderr.splitlines()
 
 
 @pytest.mark.parametrize("output_format", ["csv", "parquet"])
