@@ -78,8 +78,9 @@ def _check_kafka_server(ctx: CheckContext, server: Message, field: str) -> None:
             if not sep or not key.strip() or not value.strip():
                 ctx.fail(f"{field}.{name}[{i}]", f"{entry!r} is not 'name=value' "
                          "(e.g. 'fetch.max.bytes=1048576')")
-    if server.max_outage_secs <= 0:
-        ctx.fail(f"{field}.max_outage_secs", "max_outage_secs must be > 0")
+    for name in ("max_outage_secs", "startup_timeout_secs"):
+        if getattr(server, name) <= 0:
+            ctx.fail(f"{field}.{name}", f"{name} must be > 0")
 
 
 def check_separator(ctx: CheckContext) -> None:

@@ -9,8 +9,20 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from easy_rec.input.line_blocks import BLOCK_BYTES, block_lines, file_blocks, file_sizes
-from easy_rec.input.line_parser import LineParser, columns_for
+from easy_rec.input.empty_input import no_rows_error
+from easy_rec.input.line_blocks import (
+    BLOCK_BYTES,
+    block_lines,
+    file_blocks,
+    file_sizes,
+    head_lines,
+)
+from easy_rec.input.line_parser import (
+    LineParser,
+    columns_for,
+    malformed_rows_reported,
+    pack_row_id,
+)
 from easy_rec.input.tuning import fixed_tuning, parallel_calls
 from easy_rec.protos import dataset_pb2
 from easy_rec.tables.errors import InputError
@@ -61,6 +73,27 @@ class CSVInput:
     def output_signature(self) -> dict[str, tf.TensorSpec]:
         """Spec of one parsed batch (without the malformed-row count)."""
         return self._parser.output_signature
+
+    def check_head(self, role: str) -> None:
+        """Checks up front what a job would otherwise find late: EmptyInputError ("no <role>
+        rows in ...") when no file has a row; the first block of the first file with rows is
+        parsed, so that (without ignore_error) a malformed row there raises MalformedRowError
+        with its file:line in seconds rather than when the job reaches it."""
+        skip_header = self._config.with_header
+        for file_id, path in enumerate(self.files):
+            lines = head_lines(path, skip_header, self._block_bytes)
+            if lines:
+                first_line = 2 if skip_header else 1
+                row_ids = pack_row_id(file_id, tf.range(first_line, first_line + len(lines),
+                                                        dtype=tf.int64))
+                self._parse_head(row_ids, tf.constant(lines))
+                return
+        raise no_rows_error(role, self.files)
+
+    def _parse_head(self, row_ids: tf.Tensor, lines: tf.Tensor) -> None:
+        # in a graph, as in the dataset, so that the error reads the same
+        with malformed_rows_reported():
+            tf.function(self._parser.parse_block, autograph=False)(row_ids, lines)
 
     def make_dataset(
         self,

@@ -8,7 +8,8 @@ consumed (OFFSETS_KEY), so a trainer that stores the offsets of the batches it t
 restart exactly where its model stopped.
 
 Unreachable brokers are retried with exponential back-off and logged; an outage longer than
-KafkaServer.max_outage_secs raises KafkaOutageError.
+KafkaServer.max_outage_secs raises KafkaOutageError, and so do brokers that were never reached
+within KafkaServer.startup_timeout_secs of the start (a wrong address, no broker running).
 """
 from __future__ import annotations
 
@@ -49,18 +50,23 @@ RawBatch = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 class KafkaOutageError(InputError):
-    """The Kafka brokers did not answer for longer than max_outage_secs."""
+    """The Kafka brokers did not answer for longer than max_outage_secs (startup_timeout_secs
+    before they were first reached)."""
 
 
 # ------------------------------------------------------------------ broker outages
 class BrokerRetry:
-    """Runs broker calls, retrying failures with exponential back-off until max_outage_secs."""
+    """Runs broker calls, retrying failures with exponential back-off for up to a limit."""
 
     def __init__(self, servers: str, max_outage_secs: float,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep,
+                 setting: str = "max_outage_secs"):
+        """`max_outage_secs`: how long failures may last; `setting` names that limit's config
+        field in the error."""
         self._servers = servers
         self._limit = max_outage_secs
+        self._setting = setting
         self._clock = clock
         self._sleep = sleep
         self._since: float | None = None
@@ -71,24 +77,26 @@ class BrokerRetry:
         from kafka.errors import KafkaError
 
         while True:
+            started = self._clock()
             try:
                 result = fn()
             except KafkaError as error:
-                self.failed(what, error)
+                self.failed(what, error, started)
                 continue
             self.recovered()
             return result
 
-    def failed(self, what: str, error: Exception) -> None:
-        """Logs the failure and sleeps, or raises KafkaOutageError when the outage is too long."""
+    def failed(self, what: str, error: Exception, started: float | None = None) -> None:
+        """Logs the failure and sleeps, or raises KafkaOutageError when the outage is too long;
+        `started`: when the failed call began (default: now)."""
         now = self._clock()
         if self._since is None:
-            self._since = now
+            self._since = now if started is None else started
         down = now - self._since
         if down >= self._limit:
             raise KafkaOutageError(
                 f"Kafka brokers at {self._servers} did not answer for {down:.0f} s while "
-                f"{what} (max_outage_secs: {self._limit:g}); last error: {error}")
+                f"{what} ({self._setting}: {self._limit:g}); last error: {error}")
         logger.warning("Kafka at %s: %s failed (%s); down for %.1f s, retrying in %.1f s",
                        self._servers, what, error, down, self._delay)
         self._sleep(self._delay)
@@ -100,6 +108,28 @@ class BrokerRetry:
             logger.warning("Kafka at %s answers again after %.1f s", self._servers,
                            self._clock() - self._since)
         self._since, self._delay = None, 0.5
+
+
+# ------------------------------------------------------------------ messages
+def message_parser(data_config: dataset_pb2.DatasetConfig, places: list[str],
+                   needed_fields: list[str] | None = None,
+                   with_missing: bool = False) -> LineParser:
+    """The parser of message values: lines laid out like data_config.input_fields, errors
+    naming `places[i]` (a partition) and the offset."""
+    names = [f.input_name for f in data_config.input_fields]
+    wanted = set(needed_fields) if needed_fields is not None else set(names)
+    return LineParser(columns_for(data_config, {n: i for i, n in enumerate(names)}, wanted),
+                      data_config.separator, len(names), data_config.ignore_error, places,
+                      position_label=" offset ", with_missing=with_missing)
+
+
+def parse_messages(parser: LineParser, keys: tf.Tensor, values: tf.Tensor, row_ids: tf.Tensor,
+                   next_offsets: tf.Tensor) -> dict[str, tf.Tensor]:
+    """One raw batch of messages (keys, values without line end, row ids packing partition
+    index and offset, next offset of each partition) -> a batch of columns."""
+    batch = parser.parse(row_ids, values, {KEY_KEY: keys})
+    batch[OFFSETS_KEY] = next_offsets
+    return batch
 
 
 # ------------------------------------------------------------------ the reader
@@ -117,20 +147,23 @@ class KafkaInput:
         self.servers = bootstrap_servers(server)
         self._settings = consumer_settings(server)
         self._max_outage = float(server.max_outage_secs)
+        self._startup_timeout = float(server.startup_timeout_secs)
+        self._reached = False  # whether a broker has answered yet
         self.timeout_ms = int(self._settings.get("request_timeout_ms", _REQUEST_TIMEOUT_MS))
         self.partitions = assigned_partitions(self._topic_partitions(), *shard)
+        self._reached = True
         if not self.partitions:
             raise InputError(f"worker {shard[0]} of {shard[1]} has no partition of topic "
                              f"{self.topic!r} to read")
         self.files = [f"topic {self.topic} partition {p}" for p in self.partitions]
-        names = [f.input_name for f in data_config.input_fields]
-        wanted = set(needed_fields) if needed_fields is not None else set(names)
-        self._parser = LineParser(
-            columns_for(data_config, {n: i for i, n in enumerate(names)}, wanted),
-            data_config.separator, len(names), data_config.ignore_error, self.files,
-            position_label=" offset ", with_missing=with_missing)
+        self._parser = message_parser(data_config, self.files, needed_fields, with_missing)
         self.failure: Exception | None = None
         self._stopping = threading.Event()
+
+    def check_head(self, role: str) -> None:
+        """Nothing to check up front: a stream's messages may still arrive, and a malformed
+        one is reported by topic, partition and offset when it is read."""
+        del role
 
     def stop(self) -> None:
         """Makes running streams end at their next poll (their datasets then end too)."""
@@ -161,8 +194,11 @@ class KafkaInput:
                              f"{error}") from None
 
     def retry(self) -> BrokerRetry:
-        """A fresh retry policy for a sequence of broker calls."""
-        return BrokerRetry(self.servers, self._max_outage)
+        """A fresh retry policy for a sequence of broker calls: up to startup_timeout_secs
+        until the brokers first answered, then up to max_outage_secs."""
+        if self._reached:
+            return BrokerRetry(self.servers, self._max_outage)
+        return BrokerRetry(self.servers, self._startup_timeout, setting="startup_timeout_secs")
 
     def _topic_partitions(self) -> list[int]:
         consumer = self.connect()
@@ -255,9 +291,7 @@ class KafkaInput:
 
     def _parse(self, keys: tf.Tensor, lines: tf.Tensor, row_ids: tf.Tensor,
                next_offsets: tf.Tensor) -> dict[str, tf.Tensor]:
-        values = self._parser.parse(row_ids, lines, {KEY_KEY: keys})
-        values[OFFSETS_KEY] = next_offsets
-        return values
+        return parse_messages(self._parser, keys, lines, row_ids, next_offsets)
 
     def _raw_batches(self, batch_size: int, bounded: bool,
                      start_offsets: list[int] | None) -> Iterator[RawBatch]:

@@ -22,6 +22,21 @@ def file_sizes(files: list[str]) -> list[int]:
     return [tf.io.gfile.stat(path).length for path in files]
 
 
+def head_lines(path: str, skip_header: bool, max_bytes: int = BLOCK_BYTES) -> list[bytes]:
+    """The whole lines in about the first `max_bytes` of a file, as file_blocks' first block
+    holds them (CRs dropped, the last line complete), without line 1 when `skip_header`."""
+    with tf.io.gfile.GFile(path, "rb") as f:
+        data = f.read(max_bytes)
+        if len(data) == max_bytes:
+            data += f.readline()
+    if not data:
+        return []
+    lines = data.replace(b"\r", b"").split(b"\n")
+    if data.endswith(b"\n"):
+        lines.pop()
+    return lines[1:] if skip_header else lines
+
+
 def _chunks(name: tf.Tensor, size: tf.Tensor, block_bytes: int) -> tf.data.Dataset:
     """The bytes of one file as chunks of `block_bytes`, the last one shorter."""
     tail = size % block_bytes

@@ -13,6 +13,8 @@ re-batched before ``finish`` drops and counts them.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -28,6 +30,59 @@ MISSING_KEY = "__missing_cells__"
 # [n] bool of a parsed block: the row is well formed (dropped by `LineParser.finish` if not)
 VALID_KEY = "__valid_rows__"
 POSITION_BITS = 40
+MALFORMED_MARKER = "malformed CSV row at "
+# a bad cell is quoted in error messages up to this many characters
+_SHOWN_CHARS = 40
+
+
+class MalformedRowError(InputError):
+    """A malformed row stopped reading (data_config.ignore_error is false)."""
+
+
+def malformed_message(error: tf.errors.InvalidArgumentError) -> str | None:
+    """The one-line `malformed CSV row at place:position: reason` that the parser put into
+    `error`, or None when the error has another cause."""
+    text = error.message
+    if MALFORMED_MARKER not in text:
+        return None
+    start = text.index(MALFORMED_MARKER)
+    end = text.find("\n", start)
+    return text[start:end if end > 0 else None].rstrip("]").strip()
+
+
+@contextmanager
+def malformed_rows_reported() -> Iterator[None]:
+    """Turns TensorFlow's error of a malformed row into MalformedRowError with the parser's
+    one-line message; other errors pass unchanged."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        message = malformed_message(error)
+        if message is None:
+            raise
+        raise MalformedRowError(message) from None
+
+
+def checked_batches(dataset: tf.data.Dataset) -> Iterator[dict[str, tf.Tensor]]:
+    """The batches of `dataset`, a malformed row that stops it raising MalformedRowError."""
+    iterator = iter(dataset)
+    while True:
+        with malformed_rows_reported():
+            batch = next(iterator, None)
+        if batch is None:
+            return
+        yield batch
+
+
+def printable_cell(cell: tf.Tensor) -> tf.Tensor:
+    """A cell as error messages show it: bytes that are not UTF-8 and control characters
+    (NUL, tab, ...) as U+FFFD, at most _SHOWN_CHARS characters, then '...'."""
+    text = tf.strings.unicode_transcode(cell, "UTF-8", "UTF-8", errors="replace",
+                                        replacement_char=0xFFFD)
+    text = tf.strings.regex_replace(text, r"[\x00-\x1f\x7f]", "\uFFFD")
+    shown = tf.strings.substr(text, 0, _SHOWN_CHARS, unit="UTF8_CHAR")
+    cut = tf.strings.length(text, unit="UTF8_CHAR") > _SHOWN_CHARS
+    return tf.strings.join([shown, tf.where(cut, "...", "")])
 
 
 @dataclass(frozen=True)
@@ -173,7 +228,7 @@ class LineParser:
             column = tf.gather(tf.constant([c.index for c in numeric]), bad_col)
             return tf.strings.join([
                 "column ", tf.gather(tf.constant([c.name for c in numeric]), bad_col),
-                ": value ", cells.cell(row, column), " is not a valid ",
+                ": value ", printable_cell(cells.cell(row, column)), " is not a valid ",
                 tf.gather(tf.constant([c.dtype.name for c in numeric]), bad_col)])
 
         if not numeric:  # only the column count can be wrong
@@ -181,7 +236,7 @@ class LineParser:
         else:
             reason = tf.cond(count_ok[row], cell_reason, lambda: count_reason)
         return tf.strings.join([
-            "malformed CSV row at ", place, self._position_label, tf.strings.as_string(position),
+            MALFORMED_MARKER, place, self._position_label, tf.strings.as_string(position),
             ": ", reason, " (set data_config.ignore_error: true to skip and count such rows)"])
 
 

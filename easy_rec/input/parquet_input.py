@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 import tensorflow as tf
 
 from easy_rec.input import fields as field_types
+from easy_rec.input.empty_input import no_rows_error
 from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.row_packing import SEPARATORS, PackedColumn, RowPacker
 from easy_rec.input.tuning import fixed_tuning, parallel_calls
@@ -184,6 +185,12 @@ class ParquetInput:
         """(file index, row group index) of every non-empty row group, in file order."""
         return [(f, g) for f, meta in enumerate(self._metadata)
                 for g in range(meta.num_row_groups) if meta.row_group(g).num_rows > 0]
+
+    def check_head(self, role: str) -> None:
+        """EmptyInputError ("no <role> rows in ...") when no file has a row (Parquet rows are
+        typed, so there is nothing else to check up front)."""
+        if not self.units:
+            raise no_rows_error(role, self.files)
 
     # ------------------------------------------------------------------ properties
     @property

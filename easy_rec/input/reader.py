@@ -23,6 +23,10 @@ class InputReader(Protocol):
     def make_dataset(self, batch_size: int, num_epochs: int | None = 1, shuffle: bool = False,
                      seed: int = 0) -> tf.data.Dataset: ...
 
+    def check_head(self, role: str) -> None:
+        """Fails fast (InputError) on an input without rows or with a malformed row at its
+        start; `role` ("training", "evaluation") names the input in the message."""
+
 
 def _parquet_reader(*args) -> InputReader:
     from easy_rec.input.parquet_input import ParquetInput  # pyarrow is only needed for Parquet

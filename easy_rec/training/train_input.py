@@ -30,6 +30,7 @@ class FileTrainInput:
     def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan):
         data = config.data_config
         reader = build_reader(data, train_input_path(config), plan)
+        reader.check_head("training")
         self.output_signature = {**reader.output_signature,
                                  MALFORMED_KEY: tf.TensorSpec([], tf.int64)}
         dataset = reader.make_dataset(data.batch_size, num_epochs=data.num_epochs or None,

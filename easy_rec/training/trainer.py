@@ -15,7 +15,11 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from easy_rec.export.policy import ExportPolicy
-from easy_rec.input.line_parser import MALFORMED_KEY
+from easy_rec.input.line_parser import (
+    MALFORMED_KEY,
+    MalformedRowError,
+    malformed_rows_reported,
+)
 from easy_rec.input.reader import eval_input_path
 from easy_rec.models.builder import build_model, model_column_plan
 from easy_rec.protos import pipeline_pb2
@@ -38,18 +42,8 @@ BatchObserver = Callable[[dict[str, tf.Tensor]], None]
 EvalObserver = Callable[[int, dict[str, float]], None]
 
 
-class MalformedInputError(ValueError):
-    """A malformed input row stopped the job (data_config.ignore_error is false)."""
-
-
-def _malformed_message(error: tf.errors.InvalidArgumentError) -> str | None:
-    marker = "malformed CSV row at "
-    text = error.message
-    if marker not in text:
-        return None
-    start = text.index(marker)
-    end = text.find("\n", start)
-    return text[start:end if end > 0 else None].rstrip("]").strip()
+# a malformed input row stopped the job (data_config.ignore_error is false)
+MalformedInputError = MalformedRowError
 
 
 def configure_threads(train_config) -> None:
@@ -246,15 +240,11 @@ class Trainer:
 
     def _next_batch(self) -> dict[str, tf.Tensor] | None:
         try:
-            return self.input.next_batch()
+            with malformed_rows_reported():
+                return self.input.next_batch()
         except StopIteration:
             logger.info("training input exhausted at step %d", int(self.global_step))
             return None
-        except tf.errors.InvalidArgumentError as error:
-            message = _malformed_message(error)
-            if message is None:
-                raise
-            raise MalformedInputError(message) from None
 
     def _save(self, step: int) -> None:
         path = self.manager.save(checkpoint_number=step)

@@ -6,7 +6,8 @@ import tensorflow as tf
 from google.protobuf import text_format
 
 from easy_rec.input.csv_input import CSVInput
-from easy_rec.input.line_parser import MALFORMED_KEY
+from easy_rec.input.empty_input import EmptyInputError
+from easy_rec.input.line_parser import MALFORMED_KEY, MalformedRowError
 from easy_rec.protos import dataset_pb2
 from easy_rec.tables.errors import InputError
 
@@ -102,3 +103,49 @@ def test_malformed_row_is_reported_when_only_string_columns_are_read(tmp_path):
     good = tmp_path / "good.csv"
     good.write_text("1,u1,2.5,7\n")
     assert read_all(CSVInput(data_config(), str(good), needed_fields=["uid"]))["uid"] == [b"u1"]
+
+
+def test_non_utf8_number_is_a_malformed_row(tmp_path):
+    path = tmp_path / "bytes.csv"
+    path.write_bytes(b"1,u1,2.5,7\n0,u\xfe,1\xff5,3\n1,u3,1,1\n")
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=rf"malformed CSV row at {path}:2: column price: value 1\ufffd5 is "
+                             "not a valid float32"):
+        read_all(CSVInput(data_config(), str(path)))
+    rows = read_all(CSVInput(data_config("ignore_error: true"), str(path)))
+    assert rows["label"] == [1, 1] and sum(rows[MALFORMED_KEY]) == 1
+
+
+def test_long_bad_cells_are_cut_in_the_message(tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_bytes(b"1,u1,\x00" + b"9" * 500 + b",7\n")
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        read_all(CSVInput(data_config(), str(path)))
+    assert f"{path}:1: column price: value \ufffd{'9' * 39}... is not" in info.value.message
+
+
+@pytest.mark.parametrize("content", [b"", b"label,uid,price,count\n", b"label,uid,price,count"])
+def test_check_head_rejects_files_without_rows(tmp_path, content):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(content)
+    config = data_config("with_header: true" if content else "")
+    with pytest.raises(EmptyInputError, match=rf"no training rows in {path}: empty"):
+        CSVInput(config, str(path)).check_head("training")
+    other = tmp_path / "other.csv"
+    other.write_bytes(content)
+    with pytest.raises(EmptyInputError, match=r"no evaluation rows in any of 2 inputs \("):
+        CSVInput(config, f"{path},{other}").check_head("evaluation")
+    other.write_bytes(content.rstrip(b"\n") + b"\n1,u,2,3" if content else b"1,u,2,3")
+    CSVInput(config, f"{path},{other}").check_head("training")
+
+
+def test_check_head_names_a_malformed_row_of_the_first_block(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("label,uid,price,count\n1,u1,2.5,7\n0,u2,x,3\n" + "1,u,1,1\n" * 100)
+    with pytest.raises(MalformedRowError,
+                       match=rf"^malformed CSV row at {path}:3: column price: value x is not"):
+        CSVInput(data_config("with_header: true"), str(path), block_bytes=64).check_head("e")
+    CSVInput(data_config("with_header: true ignore_error: true"), str(path)).check_head("e")
+    late = tmp_path / "late.csv"  # a bad row after the first block is found when it is read
+    late.write_text("1,u,1,1\n" * 20 + "0,u2,x,3\n")
+    CSVInput(data_config(), str(late), block_bytes=64).check_head("evaluation")

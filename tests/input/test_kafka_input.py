@@ -223,9 +223,9 @@ def test_missing_topic_and_unreachable_broker_are_clear_errors(kafka_broker):
         KafkaInput(DATA, _server(kafka_broker.servers, "nope_topic"), ["label"])
     from kafka_broker import free_port
 
-    dead = _server(f"127.0.0.1:{free_port()}", "t", max_outage_secs=1,
+    dead = _server(f"127.0.0.1:{free_port()}", "t", startup_timeout_secs=1,
                    config_global=["request.timeout.ms=600"])
-    with pytest.raises(KafkaOutageError, match="did not answer"):
+    with pytest.raises(KafkaOutageError, match=r"did not answer .*startup_timeout_secs: 1\)"):
         KafkaInput(DATA, dead, ["label"])
 
 

@@ -19,6 +19,7 @@ from easy_rec.features.base import build_feature
 from easy_rec.features.feature_layer import FeatureLayer
 from easy_rec.input import reader as reader_module
 from easy_rec.input.column_plan import build_column_plan
+from easy_rec.input.empty_input import EmptyInputError
 from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.parquet_input import ParquetInput
 from easy_rec.pipeline import parse_pipeline_config_text
@@ -441,3 +442,11 @@ def test_list_items_with_the_reader_separators_are_reported(tmp_path):
     fields = 'input_type: ParquetInput input_fields { input_name: "tags" input_type: STRING }'
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"column 'tags': a list item"):
         read_all(ParquetInput(data_config(fields=fields), path))
+
+
+def test_check_head_rejects_files_without_rows(tmp_path):
+    empty = write(tmp_path / "empty.parquet", typed_table([]))
+    with pytest.raises(EmptyInputError, match=rf"^no evaluation rows in {empty}: empty"):
+        ParquetInput(data_config(), empty).check_head("evaluation")
+    rows = write(tmp_path / "rows.parquet", typed_table([1, 0]))
+    ParquetInput(data_config(), f"{empty},{rows}").check_head("evaluation")

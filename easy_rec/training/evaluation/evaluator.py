@@ -10,7 +10,8 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from easy_rec.input.column_plan import ColumnPlan
-from easy_rec.input.line_parser import MALFORMED_KEY
+from easy_rec.input.empty_input import no_rows_error
+from easy_rec.input.line_parser import MALFORMED_KEY, checked_batches
 from easy_rec.input.reader import build_reader
 from easy_rec.metrics.evaluator import MetricAccumulator, write_eval_result
 from easy_rec.models.base import RankModel
@@ -33,6 +34,7 @@ class Evaluator:
         self._metrics = [list(t.metrics) or list(config.eval_config.metrics_set) for t in model.tasks]
         self._group_fields = list(plan.group_keys)
         self._reader = build_reader(config.data_config, input_path, plan)
+        self._reader.check_head("evaluation")  # before training starts, not after it ends
         self._weight = plan.sample_weight
         spec = dict(self._reader.output_signature)
         spec[MALFORMED_KEY] = tf.TensorSpec([], tf.int64)
@@ -51,6 +53,12 @@ class Evaluator:
             keep.update(self._retrieval.outputs(outputs))
         return keep
 
+    def _no_rows_error(self, malformed: int) -> Exception:
+        """Metrics of no rows would be invented (loss 0): the error to raise instead."""
+        reason = (f"all {malformed} rows were malformed and skipped (data_config.ignore_error)"
+                  if malformed else "nothing to evaluate, so no metrics were computed")
+        return no_rows_error("evaluation", self._reader.files, reason)
+
     def evaluate(self, global_step: int) -> dict[str, float]:
         """Metrics at `global_step`; also written to model_dir/eval_results and TensorBoard
         (unless write_results is False)."""
@@ -64,8 +72,8 @@ class Evaluator:
         loss_sum, malformed, num_examples = 0.0, 0, 0
         if self._retrieval is not None:
             self._retrieval.reset()
-        for batch in tqdm(dataset, desc=f"eval@{global_step}", unit="batch", leave=False,
-                          disable=None):
+        for batch in tqdm(checked_batches(dataset), desc=f"eval@{global_step}", unit="batch",
+                          leave=False, disable=None):
             out = self._predict(batch)
             size = int(tf.size(batch[tasks[0].label_field]))
             loss_sum += float(out["loss"]) * size
@@ -80,6 +88,8 @@ class Evaluator:
                     groups, weights)
             if self._retrieval is not None:
                 self._retrieval.update(batch, out)
+        if not num_examples:
+            raise self._no_rows_error(malformed)
         results: dict[str, float] = {}
         for task, accumulator, metrics in zip(tasks, accumulators, self._metrics):
             task_results = accumulator.result(metrics, task.num_class)
