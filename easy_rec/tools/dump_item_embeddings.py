@@ -45,8 +45,10 @@ class DumpSummary:
 
 
 def id_text(values: np.ndarray) -> list[str]:
-    """Ids as the text written to the output (bytes decoded as UTF-8)."""
-    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values.tolist()]
+    """Ids as the text written to the output: bytes decoded as UTF-8, with bytes that are not
+    UTF-8 kept as surrogate escapes, which the output file writes back byte for byte."""
+    return [v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
+            for v in values.tolist()]
 
 
 class EmbeddingWriter:
@@ -80,9 +82,11 @@ def dump_item_embeddings(options, id_field: str | None = None) -> DumpSummary:
     from easy_rec.serving.batch_predict import RowConverter, column_rules, open_source
     from easy_rec.serving.signature import ServingSignature
     from easy_rec.tables.errors import PredictError
+    from easy_rec.tables.paths import check_output_path
     from easy_rec.utils.files import atomic_output
 
     start = time.perf_counter()
+    check_output_path(options.output_path)
     signature = ServingSignature(options.saved_model_dir, SIGNATURE)
     if not id_field and ID_OUTPUT not in signature.outputs:
         raise PredictError(f"the {SIGNATURE} signature has no {ID_OUTPUT!r} output: pass "
@@ -94,7 +98,7 @@ def dump_item_embeddings(options, id_field: str | None = None) -> DumpSummary:
                            options.ignore_error)
     summary = DumpSummary(output_path=os.path.abspath(options.output_path))
     with atomic_output(options.output_path) as temp_path, \
-            open(temp_path, "w", encoding="utf-8") as handle, \
+            open(temp_path, "w", encoding="utf-8", errors="surrogateescape") as handle, \
             tqdm(total=source.total_rows, unit="rows", desc="item embeddings",
                  disable=None if options.progress is None else not options.progress) as bar:
         writer = EmbeddingWriter(handle, summary)

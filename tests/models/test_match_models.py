@@ -21,7 +21,7 @@ from easy_rec.metrics import retrieval
 from easy_rec.models.builder import build_model
 from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.serving.options import PredictOptions
-from easy_rec.tables.errors import PredictError
+from easy_rec.tables.errors import InputError, PredictError
 from easy_rec.tools.dump_item_embeddings import dump_item_embeddings
 from easy_rec.training.trainer import Trainer
 
@@ -366,6 +366,23 @@ def test_dump_item_embeddings(trained, tmp_path):
     renamed = dump_item_embeddings(dump_options(export, items, str(tmp_path / "by_field.tsv")),
                                    id_field="title")
     assert renamed.items_written == len({m[2] for m in movies})
+
+
+def test_dump_writes_non_utf8_ids_byte_exact_and_checks_the_output_first(trained, tmp_path):
+    _, _, export = trained
+    movies = movie_rows(3)
+    items = tmp_path / "items.csv"
+    lines = ["\t".join(ITEM_COLUMNS).encode()] + ["\t".join(m).encode() for m in movies]
+    lines[1] = lines[1].replace(movies[0][2].encode(), b"Caf\xe9 \xff")  # a Latin-1 title
+    items.write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "items.tsv"
+    summary = dump_item_embeddings(dump_options(export, str(items), str(out)), id_field="title")
+    assert summary.items_written == 3
+    assert out.read_bytes().split(b"\n")[0].split(b"\t")[0] == b"Caf\xe9 \xff"
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        dump_item_embeddings(dump_options(str(tmp_path / "no_model"), str(items),
+                                          str(tmp_path / "plain" / "items.tsv")))
 
 
 def test_dump_is_atomic_and_reports_bad_rows(trained, tmp_path):
