@@ -28,8 +28,12 @@ def _bad_eval_file(tmp_path) -> str:
 
 
 def _nothing_written(model_dir: str) -> bool:
-    return not os.path.exists(model_dir) or not any(
-        name.startswith(("ckpt", "checkpoint", "export")) for name in os.listdir(model_dir))
+    """No checkpoint and no export (the folders a job checks for writability may exist)."""
+    if not os.path.exists(model_dir):
+        return True
+    if any(name.startswith(("ckpt", "checkpoint")) for name in os.listdir(model_dir)):
+        return False
+    return not any(files for _, _, files in os.walk(os.path.join(model_dir, "export")))
 
 
 def test_empty_training_file_fails_before_training(tmp_path, small_data):
