@@ -11,13 +11,19 @@ from easy_rec import cli
 logger = logging.getLogger("easy_rec.eval")
 
 
-def main() -> int:
-    """Entry point; prints the metrics as one JSON line and returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    cli.add_config_arguments(parser)
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of evaluation."""
+    parser = cli.build_parser("easy_rec.eval", __doc__)
+    cli.add_config_arguments(parser, inputs=["eval_input_path"])
     parser.add_argument("--checkpoint_path", default=None,
                         help="checkpoint prefix or directory (default: latest in model_dir)")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    """Entry point; prints the metrics as one JSON line and returns the exit status."""
+    parser = build_parser()
+    args = cli.parse_args(parser)
     loaded = cli.load_config(args)
     config = loaded.config
     from easy_rec.input.reader import eval_input_path

@@ -15,8 +15,7 @@ from easy_rec.serving.options import add_table_arguments
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of batch prediction."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.build_parser("easy_rec.predict", __doc__)
     parser.add_argument("--saved_model_dir", required=True, help="SavedModel folder (an export)")
     parser.add_argument("--input_path", required=True,
                         help="input file(s): paths or globs, comma separated")
@@ -36,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main() -> int:
     """Entry point; prints the run's counts as one JSON line and returns the exit status."""
-    args = build_parser().parse_args()
+    args = cli.parse_args(build_parser())
     from easy_rec.serving.batch_predict import batch_predict
     from easy_rec.serving.options import decode_separator, options_from_arguments, split_names
 

@@ -11,13 +11,18 @@ from easy_rec import cli
 logger = logging.getLogger("easy_rec.train")
 
 
-def main() -> int:
-    """Entry point; returns the process exit status."""
-    parser = argparse.ArgumentParser(description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of training."""
+    parser = cli.build_parser("easy_rec.train", __doc__)
     cli.add_config_arguments(parser)
     parser.add_argument("--check_config_only", action="store_true",
                         help="validate the config and exit 0 (valid) or 1 (invalid)")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    """Entry point; returns the process exit status."""
+    args = cli.parse_args(build_parser())
     loaded = cli.load_config(args)
     if args.check_config_only:
         print(f"{args.pipeline_config}: config OK")

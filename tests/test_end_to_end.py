@@ -32,6 +32,7 @@ json.dump({k: v.numpy().tolist() for k, v in out.items()}, open(sys.argv[3], "w"
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["deepfm", "wide_and_deep", "multi_tower"])
 def test_train_eval_export_and_serve(model, tmp_path, small_data):
     model_dir = str(tmp_path / "model")
@@ -85,21 +86,23 @@ def test_exported_graph_has_only_stock_ops(tmp_path, small_data):
     assert ops <= registered, ops - registered
 
 
+@pytest.mark.slow
 def test_cli_train_eval_export(tmp_path, small_data):
     model_dir = str(tmp_path / "model")
     edits = json.dumps({"train_config.num_steps": 30, "data_config.num_epochs": 0,
                         "data_config.batch_size": 64})
     common = ["--pipeline_config", os.path.join(SAMPLES, "deepfm_on_movielens.config"),
-              "--model_dir", model_dir, "--train_input_path", small_data[0],
-              "--eval_input_path", small_data[1], "--edit_config_json", edits]
+              "--model_dir", model_dir, "--edit_config_json", edits]
+    eval_input = ["--eval_input_path", small_data[1]]
     env = dict(os.environ, PYTHONPATH=REPO)
-    run = subprocess.run([sys.executable, "-m", "easy_rec.train", *common], env=env,
+    run = subprocess.run([sys.executable, "-m", "easy_rec.train", *common, "--train_input_path",
+                          small_data[0], *eval_input], env=env,
                          capture_output=True, text=True, cwd=str(tmp_path))
     assert run.returncode == 0, run.stderr[-3000:]
     trained = json.loads(run.stdout.strip().splitlines()[-1])
     assert trained["global_step"] == 30
 
-    run = subprocess.run([sys.executable, "-m", "easy_rec.eval", *common], env=env,
+    run = subprocess.run([sys.executable, "-m", "easy_rec.eval", *common, *eval_input], env=env,
                          capture_output=True, text=True, cwd=str(tmp_path))
     assert run.returncode == 0, run.stderr[-3000:]
     evaluated = json.loads(run.stdout.strip().splitlines()[-1])
@@ -113,6 +116,7 @@ def test_cli_train_eval_export(tmp_path, small_data):
     assert os.path.exists(os.path.join(run.stdout.strip().splitlines()[-1], "saved_model.pb"))
 
 
+@pytest.mark.slow
 def test_check_config_only(tmp_path):
     good = os.path.join(SAMPLES, "deepfm_on_movielens.config")
     env = dict(os.environ, PYTHONPATH=REPO)

@@ -7,15 +7,20 @@ import os
 from easy_rec import cli
 
 
-def main() -> int:
-    """Entry point; prints the export path and returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    cli.add_config_arguments(parser)
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of export (no input paths: export reads no data)."""
+    parser = cli.build_parser("easy_rec.export", __doc__)
+    cli.add_config_arguments(parser, inputs=[])
     parser.add_argument("--export_dir", required=True,
                         help="the SavedModel goes to <export_dir>/<timestamp>/")
     parser.add_argument("--checkpoint_path", default=None,
                         help="checkpoint prefix or directory (default: latest in model_dir)")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    """Entry point; prints the export path and returns the exit status."""
+    args = cli.parse_args(build_parser())
     config = cli.load_config(args).config
     from easy_rec.export.exporter import export_saved_model
     from easy_rec.training.restore import load_trained_model

@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import sys
 
-from easy_rec import cli
 from easy_rec.config.errors import ConfigError
 from easy_rec.hpo.search_space import SearchSpaceError
 
@@ -12,7 +11,6 @@ from easy_rec.hpo.search_space import SearchSpaceError
 def main(argv: list[str] | None = None) -> int:
     """Runs ``report`` when it is the first argument, else the launch command."""
     argv = sys.argv[1:] if argv is None else argv
-    cli.setup_logging()
     try:
         if argv[:1] == ["report"]:
             from easy_rec.hpo import report

@@ -21,12 +21,12 @@ import signal
 import time
 from typing import Any
 
+from easy_rec import cli
 from easy_rec.config.edit import parse_edits
 from easy_rec.hpo import launcher, layout, report
 from easy_rec.hpo.objective import MODES, check_metric
 from easy_rec.hpo.search_space import load_search_space, validate_search_space
 from easy_rec.hpo.store import ExperimentRecord, HpoStore, to_json
-from easy_rec.pipeline import load_pipeline_config, save_pipeline_config
 
 logger = logging.getLogger("easy_rec.hpo")
 
@@ -39,10 +39,7 @@ EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of the launch command."""
-    parser = argparse.ArgumentParser(
-        prog="python -m easy_rec.hpo",
-        description="Hyperparameter search with NNI over a pipeline config "
-                    "(python -m easy_rec.hpo report --exp_dir D prints the results).")
+    parser = cli.build_parser("easy_rec.hpo", __doc__)
     parser.add_argument("--pipeline_config", "--pipeline_config_path", dest="pipeline_config",
                         help="base pipeline config (protobuf text format)")
     parser.add_argument("--search_space", help="NNI search space JSON keyed by config paths")
@@ -99,6 +96,8 @@ def default_mode(metric: str) -> str:
 
 def prepare(args: argparse.Namespace) -> tuple[ExperimentRecord, Any]:
     """Checks config, metric and search space; returns the settings and the base config."""
+    from easy_rec.pipeline import load_pipeline_config
+
     if not args.pipeline_config or not args.search_space:
         raise ValueError("--pipeline_config and --search_space are required (or --resume)")
     edits = base_edits(args)
@@ -163,6 +162,8 @@ def create_experiment_dir(exp_dir: str, record: ExperimentRecord, base_config) -
     store.save_experiment(record)
     with open(os.path.join(exp_dir, layout.SEARCH_SPACE_FILE), "w", encoding="utf-8") as f:
         f.write(json.dumps(json.loads(to_json(record.search_space)), indent=2) + "\n")
+    from easy_rec.pipeline import save_pipeline_config
+
     save_pipeline_config(base_config, os.path.join(exp_dir, layout.BASE_CONFIG_FILE))
     return store
 
@@ -234,7 +235,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Launch command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = cli.parse_args(build_parser(), argv)
     exp_dir = os.path.abspath(args.exp_dir)
     if args.resume:
         record, store = open_for_resume(exp_dir, args)

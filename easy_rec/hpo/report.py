@@ -10,7 +10,6 @@ Reads ``D/hpo.sqlite`` (also while the experiment runs) and
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -21,6 +20,7 @@ from typing import Any, TextIO
 
 from google.protobuf import text_format
 
+from easy_rec import cli
 from easy_rec.config.paths import PathSyntaxError, split_path
 from easy_rec.hpo import layout
 from easy_rec.hpo.objective import sort_key
@@ -292,10 +292,10 @@ def write_report(exp_dir: str, out: TextIO | None = None, plot: bool = True) -> 
 
 def main(argv: list[str] | None = None) -> int:
     """``report`` subcommand; returns the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="python -m easy_rec.hpo report",
-        description="Rank the trials of an HPO experiment, write best.config and a plot.")
+    parser = cli.build_parser(
+        "easy_rec.hpo report",
+        "Rank the trials of an HPO experiment, write best.config and a plot.")
     parser.add_argument("--exp_dir", required=True, help="the experiment directory")
     parser.add_argument("--no_plot", action="store_true", help="skip the PNG plot")
-    args = parser.parse_args(argv)
+    args = cli.parse_args(parser, argv, tensorflow=False)
     return write_report(args.exp_dir, plot=not args.no_plot)

@@ -28,7 +28,6 @@ from google.protobuf.message import Message
 
 from easy_rec.config.edit import apply_edits
 from easy_rec.config.errors import ConfigError
-from easy_rec.pipeline import validate_pipeline_config
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +175,8 @@ def check_value(base_config: Message, key: str, value: Any, config_path: str) ->
     Raises SearchSpaceError when the edit itself fails (unknown path, wrong type); returns a
     warning when the edited config fails the config checks; None when all is well.
     """
+    from easy_rec.pipeline import validate_pipeline_config
+
     config = type(base_config)()
     config.CopyFrom(base_config)
     with _quiet("easy_rec.config.edit"):

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 import sys
 
+from easy_rec import cli
 from easy_rec.config.errors import ConfigError
-from easy_rec.pipeline import parse_pipeline_config_text, save_pipeline_config
 from easy_rec.tools.excel import (
     MODEL_TYPES,
     ConvertOptions,
@@ -54,6 +53,8 @@ def convert(excel_path: str, output_path: str, options: ConvertOptions) -> Gener
 
     Raises ExcelConfigError (nothing is written) for a bad workbook.
     """
+    from easy_rec.pipeline import save_pipeline_config
+
     spec = read_workbook(excel_path)
     groups = assign_groups(spec, options.model_type)
     generated = build_config(spec, groups, options)
@@ -69,6 +70,8 @@ def convert(excel_path: str, output_path: str, options: ConvertOptions) -> Gener
 def check_generated(generated: GeneratedConfig, excel_path: str, output_path: str) -> None:
     """Parses and validates the generated config (without its model block when this
     framework's proto lacks that block: then only parsed, not validated)."""
+    from easy_rec.pipeline import parse_pipeline_config_text
+
     try:
         if generated.supported:
             parse_pipeline_config_text(generated.text(), output_path, validate=True)
@@ -84,9 +87,9 @@ def check_generated(generated: GeneratedConfig, excel_path: str, output_path: st
                    generated.config.model_config.model_class, generated.block_field)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Create a pipeline config from an Excel feature workbook.")
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of the tool."""
+    parser = cli.build_parser("easy_rec.tools.create_config_from_excel", __doc__)
     parser.add_argument("--model_type", required=True, choices=MODEL_TYPES,
                         help="model of the config; the workbook's groups must match it")
     parser.add_argument("--excel_path", required=True, help="the .xlsx workbook")
@@ -98,7 +101,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="separator between the columns of the data files ('\\t' for tab)")
     parser.add_argument("--incol_separator", default="|",
                         help="separator inside tags and indexes columns")
-    return parser.parse_args(argv)
+    return parser
 
 
 def options_from_args(args: argparse.Namespace) -> ConvertOptions:
@@ -118,10 +121,7 @@ def options_from_args(args: argparse.Namespace) -> ConvertOptions:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 written, 1 bad workbook or config)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
+    args = cli.parse_args(build_parser(), argv)
     try:
         options = options_from_args(args)
         convert(args.excel_path, args.output_path, options)

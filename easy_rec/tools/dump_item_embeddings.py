@@ -124,8 +124,7 @@ def dump_item_embeddings(options, id_field: str | None = None) -> DumpSummary:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of the dump."""
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.build_parser("easy_rec.tools.dump_item_embeddings", __doc__)
     parser.add_argument("--saved_model_dir", required=True,
                         help="SavedModel folder exported from a matching model (e.g. DSSM)")
     parser.add_argument("--input_path", required=True,
@@ -140,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main() -> int:
     """Entry point; prints the counts as one JSON line and returns the exit status."""
-    args = build_parser().parse_args()
+    args = cli.parse_args(build_parser())
     from easy_rec.serving.options import options_from_arguments
 
     options = options_from_arguments(args)

@@ -9,11 +9,11 @@ timestamp, key, value), --num_messages per partition from --offset (default: the
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
+from easy_rec import cli
 from easy_rec.input.kafka_settings import SERVERS_ENV
 
 _TIMEOUT_MS = 10000
@@ -57,7 +57,7 @@ def _text(data: bytes | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (1 when the topic does not exist)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.build_parser("easy_rec.tools.read_kafka", __doc__)
     parser.add_argument("--servers", default=os.environ.get(SERVERS_ENV),
                         help=f"bootstrap servers host:port[,host:port] (default ${SERVERS_ENV})")
     parser.add_argument("--topic", required=True)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offset", type=int, default=None, help="first offset to print")
     parser.add_argument("--from_end", action="store_true", help="print the last messages")
     parser.add_argument("--num_messages", type=int, default=5, help="messages per partition")
-    args = parser.parse_args(argv)
+    args = cli.parse_args(parser, argv, tensorflow=False)
     if not args.servers:
         parser.error(f"--servers or ${SERVERS_ENV} is required")
     from kafka import KafkaConsumer

@@ -10,7 +10,6 @@ exist. Prints one JSON line: topic, message count and count per partition.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -18,6 +17,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
+from easy_rec import cli
 from easy_rec.input.kafka_settings import SERVERS_ENV, parse_offset_time
 
 logger = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def file_messages(paths: list[str], separator: str, key_column: int | None,
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.build_parser("easy_rec.tools.write_kafka", __doc__)
     parser.add_argument("--servers", default=os.environ.get(SERVERS_ENV),
                         help=f"bootstrap servers host:port[,host:port] (default ${SERVERS_ENV})")
     parser.add_argument("--topic", required=True)
@@ -101,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timestamp", default=None,
                         help="message time for all messages: '%%Y%%m%%d %%H:%%M:%%S' or epoch "
                              "seconds (default: now)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = cli.parse_args(parser, argv, tensorflow=False)
     if not args.servers:
         parser.error(f"--servers or ${SERVERS_ENV} is required")
     separator = args.separator.encode().decode("unicode_escape")

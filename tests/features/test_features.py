@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 
@@ -133,6 +134,7 @@ print(m.signatures["serving_default"](c=tf.constant(["b", "c", "zz"]))["ids"].nu
 """
 
 
+@pytest.mark.slow
 def test_vocab_file_is_copied_as_a_savedmodel_asset(tmp_path):
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("a\nb\nc\n")

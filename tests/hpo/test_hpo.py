@@ -182,6 +182,7 @@ class RecordingReporter:
         self.final_values.append(value)
 
 
+@pytest.mark.slow
 def test_trial_records_evaluations_and_reports_each_step_once(tmp_path, hpo_data):
     exp_dir = str(tmp_path / "exp")
     make_experiment(exp_dir, hpo_data).close()

@@ -167,6 +167,7 @@ def stamped_topic(kafka_broker):
     return servers, topic, t0
 
 
+@pytest.mark.slow
 def test_reads_every_message_once_with_keys_and_next_offsets(stamped_topic):
     servers, topic, _ = stamped_topic
     reader = KafkaInput(DATA, _server(servers, topic), ["label", "user_id", "title"],
@@ -183,6 +184,7 @@ def test_reads_every_message_once_with_keys_and_next_offsets(stamped_topic):
     assert batches[0]["user_id"].dtype == np.int64
 
 
+@pytest.mark.slow
 def test_start_positions_offset_info_offset_time_and_earliest(stamped_topic):
     servers, topic, t0 = stamped_topic
     earliest = KafkaInput(DATA, _server(servers, topic), ["label"])
@@ -198,6 +200,7 @@ def test_start_positions_offset_info_offset_time_and_earliest(stamped_topic):
     assert later.start_offsets() == [int(o) for o in _read_all(earliest)[-1][OFFSETS_KEY]]
 
 
+@pytest.mark.slow
 def test_malformed_message_is_reported_by_partition_and_offset(kafka_broker):
     servers = kafka_broker.servers
     topic = new_topic(servers, "malformed", partitions=1)
@@ -216,6 +219,7 @@ def test_malformed_message_is_reported_by_partition_and_offset(kafka_broker):
     assert [k.decode() for b in batches for k in b[KEY_KEY]] == ["0", "1", "2", "4"]
 
 
+@pytest.mark.slow
 def test_missing_topic_and_unreachable_broker_are_clear_errors(kafka_broker):
     from easy_rec.tables.errors import InputError
 
@@ -229,6 +233,7 @@ def test_missing_topic_and_unreachable_broker_are_clear_errors(kafka_broker):
         KafkaInput(DATA, dead, ["label"])
 
 
+@pytest.mark.slow
 def test_write_and_read_tools(kafka_broker, tmp_path, capsys):
     servers = kafka_broker.servers
     data = tmp_path / "rows.csv"

@@ -323,6 +323,7 @@ def movielens_pair(tmp_path):
     return (str(csv_train), str(csv_test)), (pq_train, pq_test)
 
 
+@pytest.mark.slow
 def test_deepfm_trains_the_same_from_parquet_as_from_csv(tmp_path, movielens_pair):
     (csv_train, csv_test), (pq_train, pq_test) = movielens_pair
     assert pq.ParquetFile(pq_train).metadata.num_row_groups == 7
@@ -360,6 +361,7 @@ def test_deepfm_trains_the_same_from_parquet_as_from_csv(tmp_path, movielens_pai
     np.testing.assert_allclose(out["probs"].numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_trainer_restart_on_parquet_continues_with_the_next_batch(tmp_path):
     csv_path = tmp_path / "train.csv"
     csv_path.write_text("".join(sample_rows("movielens_train.csv", 300)), encoding="utf-8")

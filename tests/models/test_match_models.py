@@ -310,6 +310,7 @@ print(json.dumps({"full": full_inputs, "user": user_inputs, "item": item_inputs,
 """
 
 
+@pytest.mark.slow
 def test_export_signatures_agree_in_a_fresh_process(trained, tmp_path):
     trainer, _, export = trained
     rows = [dict(zip(COLUMNS, line.rstrip("\n").split("\t"))) for line in sample_rows(

@@ -100,6 +100,7 @@ def zoo(tmp_path_factory) -> Callable[[str], TrainedSample]:
     return get
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sample", sorted(CONFIGS))
 def test_sample_trains_learns_and_exports(sample, zoo):
     run = zoo(sample)
@@ -136,6 +137,7 @@ print("served", len(cases))
 """
 
 
+@pytest.mark.slow
 def test_exports_serve_in_a_fresh_process(zoo, tmp_path):
     cases_by_sample = {sample: zoo(sample).case for sample in sorted(CONFIGS)}
     assert all(case["dir"] for case in cases_by_sample.values())

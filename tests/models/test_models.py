@@ -21,6 +21,7 @@ MODEL_EDITS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_class", sorted(MODEL_EDITS))
 def test_model_learns(model_class, tmp_path, small_data):
     sample, edits = MODEL_EDITS[model_class]

@@ -193,6 +193,7 @@ def _jsonable(values: np.ndarray) -> list:
     return [v.decode("utf-8") for v in values] if values.dtype == object else values.tolist()
 
 
+@pytest.mark.slow
 def test_exported_signatures_serve_in_a_fresh_process(trained, tmp_path):
     cases = {}
     for name, (trainer, export, batch) in trained.items():

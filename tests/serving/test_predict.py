@@ -332,6 +332,7 @@ def run_cli(*args, cwd) -> subprocess.CompletedProcess:
                           env=env, capture_output=True, text=True, cwd=str(cwd))
 
 
+@pytest.mark.slow
 def test_cli(model, expected, tmp_path):
     fields = ",".join(f"{f.input_name}:STRING" for f in model["config"].data_config.input_fields)
     out = tmp_path / "pred.tsv"
@@ -350,6 +351,7 @@ def test_cli(model, expected, tmp_path):
                                expected["outputs"]["probs"], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_cli_failure_and_ignore_error(model, tmp_path):
     path, bad_line, _ = corrupt(tmp_path)
     out = tmp_path / "out" / "pred.csv"

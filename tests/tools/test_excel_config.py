@@ -118,6 +118,7 @@ def test_dssm_template_converts_to_easyrec_dssm_layout(tmp_path):
         [256, 128, 64, 32]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_type", TRAINABLE + ["dssm"])
 def test_generated_config_trains(model_type, tmp_path, tiny_data):
     from easy_rec.training.trainer import Trainer
@@ -406,6 +407,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                            *args], cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_writes_config_and_exits_0(tmp_path):
     out = tmp_path / "dssm.config"
     result = run_cli("--model_type", "dssm", "--excel_path", "samples/excel/dssm.xlsx",
@@ -419,6 +421,7 @@ def test_cli_writes_config_and_exits_0(tmp_path):
     assert f'model_dir: "{tmp_path / "model"}"' in text
 
 
+@pytest.mark.slow
 def test_cli_bad_workbook_exits_1_without_output(tmp_path):
     book = str(tmp_path / "bad.xlsx")
     write_workbook(book, set_cell(template(), F, 7, "type", "catgory"), dropdowns=False)
@@ -430,6 +433,7 @@ def test_cli_bad_workbook_exits_1_without_output(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["--excel_path", "samples/excel/none.xlsx"], "workbook not found"),
     (["--excel_path", "samples/excel/deepfm.xlsx", "--incol_separator", ","],

@@ -89,6 +89,7 @@ def _drifted(line: str) -> str:
     return "\t".join(cells)
 
 
+@pytest.mark.slow
 def test_drifted_stream_raises_the_alarm_and_blocks_exports(kafka_broker, tmp_path, caplog):
     servers = kafka_broker.servers
     topic = new_topic(servers, "drift", partitions=1)  # one partition keeps the phases in order

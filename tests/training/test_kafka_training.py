@@ -21,6 +21,8 @@ from easy_rec.export.exporter import list_exports
 from easy_rec.input.kafka_input import KEY_KEY, KafkaOutageError
 from easy_rec.training.trainer import Trainer
 
+pytestmark = pytest.mark.slow  # every test here trains against a Kafka broker
+
 # Trains without end from the topic, logging "<run> <step> <keys...>" before each step
 # (line-buffered, so every line is in the file when the process is killed).
 TRAINER_SCRIPT = r"""

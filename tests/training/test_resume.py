@@ -40,6 +40,7 @@ def _config(model_dir, data, steps, **edits):
         "train_config.save_checkpoints_steps": 7, **edits})
 
 
+@pytest.mark.slow
 def test_restart_continues_with_the_next_batch(tmp_path, tiny_data):
     straight: list = []
     train(_config(str(tmp_path / "straight"), tiny_data, 100), batch_observer=_recorder(straight))
@@ -60,6 +61,7 @@ def test_restart_continues_with_the_next_batch(tmp_path, tiny_data):
     assert len(counts) == 300 and set(counts.values()) == {3}
 
 
+@pytest.mark.slow
 def test_weights_after_resume_equal_uninterrupted_training(tmp_path, tiny_data):
     tf.random.set_seed(7)
     straight, _ = train(_config(str(tmp_path / "a"), tiny_data, 20))
@@ -87,6 +89,7 @@ Trainer(config).train()
 """
 
 
+@pytest.mark.slow
 def test_kill_at_any_moment_leaves_a_restorable_model_dir(tmp_path, tiny_data):
     model_dir = str(tmp_path / "killed")
     env = dict(os.environ, PYTHONPATH=REPO)

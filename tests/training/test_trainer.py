@@ -14,6 +14,7 @@ from easy_rec.export.exporter import list_exports
 from easy_rec.training.trainer import MalformedInputError, Trainer
 
 
+@pytest.mark.slow
 def test_fine_tune_checkpoint_warm_starts_a_new_model_dir(tmp_path, small_data):
     base_dir = str(tmp_path / "base")
     base, _ = train(sample_config("deepfm", base_dir, *small_data))
@@ -35,6 +36,7 @@ def test_missing_fine_tune_checkpoint_is_an_error(tmp_path, small_data):
         train(config)
 
 
+@pytest.mark.slow
 def test_latest_exporter_keeps_the_newest_exports(tmp_path, small_data):
     model_dir = str(tmp_path / "m")
     train(sample_config("deepfm", model_dir, *small_data, **{
@@ -47,6 +49,7 @@ def test_latest_exporter_keeps_the_newest_exports(tmp_path, small_data):
     assert len(list_exports(os.path.join(model_dir, "export", "latest"))) == 2
 
 
+@pytest.mark.slow
 def test_best_exporter_exports_only_on_improvement(tmp_path, small_data):
     model_dir = str(tmp_path / "m")
     trainer, _ = train(sample_config("deepfm", model_dir, *small_data, **{
