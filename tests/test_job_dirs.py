@@ -36,9 +36,16 @@ def trained(tmp_path_factory, data) -> str:
     return model_dir
 
 
+# the input-path flags each entry point takes
+_INPUT_FLAGS = {"easy_rec.train": ("--train_input_path", "--eval_input_path"),
+                "easy_rec.eval": ("--eval_input_path",), "easy_rec.export": ()}
+
+
 def _cli(module: str, model_dir: str, data, *extra: str, **run_kwargs):
-    args = ["--pipeline_config", CONFIG, "--model_dir", model_dir, "--train_input_path", data[0],
-            "--eval_input_path", data[1], "--edit_config_json", json.dumps(EDITS), *extra]
+    paths = dict(zip(("--train_input_path", "--eval_input_path"), data))
+    inputs = [arg for flag in _INPUT_FLAGS[module] for arg in (flag, paths[flag])]
+    args = ["--pipeline_config", CONFIG, "--model_dir", model_dir, *inputs,
+            "--edit_config_json", json.dumps(EDITS), *extra]
     return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=REPO), **run_kwargs)
 
@@ -111,6 +118,7 @@ def test_unwritable_export_dir_fails_before_the_checkpoint_is_read(tmp_path, dat
         export_main.main()
 
 
+@pytest.mark.slow
 def test_unwritable_model_dir_fails_training_in_one_line(tmp_path, data):
     (tmp_path / "file").write_text("x")
     model_dir = str(tmp_path / "file" / "model")

@@ -64,6 +64,7 @@ def _temps(root: str) -> list[str]:
     return [n for n in os.listdir(root) if n.startswith(".tmp-")] if os.path.isdir(root) else []
 
 
+@pytest.mark.slow
 def test_temp_dir_of_an_export_killed_mid_write_is_removed_live_one_kept(tmp_path):
     root = str(tmp_path / "export")
     proc = subprocess.Popen(

@@ -53,6 +53,7 @@ def test_output_name_too_long_for_its_temporary_file_fails_before_work(tmp_path)
                              f"cannot write in {tmp_path}: File name too long")
 
 
+@pytest.mark.slow
 def test_read_only_output_folder_fails_before_work(tmp_path):
     """Through the CLI in a child process that obeys permission bits (root's child drops the
     capabilities that override them): one line naming the path, before any other work."""

@@ -83,6 +83,7 @@ def _error_line(run: subprocess.CompletedProcess) -> str:
     return [line for line in run.stderr.splitlines() if line.startswith("error: ")][-1]
 
 
+@pytest.mark.slow
 def test_cli_reports_a_malformed_eval_row_before_training(tmp_path, small_data):
     test = _bad_eval_file(tmp_path)
     model_dir = str(tmp_path / "m")
@@ -111,6 +112,7 @@ def test_cli_reports_a_non_utf8_number_met_during_training(tmp_path, small_data)
                                 "data_config.ignore_error: true to skip and count such rows)")
 
 
+@pytest.mark.slow
 def test_cli_gives_up_on_a_kafka_broker_never_reached(tmp_path):
     from kafka_broker import free_port
 
