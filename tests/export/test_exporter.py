@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import REPO, SAMPLES
 from fs_helpers import dead_pid, host_tag
 from pipeline_helpers import sample_model_and_batch
