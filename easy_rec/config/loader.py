@@ -91,13 +91,15 @@ def parse_pipeline_config_text(text: str, path: str = "<string>", edits: Edits =
                                checks: Sequence[Check] = REQUIRED_ONLY) -> LoadedConfig:
     """Parses config `text` (attributed to file `path` in errors) into a LoadedConfig.
 
-    Steps: text-format parse, `edits` (``--edit_config_json`` semantics), then `checks` in
+    Steps: text-format parse (tolerant as EasyRec's: a singular field given twice keeps its
+    last value), `edits` (``--edit_config_json`` semantics), then `checks` in
     order (the first problem is raised, noting when an edit set the field it names).
     """
     locator = FieldLocator(text, EasyRecConfig.DESCRIPTOR)
     config = EasyRecConfig()
     try:
-        text_format.Parse(text, config)
+        # Merge, as EasyRec loads configs: a singular field written twice keeps the last value.
+        text_format.Merge(text, config)
     except text_format.ParseError as error:
         raise _parse_error_to_config_error(error, text, path, locator) from None
     edited = apply_edits(config, edits) if edits else []

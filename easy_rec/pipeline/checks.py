@@ -2,7 +2,8 @@
 
 Each section is checked by the package that reads it; this list is the one place that puts
 them together. The first problem found is raised, so the order decides which error a config
-with several problems reports: the model block first (a wrong block reads better than the
+with several problems reports: options that parse but are not supported first (the reason
+is what the user needs to read), then the model block (a wrong block reads better than the
 required fields missing inside it), then required fields, data_config, features, model_config,
 train_config, eval_config, export_config and the drift guard.
 """
@@ -16,6 +17,7 @@ from easy_rec.config.data_checks import (
     check_label_columns,
 )
 from easy_rec.config.loader import check_required_fields
+from easy_rec.config.unsupported import check_unsupported_fields
 from easy_rec.export.config_checks import check_export_config
 from easy_rec.features.config_checks import (
     check_feature_groups,
@@ -38,6 +40,7 @@ from easy_rec.models.config_checks import (
 from easy_rec.training.config_checks import check_drift_guard, check_train_config
 
 PIPELINE_CHECKS: tuple[Check, ...] = (
+    check_unsupported_fields,
     check_model_block,
     check_required_fields,
     check_data_config_present,

@@ -274,11 +274,11 @@ def test_syntax_error_reports_line():
     assert error.field is None
 
 
-def test_duplicate_singular_field_is_an_error():
+def test_duplicate_singular_field_keeps_the_last_value():
+    # EasyRec loads configs with text_format.Merge: the last value wins, no error
     text = variant('model_dir: "experiments/fake"', 'model_dir: "a"\nmodel_dir: "b"')
-    error = parse_error(text)
-    assert error.line == line_of('model_dir: "b"', text)
-    assert error.field == "model_dir"
+    loaded = parse_pipeline_config_text(text, validate=False)
+    assert loaded.config.model_dir == "b"
 
 
 def test_missing_required_fields():

@@ -1,0 +1,86 @@
+"""Runs EasyRec pipeline configs through easy_rec's validation and counts the outcomes.
+
+Usage::
+
+    python scripts/compat/check_easyrec_configs.py DIR_OR_FILE... [--details out.tsv]
+
+Each config is parsed and validated as ``easy_rec.train --check_config_only`` does, except
+that input paths are not required to exist (the configs name their authors' data). Outcomes:
+
+- ``pass``: the config validates;
+- ``refused_platform``: refused with "is not supported" for a platform-only option;
+- ``refused``: refused with "is not supported" for another reason;
+- ``error``: another config error (a gap in compatibility, or a real mistake in the config);
+- ``crash``: an exception other than a config error (a bug).
+
+Prints one JSON line with the counts and the pass rate over the configs that do not depend on
+a platform-only option; ``--details`` writes one tab-separated line per config.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+from easy_rec.config.errors import ConfigError  # noqa: E402
+from easy_rec.config.loader import load_pipeline_config  # noqa: E402
+from easy_rec.input.config_checks import check_input_paths  # noqa: E402
+from easy_rec.pipeline.checks import PIPELINE_CHECKS  # noqa: E402
+
+PLATFORM_MARK = "platform-only"
+CHECKS = tuple(check for check in PIPELINE_CHECKS if check is not check_input_paths)
+
+
+def classify(path: str) -> tuple[str, str]:
+    """(outcome, message) for the config at `path`."""
+    try:
+        load_pipeline_config(path, checks=CHECKS)
+    except ConfigError as error:
+        message = str(error)
+        if "is not supported" in error.reason:
+            return ("refused_platform" if PLATFORM_MARK in error.reason else "refused"), message
+        return "error", message
+    except Exception as error:  # noqa: BLE001 - a crash is what this tool reports
+        return "crash", f"{type(error).__name__}: {error}"
+    return "pass", ""
+
+
+def config_files(paths: list[str]) -> list[str]:
+    """The .config files named by `paths` (folders are listed, sorted)."""
+    files: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            files.extend(sorted(glob.glob(os.path.join(path, "*.config"))))
+        else:
+            files.append(path)
+    return files
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="+", help="config files or folders of *.config")
+    parser.add_argument("--details", help="write 'outcome<TAB>file<TAB>message' lines here")
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+    results = [(path, *classify(path)) for path in config_files(args.paths)]
+    counts = {kind: 0 for kind in ("pass", "refused_platform", "refused", "error", "crash")}
+    for _, outcome, _ in results:
+        counts[outcome] += 1
+    if args.details:
+        with open(args.details, "w", encoding="utf-8") as f:
+            for path, outcome, message in results:
+                f.write(f"{outcome}\t{os.path.basename(path)}\t{message}\n")
+    portable = len(results) - counts["refused_platform"]
+    print(json.dumps({"tool": "check_easyrec_configs", "configs": len(results), **counts,
+                      "pass_rate_without_platform_only":
+                          round(counts["pass"] / portable, 3) if portable else None}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
