@@ -354,10 +354,11 @@ def test_feature_input_name_missing_reports_input_names_line():
 
 
 def test_unsupported_input_type():
-    text = variant("input_type: CSVInput", "input_type: TFRecordInput")
+    text = variant("input_type: CSVInput", "input_type: OdpsInputV2")
     error = parse_error(text)
-    assert (error.field, error.line) == ("data_config.input_type", line_of("TFRecordInput", text))
-    assert "TFRecordInput" in error.reason and "CSVInput" in error.reason
+    assert (error.field, error.line) == ("data_config.input_type", line_of("OdpsInputV2", text))
+    assert error.reason.startswith("input_type: OdpsInputV2 is not supported: ")
+    assert "platform-only" in error.reason
 
 
 def test_batch_size_and_separator():
