@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from easy_rec.config.features import feature_name
 from easy_rec.features.base import Encoded, Feature, build_feature, scope_name
+from easy_rec.features.sequence_feature import SequenceFeature
 from easy_rec.layers.core import Dense
 from easy_rec.layers.embedding import EmbeddingTable, make_initializer
 from easy_rec.protos import feature_config_pb2
@@ -38,13 +39,30 @@ class SequenceGroup:
 
 
 @dataclass
+class SequenceValue:
+    """One SequenceFeature of an unpooled feature group for a batch: `values` [batch, max_len,
+    dim] (oldest first, right-padded with zeros) and `mask` [batch, max_len], True on real
+    elements."""
+
+    values: tf.Tensor
+    mask: tf.Tensor
+
+    @property
+    def length(self) -> tf.Tensor:
+        """[batch] int32 number of real elements."""
+        return tf.reduce_sum(tf.cast(self.mask, tf.int32), axis=1)
+
+
+@dataclass
 class FeatureLayerOutput:
-    """Per group: the list of per-feature tensors [batch, dim]; per sequence group its
-    SequenceGroup; and the embedding L2 term."""
+    """Per group: the list of per-feature tensors [batch, dim]; per unpooled group the list of
+    its features' SequenceValues; per sequence group its SequenceGroup; and the embedding L2
+    term."""
 
     deep: dict[str, list[tf.Tensor]] = field(default_factory=dict)
     wide: dict[str, list[tf.Tensor]] = field(default_factory=dict)
     sequence: dict[str, SequenceGroup] = field(default_factory=dict)
+    unpooled: dict[str, list[SequenceValue]] = field(default_factory=dict)
     embedding_l2: tf.Tensor | None = None
 
     def concat(self, group: str) -> tf.Tensor:
@@ -57,7 +75,12 @@ class FeatureLayerOutput:
 
 
 class FeatureLayer(tf.Module):
-    """Owns the features, their embedding tables and the feature groups of a model."""
+    """Owns the features, their embedding tables and the feature groups of a model.
+
+    A feature group named in `unpooled_groups` must hold SequenceFeatures only; its output is
+    each feature's padded sequence of embeddings (FeatureLayerOutput.unpooled, EasyRec's
+    `is_combine=False` input layer) instead of one pooled vector per feature.
+    """
 
     def __init__(
         self,
@@ -66,10 +89,12 @@ class FeatureLayer(tf.Module):
         wide_output_dim: int = 1,
         base_dir: str | None = None,
         seq_att_groups: Sequence[feature_config_pb2.SeqAttGroupConfig] = (),
+        unpooled_groups: Sequence[str] = (),
     ):
         super().__init__(name="feature_layer")
         configs = {feature_name(c): c for c in feature_configs}
         self.groups = {g.group_name: (list(g.feature_names), g.wide_deep) for g in feature_groups}
+        self.unpooled_groups = [g for g in unpooled_groups if g in self.groups]
         #: sequence group name -> (key feature names, history feature names)
         self.sequence_groups = {
             g.group_name: ([k for m in g.seq_att_map for k in m.key],
@@ -80,6 +105,13 @@ class FeatureLayer(tf.Module):
         self.features: dict[str, Feature] = {}
         for name in dict.fromkeys(used):
             self.features[name] = build_feature(configs[name], base_dir)
+        for group in self.unpooled_groups:
+            pooled = [n for n in self.groups[group][0]
+                      if not isinstance(self.features[n], SequenceFeature)]
+            if pooled:
+                raise ValueError(f"feature group {group!r} is read as sequences, so its "
+                                 f"features must be SequenceFeatures; {', '.join(pooled)} "
+                                 "are not")
         self.wide_output_dim = wide_output_dim
         self.deep_tables: dict[str, EmbeddingTable] = {}
         self.wide_tables: dict[str, EmbeddingTable] = {}
@@ -91,9 +123,10 @@ class FeatureLayer(tf.Module):
                         self._add_deep(self.features[name])
                     if kind in (WIDE, WIDE_AND_DEEP):
                         self._add_wide(self.features[name])
-            for keys, hists in self.sequence_groups.values():
-                for name in keys + hists:
-                    self._add_deep(self.features[name])
+            sequences = [n for g in self.unpooled_groups for n in self.groups[g][0]]
+            sequences += [n for keys, hists in self.sequence_groups.values() for n in keys + hists]
+            for name in sequences:
+                self._add_deep(self.features[name])
         self.identity_features = sorted(
             n for n, f in self.features.items()
             if f.categorical and getattr(getattr(f, "mapper", None), "num_buckets", 0)
@@ -133,6 +166,10 @@ class FeatureLayer(tf.Module):
         """Width of one feature's deep output."""
         feature = self.features[name]
         return feature.embedding_dim if feature.categorical else feature.dense_dim
+
+    def unpooled_dims(self, group: str) -> list[tuple[int, int]]:
+        """(dim, max_len) of each feature of an unpooled group."""
+        return [(self.feature_dim(n), self.features[n].max_len) for n in self.groups[group][0]]
 
     def sequence_dims(self, group: str) -> tuple[int, int, int]:
         """(query_dim, seq_dim, max_len) of a sequence group."""
@@ -175,14 +212,18 @@ class FeatureLayer(tf.Module):
         out = FeatureLayerOutput()
         deep_cache: dict[str, tf.Tensor] = {}
         wide_cache: dict[str, tf.Tensor] = {}
+        sequence_cache: dict[str, tuple[tf.Tensor, tf.Tensor]] = {}
         for group, (names, kind) in self.groups.items():
             if group not in selected:
+                continue
+            if group in self.unpooled_groups:
+                out.unpooled[group] = [SequenceValue(*self._sequence(n, encoded, sequence_cache))
+                                       for n in names]
                 continue
             if kind in (DEEP, WIDE_AND_DEEP):
                 out.deep[group] = [self._deep_value(n, encoded[n], deep_cache) for n in names]
             if kind in (WIDE, WIDE_AND_DEEP):
                 out.wide[group] = [self._wide_value(n, encoded[n], wide_cache) for n in names]
-        sequence_cache: dict[str, tuple[tf.Tensor, tf.Tensor]] = {}
         for group in [g for g in self.sequence_groups if g in selected]:
             out.sequence[group] = self._sequence_group(group, encoded, deep_cache, sequence_cache)
         embeddings = [deep_cache[n] for n in deep_cache if self.features[n].categorical]
@@ -205,12 +246,8 @@ class FeatureLayer(tf.Module):
                         deep_cache: dict[str, tf.Tensor],
                         sequence_cache: dict[str, tuple[tf.Tensor, tf.Tensor]]) -> SequenceGroup:
         keys, hists = self.sequence_groups[group]
-        for name in hists:
-            if name not in sequence_cache:
-                feature = self.features[name]
-                sequence_cache[name] = self.deep_tables[feature.table_name].lookup_sequence(
-                    encoded[name].ids, feature.max_len)
-        sequence = tf.concat([sequence_cache[h][0] for h in hists], axis=-1)
+        sequence = tf.concat([self._sequence(h, encoded, sequence_cache)[0] for h in hists],
+                             axis=-1)
         mask = sequence_cache[hists[0]][1]
         if keys:
             query = tf.concat([self._deep_value(k, encoded[k], deep_cache) for k in keys], axis=1)
@@ -218,6 +255,16 @@ class FeatureLayer(tf.Module):
             query = tf.zeros([tf.shape(sequence)[0], 0])
         length = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
         return SequenceGroup(query=query, sequence=sequence, mask=mask, length=length)
+
+    def _sequence(self, name: str, encoded: dict[str, Encoded],
+                  cache: dict[str, tuple[tf.Tensor, tf.Tensor]]) -> tuple[tf.Tensor, tf.Tensor]:
+        """(padded embeddings [batch, max_len, dim], mask [batch, max_len]) of a
+        SequenceFeature, looked up once per batch."""
+        if name not in cache:
+            feature = self.features[name]
+            cache[name] = self.deep_tables[feature.table_name].lookup_sequence(
+                encoded[name].ids, feature.max_len)
+        return cache[name]
 
     def _wide_value(self, name: str, value: Encoded, cache: dict[str, tf.Tensor]) -> tf.Tensor:
         if name not in cache:

@@ -11,6 +11,9 @@ or sampled negatives, row i's loss is the softmax cross entropy
 
 over its candidates, where copies of row i's own item among the negatives are not valid.
 
+EasyRec's scale_simi maps a similarity s to s * |w| + b with learned scalars w (initially 1)
+and b (initially 0), which lets pointwise losses calibrate bounded cosine scores.
+
 Shapes: user embeddings are [batch, dim], or [batch, interests, dim] for multi-interest models
 (an item then scores its best interest, max_k <u_k, v>); item embeddings are [batch, dim];
 EmbeddingTower maps [batch, input_dim] -> [batch, hidden_units[-1]].
@@ -52,6 +55,21 @@ class EmbeddingTower(Layer):
 
     def __call__(self, x: tf.Tensor, training: bool) -> tf.Tensor:
         return self.output_layer(self.mlp(x, training))
+
+
+@register_layer("SimilarityScale")
+class SimilarityScale(Layer):
+    """s -> s * |w| + b with scalar w (initially 1) and b (initially 0): EasyRec's scale_simi.
+    Any shape -> the same shape. The scalars are no kernel (no L2)."""
+
+    def __init__(self, name: str | None = None):
+        super().__init__(name=name)
+        with self.name_scope:
+            self.weight = tf.Variable(1.0, name="sim_w")
+            self.bias = tf.Variable(0.0, name="sim_b")
+
+    def __call__(self, scores: tf.Tensor) -> tf.Tensor:
+        return scores * tf.abs(self.weight) + self.bias
 
 
 def normalize(embedding: tf.Tensor, cosine: bool) -> tf.Tensor:
@@ -103,12 +121,30 @@ def sampled_candidates(user: tf.Tensor, item: tf.Tensor, negatives: tf.Tensor,
                        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """(scores [batch, 1 + num_negatives]: each row's own item first, then the shared sampled
     negatives; valid mask; target = column 0). Negatives equal to a row's item are masked."""
-    scores = tf.concat([pair_scores(user, item)[:, None], all_pair_scores(user, negatives)],
-                       axis=1)
+    negative_scores = all_pair_scores(user, negatives)
+    scores = tf.concat([pair_scores(user, item)[:, None], negative_scores], axis=1)
     size = tf.shape(scores)[0]
-    if item_ids is None or negative_ids is None:
-        valid = tf.ones_like(scores, dtype=tf.bool)
-    else:
-        hits = tf.equal(item_ids[:, None], negative_ids[None, :])
-        valid = tf.concat([tf.ones([size, 1], tf.bool), tf.logical_not(hits)], axis=1)
+    valid = tf.concat([tf.ones([size, 1], tf.bool),
+                       _negatives_valid(negative_scores, item_ids, negative_ids)], axis=1)
     return scores, valid, tf.zeros([size], tf.int32)
+
+
+def in_batch_and_sampled_candidates(user: tf.Tensor, item: tf.Tensor, negatives: tf.Tensor,
+                                    item_ids: tf.Tensor | None, negative_ids: tf.Tensor | None
+                                    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(scores [batch, batch + num_negatives]: every item of the batch, then the shared sampled
+    negatives; valid mask; target = the diagonal): in-batch and sampled negatives together.
+    Other rows' copies of a row's item and draws equal to it are masked."""
+    scores, valid, target = in_batch_candidates(user, item, item_ids)
+    negative_scores = all_pair_scores(user, negatives)
+    return (tf.concat([scores, negative_scores], axis=1),
+            tf.concat([valid, _negatives_valid(negative_scores, item_ids, negative_ids)], axis=1),
+            target)
+
+
+def _negatives_valid(negative_scores: tf.Tensor, item_ids: tf.Tensor | None,
+                     negative_ids: tf.Tensor | None) -> tf.Tensor:
+    """[batch, num_negatives] bool: False where a drawn item is the row's own item."""
+    if item_ids is None or negative_ids is None:
+        return tf.ones_like(negative_scores, dtype=tf.bool)
+    return tf.not_equal(item_ids[:, None], negative_ids[None, :])

@@ -59,6 +59,8 @@ class RankModel(tf.Module):
     """
 
     wide_output_dim: int = 1
+    #: feature groups read as padded sequences of SequenceFeatures (FeatureLayer)
+    unpooled_groups: tuple[str, ...] = ()
 
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],
@@ -75,7 +77,7 @@ class RankModel(tf.Module):
         with self.name_scope:
             self.feature_layer = FeatureLayer(
                 feature_configs, model_config.feature_groups, self.wide_output_dim_from_config(),
-                base_dir, model_config.seq_att_groups)
+                base_dir, model_config.seq_att_groups, self.unpooled_groups)
             self.build(self.feature_layer)
 
     def wide_output_dim_from_config(self) -> int:

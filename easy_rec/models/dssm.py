@@ -7,9 +7,9 @@ import tensorflow as tf
 from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.match import EmbeddingTower
-from easy_rec.models.checks import require, require_groups
+from easy_rec.models.checks import require_groups
 from easy_rec.models.layer_args import mlp_kwargs
-from easy_rec.models.match_base import MatchModel
+from easy_rec.models.match_base import MatchModel, check_tower_sizes
 from easy_rec.models.registry import register_model
 from easy_rec.protos import dssm_pb2, easy_rec_model_pb2
 
@@ -44,13 +44,4 @@ class DSSM(MatchModel):
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         require_groups(model_config, list(TOWERS), locate)
         super().validate_config(model_config, locate)
-        sizes = {}
-        for name in TOWERS:
-            units = getattr(model_config.dssm, f"{name}_tower").dnn.hidden_units
-            require(len(units) > 0, f"model_config.dssm.{name}_tower.dnn.hidden_units",
-                    f"the {name} tower needs hidden_units (the last is the embedding size)",
-                    locate)
-            sizes[name] = units[-1]
-        require(sizes["user"] == sizes["item"], "model_config.dssm.item_tower.dnn.hidden_units",
-                f"the towers' last hidden_units are the embedding sizes and must be equal; got "
-                f"user {sizes['user']}, item {sizes['item']}", locate)
+        check_tower_sizes(model_config, locate)

@@ -55,15 +55,30 @@ class MatchModel(RankModel):
                  negative_sampler: NegativeSampler | None = None):
         """negative_sampler: draws the negatives of sampled softmax (None: in-batch)."""
         super().__init__(model_config, feature_configs, base_dir, label_fields, sample_weight)
-        self.cosine = self.params.simi_func == match_pb2.COSINE
-        self.temperature = float(self.params.temperature)
+        self.cosine, self.temperature = self.similarity_settings()
         self.negative_sampler = negative_sampler
+        with self.name_scope:
+            self.similarity_scale = (match.SimilarityScale(name="similarity_scale")
+                                     if self.scales_similarity() else None)
 
     @classmethod
     def pipeline_arguments(cls, config: pipeline_pb2.EasyRecConfig) -> dict[str, object]:
         return {"negative_sampler": NegativeSampler.from_data_config(config.data_config)}
 
     # -- what subclasses provide -------------------------------------------------------------
+    def similarity_settings(self) -> tuple[bool, float]:
+        """(cosine similarity?, temperature): the block's simi_func and temperature."""
+        return self.params.simi_func == match_pb2.COSINE, float(self.params.temperature)
+
+    def scales_similarity(self) -> bool:
+        """Whether logits pass a learned SimilarityScale (EasyRec's scale_simi); off by default."""
+        return False
+
+    def mixes_in_batch_negatives(self) -> bool:
+        """Whether sampled softmax also takes the batch's other items as negatives (EasyRec's
+        ignore_in_batch_neg_sam: false); off by default (sampled negatives only)."""
+        return False
+
     def user_embedding(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         """[batch, dim] or [batch, interests, dim] user embeddings from the user groups."""
         raise NotImplementedError
@@ -133,17 +148,22 @@ class MatchModel(RankModel):
             size = tf.shape(user)[0]
             item, outputs["neg_item_emb"] = item[:size], item[size:]
             outputs["neg_item_id"] = negatives[self.negative_sampler.item_id_field]
-        logits = match.pair_scores(user, item) / self.temperature
+        logits = self.to_logits(match.pair_scores(user, item))
         outputs.update(logits=logits, probs=tf.sigmoid(logits), user_emb=user, item_emb=item,
                        embedding_l2=user_l2 + item_l2)
         return outputs
+
+    def to_logits(self, scores: tf.Tensor) -> tf.Tensor:
+        """Similarities -> logits: / temperature, then the SimilarityScale if any."""
+        logits = scores / self.temperature
+        return self.similarity_scale(logits) if self.similarity_scale is not None else logits
 
     def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
         """Pointwise (CLASSIFICATION) or softmax over the candidates of each positive row."""
         if self.loss_type != loss_pb2.SOFTMAX_CROSS_ENTROPY:
             return super().loss(outputs, batch)
         scores, valid, target = self.candidates(outputs, batch)
-        per_row = match.masked_softmax_cross_entropy(scores / self.temperature, valid, target)
+        per_row = match.masked_softmax_cross_entropy(self.to_logits(scores), valid, target)
         weights = tf.cast(batch[self.tasks[0].label_field] > 0, tf.float32)
         if self.sample_weight:
             weights *= tf.cast(batch[self.sample_weight], tf.float32)
@@ -161,8 +181,9 @@ class MatchModel(RankModel):
             drawn = self.negative_sampler.sample(self.negative_sampler.num_draws(False))
             negatives, _ = self.embed_items({n: drawn[n] for n in self.item_input_names})
             negative_ids = drawn[self.negative_sampler.item_id_field]
-        return match.sampled_candidates(outputs["user_emb"], outputs["item_emb"], negatives,
-                                        ids, negative_ids)
+        candidates = (match.in_batch_and_sampled_candidates if self.mixes_in_batch_negatives()
+                      else match.sampled_candidates)
+        return candidates(outputs["user_emb"], outputs["item_emb"], negatives, ids, negative_ids)
 
     # -- serving -----------------------------------------------------------------------------
     def serving_outputs(self, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -198,8 +219,9 @@ class MatchModel(RankModel):
                 "SOFTMAX_CROSS_ENTROPY (in-batch or sampled negatives)", locate)
         require(model_config.num_class <= 1, "model_config.num_class",
                 f"{model_config.model_class} scores user-item pairs: num_class must be 1", locate)
-        require(params.temperature > 0, f"{block}.temperature",
-                f"temperature must be > 0, got {params.temperature:g}", locate)
+        if "temperature" in params.DESCRIPTOR.fields_by_name:
+            require(params.temperature > 0, f"{block}.temperature",
+                    f"temperature must be > 0, got {params.temperature:g}", locate)
 
     @classmethod
     def validate_pipeline(cls, config: pipeline_pb2.EasyRecConfig, locate: Locate) -> None:
@@ -214,12 +236,34 @@ class MatchModel(RankModel):
         if metric_paths:
             require("item" in ids, metric_paths[0], f"retrieval metrics need the item id "
                     f"column, which {model.model_class} does not name", locate)
+        block = model.WhichOneof("model")
+        if getattr(getattr(model, block), "ignore_in_batch_neg_sam", False):
+            require(config.data_config.HasField("negative_sampler"),
+                    f"model_config.{block}.ignore_in_batch_neg_sam", "ignore_in_batch_neg_sam "
+                    "keeps only sampled negatives: it needs data_config.negative_sampler",
+                    locate)
         if config.data_config.HasField("negative_sampler"):
             require(model.loss_type == loss_pb2.SOFTMAX_CROSS_ENTROPY,
                     "data_config.negative_sampler", "the negative sampler feeds sampled softmax: "
                     "set model_config.loss_type: SOFTMAX_CROSS_ENTROPY", locate)
             check_negative_sampler(config, group_columns(config, cls.item_groups),
                                    ids.get("item", ("", None))[1], locate)
+
+
+def check_tower_sizes(model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
+    """ConfigError unless the model block's user_tower and item_tower have hidden_units whose
+    last entries (the embedding sizes) are equal."""
+    block = model_config.WhichOneof("model")
+    params = getattr(model_config, block)
+    sizes = {}
+    for name in ("user", "item"):
+        units = getattr(params, f"{name}_tower").dnn.hidden_units
+        require(len(units) > 0, f"model_config.{block}.{name}_tower.dnn.hidden_units",
+                f"the {name} tower needs hidden_units (the last is the embedding size)", locate)
+        sizes[name] = units[-1]
+    require(sizes["user"] == sizes["item"], f"model_config.{block}.item_tower.dnn.hidden_units",
+            f"the towers' last hidden_units are the embedding sizes and must be equal; got "
+            f"user {sizes['user']}, item {sizes['item']}", locate)
 
 
 def group_columns(config: pipeline_pb2.EasyRecConfig, groups: Sequence[str]) -> list[str]:

@@ -95,7 +95,7 @@ class MIND(MatchModel):
             user = match.normalize(label_aware_attention(
                 outputs["user_emb"], outputs["item_emb"], active, float(self.params.simi_pow)),
                 self.cosine)
-            logits = match.pair_scores(user, outputs["item_emb"]) / self.temperature
+            logits = self.to_logits(match.pair_scores(user, outputs["item_emb"]))
             outputs.update(user_emb=user, logits=logits, probs=tf.sigmoid(logits))
         return outputs
 
