@@ -61,6 +61,8 @@ class RankModel(tf.Module):
     wide_output_dim: int = 1
     #: feature groups read as padded sequences of SequenceFeatures (FeatureLayer)
     unpooled_groups: tuple[str, ...] = ()
+    #: whether the model draws negatives from data_config.negative_sampler
+    uses_negative_sampler: bool = False
 
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],

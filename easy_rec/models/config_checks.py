@@ -45,12 +45,14 @@ def check_model_config(ctx: CheckContext) -> None:
 
 
 def check_matching_settings(ctx: CheckContext) -> None:
-    """Retrieval metrics and data_config.negative_sampler need a matching model."""
+    """Retrieval metrics need a matching model; data_config.negative_sampler a model that draws
+    negatives (uses_negative_sampler)."""
     config = ctx.config
     model_class = config.model_config.model_class
-    if issubclass(registry.get_model_class(model_class), MatchModel):
+    cls = registry.get_model_class(model_class)
+    if issubclass(cls, MatchModel):
         return
-    if config.data_config.HasField("negative_sampler"):
+    if config.data_config.HasField("negative_sampler") and not cls.uses_negative_sampler:
         ctx.fail("data_config.negative_sampler", f"model_class {model_class} does not use "
                  "a negative sampler (matching models such as DSSM do)")
     for i, metric in enumerate(config.eval_config.metrics_set):

@@ -47,6 +47,7 @@ class MatchModel(RankModel):
 
     user_groups: tuple[str, ...] = ("user",)
     item_groups: tuple[str, ...] = ("item",)
+    uses_negative_sampler = True
 
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],
