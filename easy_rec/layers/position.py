@@ -34,9 +34,11 @@ def recency_positions(length: tf.Tensor, max_len: int) -> tf.Tensor:
 class PositionEmbedding(Layer):
     """A learned [num_positions, dim] table (small and dense: positions are not a vocabulary).
 
-    Ids at or beyond num_positions share the last row. The table is no kernel (no L2)."""
+    Ids at or beyond num_positions share the last row. The table is no kernel (no L2); it starts
+    truncated-normal with `stddev` (default dim ** -0.5)."""
 
-    def __init__(self, num_positions: int, dim: int, name: str | None = None):
+    def __init__(self, num_positions: int, dim: int, stddev: float | None = None,
+                 name: str | None = None):
         super().__init__(name=name)
         if num_positions < 1 or dim < 1:
             raise ValueError(f"num_positions and dim must be >= 1, got {num_positions}, {dim}")
@@ -44,7 +46,8 @@ class PositionEmbedding(Layer):
         self.dim = dim
         with self.name_scope:
             self.weights = tf.Variable(
-                tf.random.truncated_normal([num_positions, dim], stddev=dim ** -0.5),
+                tf.random.truncated_normal([num_positions, dim],
+                                           stddev=dim ** -0.5 if stddev is None else stddev),
                 name="weights")
 
     def __call__(self, positions: tf.Tensor) -> tf.Tensor:

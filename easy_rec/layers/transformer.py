@@ -35,7 +35,9 @@ class TransformerBlock(Layer):
     """
 
     def __init__(self, dim: int, num_heads: int, hidden_size: int, ffn_hidden_size: int,
-                 dropout_ratio: float = 0.0, activation: str = "relu", name: str | None = None):
+                 dropout_ratio: float = 0.0, activation: str = "relu",
+                 attention_dropout: float = 0.0, name: str | None = None):
+        """attention_dropout: dropout of the attention probabilities (training only)."""
         super().__init__(name=name)
         if hidden_size % num_heads:
             raise ValueError(f"the attention width {hidden_size} must be a multiple of the "
@@ -44,7 +46,9 @@ class TransformerBlock(Layer):
         self._activation = get_activation(activation)
         with self.name_scope:
             self.attention = MultiHeadSelfAttention(dim, num_heads, hidden_size // num_heads,
-                                                    output_dim=dim, name="attention")
+                                                    output_dim=dim,
+                                                    attention_dropout=attention_dropout,
+                                                    name="attention")
             self.attention_norm = LayerNorm(dim, name="attention_norm")
             self.ffn_hidden = Dense(dim, ffn_hidden_size, name="ffn_hidden")
             self.ffn_output = Dense(ffn_hidden_size, dim, name="ffn_output")
@@ -52,7 +56,8 @@ class TransformerBlock(Layer):
 
     def __call__(self, x: tf.Tensor, mask: tf.Tensor, training: bool = False) -> tf.Tensor:
         """x [batch, len, dim], mask [batch, len] bool -> [batch, len, dim]."""
-        x = self.attention_norm(x + self._drop(self.attention(x, mask), training))
+        x = self.attention_norm(x + self._drop(self.attention(x, mask, training=training),
+                                               training))
         hidden = self._activation(self.ffn_hidden(x))
         x = self.ffn_norm(x + self._drop(self.ffn_output(hidden), training))
         return x * tf.cast(mask, x.dtype)[:, :, None]
@@ -63,27 +68,30 @@ class TransformerBlock(Layer):
 
 @register_layer("TransformerEncoder")
 class TransformerEncoder(Layer):
-    """LayerNorm of the input tokens (as BERT normalises its embeddings), then a stack of
+    """LayerNorm of the input tokens (as BERT normalises its embeddings; skipped with
+    normalize_input False, for tokens normalised by the caller), then a stack of
     TransformerBlocks over [batch, len, dim] with a padding mask."""
 
     def __init__(self, dim: int, num_layers: int, num_heads: int, hidden_size: int = 0,
                  ffn_hidden_size: int = 0, dropout_ratio: float = 0.0, activation: str = "gelu",
+                 attention_dropout: float = 0.0, normalize_input: bool = True,
                  name: str | None = None):
         """hidden_size: total attention width (0: dim); ffn_hidden_size: 0 means 4 * dim."""
         super().__init__(name=name)
         if num_layers < 1:
             raise ValueError(f"a transformer encoder needs at least one layer, got {num_layers}")
         with self.name_scope:
-            self.input_norm = LayerNorm(dim, name="input_norm")
+            self.input_norm = LayerNorm(dim, name="input_norm") if normalize_input else None
             self.blocks = [
                 TransformerBlock(dim, num_heads, hidden_size or dim, ffn_hidden_size or 4 * dim,
-                                 dropout_ratio, activation, name=f"block_{i}")
+                                 dropout_ratio, activation, attention_dropout, name=f"block_{i}")
                 for i in range(num_layers)]
         self.output_dim = dim
 
     def __call__(self, x: tf.Tensor, mask: tf.Tensor, training: bool = False) -> tf.Tensor:
         """x [batch, len, dim], mask [batch, len] bool -> [batch, len, dim], zero on padding."""
-        x = self.input_norm(x)
+        if self.input_norm is not None:
+            x = self.input_norm(x)
         for block in self.blocks:
             x = block(x, mask, training)
         return x
