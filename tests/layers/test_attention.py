@@ -62,3 +62,28 @@ def test_interacting_layer_is_relu_of_attention_plus_residual():
     assert out.shape == (2, 3, 10)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
     assert len(tree_kernels(layer)) == 4
+
+
+def test_cross_attention_reads_keys_and_values_from_the_memory():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    memory = rng.normal(size=(2, 5, 6)).astype(np.float32)
+    att = MultiHeadSelfAttention(4, num_heads=2, head_dim=3, key_dim=6, attention_dropout=0.5)
+    randomize(att)
+    mask = tf.sequence_mask([5, 2], 5)
+    out = att(tf.constant(x), memory=tf.constant(memory), memory_mask=mask).numpy()
+    for row, length in enumerate([5, 2]):
+        queries = x[row:row + 1] @ att.query.kernel.numpy()
+        keys = memory[row:row + 1, :length] @ att.key.kernel.numpy()
+        values = memory[row:row + 1, :length] @ att.value.kernel.numpy()
+        heads = []
+        for h in range(2):
+            cols = slice(3 * h, 3 * h + 3)
+            scores = queries[..., cols] @ np.swapaxes(keys[..., cols], 1, 2) / np.sqrt(3)
+            weights = np.exp(scores) / np.exp(scores).sum(-1, keepdims=True)
+            heads.append(weights @ values[..., cols])
+        np.testing.assert_allclose(out[row:row + 1], np.concatenate(heads, -1), rtol=1e-4,
+                                   atol=1e-5)
+    # attention dropout only in training
+    trained = att(tf.constant(x), memory=tf.constant(memory), memory_mask=mask, training=True)
+    assert not np.allclose(trained.numpy(), out)
