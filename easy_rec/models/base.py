@@ -14,6 +14,9 @@ from easy_rec.protos import easy_rec_model_pb2, eval_pb2, feature_config_pb2, lo
 
 LossType = loss_pb2.LossType
 _REGRESSION_LOSSES = (loss_pb2.L2_LOSS, loss_pb2.SIGMOID_L2_LOSS)
+#: loss types that only the models listing them in own_losses compute
+EMBEDDING_LOSSES = (loss_pb2.CIRCLE_LOSS, loss_pb2.MULTI_SIMILARITY_LOSS,
+                    loss_pb2.SOFTMAX_CROSS_ENTROPY_WITH_NEGATIVE_MINING, loss_pb2.PAIR_WISE_LOSS)
 SERVING_OUTPUTS = ("probs", "logits", "y")
 SignatureFunction = Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]
 
@@ -63,6 +66,8 @@ class RankModel(tf.Module):
     unpooled_groups: tuple[str, ...] = ()
     #: whether the model draws negatives from data_config.negative_sampler
     uses_negative_sampler: bool = False
+    #: loss types of EMBEDDING_LOSSES (loss_type or model_config.losses entries) it computes
+    own_losses: tuple[int, ...] = ()
 
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],

@@ -5,7 +5,9 @@ from __future__ import annotations
 from easy_rec.config.context import CheckContext
 from easy_rec.metrics.retrieval import RETRIEVAL_METRICS
 from easy_rec.models import registry
+from easy_rec.models.base import EMBEDDING_LOSSES
 from easy_rec.models.match_base import MatchModel
+from easy_rec.protos import loss_pb2
 
 
 def check_model_block(ctx: CheckContext) -> None:
@@ -39,9 +41,25 @@ def check_model_config(ctx: CheckContext) -> None:
     model = ctx.config.model_config
     if model.num_class < 1:
         ctx.fail("model_config.num_class", f"num_class must be >= 1, got {model.num_class}")
+    check_own_losses(ctx, cls)
     for hook, checked in (("validate_config", model), ("validate_pipeline", ctx.config)):
         if callable(getattr(cls, hook, None)):  # optional for classes not derived from RankModel
             getattr(cls, hook)(checked, ctx.locate)
+
+
+def check_own_losses(ctx: CheckContext, cls: type) -> None:
+    """Loss types of EMBEDDING_LOSSES, and model_config.losses entries, only for the model
+    classes that compute them (own_losses)."""
+    model = ctx.config.model_config
+    own = getattr(cls, "own_losses", ())
+    if model.loss_type in EMBEDDING_LOSSES and model.loss_type not in own:
+        name = loss_pb2.LossType.Name(model.loss_type)
+        ctx.fail("model_config.loss_type", f"loss_type {name} is not supported: model_class "
+                 f"{model.model_class} does not compute it (embedding models such as "
+                 "CoMetricLearningI2I and DropoutNet do)")
+    if model.losses and not own:
+        ctx.fail("model_config.losses", f"losses is not supported: model_class "
+                 f"{model.model_class} does not read it yet (DropoutNet does)")
 
 
 def check_matching_settings(ctx: CheckContext) -> None:
