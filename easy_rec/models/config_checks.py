@@ -2,12 +2,18 @@
 (`validate_config`, `validate_pipeline`), and of settings only matching models read."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from google.protobuf.message import Message
+
 from easy_rec.config.context import CheckContext
 from easy_rec.metrics.retrieval import RETRIEVAL_METRICS
 from easy_rec.models import registry
 from easy_rec.models.base import EMBEDDING_LOSSES
 from easy_rec.models.match_base import MatchModel
 from easy_rec.protos import loss_pb2
+
+LOSS_TYPE = loss_pb2.DESCRIPTOR.enum_types_by_name["LossType"].full_name
 
 
 def check_model_block(ctx: CheckContext) -> None:
@@ -48,18 +54,33 @@ def check_model_config(ctx: CheckContext) -> None:
 
 
 def check_own_losses(ctx: CheckContext, cls: type) -> None:
-    """Loss types of EMBEDDING_LOSSES, and model_config.losses entries, only for the model
-    classes that compute them (own_losses)."""
+    """Loss types of EMBEDDING_LOSSES (anywhere in model_config: loss_type, task towers,
+    losses entries), and model_config.losses, only for the model classes that compute them
+    (own_losses)."""
     model = ctx.config.model_config
     own = getattr(cls, "own_losses", ())
-    if model.loss_type in EMBEDDING_LOSSES and model.loss_type not in own:
-        name = loss_pb2.LossType.Name(model.loss_type)
-        ctx.fail("model_config.loss_type", f"loss_type {name} is not supported: model_class "
-                 f"{model.model_class} does not compute it (embedding models such as "
-                 "CoMetricLearningI2I and DropoutNet do)")
     if model.losses and not own:
         ctx.fail("model_config.losses", f"losses is not supported: model_class "
                  f"{model.model_class} does not read it yet (DropoutNet does)")
+    for path, value in _loss_types(model, "model_config"):
+        if value in EMBEDDING_LOSSES and value not in own:
+            name = loss_pb2.LossType.Name(value)
+            ctx.fail(path, f"loss_type {name} is not supported: model_class "
+                     f"{model.model_class} does not compute it (embedding models such as "
+                     "CoMetricLearningI2I and DropoutNet do)")
+
+
+def _loss_types(message: Message, path: str) -> Iterator[tuple[str, int]]:
+    """(path, value) of every LossType field set in `message` and its sub-messages."""
+    for field, value in message.ListFields():
+        where = f"{path}.{field.name}"
+        values = value if field.is_repeated else [value]
+        for i, item in enumerate(values):
+            at = f"{where}[{i}]" if field.is_repeated else where
+            if field.message_type is not None:
+                yield from _loss_types(item, at)
+            elif field.enum_type is not None and field.enum_type.full_name == LOSS_TYPE:
+                yield at, item
 
 
 def check_matching_settings(ctx: CheckContext) -> None:

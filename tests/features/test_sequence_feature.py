@@ -87,3 +87,29 @@ def test_sequence_group_errors_name_the_field_and_line(edits, field, words):
         load_pipeline_config(DIN_SAMPLE, edits)
     message = str(info.value)
     assert field in message and words in message and "din_on_movielens.config:" in message, message
+
+
+def test_unpooled_group_gives_each_sequence_padded_with_its_mask():
+    features = [_parse('input_names: "movie_id" embedding_dim: 4 num_buckets: 10 '
+                       'embedding_name: "movie"', feature_config_pb2.FeatureConfig()),
+                _parse('input_names: "hist" feature_type: SequenceFeature separator: ";" '
+                       'max_seq_len: 3 embedding_dim: 4 num_buckets: 10 embedding_name: "movie"',
+                       feature_config_pb2.FeatureConfig())]
+    groups = [_parse('group_name: "text" feature_names: "hist"',
+                     feature_config_pb2.FeatureGroupConfig()),
+              _parse('group_name: "item" feature_names: "movie_id"',
+                     feature_config_pb2.FeatureGroupConfig())]
+    layer = FeatureLayer(features, groups, unpooled_groups=["text"])
+    out = layer({"movie_id": tf.constant(["5", "7"]), "hist": tf.constant(["1;2", "4"])})
+    table = layer.deep_tables["movie"].weights.numpy()
+    (value,) = out.unpooled["text"]
+    assert "text" not in out.deep and layer.unpooled_dims("text") == [(4, 3)]
+    np.testing.assert_allclose(value.values.numpy()[0, :2], table[[1, 2]])
+    np.testing.assert_array_equal(value.mask.numpy(), [[True, True, False], [True, False, False]])
+    np.testing.assert_array_equal(value.length.numpy(), [2, 1])
+    assert not value.values.numpy()[1, 1:].any()
+    # the lookups count towards the embedding L2
+    l2 = 0.5 * (np.square(table[[1, 2, 4]]).sum() + np.square(table[[5, 7]]).sum())
+    assert float(out.embedding_l2) == pytest.approx(l2, rel=1e-5)
+    with pytest.raises(ValueError, match="movie_id are not"):
+        FeatureLayer(features, groups, unpooled_groups=["item"])

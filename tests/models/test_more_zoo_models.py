@@ -419,12 +419,12 @@ def test_co_metric_learning_outputs_and_config_errors(data, tmp_path, batches):
 
 
 # -- short trainings with export ----------------------------------------------------------------
+# what the samples (trained and served by the zoo test) leave out of the training graph: the
+# image RawFeature through reader, fusion and export; negatives drawn inside a train step of a
+# model that is not a matching model
 VARIANTS = {
     "cmbf_image": ("cmbf", {"image": True}),
-    "uniter_image": ("uniter", {"image": True}),
     "multi_tower_recall_sampled": ("multi_tower_recall", {"sampled": True}),
-    "dssm_senet_sampled": ("dssm_senet", {"sampled": True}),
-    "co_metric_learning_i2i_multi_similarity": ("co_metric_learning_i2i", {"ms": True}),
 }
 
 
@@ -436,9 +436,6 @@ def test_variant_trains_and_exports(variant, data, tmp_path):
     edits = sampler(data) if how.get("sampled") else {}
     if how.get("image"):
         text = with_image(text)
-    if how.get("ms"):
-        text = text.replace("loss_type: CIRCLE_LOSS", "loss_type: MULTI_SIMILARITY_LOSS").replace(
-            "circle_loss { margin: 0.25 gamma: 32 }", "multi_similarity_loss { beta: 10 }")
     config = config_of(text, data, str(tmp_path / "model"), image=bool(how.get("image")),
                        **edits)
     tf.random.set_seed(3)
