@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
+from easy_rec.layers.base import Layer
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.multimodal import CrossModalTower, SegmentEmbedding
 from easy_rec.layers.position import PositionEmbedding
@@ -33,10 +34,12 @@ from easy_rec.protos import cmbf_pb2, easy_rec_model_pb2
 TABLE_STDDEV = 0.02
 
 
-@register_model("CMBF", cmbf_pb2.CMBF)
-class CMBF(RankModel):
-    """Groups (at least one): 'image' (RawFeatures of image embeddings), 'general' (embedded
-    features of one width), 'text' (SequenceFeatures of one width) and 'other'.
+class CMBFFusion(Layer):
+    """The fusion of EasyRec's CMBF layer, from the modality groups to one vector
+    ([batch, output_dim]); CMBF's body and DBMTL's bottom_cmbf.
+
+    Groups (at least one): 'image' (RawFeatures of image embeddings), 'general' (embedded
+    features of one width), 'text' (SequenceFeatures of one width, read unpooled) and 'other'.
 
     Image: with image_self_attention_layer_num 0 the image features are projected to
     multi_head_num * image_cross_head_size and fused as they are; otherwise they become tokens
@@ -49,10 +52,15 @@ class CMBF(RankModel):
     Encoders have multi_head_num heads, GELU feed-forward layers 4x wide and no input norm.
     """
 
-    unpooled_groups = ("text",)
+    def __init__(self, feature_layer: FeatureLayer, config: cmbf_pb2.CMBFTower,
+                 name: str = "cmbf"):
+        super().__init__(name=name)
+        self.config = config
+        with self.name_scope:
+            self._build(feature_layer)
 
-    def build(self, feature_layer: FeatureLayer) -> None:
-        config = self.params.config
+    def _build(self, feature_layer: FeatureLayer) -> None:
+        config = self.config
         shapes = modality_shapes(feature_layer, "CMBF")
         self._general_count = shapes.general_count
         heads = int(config.multi_head_num)
@@ -88,13 +96,12 @@ class CMBF(RankModel):
             self.other = OtherFeatures(shapes.other_width, config.other_feature_dnn
                                        if config.HasField("other_feature_dnn") else None)
             width += self.other.output_dim
-        self.final_dnn = MLP(width, **mlp_kwargs(self.params.final_dnn), name="final_dnn")
-        self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
+        self.output_dim = width
 
     # -- image -------------------------------------------------------------------------------
     def _build_image(self, dim: int, count: int) -> int:
         """Creates the image projection; returns the width of the image tokens."""
-        config = self.params.config
+        config = self.config
         self._image_tokens = count
         self._patches = 0
         self.image_map = None
@@ -136,7 +143,7 @@ class CMBF(RankModel):
 
     # -- text --------------------------------------------------------------------------------
     def _build_text(self, shapes: ModalityShapes, width: int) -> None:
-        config = self.params.config
+        config = self.config
         count = len(shapes.text_lengths)
         self.general_projection = (Dense(shapes.general_width, width, name="general_projection")
                                    if shapes.general_count and shapes.general_width != width
@@ -197,7 +204,7 @@ class CMBF(RankModel):
         return tf.concat(pieces, axis=1)
 
     # -- forward -----------------------------------------------------------------------------
-    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
+    def __call__(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         has_image = "image" in features.deep
         has_text = self._general_count or "text" in features.unpooled
         image = self._image(features, training) if has_image else None
@@ -211,45 +218,66 @@ class CMBF(RankModel):
             parts.append(self._merge_text(text, masks))
         if self.other is not None:
             parts.append(self.other(features, training))
-        return self.output_layer(self.final_dnn(tf.concat(parts, axis=1), training))
+        return tf.concat(parts, axis=1)
+
+
+@register_model("CMBF", cmbf_pb2.CMBF)
+class CMBF(RankModel):
+    """CMBFFusion of the modality groups -> final_dnn -> logits."""
+
+    unpooled_groups = ("text",)
+
+    def build(self, feature_layer: FeatureLayer) -> None:
+        self.fusion = CMBFFusion(feature_layer, self.params.config)
+        self.final_dnn = MLP(self.fusion.output_dim, **mlp_kwargs(self.params.final_dnn),
+                             name="final_dnn")
+        self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
+
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
+        return self.output_layer(self.final_dnn(self.fusion(features, training), training))
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
-        check_modality_groups(model_config, locate)
-        config = model_config.cmbf.config
-        where = "model_config.cmbf.config"
-        groups = {g.group_name: g for g in model_config.feature_groups}
-        require(config.multi_head_num >= 1, f"{where}.multi_head_num",
-                "multi_head_num must be >= 1", locate)
         require(len(model_config.cmbf.final_dnn.hidden_units) > 0,
                 "model_config.cmbf.final_dnn.hidden_units", "final_dnn needs hidden_units", locate)
-        has_text = "text" in groups or "general" in groups
-        image_encoded = "image" in groups and config.image_self_attention_layer_num > 0
-        widths = {}
-        if has_text:
-            widths["text"] = config.text_head_size * config.text_multi_head_num
-        if image_encoded:
-            widths["image"] = config.image_head_size * config.image_multi_head_num
-        for side, width in widths.items():
-            require(width > 0 and width % config.multi_head_num == 0,
-                    f"{where}.{side}_head_size", f"the {side} tokens are {side}_head_size x "
-                    f"{side}_multi_head_num = {width} wide, which multi_head_num "
-                    f"({config.multi_head_num}) heads must divide", locate)
-        if "image" in groups and has_text:
-            for side in ("image", "text"):
-                require(getattr(config, f"{side}_cross_head_size") > 0,
-                        f"{where}.{side}_cross_head_size",
-                        f"{side}_cross_head_size must be > 0 to fuse image and text", locate)
-        elif "image" in groups and not image_encoded:
-            require(config.image_cross_head_size > 0, f"{where}.image_cross_head_size",
-                    "without image self-attention the image is projected to multi_head_num x "
-                    "image_cross_head_size, which must be > 0", locate)
-        single_image = "image" in groups and len(groups["image"].feature_names) == 1
-        if image_encoded and single_image and config.image_feature_patch_num <= 1:
-            require(config.image_feature_dim > 0, f"{where}.image_feature_dim",
-                    "one image feature without patches becomes image_feature_dim tokens: set "
-                    "image_feature_dim > 0", locate)
-        if "text" in groups and config.use_position_embeddings:
-            require(config.max_position_embeddings > 0, f"{where}.max_position_embeddings",
-                    "use_position_embeddings (default true) needs max_position_embeddings > 0 "
-                    "(>= every text feature's max_seq_len)", locate)
+        check_cmbf_tower(model_config, model_config.cmbf.config, "model_config.cmbf.config",
+                         locate)
+
+
+def check_cmbf_tower(model_config: easy_rec_model_pb2.EasyRecModel, config: cmbf_pb2.CMBFTower,
+                     where: str, locate: Locate) -> None:
+    """ConfigError unless the CMBF settings at `where` fit the model's modality groups."""
+    check_modality_groups(model_config, locate)
+    groups = {g.group_name: g for g in model_config.feature_groups}
+    require(config.multi_head_num >= 1, f"{where}.multi_head_num",
+            "multi_head_num must be >= 1", locate)
+    has_text = "text" in groups or "general" in groups
+    image_encoded = "image" in groups and config.image_self_attention_layer_num > 0
+    widths = {}
+    if has_text:
+        widths["text"] = config.text_head_size * config.text_multi_head_num
+    if image_encoded:
+        widths["image"] = config.image_head_size * config.image_multi_head_num
+    for side, width in widths.items():
+        require(width > 0 and width % config.multi_head_num == 0,
+                f"{where}.{side}_head_size", f"the {side} tokens are {side}_head_size x "
+                f"{side}_multi_head_num = {width} wide, which multi_head_num "
+                f"({config.multi_head_num}) heads must divide", locate)
+    if "image" in groups and has_text:
+        for side in ("image", "text"):
+            require(getattr(config, f"{side}_cross_head_size") > 0,
+                    f"{where}.{side}_cross_head_size",
+                    f"{side}_cross_head_size must be > 0 to fuse image and text", locate)
+    elif "image" in groups and not image_encoded:
+        require(config.image_cross_head_size > 0, f"{where}.image_cross_head_size",
+                "without image self-attention the image is projected to multi_head_num x "
+                "image_cross_head_size, which must be > 0", locate)
+    single_image = "image" in groups and len(groups["image"].feature_names) == 1
+    if image_encoded and single_image and config.image_feature_patch_num <= 1:
+        require(config.image_feature_dim > 0, f"{where}.image_feature_dim",
+                "one image feature without patches becomes image_feature_dim tokens: set "
+                "image_feature_dim > 0", locate)
+    if "text" in groups and config.use_position_embeddings:
+        require(config.max_position_embeddings > 0, f"{where}.max_position_embeddings",
+                "use_position_embeddings (default true) needs max_position_embeddings > 0 "
+                "(>= every text feature's max_seq_len)", locate)

@@ -7,9 +7,11 @@ from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP
 from easy_rec.layers.experts import MMoELayer
+from easy_rec.models.cmbf import CMBFFusion, check_cmbf_tower
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.multi_task import MultiTaskModel, TowerHead, config_error
 from easy_rec.models.registry import register_model
+from easy_rec.models.uniter import UniterFusion, check_uniter_tower
 from easy_rec.protos import easy_rec_model_pb2, multi_task_pb2
 
 
@@ -19,12 +21,25 @@ class DBMTL(MultiTaskModel):
 
     h_t = dnn_t(task input), r_t = relation_dnn_t([h_t, r_d for d in relation_tower_names]),
     logits_t = output_t(r_t); a tower sees the relation outputs of the towers it depends on.
+
+    With bottom_cmbf or bottom_uniter the bottom is instead CMBF's / Uniter's fusion of the
+    groups image, general, text and other (cmbf.md, uniter.md), and bottom_dnn is not used.
     """
+
+    @property
+    def unpooled_groups(self) -> tuple[str, ...]:
+        return ("text",) if _fusion_field(self.params) else ()
 
     def build(self, feature_layer: FeatureLayer) -> None:
         params, tasks = self.params, self.tasks
-        self.bottom = MLP(feature_layer.group_dim("all"), **mlp_kwargs(params.bottom_dnn),
-                          name="bottom_dnn")
+        fusion = _fusion_field(params)
+        if fusion == "bottom_cmbf":
+            self.bottom = CMBFFusion(feature_layer, params.bottom_cmbf, name="bottom_cmbf")
+        elif fusion == "bottom_uniter":
+            self.bottom = UniterFusion(feature_layer, params.bottom_uniter, name="bottom_uniter")
+        else:
+            self.bottom = MLP(feature_layer.group_dim("all"), **mlp_kwargs(params.bottom_dnn),
+                              name="bottom_dnn")
         dim = self.bottom.output_dim
         self.mmoe = None
         if params.num_expert > 0:
@@ -43,7 +58,10 @@ class DBMTL(MultiTaskModel):
         self._relations = [list(t.relation_tower_names) for t in params.task_towers]
 
     def task_logits(self, features: FeatureLayerOutput, training: bool) -> list[tf.Tensor]:
-        bottom = self.bottom(features.concat("all"), training)
+        if _fusion_field(self.params):
+            bottom = self.bottom(features, training)
+        else:
+            bottom = self.bottom(features.concat("all"), training)
         task_inputs = self.mmoe(bottom, training) if self.mmoe else [bottom] * len(self.heads)
         relation: dict[str, tf.Tensor] = {}
         logits = []
@@ -55,9 +73,22 @@ class DBMTL(MultiTaskModel):
         return logits
 
     @classmethod
+    def input_groups(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> list[str]:
+        return [] if _fusion_field(model_config.dbmtl) else ["all"]
+
+    @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         super().validate_config(model_config, locate)
         params = model_config.dbmtl
+        where = "model_config.dbmtl"
+        if params.HasField("bottom_cmbf") and params.HasField("bottom_uniter"):
+            raise config_error(locate, f"{where}.bottom_uniter", "set bottom_cmbf or "
+                               "bottom_uniter, not both")
+        if params.HasField("bottom_cmbf"):
+            check_cmbf_tower(model_config, params.bottom_cmbf, f"{where}.bottom_cmbf", locate)
+        if params.HasField("bottom_uniter"):
+            check_uniter_tower(model_config, params.bottom_uniter, f"{where}.bottom_uniter",
+                               locate)
         if params.num_expert > 0 and not params.expert_dnn.hidden_units:
             raise config_error(locate, "model_config.dbmtl.expert_dnn",
                                "num_expert > 0 needs expert_dnn { hidden_units: [...] }")
@@ -70,3 +101,11 @@ class DBMTL(MultiTaskModel):
                         f"tower {tower.tower_name!r} depends on {name!r}, which is not a tower "
                         f"defined before it (earlier towers: {', '.join(sorted(earlier)) or 'none'})")
             earlier.add(tower.tower_name)
+
+
+def _fusion_field(params: multi_task_pb2.DBMTL) -> str | None:
+    """'bottom_cmbf' or 'bottom_uniter' when one is set."""
+    for field in ("bottom_cmbf", "bottom_uniter"):
+        if params.HasField(field):
+            return field
+    return None

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
+from easy_rec.layers.base import Layer
 from easy_rec.layers.core import MLP, Dense, get_activation
 from easy_rec.layers.multimodal import SegmentEmbedding
 from easy_rec.layers.position import PositionEmbedding
@@ -28,9 +29,11 @@ from easy_rec.models.registry import register_model
 from easy_rec.protos import easy_rec_model_pb2, uniter_pb2
 
 
-@register_model("Uniter", uniter_pb2.Uniter)
-class Uniter(RankModel):
-    """Groups (at least one): 'image' (RawFeatures of image embeddings, one token each),
+class UniterFusion(Layer):
+    """The encoder of EasyRec's Uniter layer, from the modality groups to [batch,
+    output_dim] = [CLS output, other]; Uniter's body and DBMTL's bottom_uniter.
+
+    Groups (at least one): 'image' (RawFeatures of image embeddings, one token each),
     'general' (embedded features of one width, one token each), 'text' (SequenceFeatures of one
     width) and 'other'. Tokens are projected to hidden_size where their width differs.
 
@@ -41,10 +44,13 @@ class Uniter(RankModel):
     initializer_range.
     """
 
-    unpooled_groups = ("text",)
+    def __init__(self, feature_layer: FeatureLayer, config: uniter_pb2.UniterTower,
+                 name: str = "uniter"):
+        super().__init__(name=name)
+        with self.name_scope:
+            self._build(feature_layer, config)
 
-    def build(self, feature_layer: FeatureLayer) -> None:
-        config = self.params.config
+    def _build(self, feature_layer: FeatureLayer, config: uniter_pb2.UniterTower) -> None:
         shapes = modality_shapes(feature_layer, "Uniter")
         hidden = int(config.hidden_size)
         stddev = float(config.initializer_range)
@@ -87,8 +93,7 @@ class Uniter(RankModel):
             self.other = OtherFeatures(shapes.other_width, config.other_feature_dnn
                                        if config.HasField("other_feature_dnn") else None)
             width += self.other.output_dim
-        self.final_dnn = MLP(width, **mlp_kwargs(self.params.final_dnn), name="final_dnn")
-        self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
+        self.output_dim = width
 
     def _segments(self, features: FeatureLayerOutput, training: bool
                   ) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
@@ -116,7 +121,7 @@ class Uniter(RankModel):
             add(seq.values, projection, segment, seq.mask)
         return parts, masks
 
-    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
+    def __call__(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         parts = []
         segments, masks = self._segments(features, training)
         if segments:
@@ -127,32 +132,53 @@ class Uniter(RankModel):
             parts.append(self.encoder(x, mask, training)[:, 0, :])
         if self.other is not None:
             parts.append(self.other(features, training))
-        return self.output_layer(self.final_dnn(tf.concat(parts, axis=1), training))
+        return tf.concat(parts, axis=1)
+
+
+@register_model("Uniter", uniter_pb2.Uniter)
+class Uniter(RankModel):
+    """UniterFusion of the modality groups -> final_dnn -> logits."""
+
+    unpooled_groups = ("text",)
+
+    def build(self, feature_layer: FeatureLayer) -> None:
+        self.fusion = UniterFusion(feature_layer, self.params.config)
+        self.final_dnn = MLP(self.fusion.output_dim, **mlp_kwargs(self.params.final_dnn),
+                             name="final_dnn")
+        self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
+
+    def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
+        return self.output_layer(self.final_dnn(self.fusion(features, training), training))
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
-        check_modality_groups(model_config, locate)
-        config = model_config.uniter.config
-        where = "model_config.uniter.config"
         require(len(model_config.uniter.final_dnn.hidden_units) > 0,
                 "model_config.uniter.final_dnn.hidden_units", "final_dnn needs hidden_units",
                 locate)
-        groups = {g.group_name for g in model_config.feature_groups}
-        if not groups & {"image", "general", "text"}:
-            return
-        for field in ("hidden_size", "num_hidden_layers", "num_attention_heads",
-                      "intermediate_size"):
-            require(getattr(config, field) >= 1, f"{where}.{field}", f"{field} must be >= 1",
-                    locate)
-        try:
-            get_activation(config.hidden_act)
-        except ValueError as error:
-            require(False, f"{where}.hidden_act", str(error), locate)
-        require(config.hidden_size % config.num_attention_heads == 0, f"{where}.hidden_size",
-                f"hidden_size ({config.hidden_size}) must be a multiple of num_attention_heads "
-                f"({config.num_attention_heads})", locate)
-        if "text" in groups and config.use_position_embeddings:
-            require(config.max_position_embeddings > 0, f"{where}.max_position_embeddings",
-                    "use_position_embeddings (default true) needs max_position_embeddings > 0",
-                    locate)
+        check_uniter_tower(model_config, model_config.uniter.config, "model_config.uniter.config",
+                           locate)
+
+
+def check_uniter_tower(model_config: easy_rec_model_pb2.EasyRecModel,
+                       config: uniter_pb2.UniterTower, where: str, locate: Locate) -> None:
+    """ConfigError unless the Uniter settings at `where` fit the model's modality groups."""
+    check_modality_groups(model_config, locate)
+    groups = {g.group_name for g in model_config.feature_groups}
+    if not groups & {"image", "general", "text"}:
+        return
+    for field in ("hidden_size", "num_hidden_layers", "num_attention_heads",
+                  "intermediate_size"):
+        require(getattr(config, field) >= 1, f"{where}.{field}", f"{field} must be >= 1",
+                locate)
+    try:
+        get_activation(config.hidden_act)
+    except ValueError as error:
+        require(False, f"{where}.hidden_act", str(error), locate)
+    require(config.hidden_size % config.num_attention_heads == 0, f"{where}.hidden_size",
+            f"hidden_size ({config.hidden_size}) must be a multiple of num_attention_heads "
+            f"({config.num_attention_heads})", locate)
+    if "text" in groups and config.use_position_embeddings:
+        require(config.max_position_embeddings > 0, f"{where}.max_position_embeddings",
+                "use_position_embeddings (default true) needs max_position_embeddings > 0",
+                locate)
 

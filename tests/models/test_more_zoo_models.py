@@ -289,7 +289,7 @@ def test_pdn_config_errors(data, tmp_path):
 def test_cmbf_image_variants(fields, tokens, data, tmp_path, batches):
     config = config_of(with_image(sample_text("cmbf"), **fields), data, str(tmp_path), image=True)
     model, batch = model_and_batch(config, batches)
-    image = model._image(model.feature_layer(batch), training=False)
+    image = model.fusion._image(model.feature_layer(batch), training=False)
     assert image.shape[:2] == (32, tokens)
     logits = model(batch, training=True)["logits"].numpy()
     assert logits.shape == (32,) and np.isfinite(logits).all()
@@ -315,11 +315,34 @@ def test_uniter_segments_and_rows_apart(data, tmp_path, batches):
     config = config_of(with_image(sample_text("uniter")), data, str(tmp_path), image=True)
     model, batch = model_and_batch(config, batches)
     # image, general, title, genres: four token types
-    assert model.token_types.weights.shape == (4, 32)
+    assert model.fusion.token_types.weights.shape == (4, 32)
     out = model(batch, training=False)["logits"].numpy()
     head = {k: v[:4] for k, v in batch.items() if v.shape.rank}
     np.testing.assert_allclose(model(head, training=False)["logits"].numpy(), out[:4],
                                rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("bottom", [
+    "bottom_uniter { hidden_size: 16 num_attention_heads: 2 num_hidden_layers: 1 "
+    "intermediate_size: 32 max_position_embeddings: 16 }",
+    "bottom_cmbf { multi_head_num: 2 text_multi_head_num: 2 text_head_size: 8 "
+    "max_position_embeddings: 16 }"])
+def test_dbmtl_on_a_cmbf_or_uniter_bottom(bottom, data, tmp_path, batches):
+    text = sample_text("dbmtl")
+    for name in ("genres", "title"):
+        text = text.replace(f'input_names: "{name}" feature_type: TagFeature',
+                            f'input_names: "{name}" feature_type: SequenceFeature max_seq_len: 8')
+    start, end = text.index("  feature_groups {"), text.index("  dbmtl {")
+    text = (text[:start] + '  feature_groups { group_name: "general" feature_names: ["user_id", '
+            '"movie_id", "gender", "age", "job_id", "zip_id", "year"] }\n'
+            '  feature_groups { group_name: "text" feature_names: ["title", "genres"] }\n'
+            + text[end:])
+    text = text.replace("bottom_dnn { hidden_units: [256] use_bn: false }", bottom)
+    model, batch = model_and_batch(config_of(text, data, str(tmp_path), sequence=True), batches)
+    out = model(batch, training=True)
+    assert out["logits_ctr"].shape == (32,) and out["logits_top"].shape == (32,)
+    assert np.isfinite(float(model.loss(out, batch)))
+    assert list(model.feature_layer.unpooled_groups) == ["text"]
 
 
 # -- DropoutNet -----------------------------------------------------------------------------
