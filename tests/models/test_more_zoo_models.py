@@ -429,7 +429,20 @@ def test_co_metric_learning_outputs_and_config_errors(data, tmp_path, batches):
     np.testing.assert_allclose(np.linalg.norm(out["norm_emb"].numpy(), axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(out["sample_id"].numpy(), batch["movie_id"].numpy())
     assert set(model.serving_outputs(out)) == {"float_emb", "norm_emb", "sample_id"}
+    embedding = tf.math.l2_normalize(out["float_emb"], axis=-1)
+    masks = pair_masks(batch["label"], batch["user_id"])
+    similarity = tf.matmul(embedding, embedding, transpose_b=True)
+    assert float(model.loss(out, batch)) == pytest.approx(
+        float(circle_loss(similarity, *masks, 0.25, 32.0)), rel=1e-5)
     text = sample_text("co_metric_learning_i2i")
+    ms_text = text.replace("loss_type: CIRCLE_LOSS", "loss_type: MULTI_SIMILARITY_LOSS").replace(
+        "circle_loss { margin: 0.25 gamma: 32 }", "multi_similarity_loss { beta: 10 }")
+    ms_model, _ = model_and_batch(config_of(ms_text, data, str(tmp_path)), batches)
+    ms_out = ms_model(batch, training=False)
+    embedding = tf.math.l2_normalize(ms_out["float_emb"], axis=-1)
+    similarity = tf.matmul(embedding, embedding, transpose_b=True)
+    assert float(ms_model.loss(ms_out, batch)) == pytest.approx(
+        float(multi_similarity_loss(similarity, *masks, 2.0, 10.0, 1.0)), rel=1e-5)
     with pytest.raises(ConfigError, match="reads metric_learning.multi_similarity_loss"):
         config_of(text.replace("loss_type: CIRCLE_LOSS", "loss_type: MULTI_SIMILARITY_LOSS"),
                   data, str(tmp_path))
