@@ -68,6 +68,8 @@ class RankModel(tf.Module):
     uses_negative_sampler: bool = False
     #: loss types of EMBEDDING_LOSSES (loss_type or model_config.losses entries) it computes
     own_losses: tuple[int, ...] = ()
+    #: whether the model reads model_config.losses
+    reads_losses: bool = False
 
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],

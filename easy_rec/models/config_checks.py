@@ -59,7 +59,7 @@ def check_own_losses(ctx: CheckContext, cls: type) -> None:
     (own_losses)."""
     model = ctx.config.model_config
     own = getattr(cls, "own_losses", ())
-    if model.losses and not own:
+    if model.losses and not getattr(cls, "reads_losses", False):
         ctx.fail("model_config.losses", f"losses is not supported: model_class "
                  f"{model.model_class} does not read it yet (DropoutNet does)")
     for path, value in _loss_types(model, "model_config"):

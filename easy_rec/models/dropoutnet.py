@@ -89,6 +89,7 @@ class DropoutNet(MatchModel):
     """
 
     own_losses = LOSSES[1:]
+    reads_losses = True
     uses_negative_sampler = False
 
     def build(self, feature_layer: FeatureLayer) -> None:
