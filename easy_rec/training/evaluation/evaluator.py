@@ -14,11 +14,14 @@ from easy_rec.input.empty_input import no_rows_error
 from easy_rec.input.line_parser import MALFORMED_KEY, checked_batches
 from easy_rec.input.reader import build_reader
 from easy_rec.metrics.evaluator import MetricAccumulator, write_eval_result
+from easy_rec.metrics.metric_learning import EMBEDDING_OUTPUT, SESSION_OUTPUT
 from easy_rec.models.base import RankModel
 from easy_rec.protos import pipeline_pb2
 from easy_rec.training.evaluation.retrieval import RetrievalEvaluation
 
 logger = logging.getLogger(__name__)
+
+LEARNING_OUTPUTS = (EMBEDDING_OUTPUT, SESSION_OUTPUT)
 
 
 class Evaluator:
@@ -48,6 +51,8 @@ class Evaluator:
         outputs = self._model(batch, training=False)
         keep = {t.key(k): outputs[t.key(k)] for t in self._model.tasks for k in ("probs", "y")
                 if t.key(k) in outputs}
+        # metric learning (precision_at_topk): embeddings and session ids of the rows
+        keep.update({k: outputs[k] for k in LEARNING_OUTPUTS if k in outputs})
         keep["loss"] = self._model.loss(outputs, batch)
         if self._retrieval is not None:
             keep.update(self._retrieval.outputs(outputs))
@@ -84,7 +89,9 @@ class Evaluator:
             for task, accumulator in zip(tasks, accumulators):
                 accumulator.update(
                     batch[task.label_field].numpy(),
-                    {k: out[task.key(k)].numpy() for k in ("probs", "y") if task.key(k) in out},
+                    {**{k: out[task.key(k)].numpy() for k in ("probs", "y")
+                        if task.key(k) in out},
+                     **{k: out[k].numpy() for k in LEARNING_OUTPUTS if k in out}},
                     groups, weights)
             if self._retrieval is not None:
                 self._retrieval.update(batch, out)
