@@ -114,8 +114,7 @@ class Trainer:
             step_counter=self.global_step)
         eval_path = eval_input_path(config)
         self.evaluator = Evaluator(config, self.model, eval_path, plan) if eval_path else None
-        self.exports = ExportPolicy(self.model, config.data_config, config.export_config,
-                                    config.model_dir, step=lambda: int(self.global_step),
+        self.exports = ExportPolicy(self.model, config, step=lambda: int(self.global_step),
                                     gate=self._may_export)
         self._summary = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
         self.train_stats: dict[str, float] = {}
