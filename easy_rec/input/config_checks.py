@@ -9,6 +9,7 @@ from google.protobuf.message import Message
 from easy_rec.config.context import CheckContext
 from easy_rec.input.kafka_settings import SERVERS_ENV, parse_offset_info, parse_offset_time
 from easy_rec.input.reader import supported_input_types
+from easy_rec.input.tfrecord_input import COMPRESSION_TYPES
 from easy_rec.protos import dataset_pb2
 from easy_rec.tables.cell_patterns import is_valid_cell
 
@@ -101,3 +102,27 @@ def check_default_values(ctx: CheckContext) -> None:
             ctx.fail(f"data_config.input_fields[{i}].default_val",
                      f"default_val {field.default_val!r} of input field {field.input_name!r} "
                      f"is not a valid {_DatasetConfig.FieldType.Name(field.input_type)}")
+
+
+TFRECORD_TYPES = ("TFRecordInput", "BatchTFRecordInput")
+
+
+def check_reading_options(ctx: CheckContext) -> None:
+    """data_compression_type is read for TFRecord files (GZIP / ZLIB), BatchTFRecordInput
+    needs n_data_batch_tfrecord (as in EasyRec), eval_batch_size must be positive."""
+    data = ctx.config.data_config
+    input_type = _input_type(ctx)
+    if data.data_compression_type:
+        if input_type not in TFRECORD_TYPES:
+            ctx.fail("data_config.data_compression_type", "data_compression_type is read for "
+                     f"TFRecord input ({', '.join(TFRECORD_TYPES)}); input_type {input_type} "
+                     "files must be uncompressed")
+        if data.data_compression_type.upper() not in COMPRESSION_TYPES:
+            ctx.fail("data_config.data_compression_type", "data_compression_type must be GZIP, "
+                     f"ZLIB or empty, got {data.data_compression_type!r}")
+    if input_type == "BatchTFRecordInput" and not data.n_data_batch_tfrecord:
+        ctx.fail("data_config.n_data_batch_tfrecord", "BatchTFRecordInput needs "
+                 "n_data_batch_tfrecord, the number of rows each record holds",
+                 line_field="data_config")
+    if data.HasField("eval_batch_size") and data.eval_batch_size <= 0:
+        ctx.fail("data_config.eval_batch_size", "eval_batch_size must be > 0")

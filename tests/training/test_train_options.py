@@ -124,3 +124,9 @@ def test_refused_train_options(tmp_path, text: str, message: str) -> None:
 def test_default_distribution_options_are_accepted(tmp_path) -> None:
     _load(tmp_path, "train_config { train_distribute: NoStrategy dead_line: '20220516 23:59:59' }"
           " data_config { chief_redundant: false }")
+
+
+def test_train_options_sample_is_valid() -> None:
+    config = load_pipeline_config(os.path.join(SAMPLES, "deepfm_train_options.config")).config
+    assert config.train_config.optimizer_config[0].WhichOneof("optimizer") == "rms_prop_optimizer"
+    assert config.train_config.dead_line and config.data_config.drop_remainder
