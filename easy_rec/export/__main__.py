@@ -10,7 +10,7 @@ import os
 
 from easy_rec import cli
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.saving import PIPELINE_CONFIG_NAME
+from easy_rec.utils.pipeline_files import PIPELINE_CONFIG_NAME
 
 
 def build_parser() -> argparse.ArgumentParser:

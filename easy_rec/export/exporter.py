@@ -14,10 +14,10 @@ import time
 
 import tensorflow as tf
 
-from easy_rec.config.saving import SAVED_MODEL_CONFIG, pipeline_config_text
 from easy_rec.input.fields import column_dtypes
 from easy_rec.models.base import RankModel
 from easy_rec.protos import dataset_pb2, pipeline_pb2
+from easy_rec.utils.pipeline_files import SAVED_MODEL_CONFIG, pipeline_config_text
 from easy_rec.utils.writers import is_dead_writer, writer_tag
 
 logger = logging.getLogger(__name__)

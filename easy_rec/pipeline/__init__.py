@@ -14,8 +14,8 @@ from easy_rec.config.context import CheckContext, Locate
 from easy_rec.config.loader import REQUIRED_ONLY, Edits, LoadedConfig
 from easy_rec.config.loader import load_pipeline_config as _load
 from easy_rec.config.loader import parse_pipeline_config_text as _parse
-from easy_rec.config.saving import save_pipeline_config
 from easy_rec.pipeline.checks import PIPELINE_CHECKS
+from easy_rec.utils.pipeline_files import save_pipeline_config
 
 __all__ = ["PIPELINE_CHECKS", "load_pipeline_config", "parse_pipeline_config_text",
            "save_pipeline_config", "validate_pipeline_config"]

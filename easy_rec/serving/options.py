@@ -6,9 +6,9 @@ import codecs
 import json
 from dataclasses import dataclass, field
 
-from easy_rec.config.saving import saved_model_config_path
 from easy_rec.protos import dataset_pb2
 from easy_rec.tables.errors import PredictError
+from easy_rec.utils.pipeline_files import saved_model_config_path
 
 DEFAULT_SEPARATOR = ","
 

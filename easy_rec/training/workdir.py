@@ -14,10 +14,10 @@ import os
 import re
 import shutil
 
-from easy_rec.config.saving import PIPELINE_CONFIG_NAME, save_pipeline_config
 from easy_rec.export.exporter import remove_dead_temps
 from easy_rec.export.policy import EXPORTER_TYPES, export_root, exports_enabled
 from easy_rec.protos import pipeline_pb2
+from easy_rec.utils.pipeline_files import PIPELINE_CONFIG_NAME, save_pipeline_config
 from easy_rec.utils.writable import require_writable_dir
 from easy_rec.utils.writers import is_dead_writer, writer_tag
 

@@ -14,10 +14,10 @@ from fs_helpers import dead_pid, host_tag
 from google.protobuf import text_format
 from pipeline_helpers import sample_model_and_batch
 
-from easy_rec.config.saving import saved_model_config_path
 from easy_rec.export.exporter import exported_step, list_exports, remove_dead_temps
 from easy_rec.export.policy import ExportPolicy
 from easy_rec.protos import pipeline_pb2
+from easy_rec.utils.pipeline_files import saved_model_config_path
 
 TESTS = os.path.dirname(os.path.abspath(__file__ + "/.."))
 ROWS = os.path.join(SAMPLES, "data", "movielens_test.csv")
