@@ -18,6 +18,7 @@ TYPED_PATH_FIELDS = {"parquet_train_input": "ParquetInput", "parquet_eval_input"
                      "kafka_train_input": "KafkaInput", "kafka_eval_input": "KafkaInput"}
 KAFKA_FIELDS = {"train_path": "kafka_train_input", "eval_path": "kafka_eval_input"}
 _DatasetConfig = dataset_pb2.DatasetConfig
+TFRECORD_TYPES = ("TFRecordInput", "BatchTFRecordInput")
 
 
 def _input_type(ctx: CheckContext) -> str:
@@ -96,15 +97,17 @@ def check_default_values(ctx: CheckContext) -> None:
     data = ctx.config.data_config
     if data.input_type == data.ParquetInput:
         return
+    # TFRecord records are typed: an empty default_val is the type's zero (EasyRec's rule)
+    tfrecord = _input_type(ctx) in TFRECORD_TYPES
     for i, field in enumerate(data.input_fields):
+        if tfrecord and not field.default_val:
+            continue
         if field.HasField("default_val") and not is_valid_cell(field.default_val,
                                                                field.input_type):
             ctx.fail(f"data_config.input_fields[{i}].default_val",
                      f"default_val {field.default_val!r} of input field {field.input_name!r} "
                      f"is not a valid {_DatasetConfig.FieldType.Name(field.input_type)}")
 
-
-TFRECORD_TYPES = ("TFRecordInput", "BatchTFRecordInput")
 
 
 def check_reading_options(ctx: CheckContext) -> None:

@@ -2,7 +2,7 @@
 
 TFRecordInput: every record is a ``tf.train.Example`` with one value per input field (a
 feature of length 1, as EasyRec's ``FixedLenFeature(shape=1)``); a field the record lacks takes
-the field's default_val. BatchTFRecordInput: every record is a ``tf.train.SequenceExample``
+the field's default_val (an empty one: the type's zero, as in EasyRec). BatchTFRecordInput: every record is a ``tf.train.SequenceExample``
 whose ``feature_lists`` hold n rows per field (``data_config.n_data_batch_tfrecord``, one value
 per row); its rows are read one by one and batched like any other input.
 
@@ -20,6 +20,7 @@ from easy_rec.input.empty_input import no_rows_error
 from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.tuning import fixed_tuning, parallel_calls
 from easy_rec.protos import dataset_pb2
+from easy_rec.tables.column_types import zero_text
 from easy_rec.tables.errors import InputError
 from easy_rec.tables.paths import expand_paths
 
@@ -56,7 +57,9 @@ class TFRecordInput:
         stored = _RECORD_DTYPES[dtype]
         if self.sequence_records:
             return tf.io.FixedLenSequenceFeature([], stored, allow_missing=True)
-        default = field_types.parse_default(field_types.default_cell(field), dtype)
+        # an empty default_val is the type's zero, as EasyRec's get_type_defaults makes it
+        text = field_types.default_cell(field) or zero_text(dtype)
+        default = field_types.parse_default(text, dtype)
         if default is None:
             raise InputError(f"input field {field.input_name}: default_val "
                              f"{field.default_val!r} is not a valid {dtype.name}")

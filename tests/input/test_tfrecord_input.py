@@ -22,7 +22,7 @@ input_fields { input_name: "label" input_type: INT32 }
 input_fields { input_name: "uid" input_type: INT64 }
 input_fields { input_name: "tags" input_type: STRING default_val: "none" }
 input_fields { input_name: "price" input_type: DOUBLE default_val: "1.5" }
-input_fields { input_name: "flag" input_type: BOOL }
+input_fields { input_name: "flag" input_type: BOOL default_val: "" }
 """
 
 
@@ -41,8 +41,8 @@ def _feature(values):
     return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
 
 
-ROWS = [  # (label, uid, tags or None: missing, price or None: missing, flag)
-    (1, 10, b"a|b", 2.25, 1), (0, 11, None, None, 0), (1, 12, b"c", 0.5, 1),
+ROWS = [  # (label, uid, tags / price / flag or None: missing)
+    (1, 10, b"a|b", 2.25, 1), (0, 11, None, None, None), (1, 12, b"c", 0.5, 1),
     (0, 13, b"d", 4.0, 0), (1, 14, b"e|f", None, 1)]
 
 
@@ -70,7 +70,7 @@ def test_examples_are_read_with_defaults_and_types(tmp_path, compression):
     assert merged["uid"].tolist() == [10, 11, 12, 13, 14]
     assert merged["tags"].tolist() == [b"a|b", b"none", b"c", b"d", b"e|f"]
     assert merged["price"].tolist() == [2.25, 1.5, 0.5, 4.0, 1.5]
-    assert merged["flag"].tolist() == [True, False, True, False, True]
+    assert merged["flag"].tolist() == [True, False, True, False, True]  # missing: "" -> false
     assert batches[0]["label"].dtype == tf.int32 and batches[0]["price"].dtype == tf.float64
     assert int(batches[0][MALFORMED_KEY]) == 0
     dropped = list(reader.make_dataset(2, num_epochs=1, drop_remainder=True))
@@ -85,7 +85,7 @@ def test_sequence_examples_hold_several_rows(tmp_path):
         return tf.train.SequenceExample(
             feature_lists=tf.train.FeatureLists(feature_list=lists)).SerializeToString()
 
-    full = [(r[0], r[1], r[2] or b"x", r[3] or 0.0, r[4]) for r in ROWS]
+    full = [(r[0], r[1], r[2] or b"x", r[3] or 0.0, r[4] or 0) for r in ROWS]
     path = _write(tmp_path / "b.tfrecord", [record(full[:3]), record(full[3:])])
     config = _data_config(n_data_batch_tfrecord=3)
     config.input_type = config.BatchTFRecordInput
