@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from easy_rec.config.features import feature_configs
+from easy_rec.metrics.classification import GROUPED_AUC_FIELDS
 from easy_rec.protos import eval_pb2, feature_config_pb2, pipeline_pb2
 
 # Feature types that take a list column (a RaggedTensor) in place of a separator-joined string.
@@ -51,11 +52,15 @@ class ColumnPlan:
 
 
 def gauc_group_fields(metrics_set: Iterable[eval_pb2.EvalMetrics]) -> list[str]:
-    """Feature columns that grouped metrics (gauc) need, in first-seen order."""
+    """Feature columns that grouped metrics (gauc uid_field, session_auc session_id_field)
+    need, in first-seen order."""
     fields: list[str] = []
     for metric in metrics_set:
-        if metric.WhichOneof("metric") == "gauc" and metric.gauc.uid_field not in fields:
-            fields.append(metric.gauc.uid_field)
+        kind = metric.WhichOneof("metric")
+        if kind in GROUPED_AUC_FIELDS:
+            column = getattr(getattr(metric, kind), GROUPED_AUC_FIELDS[kind])
+            if column not in fields:
+                fields.append(column)
     return fields
 
 
@@ -74,7 +79,7 @@ def build_column_plan(config: pipeline_pb2.EasyRecConfig, feature_inputs: Sequen
     if data.sample_weight:
         scalar_uses[data.sample_weight] = "sample_weight"
     for name in group_keys:
-        scalar_uses[name] = "gauc uid_field"
+        scalar_uses[name] = "gauc / session_auc group field"
     for feature in feature_configs(config):
         type_name = feature_config_pb2.FeatureConfig.FeatureType.Name(feature.feature_type)
         by_type.setdefault(type_name, set()).update(feature.input_names)

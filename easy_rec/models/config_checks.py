@@ -45,13 +45,15 @@ def check_model_config(ctx: CheckContext) -> None:
 
 
 def check_matching_settings(ctx: CheckContext) -> None:
-    """Retrieval metrics and data_config.negative_sampler need a matching model."""
+    """Retrieval metrics and a negative sampler (data_config's sampler) need a matching
+    model."""
     config = ctx.config
     model_class = config.model_config.model_class
     if issubclass(registry.get_model_class(model_class), MatchModel):
         return
-    if config.data_config.HasField("negative_sampler"):
-        ctx.fail("data_config.negative_sampler", f"model_class {model_class} does not use "
+    sampler = config.data_config.WhichOneof("sampler")
+    if sampler:
+        ctx.fail(f"data_config.{sampler}", f"model_class {model_class} does not use "
                  "a negative sampler (matching models such as DSSM do)")
     for i, metric in enumerate(config.eval_config.metrics_set):
         if metric.WhichOneof("metric") in RETRIEVAL_METRICS:

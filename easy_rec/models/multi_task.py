@@ -11,7 +11,7 @@ from easy_rec.config.context import Locate
 from easy_rec.config.errors import ConfigError
 from easy_rec.features.feature_layer import FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.metrics.classification import GAUC_REDUCTIONS
+from easy_rec.metrics.classification import GAUC_REDUCTIONS, GROUPED_AUC_FIELDS
 from easy_rec.models.base import RankModel, Task
 from easy_rec.models.checks import require_groups
 from easy_rec.models.layer_args import mlp_kwargs
@@ -179,11 +179,13 @@ def check_task_metrics(where: str, tower: TaskTowerMessage, config: pipeline_pb2
                                    f"{{}} }})")
             raise config_error(locate, field, f"metric {kind} is a {needs} metric but task "
                                f"{tower.tower_name!r} has loss_type {loss}{hint}")
-        if kind == "gauc":
-            if metric.gauc.uid_field not in inputs:
-                raise config_error(locate, f"{field}.gauc.uid_field", f"gauc uid_field "
-                                   f"{metric.gauc.uid_field!r} is not in data_config.input_fields")
-            if metric.gauc.reduction not in GAUC_REDUCTIONS:
-                raise config_error(locate, f"{field}.gauc.reduction", f"gauc reduction "
-                                   f"{metric.gauc.reduction!r} is not one of "
+        if kind in GROUPED_AUC_FIELDS:  # gauc, session_auc
+            settings, column_field = getattr(metric, kind), GROUPED_AUC_FIELDS[kind]
+            column = getattr(settings, column_field)
+            if column not in inputs:
+                raise config_error(locate, f"{field}.{kind}.{column_field}", f"{kind} "
+                                   f"{column_field} {column!r} is not in data_config.input_fields")
+            if settings.reduction not in GAUC_REDUCTIONS:
+                raise config_error(locate, f"{field}.{kind}.reduction", f"{kind} reduction "
+                                   f"{settings.reduction!r} is not one of "
                                    f"{', '.join(GAUC_REDUCTIONS)}")

@@ -29,6 +29,7 @@ from easy_rec.input.config_checks import (
     check_input_paths,
     check_input_type,
     check_kafka_inputs,
+    check_reading_options,
     check_separator,
 )
 from easy_rec.metrics.config_checks import check_eval_config
@@ -51,6 +52,7 @@ PIPELINE_CHECKS: tuple[Check, ...] = (
     check_batch_size,
     check_input_field_names,
     check_default_values,
+    check_reading_options,
     check_label_columns,
     check_features,
     check_feature_groups,
