@@ -19,7 +19,8 @@ from easy_rec.features.feature_layer import FeatureLayerOutput
 from easy_rec.input.negative_sampler import NegativeSampler
 from easy_rec.layers import match
 from easy_rec.metrics.retrieval import RETRIEVAL_METRICS
-from easy_rec.models.base import RankModel, SignatureFunction, weighted_mean
+from easy_rec.models.base import RankModel, SignatureFunction
+from easy_rec.models.losses.registry import weighted_mean
 from easy_rec.models.checks import require
 from easy_rec.protos import (
     easy_rec_model_pb2,
