@@ -20,8 +20,8 @@ from easy_rec.input.negative_sampler import NegativeSampler
 from easy_rec.layers import match
 from easy_rec.metrics.retrieval import RETRIEVAL_METRICS
 from easy_rec.models.base import RankModel, SignatureFunction
-from easy_rec.models.losses.registry import weighted_mean
 from easy_rec.models.checks import require
+from easy_rec.models.losses.registry import weighted_mean
 from easy_rec.protos import (
     easy_rec_model_pb2,
     feature_config_pb2,

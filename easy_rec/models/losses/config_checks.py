@@ -66,7 +66,9 @@ def check_task_losses(where: str, losses: Sequence[loss_pb2.Loss], loss_type: in
                     ) from None
     wanted = FIXED_NUM_CLASS.get(head)
     if wanted is not None and num_class != wanted:
-        names = ", ".join(dict.fromkeys(LossType.Name(loss.loss_type) for _, loss in entries))
+        names = ", ".join(dict.fromkeys(
+            LossType.Name(loss.loss_type) for _, loss in entries
+            if loss.loss_type != loss_pb2.ORDER_CALIBRATE_LOSS))
         raise _fail(locate, f"{where}.num_class", f"{names} needs num_class {wanted}, got "
                     f"{num_class}")
     return head
