@@ -72,12 +72,12 @@ class Task:
         need different heads."""
         heads = []
         for loss in self.loss_entries:
-            spec = loss_spec(loss.loss_type)
-            if spec is not None:
+            if loss.loss_type != loss_pb2.ORDER_CALIBRATE_LOSS:
+                spec = loss_spec(loss.loss_type)
+                if spec is None:
+                    raise ValueError(f"{loss_pb2.LossType.Name(loss.loss_type)} is not a loss "
+                                     "of a task's output")
                 heads.append(spec.head_for(self.num_class))
-            elif loss.loss_type != loss_pb2.ORDER_CALIBRATE_LOSS:
-                # computed by the model itself (a matching model's softmax): class scores
-                heads.append("multiclass" if self.num_class > 1 else "binary")
         return common_head(heads)
 
     @property

@@ -20,8 +20,6 @@ LossType = loss_pb2.LossType
 NOT_TASK_LOSSES = {
     loss_pb2.CROSS_ENTROPY_LOSS: "it is a knowledge-distillation loss (model_config.kd)",
     loss_pb2.KL_DIVERGENCE_LOSS: "it is a knowledge-distillation loss (model_config.kd)",
-    loss_pb2.SOFTMAX_CROSS_ENTROPY: "it is the in-batch / sampled softmax of matching models "
-                                    "(DSSM, MIND)",
 }
 _SESSION_REQUIRED = (loss_pb2.JRC_LOSS, loss_pb2.LISTWISE_RANK_LOSS,
                      loss_pb2.LISTWISE_DISTILL_LOSS)

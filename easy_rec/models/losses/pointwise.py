@@ -1,7 +1,9 @@
 """Pointwise losses: each row's loss depends on its own label and output only.
 
 CLASSIFICATION               sigmoid cross entropy (num_class 1) or sparse softmax cross
-                             entropy (num_class > 1) of the logits
+                             entropy (num_class > 1) of the logits; SOFTMAX_CROSS_ENTROPY is the
+                             same on a ranking model's output (matching models give it their
+                             own in-batch / sampled meaning)
 BINARY_CROSS_ENTROPY_LOSS    sigmoid cross entropy of the logits (labels may be soft, in [0, 1])
 L2_LOSS / SIGMOID_L2_LOSS    (y - label)^2, y = logits or sigmoid(logits)
 
@@ -45,6 +47,11 @@ class Classification(LossTerm):
 
     def __call__(self, inputs: LossInputs) -> tf.Tensor:
         return cross_entropy(inputs.labels, inputs.outputs["logits"], inputs.weights)
+
+
+@register_loss(loss_pb2.SOFTMAX_CROSS_ENTROPY, head=_classification_head)
+class SoftmaxCrossEntropy(Classification):
+    """Softmax (num_class > 1) or sigmoid cross entropy of the logits."""
 
 
 @register_loss(loss_pb2.BINARY_CROSS_ENTROPY_LOSS, head="binary")

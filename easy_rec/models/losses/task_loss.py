@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from easy_rec.models.losses.registry import LossInputs, build_term, loss_spec, param_of
+from easy_rec.models.losses.registry import LossInputs, build_term, param_of
 from easy_rec.protos import easy_rec_model_pb2, loss_pb2
 
 Strategy = easy_rec_model_pb2.EasyRecModel.LossWeightStrategy
@@ -57,14 +57,10 @@ class TaskLoss(tf.Module):
         self.calibration_weights = [float(loss.weight) for loss in losses
                                     if loss.loss_type == loss_pb2.ORDER_CALIBRATE_LOSS]
         with self.name_scope:
-            # a loss type without a term (a matching model's SOFTMAX_CROSS_ENTROPY) is computed
-            # by its model, which does not call this module
             self.terms = [build_term(loss.loss_type, param_of(loss), name=f"loss_{i}")
-                          if loss_spec(loss.loss_type) else None
                           for i, loss in enumerate(terms)]
             self.weights = [LossWeight(loss, strategy, name=f"weight_{i}")
                             for i, loss in enumerate(terms)]
-        self.types = [loss.loss_type for loss in terms]
 
     @property
     def num_terms(self) -> int:
@@ -77,10 +73,7 @@ class TaskLoss(tf.Module):
         """Sum of the weighted terms, each scale * term (scale: the task's weight), plus the
         order calibration against `related_probs` (the related towers' probabilities)."""
         total = []
-        for k, (term, weight, kind) in enumerate(zip(self.terms, self.weights, self.types)):
-            if term is None:
-                raise ValueError(f"{loss_pb2.LossType.Name(kind)} is not a loss of a task's "
-                                 "output")
+        for k, (term, weight) in enumerate(zip(self.terms, self.weights)):
             value = scale * term(inputs)
             total.append(weight(value, random_weights[k] if self.random else None))
         probs = inputs.outputs.get("probs")

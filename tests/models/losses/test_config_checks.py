@@ -111,8 +111,8 @@ def test_metrics_follow_the_losses_head():
 @pytest.mark.parametrize("old,new,field,reason", [
     ('soft_label_name: "rating"', 'soft_label_name: "teacher"', "model_config.kd[0]"
      ".soft_label_name", "must be one of data_config.label_fields (label, rating)"),
-    ("loss_type: CROSS_ENTROPY_LOSS", "loss_type: SOFTMAX_CROSS_ENTROPY",
-     "model_config.kd[0].loss_type", "SOFTMAX_CROSS_ENTROPY is not a distillation loss"),
+    ("loss_type: CROSS_ENTROPY_LOSS", "loss_type: ORDER_CALIBRATE_LOSS",
+     "model_config.kd[0].loss_type", "ORDER_CALIBRATE_LOSS is not a distillation loss"),
     ("temperature: 2.0", "temperature: 2.0\n    pairwise_loss { }",
      "model_config.kd[0].pairwise_loss", "CROSS_ENTROPY_LOSS takes no loss_param"),
     ("temperature: 2.0", "temperature: 2.0\n    task_space_indicator_name: \"page\"",
