@@ -5,7 +5,9 @@ from __future__ import annotations
 from easy_rec.config.context import CheckContext
 from easy_rec.metrics.retrieval import RETRIEVAL_METRICS
 from easy_rec.models import registry
+from easy_rec.models.losses.config_checks import check_distillation, check_task_losses
 from easy_rec.models.match_base import MatchModel
+from easy_rec.models.multi_task import MultiTaskModel
 
 
 def check_model_block(ctx: CheckContext) -> None:
@@ -60,3 +62,41 @@ def check_matching_settings(ctx: CheckContext) -> None:
             ctx.fail(f"eval_config.metrics_set[{i}]", f"{metric.WhichOneof('metric')} ranks "
                      f"items by user and item embeddings; model_class {model_class} is not "
                      "a matching model (such as DSSM)")
+
+
+def check_losses(ctx: CheckContext) -> None:
+    """The losses of every task (model_config.losses / loss_type, or each task tower's),
+    model_config.kd, and where `losses` and variational_dropout apply."""
+    config = ctx.config
+    model = config.model_config
+    cls = registry.get_model_class(model.model_class)
+    inputs = {f.input_name for f in config.data_config.input_fields}
+    labels = list(config.data_config.label_fields) or ["label"]
+    strategy = model.loss_weight_strategy
+    if issubclass(cls, MatchModel):
+        if model.losses:
+            ctx.fail("model_config.losses", f"{model.model_class} is trained by "
+                     "model_config.loss_type; losses apply to ranking and multi-task models")
+        if model.HasField("variational_dropout"):
+            ctx.fail("model_config.variational_dropout", "variational_dropout applies to "
+                     f"ranking and multi-task models, not to {model.model_class}")
+    elif issubclass(cls, MultiTaskModel):
+        if model.losses:
+            ctx.fail("model_config.losses", f"{model.model_class} takes losses in its task "
+                     "towers (task_towers { losses {...} })")
+        for where, tower in cls.towers_in(model):
+            check_task_losses(where, tower.losses, tower.loss_type, max(tower.num_class, 1),
+                              strategy, inputs, ctx.locate,
+                              getattr(tower, "relation_tower_names", ()))
+            space = tower.task_space_indicator_label
+            if space and space not in labels:
+                ctx.fail(f"{where}.task_space_indicator_label", f"task_space_indicator_label "
+                         f"{space!r} must be one of data_config.label_fields "
+                         f"({', '.join(labels)})")
+    else:
+        check_task_losses("model_config", model.losses, model.loss_type,
+                          max(model.num_class, 1), strategy, inputs, ctx.locate)
+    check_distillation(model, labels, inputs, ctx.locate)
+    if model.variational_dropout.regularization_lambda < 0:
+        ctx.fail("model_config.variational_dropout.regularization_lambda",
+                 "regularization_lambda must be >= 0")

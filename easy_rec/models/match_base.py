@@ -24,8 +24,9 @@ from easy_rec.input.negative_sampler import (
 )
 from easy_rec.layers import match
 from easy_rec.metrics.retrieval import RETRIEVAL_METRICS
-from easy_rec.models.base import RankModel, SignatureFunction, weighted_mean
+from easy_rec.models.base import RankModel, SignatureFunction
 from easy_rec.models.checks import require
+from easy_rec.models.losses.registry import weighted_mean
 from easy_rec.protos import (
     dataset_pb2,
     easy_rec_model_pb2,

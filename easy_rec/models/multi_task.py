@@ -55,7 +55,12 @@ def task_of(tower: TaskTowerMessage, index: int, label_fields: Sequence[str],
     field at the tower's position."""
     return Task(name or tower.tower_name, tower.label_name or label_fields[index],
                 tower.loss_type, max(int(tower.num_class), 1), float(tower.weight),
-                tuple(tower.metrics_set))
+                tuple(tower.metrics_set), losses=tuple(tower.losses),
+                use_sample_weight=tower.use_sample_weight,
+                space_label=tower.task_space_indicator_label,
+                in_space_weight=float(tower.in_task_space_weight),
+                out_space_weight=float(tower.out_task_space_weight),
+                relations=tuple(getattr(tower, "relation_tower_names", ())))
 
 
 def config_error(locate: Locate, field: str, reason: str) -> ConfigError:
@@ -160,25 +165,28 @@ def check_task_labels(towers: Sequence[TowerAt], data_config: dataset_pb2.Datase
 def check_task_metrics(where: str, tower: TaskTowerMessage, config: pipeline_pb2.EasyRecConfig,
                        locate: Locate) -> None:
     """The task's metrics (its own metrics_set, else eval_config's) fit its outputs: regression
-    metrics for regression losses, classification metrics otherwise; gauc keys are inputs."""
+    metrics need a value output (y), classification metrics class probabilities; gauc keys are
+    inputs."""
     own = bool(tower.metrics_set)
     metrics = tower.metrics_set if own else config.eval_config.metrics_set
     prefix = f"{where}.metrics_set" if own else "eval_config.metrics_set"
-    regression = tower.loss_type in (loss_pb2.L2_LOSS, loss_pb2.SIGMOID_L2_LOSS)
+    task = task_of(tower, 0, ["label"])
     inputs = {f.input_name for f in config.data_config.input_fields}
     for i, metric in enumerate(metrics):
         field = f"{prefix}[{i}]"
         kind = metric.WhichOneof("metric")
         if kind is None:
             raise config_error(locate, field, "empty metrics_set entry")
-        if (kind in _REGRESSION_METRICS) != regression:
-            needs = "regression" if kind in _REGRESSION_METRICS else "classification"
-            loss = loss_pb2.LossType.Name(tower.loss_type)
+        regression_metric = kind in _REGRESSION_METRICS
+        if not (task.predicts_value if regression_metric else not task.is_regression):
+            needs = "regression" if regression_metric else "classification"
+            losses = ", ".join(dict.fromkeys(loss_pb2.LossType.Name(loss.loss_type)
+                                             for loss in task.loss_entries))
             hint = "" if own else (f"; give {where} its own metrics_set (e.g. metrics_set "
-                                   f"{{ {'root_mean_squared_error' if regression else 'auc'} "
-                                   f"{{}} }})")
+                                   f"{{ {'auc' if regression_metric else 'root_mean_squared_error'}"
+                                   f" {{}} }})")
             raise config_error(locate, field, f"metric {kind} is a {needs} metric but task "
-                               f"{tower.tower_name!r} has loss_type {loss}{hint}")
+                               f"{tower.tower_name!r} is trained with {losses}{hint}")
         if kind in GROUPED_AUC_FIELDS:  # gauc, session_auc
             settings, column_field = getattr(metric, kind), GROUPED_AUC_FIELDS[kind]
             column = getattr(settings, column_field)

@@ -106,7 +106,7 @@ class Evaluator:
             raise self._no_rows_error(malformed)
         results: dict[str, float] = {}
         for task, accumulator, metrics in zip(tasks, accumulators, self._metrics):
-            task_results = accumulator.result(metrics, task.num_class)
+            task_results = accumulator.result(metrics, task.metric_classes)
             results.update({task.key(k): v for k, v in task_results.items()})
         if self._retrieval is not None:
             results.update(self._retrieval.result())
