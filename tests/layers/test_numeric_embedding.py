@@ -106,3 +106,20 @@ def test_from_params_builds_from_the_input_width(name, values, width):
         cls.from_params(struct_params({}), tf.TensorShape([None, 3]), "num")
     with pytest.raises(ValueError, match="num_features"):
         cls.from_params(struct_params(values), tf.TensorShape([None, 3, 2]), "num")
+
+
+def test_typed_params_messages():
+    from easy_rec.layers.component import Params
+    from easy_rec.protos import layer_pb2
+
+    shape = tf.TensorShape([None, 2])
+    periodic = PeriodicEmbedding.from_params(
+        Params(layer_pb2.PeriodicEmbedding(embedding_dim=4, sigma=0.5, output_3d_tensor=True)),
+        shape, "periodic")
+    flat, emb3d = periodic(tf.ones([1, 2]))
+    assert flat.shape == (1, 8) and emb3d.shape == (1, 2, 4)
+    assert periodic.linear_weights is not None  # add_linear_layer defaults to true
+    autodis = AutoDisEmbedding.from_params(
+        Params(layer_pb2.AutoDisEmbedding(embedding_dim=3, num_bins=4, temperature=1.0)),
+        shape, "autodis")
+    assert autodis._keep_prob == 0.8 and autodis(tf.ones([1, 2])).shape == (1, 6)

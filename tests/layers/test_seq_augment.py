@@ -89,3 +89,14 @@ def test_from_params_and_registry_names():
     assert out.shape == (2, 5, 3) and length.dtype == tf.int32
     with pytest.raises(ValueError, match="crop_rate"):
         SeqAugment(3, crop_rate=1.5)
+
+
+def test_typed_params_message():
+    from easy_rec.layers.component import Params
+    from easy_rec.protos import seq_encoder_pb2
+
+    shapes = [tf.TensorShape([None, 5, 3]), tf.TensorShape([None])]
+    layer = SeqAugment.from_params(Params(seq_encoder_pb2.SequenceAugment(mask_rate=0.3)),
+                                   shapes, "aug")
+    assert (layer._mask_rate, layer._crop_rate, layer._reorder_rate) == (
+        pytest.approx(0.3), 0.2, 0.6)
