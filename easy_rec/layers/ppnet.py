@@ -15,13 +15,11 @@ layers L_1..L_n of the MLP:
 
 Shapes: [x [batch, input_dim], p [batch, gate_input_dim]] -> [batch, hidden_units[-1]].
 
-Defaults are EasyRec's effective ones: MLP layers without bias, batch norm before the
-activation, ReLU also on the last layer; gates without batch norm. `mode` defaults to 'eager'
+Defaults are EasyRec's effective ones: the MLP options of EasyRec's MLP component (see
+core.mlp_params: no bias, batch norm before the activation, ReLU also on the last layer,
+he_uniform kernels); gates without batch norm, he_uniform kernels. `mode` defaults to 'eager'
 with the typed `ppnet {}` message and to 'lazy' with st_params (EasyRec reads the proto's
-string default only from the typed message). Deliberate differences: layers use Glorot
-initialisation (EasyRec's `initializer`, he_uniform by default, is not read), and the MLP
-options this project's MLP does not express (`use_bias`, `use_final_bias`,
-`use_bn_after_activation`) are refused when set to true.
+string default only from the typed message).
 """
 from __future__ import annotations
 
@@ -32,7 +30,7 @@ import tensorflow as tf
 
 from easy_rec.layers.base import Layer
 from easy_rec.layers.component import Params, Shapes
-from easy_rec.layers.core import MLP, Dense
+from easy_rec.layers.core import MLP, Dense, mlp_params
 from easy_rec.layers.registry import register_layer
 
 MODES = ("eager", "lazy")
@@ -47,51 +45,64 @@ class GateNN(Layer):
 
     def __init__(self, input_dim: int, output_dim: int, hidden_dim: int | None = None,
                  activation: str = "relu", use_bn: bool = False, dropout_rate: float = 0.0,
-                 name: str | None = None):
+                 initializer: str = "he_uniform", name: str | None = None):
         super().__init__(name=name)
         hidden = hidden_dim or output_dim
         with self.name_scope:
             self.hidden = MLP(input_dim, [hidden], activation=activation, use_bn=use_bn,
                               dropout_ratio=[dropout_rate] if dropout_rate else (),
-                              name="hidden")
-            self.weight = Dense(hidden, output_dim, use_bias=not use_bn, name="weight")
+                              initializer=initializer, name="hidden")
+            self.weight = Dense(hidden, output_dim, use_bias=not use_bn, initializer=initializer,
+                                name="weight")
         self.output_dim = output_dim
 
     def __call__(self, inputs: tf.Tensor, training: bool = False) -> tf.Tensor:
         return 2.0 * tf.sigmoid(self.weight(self.hidden(inputs, training)))
 
 
+def layer_options(mlp: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """MLP keyword arguments for layer `index` of `mlp` (MLP keyword arguments with
+    hidden_units) on its own: the last layer takes the final_* options, dropout_ratio[index]
+    (missing: none) its dropout."""
+    options = {key: mlp[key] for key in ("activation", "use_bn", "use_bias", "initializer",
+                                         "use_bn_after_activation") if key in mlp}
+    if index == len(mlp["hidden_units"]) - 1:
+        for key, final in (("activation", "final_activation"), ("use_bn", "use_final_bn"),
+                           ("use_bias", "use_final_bias")):
+            if mlp.get(final) is not None:
+                options[key] = mlp[final]
+    dropout = list(mlp.get("dropout_ratio", ()))
+    rate = dropout[index] if index < len(dropout) else 0.0
+    options["dropout_ratio"] = [rate] if rate else []
+    return options
+
+
 @register_layer("PPNet")
 class PPNet(Layer):
     """MLP over x with every layer's input (eager) or output (lazy) scaled by a gate on g.
 
-    gate: GateNN keyword arguments (hidden_dim, activation, use_bn, dropout_rate).
+    mlp: MLP keyword arguments with hidden_units (e.g. core.mlp_params of EasyRec's MLP
+    message); gate: GateNN keyword arguments (hidden_dim, activation, use_bn, dropout_rate).
     """
 
-    def __init__(self, input_dim: int, gate_input_dim: int, hidden_units: Sequence[int],
-                 mode: str = "eager", full_gate_input: bool = True, activation: str = "relu",
-                 use_bn: bool = True, use_final_bn: bool = True, final_activation: str = "relu",
-                 dropout_ratio: Sequence[float] = (), gate: Mapping[str, Any] | None = None,
-                 name: str | None = None):
+    def __init__(self, input_dim: int, gate_input_dim: int, mlp: Mapping[str, Any],
+                 mode: str = "eager", full_gate_input: bool = True,
+                 gate: Mapping[str, Any] | None = None, name: str | None = None):
         super().__init__(name=name)
         if mode not in MODES:
             raise ValueError(f"PPNet mode must be one of {MODES}, got {mode!r}")
+        hidden_units = list(mlp.get("hidden_units", ()))
         if not hidden_units:
             raise ValueError("PPNet needs at least one hidden layer")
         self._eager = mode == "eager"
         self._full_gate_input = full_gate_input
         gate_dim = gate_input_dim + (input_dim if full_gate_input else 0)
-        last = len(hidden_units) - 1
-        gated_widths = [input_dim, *hidden_units[:-1]] if self._eager else list(hidden_units)
+        gated_widths = [input_dim, *hidden_units[:-1]] if self._eager else hidden_units
         self.layers, self.gates = [], []
         with self.name_scope:
             dim = input_dim
             for i, units in enumerate(hidden_units):
-                rate = dropout_ratio[i] if i < len(dropout_ratio) else 0.0
-                self.layers.append(MLP(
-                    dim, [units], activation=final_activation if i == last else activation,
-                    use_bn=use_final_bn if i == last else use_bn,
-                    dropout_ratio=[rate] if rate else (), name=f"layer_{i}"))
+                self.layers.append(MLP(dim, [units], **layer_options(mlp, i), name=f"layer_{i}"))
                 self.gates.append(GateNN(gate_dim, gated_widths[i], **(gate or {}),
                                          name=f"gate_{i}"))
                 dim = units
@@ -102,11 +113,6 @@ class PPNet(Layer):
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
             raise params.error("PPNet takes two inputs: [mlp input, gate input]")
         params.require("mlp")
-        mlp = params.child("mlp")
-        mlp.require("hidden_units")
-        for option in ("use_bias", "use_final_bias", "use_bn_after_activation"):
-            if mlp.get(option, False):
-                raise mlp.error(f"{option} is not supported in PPNet", option)
         gate = params.child("gate_params")
         input_dim, gate_input_dim = (int(shape[-1]) for shape in input_shape)
         mode = params.get("mode", "eager" if params.message is not None else "lazy")
@@ -114,14 +120,10 @@ class PPNet(Layer):
                 gate.get("output_dim", 0, int) != input_dim:
             raise gate.error(f"the first gate of eager mode scales the MLP input: output_dim "
                              f"must be its width {input_dim}", "output_dim")
-        return cls(input_dim, gate_input_dim, mlp.get("hidden_units", [], int), mode=mode,
+        return cls(input_dim, gate_input_dim, mlp_params(params.child("mlp")), mode=mode,
                    full_gate_input=params.get("full_gate_input", True),
-                   activation=mlp.get("activation", "relu"), use_bn=mlp.get("use_bn", True),
-                   use_final_bn=mlp.get("use_final_bn", True),
-                   final_activation=mlp.get("final_activation", "relu"),
-                   dropout_ratio=mlp.get("dropout_ratio", [], float),
                    gate={"hidden_dim": gate.get("hidden_dim", None, int),
-                         "activation": gate.get("activation", "relu"),
+                         "activation": gate.get("activation", "relu", str),
                          "use_bn": gate.get("use_bn", False),
                          "dropout_rate": gate.get("dropout_rate", 0.0)},
                    name=name)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from easy_rec.layers.aitm import AITMTower
@@ -54,3 +55,20 @@ def test_single_input_passes_through():
     tower = AITMTower([5])
     x = tf.ones([2, 5])
     assert tower(x) is x and tower.output_dim == 5 and not tower.trainable_variables
+
+
+def test_from_params_with_a_transfer_mlp():
+    from easy_rec.layers.component import Params, struct_params
+    from easy_rec.protos import dnn_pb2, layer_pb2
+
+    shapes = [tf.TensorShape([None, 6]), tf.TensorShape([None, 4])]
+    params = struct_params({"project_dim": 3, "transfer_mlp": {"hidden_units": [5]}})
+    tower = AITMTower.from_params(params, shapes, "aitm")
+    assert tower.transfer.output_dim == 5 and tower.queries[1].kernel.shape == (5, 3)
+    assert tower([tf.ones([2, 6]), tf.ones([2, 4])], training=True).shape == (2, 3)
+    typed = layer_pb2.AITMTower(transfer_mlp=dnn_pb2.MLP(hidden_units=[4]))
+    tower = AITMTower.from_params(Params(typed), shapes, "aitm")
+    assert tower.output_dim == 6 and tower._stop_gradient
+    uneven = [tf.TensorShape([None, 6]), tf.TensorShape([None, 4]), tf.TensorShape([None, 5])]
+    with pytest.raises(ValueError, match="widths differ"):
+        AITMTower.from_params(params, uneven, "aitm")

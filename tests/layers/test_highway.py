@@ -45,3 +45,13 @@ def test_from_params_and_registry():
     assert layer(tf.ones([3, 6]), training=True).shape == (3, 4)
     with pytest.raises(ValueError, match="num_layers"):
         Highway(2, num_layers=0)
+
+
+def test_typed_params_message():
+    from easy_rec.layers.component import Params
+    from easy_rec.protos import layer_pb2
+
+    layer = Highway.from_params(Params(layer_pb2.HighWayTower(emb_size=3, dropout_rate=0.1)),
+                                tf.TensorShape([None, 5]), "hw")
+    assert layer.output_dim == 3 and len(layer.gates) == 1
+    np.testing.assert_allclose(layer.gates[0].bias.numpy(), [-3.0] * 3)

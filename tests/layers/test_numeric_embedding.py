@@ -123,3 +123,13 @@ def test_typed_params_messages():
         Params(layer_pb2.AutoDisEmbedding(embedding_dim=3, num_bins=4, temperature=1.0)),
         shape, "autodis")
     assert autodis._keep_prob == 0.8 and autodis(tf.ones([1, 2])).shape == (1, 6)
+
+
+def test_typed_nary_dis_message():
+    from easy_rec.layers.component import Params
+    from easy_rec.protos import layer_pb2
+
+    message = layer_pb2.NaryDisEmbedding(embedding_dim=2, carries=[3], num_replicas=2)
+    layer = NaryDisEmbedding.from_params(Params(message), tf.TensorShape([None, 2]), "nary")
+    outputs = layer(tf.constant([[1.0, 2.0]]))
+    assert len(outputs) == 2 and outputs[0].shape == (1, 4)
