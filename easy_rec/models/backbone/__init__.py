@@ -6,4 +6,8 @@ config_checks.py checks it for `--check_config_only`. The model classes RankMode
 MultiTaskModel and MatchModel (rank_model.py, multi_task_model.py, match_model.py) register
 themselves when this package is imported. See docs/backbone.md.
 """
-from easy_rec.models.backbone import rank_model  # noqa: F401  (registers RankModel)
+from easy_rec.models.backbone import (  # noqa: F401  (the model classes register themselves)
+    match_model,
+    multi_task_model,
+    rank_model,
+)

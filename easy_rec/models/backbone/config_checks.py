@@ -34,7 +34,7 @@ def check_backbone(ctx: CheckContext) -> None:
                 if block.config is not None and block.group is None:
                     Block(block)  # parses its snippets
                     _check_components(block.config, block.path)
-        wide_output_dim(model.backbone)
+        wide_output_dim(model)
     except BackboneError as error:
         ctx.fail(error.field, error.reason)
     if model.backbone.HasField("top_mlp") and not model.backbone.top_mlp.hidden_units:

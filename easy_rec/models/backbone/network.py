@@ -15,7 +15,7 @@ from easy_rec.layers.core import MLP
 from easy_rec.models.backbone.block import Value, shapes_of
 from easy_rec.models.backbone.input_layer import placeholder_features
 from easy_rec.models.backbone.package import Package, Run
-from easy_rec.models.backbone.spec import MAIN, BackboneError, analyse
+from easy_rec.models.backbone.spec import MAIN, BackboneError, analyse, groups_read
 from easy_rec.protos import backbone_pb2, easy_rec_model_pb2
 
 BACKBONE_PATH = "model_config.backbone"
@@ -34,6 +34,7 @@ class Backbone(tf.Module):
         self.path = path
         groups = list(feature_layer.groups) + list(feature_layer.sequence_groups)
         specs = analyse(config, groups, path)
+        self.specs = specs
         with self.name_scope:
             self.packages = {name: Package(spec, feature_layer)
                              for name, spec in specs.items() if name != MAIN}
@@ -57,6 +58,17 @@ class Backbone(tf.Module):
             output = self.top_mlp(_concat_list(output), training)
         return output, losses
 
+    def output_at(self, features: FeatureLayerOutput, training: bool, index: int) -> Value:
+        """Output `index` of a backbone with output_blocks, computing only what it needs
+        (e.g. a matching model's user tower from the user features alone)."""
+        name = self.specs[MAIN].outputs[index]
+        return self.main.output_block(Run(features, training, BlockContext(training),
+                                          self.packages), name)
+
+    def groups_for_output(self, index: int) -> list[str]:
+        """Feature groups output `index` reads."""
+        return groups_read(self.specs, MAIN, [self.specs[MAIN].outputs[index]])
+
     def _run_dag(self, features: FeatureLayerOutput, training: bool
                  ) -> tuple[Value, dict[str, tf.Tensor]]:
         context = BlockContext(training=training)
@@ -76,9 +88,11 @@ def _concat_list(output: Value) -> tf.Tensor:
     return tf.concat(list(output), axis=-1) if isinstance(output, (list, tuple)) else output
 
 
-def wide_output_dim(config: backbone_pb2.BackboneTower, path: str = BACKBONE_PATH) -> int:
-    """The wide_output_dim set on input_layer blocks (one value for the whole backbone), 1 if
-    none sets it."""
+def wide_output_dim(model_config: easy_rec_model_pb2.EasyRecModel,
+                    path: str = BACKBONE_PATH) -> int:
+    """The wide_output_dim set on input_layer blocks (one value for the whole backbone), else
+    model_params.wide_output_dim, else 1."""
+    config = model_config.backbone
     found: dict[int, str] = {}
     blocks = [(f"{path}.blocks[{i}]", b) for i, b in enumerate(config.blocks)]
     blocks += [(f"{path}.packages[{p}].blocks[{i}]", b)
@@ -91,7 +105,10 @@ def wide_output_dim(config: backbone_pb2.BackboneTower, path: str = BACKBONE_PAT
         raise BackboneError(f"{max(found.values())}.input_layer.wide_output_dim",
                             f"wide_output_dim must be the same in every input_layer; found "
                             f"{sorted(found)}")
-    return next(iter(found), 1)
+    if found:
+        return next(iter(found))
+    params = model_config.model_params
+    return params.wide_output_dim if params.HasField("wide_output_dim") else 1
 
 
 LOSS_PREFIX = "backbone_loss_"

@@ -62,8 +62,22 @@ class Package(tf.Module):
         """The package's output: its output_blocks as a list, or its concat_blocks (default:
         the blocks no other block reads) merged. `reset_input` replaces the configuration of
         its input_layer blocks for this call."""
+        outputs = self._run_blocks(run, set(self.spec.blocks), package_input, reset_input)
+        selected = [outputs[name] for name in self.spec.outputs]
+        if self.spec.output_list:
+            return selected
+        return merge_inputs(selected, -1, f"{self.spec.path}.concat_blocks")
+
+    def output_block(self, run: Run, name: str) -> Value:
+        """The output of block `name` alone, running only the blocks it needs."""
+        return self._run_blocks(run, self.spec.ancestors([name]), None, None)[name]
+
+    def _run_blocks(self, run: Run, needed: set[str], package_input: Value,
+                    reset_input: backbone_pb2.InputLayer | None) -> dict[str, Value]:
         outputs: dict[str, Value] = run.main_outputs if self.spec.name == MAIN else {}
         for name in self.spec.order:
+            if name not in needed:
+                continue
             block = self.spec.blocks[name]
             if block.group is not None:
                 config = (reset_input if reset_input is not None
@@ -73,10 +87,7 @@ class Package(tf.Module):
             else:
                 values = [self._resolve(ref, outputs, run, package_input) for ref in block.inputs]
                 outputs[name] = self.blocks[name](values, run.training, run.context)
-        selected = [outputs[name] for name in self.spec.outputs]
-        if self.spec.output_list:
-            return selected
-        return merge_inputs(selected, -1, f"{self.spec.path}.concat_blocks")
+        return outputs
 
     def _resolve(self, ref: InputRef, outputs: dict[str, Value], run: Run,
                  package_input: Value) -> Value:

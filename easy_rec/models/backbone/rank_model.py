@@ -32,7 +32,7 @@ class BackboneRankModel(RankModel):
     reads_backbone = True
 
     def wide_output_dim_from_config(self) -> int:
-        return wide_output_dim(self.model_config.backbone)
+        return wide_output_dim(self.model_config)
 
     def build(self, feature_layer: FeatureLayer) -> None:
         self.backbone = Backbone(self.model_config.backbone, feature_layer)

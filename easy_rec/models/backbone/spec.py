@@ -79,6 +79,38 @@ class PackageSpec:
     outer_refs: set[str]
     #: packages its blocks call
     calls: set[str]
+    #: block -> the blocks of this package that must run before it
+    deps: dict[str, list[str]] = field(default_factory=dict)
+
+    def ancestors(self, names: list[str]) -> set[str]:
+        """`names` and every block of this package they need."""
+        needed: set[str] = set()
+        stack = list(names)
+        while stack:
+            name = stack.pop()
+            if name not in needed:
+                needed.add(name)
+                stack += [d for d in self.deps.get(name, []) if d in self.blocks]
+        return needed
+
+
+def groups_read(specs: dict[str, PackageSpec], package: str,
+                names: list[str] | None = None) -> list[str]:
+    """Feature groups read to compute blocks `names` of `package` (all of them when None),
+    directly or through the packages those blocks call, in first-use order."""
+    spec = specs[package]
+    needed = spec.ancestors(names) if names is not None else set(spec.blocks)
+    groups: list[str] = []
+    for name in spec.order:
+        if name not in needed:
+            continue
+        block = spec.blocks[name]
+        if block.group is not None:
+            groups.append(block.group)
+        for ref in block.inputs:
+            if ref.kind == "package":
+                groups += groups_read(specs, ref.name)
+    return list(dict.fromkeys(groups))
 
 
 def analyse(backbone: backbone_pb2.BackboneTower, groups: Collection[str],
@@ -130,9 +162,9 @@ def _package(name: str, path: str, blocks: list[backbone_pb2.Block], concat: lis
     for spec in list(specs.values()):
         _resolve_inputs(spec, specs, implicit, groups, packages, main_blocks)
     all_blocks = {**implicit, **specs}
+    deps = {n: _order_deps(s, package_outer) for n, s in all_blocks.items()}
     try:
-        order = dag.topological_order(
-            {n: _order_deps(s, package_outer) for n, s in all_blocks.items()})
+        order = dag.topological_order(deps)
     except dag.CycleError as error:
         first = specs.get(error.cycle[0]) or next(iter(specs.values()))
         raise BackboneError(f"{first.path}.inputs", str(error)) from None
@@ -146,7 +178,7 @@ def _package(name: str, path: str, blocks: list[backbone_pb2.Block], concat: lis
                                 f"(blocks: {', '.join(specs)})")
     outer = {r.name for s in specs.values() for r in s.inputs if r.kind == "outer"}
     calls = {r.name for s in specs.values() for r in s.inputs if r.kind == "package"}
-    return PackageSpec(name, path, all_blocks, order, outputs, output_list, outer, calls)
+    return PackageSpec(name, path, all_blocks, order, outputs, output_list, outer, calls, deps)
 
 
 def _resolve_inputs(spec: BlockSpec, blocks: dict[str, BlockSpec], implicit: dict[str, BlockSpec],
