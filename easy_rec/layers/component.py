@@ -165,6 +165,27 @@ def _struct_value(value: Any, path: str) -> Any:
     return value
 
 
+def field_count(input_shape: Shapes, what: str) -> tuple[int, int]:
+    """(fields, width) of a field input: a list of [batch, width] tensors or one
+    [batch, fields, width] tensor (ValueError naming `what` otherwise)."""
+    if isinstance(input_shape, (list, tuple)):
+        widths = {None if s is None or s.rank != 2 else s[-1] for s in input_shape}
+        if len(widths) != 1 or None in widths:
+            raise ValueError(f"{what} takes [batch, dim] field embeddings of one width, got "
+                             f"{list(input_shape)}")
+        return len(input_shape), int(widths.pop())
+    if isinstance(input_shape, tf.TensorShape) and input_shape.rank == 3 \
+            and None not in input_shape[1:]:
+        return int(input_shape[1]), int(input_shape[2])
+    raise ValueError(f"{what} takes a list of [batch, dim] tensors or a [batch, fields, dim] "
+                     f"tensor, got {input_shape}")
+
+
+def stack_fields(inputs: Any) -> tf.Tensor:
+    """[batch, fields, width] from a list of [batch, width] tensors (or such a tensor)."""
+    return tf.stack(list(inputs), axis=1) if isinstance(inputs, (list, tuple)) else inputs
+
+
 def struct_params(values: Mapping[str, Any], path: str = "") -> Params:
     """Params over a Struct built from a dict (tests and programmatic use)."""
     struct = struct_pb2.Struct()
