@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import tensorflow as tf
 
@@ -110,6 +111,8 @@ class RankModel(tf.Module):
     """
 
     wide_output_dim: int = 1
+    #: whether the model reads model_config.backbone (easy_rec.models.backbone)
+    reads_backbone: ClassVar[bool] = False
 
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],

@@ -7,25 +7,35 @@ from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP
 from easy_rec.layers.experts import MMoELayer
+from easy_rec.models.backbone.network import optional_backbone
 from easy_rec.models.layer_args import mlp_kwargs
-from easy_rec.models.multi_task import MultiTaskModel, TowerHead, config_error
+from easy_rec.models.multi_task import (
+    MultiTaskModel,
+    TowerHead,
+    check_relation_towers,
+    config_error,
+)
 from easy_rec.models.registry import register_model
 from easy_rec.protos import easy_rec_model_pb2, multi_task_pb2
 
 
 @register_model("DBMTL", multi_task_pb2.DBMTL)
 class DBMTL(MultiTaskModel):
-    """Group 'all' -> bottom_dnn -> [MMoE] -> per task, in tower order:
+    """Group 'all' -> bottom_dnn (or model_config.backbone, without bottom_dnn, as EasyRec)
+    -> [MMoE] -> per task, in tower order:
 
     h_t = dnn_t(task input), r_t = relation_dnn_t([h_t, r_d for d in relation_tower_names]),
     logits_t = output_t(r_t); a tower sees the relation outputs of the towers it depends on.
     """
 
+    reads_backbone = True
+
     def build(self, feature_layer: FeatureLayer) -> None:
         params, tasks = self.params, self.tasks
-        self.bottom = MLP(feature_layer.group_dim("all"), **mlp_kwargs(params.bottom_dnn),
-                          name="bottom_dnn")
-        dim = self.bottom.output_dim
+        self.backbone = optional_backbone(self.model_config, feature_layer)
+        self.bottom = None if self.backbone else MLP(
+            feature_layer.group_dim("all"), **mlp_kwargs(params.bottom_dnn), name="bottom_dnn")
+        dim = self.backbone.output_dim if self.backbone else self.bottom.output_dim
         self.mmoe = None
         if params.num_expert > 0:
             self.mmoe = MMoELayer(dim, mlp_kwargs(params.expert_dnn), int(params.num_expert),
@@ -43,7 +53,10 @@ class DBMTL(MultiTaskModel):
         self._relations = [list(t.relation_tower_names) for t in params.task_towers]
 
     def task_logits(self, features: FeatureLayerOutput, training: bool) -> list[tf.Tensor]:
-        bottom = self.bottom(features.concat("all"), training)
+        if self.backbone is not None:
+            bottom, _ = self.backbone(features, training)
+        else:
+            bottom = self.bottom(features.concat("all"), training)
         task_inputs = self.mmoe(bottom, training) if self.mmoe else [bottom] * len(self.heads)
         relation: dict[str, tf.Tensor] = {}
         logits = []
@@ -61,12 +74,4 @@ class DBMTL(MultiTaskModel):
         if params.num_expert > 0 and not params.expert_dnn.hidden_units:
             raise config_error(locate, "model_config.dbmtl.expert_dnn",
                                "num_expert > 0 needs expert_dnn { hidden_units: [...] }")
-        earlier: set[str] = set()
-        for i, tower in enumerate(params.task_towers):
-            for j, name in enumerate(tower.relation_tower_names):
-                if name not in earlier:
-                    raise config_error(
-                        locate, f"model_config.dbmtl.task_towers[{i}].relation_tower_names[{j}]",
-                        f"tower {tower.tower_name!r} depends on {name!r}, which is not a tower "
-                        f"defined before it (earlier towers: {', '.join(sorted(earlier)) or 'none'})")
-            earlier.add(tower.tower_name)
+        check_relation_towers(cls.towers_in(model_config), locate)

@@ -236,9 +236,15 @@ class MatchModel(RankModel):
                 f"temperature must be > 0, got {params.temperature:g}", locate)
 
     @classmethod
+    def tower_groups(cls, model_config: easy_rec_model_pb2.EasyRecModel  # noqa: ARG003
+                     ) -> dict[str, tuple[str, ...]]:
+        """{'user': groups, 'item': groups} the towers read (user_groups / item_groups)."""
+        return {"user": cls.user_groups, "item": cls.item_groups}
+
+    @classmethod
     def validate_pipeline(cls, config: pipeline_pb2.EasyRecConfig, locate: Locate) -> None:
         model = config.model_config
-        towers = {"user": cls.user_groups, "item": cls.item_groups}
+        towers = cls.tower_groups(model)
         ids = cls.id_fields(model)
         for tower, (path, column) in ids.items():
             require(column in group_columns(config, towers[tower]), path,
@@ -253,8 +259,8 @@ class MatchModel(RankModel):
             require(model.loss_type == loss_pb2.SOFTMAX_CROSS_ENTROPY,
                     f"data_config.{settings[0]}", "the negative sampler feeds sampled softmax: "
                     "set model_config.loss_type: SOFTMAX_CROSS_ENTROPY", locate)
-            check_negative_sampler(config, group_columns(config, cls.item_groups),
-                                   group_columns(config, cls.user_groups),
+            check_negative_sampler(config, group_columns(config, towers["item"]),
+                                   group_columns(config, towers["user"]),
                                    ids.get("item", ("", None))[1], locate)
 
 

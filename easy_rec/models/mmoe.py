@@ -10,6 +10,7 @@ from easy_rec.features.base import scope_name
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.layers.experts import MMoELayer
+from easy_rec.models.backbone.network import optional_backbone
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.multi_task import MultiTaskModel, TowerHead, config_error
 from easy_rec.models.registry import register_model
@@ -41,12 +42,16 @@ class ExpertTowers(tf.Module):
 
 @register_model("MMoE", multi_task_pb2.MMoE)
 class MMoE(MultiTaskModel):
-    """Group 'all' -> num_expert expert_dnn MLPs (or the MLPs of `experts`) -> per task: gate
-    mix -> task tower -> logits. With both forms set, expert_dnn is used, as in EasyRec."""
+    """Group 'all' (or model_config.backbone's output) -> num_expert expert_dnn MLPs (or the
+    MLPs of `experts`) -> per task: gate mix -> task tower -> logits. With both expert forms
+    set, expert_dnn is used, as in EasyRec."""
+
+    reads_backbone = True
 
     def build(self, feature_layer: FeatureLayer) -> None:
         tasks = self.tasks
-        dim = feature_layer.group_dim("all")
+        self.backbone = optional_backbone(self.model_config, feature_layer)
+        dim = self.backbone.output_dim if self.backbone else feature_layer.group_dim("all")
         if self.params.HasField("expert_dnn"):
             self.mmoe = MMoELayer(dim, mlp_kwargs(self.params.expert_dnn),
                                   int(self.params.num_expert), len(tasks))
@@ -57,7 +62,9 @@ class MMoE(MultiTaskModel):
                       for tower, task in zip(self.params.task_towers, tasks)]
 
     def task_logits(self, features: FeatureLayerOutput, training: bool) -> list[tf.Tensor]:
-        task_inputs = self.mmoe(features.concat("all"), training)
+        bottom = (self.backbone(features, training)[0] if self.backbone is not None
+                  else features.concat("all"))
+        task_inputs = self.mmoe(bottom, training)
         return [head(x, training) for head, x in zip(self.heads, task_inputs)]
 
     @classmethod

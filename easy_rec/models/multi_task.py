@@ -101,10 +101,10 @@ class MultiTaskModel(RankModel):
         return [(f"model_config.{field}.task_towers[{i}]", t) for i, t in enumerate(towers)]
 
     @classmethod
-    def input_groups(cls, model_config: easy_rec_model_pb2.EasyRecModel  # noqa: ARG003
-                     ) -> list[str]:
-        """Feature groups the model reads."""
-        return ["all"]
+    def input_groups(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> list[str]:
+        """Feature groups the model reads: 'all', or none of its own with a backbone (which
+        names the groups it reads)."""
+        return [] if model_config.HasField("backbone") else ["all"]
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
@@ -142,6 +142,19 @@ def check_tower_names(towers: Sequence[TowerAt], locate: Locate,
         if tower.num_class < 1:
             raise config_error(locate, f"{where}.num_class",
                                f"num_class must be >= 1, got {tower.num_class}")
+
+
+def check_relation_towers(towers: Sequence[TowerAt], locate: Locate) -> None:
+    """Every relation_tower_names entry names a tower defined before the one that lists it."""
+    earlier: set[str] = set()
+    for where, tower in towers:
+        for j, name in enumerate(tower.relation_tower_names):
+            if name not in earlier:
+                raise config_error(locate, f"{where}.relation_tower_names[{j}]", f"tower "
+                                   f"{tower.tower_name!r} depends on {name!r}, which is not a "
+                                   f"tower defined before it (earlier towers: "
+                                   f"{', '.join(sorted(earlier)) or 'none'})")
+        earlier.add(tower.tower_name)
 
 
 def check_task_labels(towers: Sequence[TowerAt], data_config: dataset_pb2.DatasetConfig,
