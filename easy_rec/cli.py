@@ -51,11 +51,14 @@ def build_parser(module: str, description: str | None) -> argparse.ArgumentParse
 
 
 def add_config_arguments(parser: argparse.ArgumentParser,
-                         inputs: Sequence[str] = CONFIG_INPUTS) -> None:
+                         inputs: Sequence[str] = CONFIG_INPUTS,
+                         config_help: str | None = None) -> None:
     """--pipeline_config, --edit_config_json, --model_dir and the input path overrides that
-    apply to the command (`inputs`: some of CONFIG_INPUTS)."""
+    apply to the command (`inputs`: some of CONFIG_INPUTS). With `config_help`,
+    --pipeline_config is optional and described by it (the command finds a config itself)."""
     parser.add_argument("--pipeline_config", "--pipeline_config_path", dest="pipeline_config",
-                        required=True, help="pipeline config file (protobuf text format)")
+                        required=config_help is None,
+                        help=config_help or "pipeline config file (protobuf text format)")
     parser.add_argument("--edit_config_json", default=None,
                         help='JSON object of overrides, e.g. \'{"train_config.num_steps": 100}\'')
     parser.add_argument("--model_dir", default=None, help="overrides model_dir")

@@ -20,6 +20,7 @@ from google.protobuf import descriptor_pool, text_format
 from easy_rec.config.context import Check, CheckContext
 from easy_rec.config.edit import Edits, apply_edits
 from easy_rec.config.errors import ConfigError
+from easy_rec.config.expand import expand_input_fields, original_input_field_path
 from easy_rec.config.locator import FieldLocator
 from easy_rec.config.resources import config_base_dir
 from easy_rec.protos import pipeline_pb2
@@ -41,9 +42,13 @@ class LoadedConfig:
     path: str
     locator: FieldLocator
     edited_paths: list[str] = field(default_factory=list)
+    # for each input field, the index of the one written in the file (name ranges expand)
+    input_field_origins: list[int] | None = None
 
     def locate(self, field_path: str) -> int | None:
         """1-based line of `field_path` in the file (or of its nearest written ancestor)."""
+        if self.input_field_origins is not None:
+            field_path = original_input_field_path(field_path, self.input_field_origins)
         return self.locator.locate(field_path)
 
     def error(self, field_path: str, reason: str) -> ConfigError:
@@ -92,7 +97,8 @@ def parse_pipeline_config_text(text: str, path: str = "<string>", edits: Edits =
     """Parses config `text` (attributed to file `path` in errors) into a LoadedConfig.
 
     Steps: text-format parse (tolerant as EasyRec's: a singular field given twice keeps its
-    last value), `edits` (``--edit_config_json`` semantics), then `checks` in
+    last value), input field name ranges (``auto_expand_input_fields``), `edits`
+    (``--edit_config_json`` semantics), then `checks` in
     order (the first problem is raised, noting when an edit set the field it names).
     """
     locator = FieldLocator(text, EasyRecConfig.DESCRIPTOR)
@@ -102,8 +108,9 @@ def parse_pipeline_config_text(text: str, path: str = "<string>", edits: Edits =
         text_format.Merge(text, config)
     except text_format.ParseError as error:
         raise _parse_error_to_config_error(error, text, path, locator) from None
+    origins = expand_input_fields(config)
     edited = apply_edits(config, edits) if edits else []
-    loaded = LoadedConfig(config, path, locator, edited)
+    loaded = LoadedConfig(config, path, locator, edited, origins)
     try:
         CheckContext(config, path, loaded.locate).run(checks)
     except ConfigError as error:

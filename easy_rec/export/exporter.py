@@ -1,5 +1,8 @@
 """SavedModel export: a `serving_default` signature over the raw named input columns, plus the
-named signatures a model adds (RankModel.extra_signatures, e.g. a matching model's towers)."""
+named signatures a model adds (RankModel.extra_signatures, e.g. a matching model's towers).
+
+Every export carries the pipeline config it was made from as ``assets/pipeline.config`` (as
+EasyRec's exports do), so batch prediction needs nothing but the export."""
 from __future__ import annotations
 
 import json
@@ -13,13 +16,15 @@ import tensorflow as tf
 
 from easy_rec.input.fields import column_dtypes
 from easy_rec.models.base import RankModel
-from easy_rec.protos import dataset_pb2
+from easy_rec.protos import dataset_pb2, pipeline_pb2
+from easy_rec.utils.pipeline_files import SAVED_MODEL_CONFIG, pipeline_config_text
 from easy_rec.utils.writers import is_dead_writer, writer_tag
 
 logger = logging.getLogger(__name__)
 
 #: Written into every export: {"global_step": N}, the step of the checkpoint it was made from.
 EXPORT_INFO = os.path.join("assets.extra", "easy_rec_export.json")
+
 # `.tmp-<timestamp>-<writer tag>`: an export being written (writer tag: utils/writers.py)
 _TEMP_NAME = re.compile(r"\.tmp-\d+-(?P<writer>.+)")
 
@@ -47,16 +52,17 @@ class ServingModule(tf.Module):
         return self.model.serving_outputs(outputs)
 
 
-def export_saved_model(model: RankModel, data_config: dataset_pb2.DatasetConfig, export_root: str,
+def export_saved_model(model: RankModel, config: pipeline_pb2.EasyRecConfig, export_root: str,
                        global_step: int, keep: int = 0) -> str:
     """Writes `<export_root>/<timestamp>/` atomically (temp dir, then rename); returns its path.
 
-    The export records `global_step` (EXPORT_INFO). Temp dirs that killed exports left in
-    export_root are removed first. keep > 0 deletes the oldest exports beyond that many.
+    The export records `global_step` (EXPORT_INFO) and `config` (SAVED_MODEL_CONFIG). Temp dirs
+    that killed exports left in export_root are removed first. keep > 0 deletes the oldest
+    exports beyond that many.
     """
     os.makedirs(export_root, exist_ok=True)
     remove_dead_temps(export_root)
-    module = ServingModule(model, serving_specs(model, data_config))
+    module = ServingModule(model, serving_specs(model, config.data_config))
     stamp = int(time.time())
     while os.path.exists(os.path.join(export_root, str(stamp))):
         stamp += 1
@@ -67,6 +73,9 @@ def export_saved_model(model: RankModel, data_config: dataset_pb2.DatasetConfig,
         os.makedirs(os.path.dirname(os.path.join(tmp, EXPORT_INFO)))
         with open(os.path.join(tmp, EXPORT_INFO), "w", encoding="utf-8") as f:
             json.dump({"global_step": int(global_step)}, f)
+        os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
+        with open(os.path.join(tmp, SAVED_MODEL_CONFIG), "w", encoding="utf-8") as f:
+            f.write(pipeline_config_text(config))
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 
 from easy_rec.export.exporter import export_saved_model, exported_step, list_exports
 from easy_rec.models.base import RankModel
-from easy_rec.protos import dataset_pb2, export_pb2
+from easy_rec.protos import export_pb2, pipeline_pb2
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +44,14 @@ def exports_enabled(export_config: export_pb2.ExportConfig) -> bool:
 class ExportPolicy:
     """Decides the trainer's exports and writes them."""
 
-    def __init__(self, model: RankModel, data_config: dataset_pb2.DatasetConfig,
-                 export_config: export_pb2.ExportConfig, model_dir: str, step: StepSource,
+    def __init__(self, model: RankModel, config: pipeline_pb2.EasyRecConfig, step: StepSource,
                  gate: ExportGate | None = None) -> None:
+        """`config`: the pipeline config as run (its export_config decides; each export
+        carries it)."""
         self._model = model
-        self._data_config = data_config
-        self._config = export_config
-        self._root = export_root(export_config, model_dir)
+        self._pipeline_config = config
+        self._config = config.export_config
+        self._root = export_root(config.export_config, config.model_dir)
         self._step = step
         self._gate = gate
         self._best: float | None = None
@@ -75,7 +76,7 @@ class ExportPolicy:
                         path)
             return path
         keep = 0 if kind == "final" else self._config.exports_to_keep
-        return export_saved_model(self._model, self._data_config, root, step, keep=keep)
+        return export_saved_model(self._model, self._pipeline_config, root, step, keep=keep)
 
     def _improved(self, results: Mapping[str, float]) -> bool:
         """Whether results beat the best best_exporter_metric so far (then the new best)."""

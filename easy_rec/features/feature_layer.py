@@ -16,7 +16,8 @@ from easy_rec.features.base import Encoded, Feature, build_feature, scope_name
 from easy_rec.features.sequence_feature import SequenceFeature
 from easy_rec.layers.core import Dense
 from easy_rec.layers.embedding import EmbeddingTable, make_initializer
-from easy_rec.protos import feature_config_pb2
+from easy_rec.layers.variational_dropout import VariationalDropout
+from easy_rec.protos import feature_config_pb2, variational_dropout_pb2
 
 WIDE = feature_config_pb2.WIDE
 DEEP = feature_config_pb2.DEEP
@@ -56,14 +57,15 @@ class SequenceValue:
 @dataclass
 class FeatureLayerOutput:
     """Per group: the list of per-feature tensors [batch, dim]; per unpooled group the list of
-    its features' SequenceValues; per sequence group its SequenceGroup; and the embedding L2
-    term."""
+    its features' SequenceValues; per sequence group its SequenceGroup; the embedding L2 term;
+    the variational dropout penalty (None without variational dropout)."""
 
     deep: dict[str, list[tf.Tensor]] = field(default_factory=dict)
     wide: dict[str, list[tf.Tensor]] = field(default_factory=dict)
     sequence: dict[str, SequenceGroup] = field(default_factory=dict)
     unpooled: dict[str, list[SequenceValue]] = field(default_factory=dict)
     embedding_l2: tf.Tensor | None = None
+    dropout_penalty: tf.Tensor | None = None
 
     def concat(self, group: str) -> tf.Tensor:
         """Deep group as one [batch, sum of dims] tensor."""
@@ -90,7 +92,11 @@ class FeatureLayer(tf.Module):
         base_dir: str | None = None,
         seq_att_groups: Sequence[feature_config_pb2.SeqAttGroupConfig] = (),
         unpooled_groups: Sequence[str] = (),
+        variational_dropout: variational_dropout_pb2.VariationalDropoutLayer | None = None,
     ):
+        """variational_dropout: model_config.variational_dropout, a learned dropout of the
+        features of every pooled feature group (deep and wide parts alike); None: no
+        dropout."""
         super().__init__(name="feature_layer")
         configs = {feature_name(c): c for c in feature_configs}
         self.groups = {g.group_name: (list(g.feature_names), g.wide_deep) for g in feature_groups}
@@ -127,6 +133,10 @@ class FeatureLayer(tf.Module):
             sequences += [n for keys, hists in self.sequence_groups.values() for n in keys + hists]
             for name in sequences:
                 self._add_deep(self.features[name])
+            #: 'deep' / 'wide' -> group -> its VariationalDropout
+            self.dropouts: dict[str, dict[str, VariationalDropout]] = {"deep": {}, "wide": {}}
+            if variational_dropout is not None:
+                self._add_dropouts(variational_dropout)
         self.identity_features = sorted(
             n for n, f in self.features.items()
             if f.categorical and getattr(getattr(f, "mapper", None), "num_buckets", 0)
@@ -151,6 +161,20 @@ class FeatureLayer(tf.Module):
         elif feature.name_ not in self.wide_dense:
             self.wide_dense[feature.name_] = Dense(
                 feature.dense_dim, self.wide_output_dim, use_bias=False, name=scope_name(f"{feature.name_}_wide"))
+
+    def _add_dropouts(self, config: variational_dropout_pb2.VariationalDropoutLayer) -> None:
+        for group, (names, kind) in self.groups.items():
+            if group in self.unpooled_groups:
+                continue
+            parts = []
+            if kind in (DEEP, WIDE_AND_DEEP):
+                parts.append(("deep", [self.feature_dim(n) for n in names]))
+            if kind in (WIDE, WIDE_AND_DEEP):
+                parts.append(("wide", [self.wide_output_dim] * len(names)))
+            for part, dims in parts:
+                self.dropouts[part][group] = VariationalDropout(
+                    dims, config.embedding_wise_variational_dropout,
+                    config.regularization_lambda, name=scope_name(f"{group}_{part}_dropout"))
 
     @property
     def input_names(self) -> list[str]:
@@ -224,6 +248,14 @@ class FeatureLayer(tf.Module):
                 out.deep[group] = [self._deep_value(n, encoded[n], deep_cache) for n in names]
             if kind in (WIDE, WIDE_AND_DEEP):
                 out.wide[group] = [self._wide_value(n, encoded[n], wide_cache) for n in names]
+        penalties = []
+        for values, dropouts in ((out.deep, self.dropouts["deep"]),
+                                 (out.wide, self.dropouts["wide"])):
+            for group in [g for g in dropouts if g in values]:
+                values[group], penalty = dropouts[group](values[group], training)
+                penalties.append(penalty)
+        if penalties:
+            out.dropout_penalty = tf.add_n(penalties)
         for group in [g for g in self.sequence_groups if g in selected]:
             out.sequence[group] = self._sequence_group(group, encoded, deep_cache, sequence_cache)
         embeddings = [deep_cache[n] for n in deep_cache if self.features[n].categorical]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from easy_rec.config.features import feature_configs
+from easy_rec.metrics.classification import GROUPED_AUC_FIELDS
 from easy_rec.protos import eval_pb2, feature_config_pb2, pipeline_pb2
 
 # Feature types that take a list column (a RaggedTensor) in place of a separator-joined string.
@@ -26,6 +27,8 @@ class ColumnPlan:
     labels: data_config.label_fields.
     sample_weight: data_config.sample_weight, None when unset.
     group_keys: columns grouped metrics group rows by (gauc uid fields), first-seen order.
+    loss_keys: other columns the losses read (session ids of pairwise / listwise losses,
+      task-space columns of distillation losses).
     feature_type_inputs: feature type name (e.g. 'IdFeature') -> the input columns of the
       configured features of that type.
     scalar_uses: column -> a use of it that needs one value per row (label field,
@@ -36,14 +39,16 @@ class ColumnPlan:
     labels: tuple[str, ...]
     sample_weight: str | None
     group_keys: tuple[str, ...]
+    loss_keys: tuple[str, ...]
     feature_type_inputs: Mapping[str, frozenset[str]]
     scalar_uses: Mapping[str, str]
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Every column to parse: feature inputs, labels, sample weight and group keys."""
+        """Every column to parse: feature inputs, labels, sample weight, group and loss keys."""
         weight = (self.sample_weight,) if self.sample_weight else ()
-        return tuple(dict.fromkeys(self.feature_inputs + self.labels + weight + self.group_keys))
+        return tuple(dict.fromkeys(self.feature_inputs + self.labels + weight + self.group_keys
+                                   + self.loss_keys))
 
     def feature_inputs_of_type(self, type_name: str) -> frozenset[str]:
         """The feature inputs read by features of type `type_name` (e.g. 'RawFeature')."""
@@ -51,20 +56,26 @@ class ColumnPlan:
 
 
 def gauc_group_fields(metrics_set: Iterable[eval_pb2.EvalMetrics]) -> list[str]:
-    """Feature columns that grouped metrics (gauc) need, in first-seen order."""
+    """Feature columns that grouped metrics (gauc uid_field, session_auc session_id_field)
+    need, in first-seen order."""
     fields: list[str] = []
     for metric in metrics_set:
-        if metric.WhichOneof("metric") == "gauc" and metric.gauc.uid_field not in fields:
-            fields.append(metric.gauc.uid_field)
+        kind = metric.WhichOneof("metric")
+        if kind in GROUPED_AUC_FIELDS:
+            column = getattr(getattr(metric, kind), GROUPED_AUC_FIELDS[kind])
+            if column not in fields:
+                fields.append(column)
     return fields
 
 
 def build_column_plan(config: pipeline_pb2.EasyRecConfig, feature_inputs: Sequence[str] = (),
-                      task_metrics: Iterable[Sequence[eval_pb2.EvalMetrics]] = ()) -> ColumnPlan:
+                      task_metrics: Iterable[Sequence[eval_pb2.EvalMetrics]] = (),
+                      loss_keys: Sequence[str] = ()) -> ColumnPlan:
     """The plan of `config` for a model reading `feature_inputs`.
 
     task_metrics: the metric sets of the model's tasks besides eval_config.metrics_set (a
     multi-task tower's own metrics_set); their gauc uid fields are group keys as well.
+    loss_keys: columns the model's losses read (one value per row).
     """
     data = config.data_config
     metrics = list(config.eval_config.metrics_set) + [m for ms in task_metrics for m in ms]
@@ -74,7 +85,9 @@ def build_column_plan(config: pipeline_pb2.EasyRecConfig, feature_inputs: Sequen
     if data.sample_weight:
         scalar_uses[data.sample_weight] = "sample_weight"
     for name in group_keys:
-        scalar_uses[name] = "gauc uid_field"
+        scalar_uses[name] = "gauc / session_auc group field"
+    for name in loss_keys:
+        scalar_uses.setdefault(name, "loss column (session ids or task space)")
     for feature in feature_configs(config):
         type_name = feature_config_pb2.FeatureConfig.FeatureType.Name(feature.feature_type)
         by_type.setdefault(type_name, set()).update(feature.input_names)
@@ -84,5 +97,6 @@ def build_column_plan(config: pipeline_pb2.EasyRecConfig, feature_inputs: Sequen
     return ColumnPlan(
         feature_inputs=tuple(feature_inputs), labels=tuple(data.label_fields),
         sample_weight=data.sample_weight or None, group_keys=group_keys,
+        loss_keys=tuple(loss_keys),
         feature_type_inputs=MappingProxyType({k: frozenset(v) for k, v in by_type.items()}),
         scalar_uses=MappingProxyType(scalar_uses))

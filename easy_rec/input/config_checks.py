@@ -9,6 +9,7 @@ from google.protobuf.message import Message
 from easy_rec.config.context import CheckContext
 from easy_rec.input.kafka_settings import SERVERS_ENV, parse_offset_info, parse_offset_time
 from easy_rec.input.reader import supported_input_types
+from easy_rec.input.tfrecord_input import COMPRESSION_TYPES
 from easy_rec.protos import dataset_pb2
 from easy_rec.tables.cell_patterns import is_valid_cell
 
@@ -17,6 +18,7 @@ TYPED_PATH_FIELDS = {"parquet_train_input": "ParquetInput", "parquet_eval_input"
                      "kafka_train_input": "KafkaInput", "kafka_eval_input": "KafkaInput"}
 KAFKA_FIELDS = {"train_path": "kafka_train_input", "eval_path": "kafka_eval_input"}
 _DatasetConfig = dataset_pb2.DatasetConfig
+TFRECORD_TYPES = ("TFRecordInput", "BatchTFRecordInput")
 
 
 def _input_type(ctx: CheckContext) -> str:
@@ -95,9 +97,35 @@ def check_default_values(ctx: CheckContext) -> None:
     data = ctx.config.data_config
     if data.input_type == data.ParquetInput:
         return
+    # TFRecord records are typed: an empty default_val is the type's zero (EasyRec's rule)
+    tfrecord = _input_type(ctx) in TFRECORD_TYPES
     for i, field in enumerate(data.input_fields):
+        if tfrecord and not field.default_val:
+            continue
         if field.HasField("default_val") and not is_valid_cell(field.default_val,
                                                                field.input_type):
             ctx.fail(f"data_config.input_fields[{i}].default_val",
                      f"default_val {field.default_val!r} of input field {field.input_name!r} "
                      f"is not a valid {_DatasetConfig.FieldType.Name(field.input_type)}")
+
+
+
+def check_reading_options(ctx: CheckContext) -> None:
+    """data_compression_type is read for TFRecord files (GZIP / ZLIB), BatchTFRecordInput
+    needs n_data_batch_tfrecord (as in EasyRec), eval_batch_size must be positive."""
+    data = ctx.config.data_config
+    input_type = _input_type(ctx)
+    if data.data_compression_type:
+        if input_type not in TFRECORD_TYPES:
+            ctx.fail("data_config.data_compression_type", "data_compression_type is read for "
+                     f"TFRecord input ({', '.join(TFRECORD_TYPES)}); input_type {input_type} "
+                     "files must be uncompressed")
+        if data.data_compression_type.upper() not in COMPRESSION_TYPES:
+            ctx.fail("data_config.data_compression_type", "data_compression_type must be GZIP, "
+                     f"ZLIB or empty, got {data.data_compression_type!r}")
+    if input_type == "BatchTFRecordInput" and not data.n_data_batch_tfrecord:
+        ctx.fail("data_config.n_data_batch_tfrecord", "BatchTFRecordInput needs "
+                 "n_data_batch_tfrecord, the number of rows each record holds",
+                 line_field="data_config")
+    if data.HasField("eval_batch_size") and data.eval_batch_size <= 0:
+        ctx.fail("data_config.eval_batch_size", "eval_batch_size must be > 0")

@@ -101,8 +101,10 @@ class CSVInput:
         num_epochs: int | None = 1,
         shuffle: bool = False,
         seed: int = 0,
+        drop_remainder: bool = False,
     ) -> tf.data.Dataset:
-        """Batches of {field name: [batch] tensor}; num_epochs None repeats forever.
+        """Batches of {field name: [batch] tensor}; num_epochs None repeats forever;
+        `drop_remainder` drops the last batch of the input when it is short.
 
         Without shuffle, blocks of lines are parsed in parallel and re-batched; with it,
         the lines of the blocks pass one by one through the shuffle buffer, then are
@@ -114,13 +116,14 @@ class CSVInput:
             lines = blocks.map(self._block_lines, num_parallel_calls=parallel).unbatch()
             buffer = max(int(self._config.shuffle_buffer_size), 1)
             lines = lines.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-            batches = lines.batch(batch_size).map(
+            batches = lines.batch(batch_size, drop_remainder=drop_remainder).map(
                 lambda ids, rows: parser.finish(parser.parse_block(ids, rows)),
                 num_parallel_calls=parallel, deterministic=True)
         else:
             parsed = blocks.map(lambda *block: parser.parse_block(*self._block_lines(*block)),
                                 num_parallel_calls=parallel, deterministic=True)
-            batches = parsed.rebatch(batch_size).map(parser.finish)
+            batches = parsed.rebatch(batch_size, drop_remainder=drop_remainder).map(
+                parser.finish)
         batches = batches.prefetch(max(int(self._config.prefetch_size), 1))
         return batches.with_options(fixed_tuning())
 

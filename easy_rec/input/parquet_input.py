@@ -223,9 +223,11 @@ class ParquetInput:
         seed: int = 0,
         num_workers: int = 1,
         task_index: int = 0,
+        drop_remainder: bool = False,
     ) -> tf.data.Dataset:
         """Batches of {field name: [batch] tensor or [batch, None] ragged}; num_epochs None
-        repeats forever. With num_workers > 1 only this worker's row groups are read."""
+        repeats forever. With num_workers > 1 only this worker's row groups are read;
+        `drop_remainder` drops the last batch of the input when it is short."""
         units = self._units_dataset(self.worker_units(num_workers, task_index), num_epochs,
                                     shuffle, seed)
         parallel = parallel_calls(self._config.num_parallel_calls)
@@ -234,11 +236,13 @@ class ParquetInput:
                              num_parallel_calls=parallel, deterministic=True).unbatch()
             buffer = max(int(self._config.shuffle_buffer_size), 1)
             rows = rows.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-            batches = rows.batch(batch_size).map(self._unpack_batch, num_parallel_calls=parallel,
+            batches = rows.batch(batch_size, drop_remainder=drop_remainder).map(
+                self._unpack_batch, num_parallel_calls=parallel,
                                                  deterministic=True)
         else:  # whole row groups are cut into batches without one element per row
             batches = units.map(self._read_unit, num_parallel_calls=parallel,
-                                deterministic=True).rebatch(batch_size).map(_with_no_malformed)
+                                deterministic=True).rebatch(
+                batch_size, drop_remainder=drop_remainder).map(_with_no_malformed)
         batches = batches.prefetch(max(int(self._config.prefetch_size), 1))
         options = fixed_tuning()
         # reading a row group is deterministic, so the iterator can be checkpointed

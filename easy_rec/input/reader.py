@@ -21,7 +21,7 @@ class InputReader(Protocol):
     def output_signature(self) -> dict[str, tf.TensorSpec | tf.RaggedTensorSpec]: ...
 
     def make_dataset(self, batch_size: int, num_epochs: int | None = 1, shuffle: bool = False,
-                     seed: int = 0) -> tf.data.Dataset: ...
+                     seed: int = 0, drop_remainder: bool = False) -> tf.data.Dataset: ...
 
     def check_head(self, role: str) -> None:
         """Fails fast (InputError) on an input without rows or with a malformed row at its
@@ -34,6 +34,18 @@ def _parquet_reader(*args) -> InputReader:
     return ParquetInput(*args)
 
 
+def _tfrecord_reader(*args) -> InputReader:
+    from easy_rec.input.tfrecord_input import TFRecordInput
+
+    return TFRecordInput(*args)
+
+
+def _batch_tfrecord_reader(*args) -> InputReader:
+    from easy_rec.input.tfrecord_input import BatchTFRecordInput
+
+    return BatchTFRecordInput(*args)
+
+
 def _kafka_reader(*args) -> InputReader:
     from easy_rec.input.kafka_input import KafkaInput  # kafka-python is only needed for Kafka
 
@@ -44,6 +56,8 @@ _READERS: dict[int, Callable[..., InputReader]] = {
     dataset_pb2.DatasetConfig.CSVInput: CSVInput,
     dataset_pb2.DatasetConfig.ParquetInput: _parquet_reader,
     dataset_pb2.DatasetConfig.KafkaInput: _kafka_reader,
+    dataset_pb2.DatasetConfig.TFRecordInput: _tfrecord_reader,
+    dataset_pb2.DatasetConfig.BatchTFRecordInput: _batch_tfrecord_reader,
 }
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from easy_rec.layers.base import Layer
+from easy_rec.layers.component import BlockContext, Params, Shapes, field_count, stack_fields
 from easy_rec.layers.core import Dense
 from easy_rec.layers.registry import register_layer
 
@@ -67,3 +68,15 @@ class CIN(Layer):
             x, kept = tf.split(maps, 2, axis=2) if split else (maps, maps)
             pooled.append(tf.reduce_sum(kept, axis=1))
         return tf.concat(pooled, axis=1)
+
+    @classmethod
+    def from_params(cls, params: Params, input_shape: Shapes, name: str) -> CIN:
+        """EasyRec's CIN component: hidden_feature_sizes (every layer pooled whole, no
+        split_half); input [batch, fields, dim]."""
+        params.require("hidden_feature_sizes")
+        fields, _ = field_count(input_shape, "CIN")
+        return cls(fields, params.get("hidden_feature_sizes", [], int), split_half=False,
+                   name=name)
+
+    def call_block(self, inputs: tf.Tensor, training: bool, context: BlockContext) -> tf.Tensor:  # noqa: ARG002
+        return self(stack_fields(inputs))

@@ -8,13 +8,19 @@ https://arxiv.org/abs/2008.13535.
     DCN:    x_{l+1} = x_0 * (x_l . w_l) + b_l + x_l          (w_l, b_l of width dim)
     DCN-V2: x_{l+1} = x_0 * (W_l x_l + b_l) + x_l            (W_l = U_l V_l^T when low rank)
 
+The backbone component Cross is one DCN-V2 layer (EasyRec's), applied to [x_0, x_l]:
+x_{l+1} = x_0 * (act(W x_l + b) + diag_scale * x_l) + x_l; a recurrent block stacks it.
+
 Shapes: [batch, dim] -> [batch, dim].
 """
 from __future__ import annotations
 
+from typing import Any
+
 import tensorflow as tf
 
 from easy_rec.layers.base import Layer
+from easy_rec.layers.component import Params, Shapes
 from easy_rec.layers.core import Dense
 from easy_rec.layers.registry import register_layer
 
@@ -81,3 +87,41 @@ class CrossNetV2(Layer):
         for layer in self.layers:
             x = x0 * layer(x) + x
         return x
+
+
+@register_layer("Cross")
+class Cross(Layer):
+    """One DCN-V2 cross layer on [x0, x] (or x, meaning [x, x]):
+    y = x0 * (act(W x + b) + diag_scale * x) + x, W [dim, dim] or U V (projection_dim)."""
+
+    def __init__(self, dim: int, projection_dim: int = 0, diag_scale: float = 0.0,
+                 use_bias: bool = True, preactivation: str | None = None,
+                 initializer: str = "truncated_normal", name: str | None = None):
+        super().__init__(name=name)
+        if diag_scale < 0:
+            raise ValueError(f"diag_scale must be >= 0, got {diag_scale}")
+        self.diag_scale = diag_scale
+        with self.name_scope:
+            self.down = (Dense(dim, projection_dim, use_bias=False, initializer=initializer,
+                               name="u") if projection_dim else None)
+            self.dense = Dense(projection_dim or dim, dim, use_bias=use_bias,
+                               activation=preactivation, initializer=initializer, name="dense")
+
+    def __call__(self, inputs: Any, training: bool = False) -> tf.Tensor:  # noqa: ARG002
+        x0, x = inputs if isinstance(inputs, (list, tuple)) else (inputs, inputs)
+        product = self.dense(self.down(x) if self.down is not None else x)
+        if self.diag_scale:
+            product += self.diag_scale * x
+        return x0 * product + x
+
+    @classmethod
+    def from_params(cls, params: Params, input_shape: Shapes, name: str) -> Cross:
+        """projection_dim (full rank), diag_scale (0), use_bias (true), preactivation (none),
+        kernel_initializer (truncated_normal)."""
+        shape = input_shape[0] if isinstance(input_shape, (list, tuple)) else input_shape
+        if not isinstance(shape, tf.TensorShape) or shape.rank != 2 or shape[-1] is None:
+            raise ValueError(f"Cross takes [x0, x] or x of shape [batch, dim], got {input_shape}")
+        return cls(int(shape[-1]), params.get("projection_dim", 0, int),
+                   params.get("diag_scale", 0.0), params.get("use_bias", True),
+                   params.get("preactivation", None, str),
+                   params.get("kernel_initializer", "truncated_normal", str), name=name)

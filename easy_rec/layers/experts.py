@@ -23,7 +23,8 @@ from typing import Any
 import tensorflow as tf
 
 from easy_rec.layers.base import Layer
-from easy_rec.layers.core import MLP, Dense
+from easy_rec.layers.component import Params, Shapes
+from easy_rec.layers.core import MLP, Dense, mlp_params
 from easy_rec.layers.registry import register_layer
 
 
@@ -43,7 +44,7 @@ class ExpertGroup(Layer):
         return [expert(x, training) for expert in self.experts]
 
 
-@register_layer("Gate")
+@register_layer("ExpertGate")
 class Gate(Layer):
     """Softmax weights over `num_inputs` experts from a selector input; returns their mix.
 
@@ -80,6 +81,16 @@ class MMoELayer(Layer):
         """One [batch, output_dim] input per task."""
         experts = self.experts(x, training)
         return [gate(x, experts) for gate in self.gates]
+
+    @classmethod
+    def from_params(cls, params: Params, input_shape: Shapes, name: str) -> MMoELayer:
+        """EasyRec's MMoE component: num_task, num_expert, expert_mlp (MLP parameters); one
+        [batch, dim] input, one output per task."""
+        params.require("num_task", "num_expert", "expert_mlp")
+        if not isinstance(input_shape, tf.TensorShape) or input_shape.rank != 2:
+            raise ValueError(f"MMoE takes one [batch, dim] tensor, got {input_shape}")
+        return cls(int(input_shape[-1]), mlp_params(params.child("expert_mlp")),
+                   params.get("num_expert", 0, int), params.get("num_task", 0, int), name=name)
 
 
 @register_layer("ExtractionLayer")

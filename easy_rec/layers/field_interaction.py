@@ -11,16 +11,21 @@ Leveraging Field for Scalable CTR Prediction", 2019, https://arxiv.org/abs/1911.
 
 Shapes: SENet [batch, fields, dim] -> [batch, fields, dim]; Bilinear [batch, fields, dim] ->
 [batch, num_output_units]; FieldWiseBiInteraction one [batch, features, dim] tensor per field
--> [batch, dim].
+-> [batch, dim]. As backbone components (EasyRec's SENet, BiLinear, FiBiNet) they take a list
+of [batch, dim] field embeddings (or the [batch, fields, dim] tensor); SENet then weighs every
+element (EasyRec's excitation) and returns the [batch, fields * dim] concatenation, FiBiNet
+concatenates SENet's output and the bilinear interactions and applies an optional MLP.
 """
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import tensorflow as tf
 
 from easy_rec.layers.base import Layer
-from easy_rec.layers.core import Dense
+from easy_rec.layers.component import BlockContext, Params, Shapes, field_count, stack_fields
+from easy_rec.layers.core import MLP, Dense, mlp_params
 from easy_rec.layers.norm import LayerNorm
 from easy_rec.layers.registry import register_layer
 
@@ -52,7 +57,8 @@ class SENet(Layer):
 
     Each field's embedding is split into g = num_squeeze_group equal groups. Squeeze: the max
     and the mean of every group give z [batch, fields * g * 2]. Excitation:
-    a = W2 relu(W1 z + b1) + b2, one weight per (field, group), with W1 reducing to
+    a = W2 relu(W1 z + b1) + b2, one weight per (field, group) (per element with
+    `per_element`, as EasyRec's SENet component), with W1 reducing to
     max(1, fields * g * 2 // reduction_ratio) units. Re-weight: v = a * e per group, plus e
     with the skip connection, then layer normalisation over all fields' values if enabled.
     Input and output: [batch, fields, dim].
@@ -60,7 +66,8 @@ class SENet(Layer):
 
     def __init__(self, num_fields: int, dim: int, reduction_ratio: int = 3,
                  num_squeeze_group: int = 2, use_skip_connection: bool = True,
-                 use_output_layer_norm: bool = True, name: str | None = None):
+                 use_output_layer_norm: bool = True, per_element: bool = False,
+                 name: str | None = None):
         super().__init__(name=name)
         if num_squeeze_group < 1 or dim % num_squeeze_group:
             raise ValueError(f"embedding dim {dim} is not divisible by num_squeeze_group "
@@ -74,7 +81,9 @@ class SENet(Layer):
         squeezed = num_fields * num_squeeze_group * 2
         with self.name_scope:
             self.reduce = Dense(squeezed, max(1, squeezed // reduction_ratio), name="reduce")
-            self.excite = Dense(self.reduce.units, num_fields * num_squeeze_group, name="excite")
+            weights = dim // num_squeeze_group if per_element else 1
+            self.excite = Dense(self.reduce.units, num_fields * num_squeeze_group * weights,
+                                name="excite")
             self.layer_norm = (LayerNorm(num_fields * dim, name="output_ln")
                                if use_output_layer_norm else None)
 
@@ -84,12 +93,28 @@ class SENet(Layer):
                              axis=-1)
         z = tf.reshape(squeezed, [-1, self._fields * self._groups * 2])
         weights = self.excite(tf.nn.relu(self.reduce(z)))
-        output = groups * tf.reshape(weights, [-1, self._fields, self._groups, 1])
+        output = groups * tf.reshape(weights, [-1, self._fields, self._groups,
+                                               self.excite.units // (self._fields * self._groups)])
         if self._skip:
             output += groups
         if self.layer_norm is not None:
             output = self.layer_norm(tf.reshape(output, [-1, self._fields * self._dim]))
         return tf.reshape(output, [-1, self._fields, self._dim])
+
+    @classmethod
+    def from_params(cls, params: Params, input_shape: Shapes, name: str) -> SENet:
+        """EasyRec's SENet component: reduction_ratio (4), num_squeeze_group (2),
+        use_skip_connection (true), use_output_layer_norm (true); one weight per element."""
+        fields, dim = field_count(input_shape, "SENet")
+        return cls(fields, dim, params.get("reduction_ratio", 4, int),
+                   params.get("num_squeeze_group", 2, int),
+                   params.get("use_skip_connection", True),
+                   params.get("use_output_layer_norm", True), per_element=True, name=name)
+
+    def call_block(self, inputs: Any, training: bool, context: BlockContext) -> tf.Tensor:  # noqa: ARG002
+        """[batch, fields * dim]: the re-weighted fields concatenated (EasyRec's output)."""
+        output = self(stack_fields(inputs))
+        return tf.reshape(output, [-1, self._fields * self._dim])
 
 
 @register_layer("BiLinear")
@@ -137,6 +162,22 @@ class Bilinear(Layer):
             flat = tf.reshape(products, [-1, products.shape[1] * products.shape[2]])
         return self.output_layer(flat)
 
+    @classmethod
+    def from_params(cls, params: Params, input_shape: Shapes, name: str) -> Bilinear:
+        """EasyRec's BiLinear component: num_output_units (required), type (interaction),
+        use_plus (true); field embeddings of one width."""
+        params.require("num_output_units")
+        fields, dim = field_count(input_shape, "BiLinear")
+        kind = params.get("type", "interaction", str).lower()
+        if kind not in BILINEAR_TYPES:
+            raise params.error(f"type must be one of {', '.join(BILINEAR_TYPES)}, got {kind!r}",
+                               "type")
+        return cls(fields, dim, params.get("num_output_units", 0, int), kind,
+                   params.get("use_plus", True), name=name)
+
+    def call_block(self, inputs: Any, training: bool, context: BlockContext) -> tf.Tensor:  # noqa: ARG002
+        return self(stack_fields(inputs))
+
 
 @register_layer("FieldWiseBiInteraction")
 class FieldWiseBiInteraction(Layer):
@@ -162,3 +203,36 @@ class FieldWiseBiInteraction(Layer):
         within = tf.stack([bi_interaction(f) for f in fields], axis=1)
         return (tf.einsum("bpk,p->bk", between, self.pair_weights)
                 + tf.einsum("bmk,m->bk", within, self.field_weights))
+
+
+@register_layer("FiBiNet")
+class FiBiNet(Layer):
+    """EasyRec's FiBiNet component: [SENet(fields) flattened, BiLinear(fields)] -> MLP.
+
+    The bilinear part and the MLP are optional; fields are [batch, dim] embeddings of one
+    width (or a [batch, fields, dim] tensor)."""
+
+    def __init__(self, senet: SENet, bilinear: Bilinear | None, mlp: MLP | None,
+                 name: str | None = None):
+        super().__init__(name=name)
+        self.senet, self.bilinear, self.mlp = senet, bilinear, mlp
+
+    def __call__(self, inputs: Any, training: bool = False) -> tf.Tensor:
+        fields = stack_fields(inputs)
+        parts = [tf.reshape(self.senet(fields), [-1, fields.shape[1] * fields.shape[2]])]
+        if self.bilinear is not None:
+            parts.append(self.bilinear(fields))
+        hidden = tf.concat(parts, axis=-1)
+        return self.mlp(hidden, training) if self.mlp is not None else hidden
+
+    @classmethod
+    def from_params(cls, params: Params, input_shape: Shapes, name: str) -> FiBiNet:
+        """senet (SENet parameters), bilinear (optional), mlp (optional)."""
+        fields, dim = field_count(input_shape, "FiBiNet")
+        senet = SENet.from_params(params.child("senet"), input_shape, f"{name}_senet")
+        bilinear = (Bilinear.from_params(params.child("bilinear"), input_shape, f"{name}_bilinear")
+                    if params.has("bilinear") else None)
+        width = fields * dim + (bilinear.output_layer.units if bilinear else 0)
+        mlp = (MLP(width, **mlp_params(params.child("mlp")), name=f"{name}_mlp")
+               if params.has("mlp") else None)
+        return cls(senet, bilinear, mlp, name=name)

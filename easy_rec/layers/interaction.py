@@ -1,4 +1,5 @@
-"""Parameter-free feature interactions: the factorization-machine term and DLRM's dot products.
+"""Parameter-free feature interactions: the factorization-machine term and DLRM's dot products,
+as functions and as backbone components (FM, DotInteraction).
 
 References: Rendle, "Factorization Machines", ICDM 2010; Naumov et al., "Deep Learning
 Recommendation Model for Personalization and Recommendation Systems", 2019,
@@ -8,11 +9,19 @@ https://arxiv.org/abs/1906.00091.
     dot: [<v_i, v_j> for i < j] (i <= j with self-interaction)
 
 Shapes: n tensors [batch, dim] -> FM [batch, 1]; dot [batch, n (n - 1) / 2]
-(or [batch, n (n + 1) / 2]).
+(or [batch, n (n + 1) / 2]). The components take a list of [batch, dim] tensors or one
+[batch, n, dim] tensor; FM with use_variant returns the [batch, dim] vector before the sum
+over dim, DotInteraction with skip_gather the whole [batch, n * n] lower-triangular matrix.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import tensorflow as tf
+
+from easy_rec.layers.base import Layer
+from easy_rec.layers.component import Params, Shapes, field_count, stack_fields
+from easy_rec.layers.registry import register_layer
 
 
 def fm_interaction(embeddings: list[tf.Tensor]) -> tf.Tensor:
@@ -35,3 +44,53 @@ def dot_interaction(vectors: list[tf.Tensor], self_interaction: bool = False) ->
     first = 0 if self_interaction else 1
     pairs = [i * n + j for i in range(n) for j in range(i + first, n)]
     return tf.gather(gram, pairs, axis=1)
+
+
+@register_layer("FM")
+class FM(Layer):
+    """The FM term over field embeddings; use_variant keeps the per-dimension vector."""
+
+    def __init__(self, use_variant: bool = False, name: str | None = None):
+        super().__init__(name=name)
+        self.use_variant = use_variant
+
+    def __call__(self, inputs: Any, training: bool = False) -> tf.Tensor:  # noqa: ARG002
+        fields = stack_fields(inputs)
+        square_of_sum = tf.square(tf.reduce_sum(fields, axis=1))
+        sum_of_square = tf.reduce_sum(tf.square(fields), axis=1)
+        cross = 0.5 * (square_of_sum - sum_of_square)
+        return cross if self.use_variant else tf.reduce_sum(cross, axis=1, keepdims=True)
+
+    @classmethod
+    def from_params(cls, params: Params, input_shape: Shapes, name: str) -> FM:
+        field_count(input_shape, "FM")
+        return cls(params.get("use_variant", False), name=name)
+
+
+@register_layer("DotInteraction")
+class DotInteraction(Layer):
+    """DLRM's pairwise dot products of field embeddings (pairs i < j, or i <= j with
+    self_interaction); skip_gather returns the n * n matrix with the other entries zeroed."""
+
+    def __init__(self, self_interaction: bool = False, skip_gather: bool = False,
+                 name: str | None = None):
+        super().__init__(name=name)
+        self.self_interaction = self_interaction
+        self.skip_gather = skip_gather
+
+    def __call__(self, inputs: Any, training: bool = False) -> tf.Tensor:  # noqa: ARG002
+        fields = stack_fields(inputs)
+        if not self.skip_gather:
+            return dot_interaction(tf.unstack(fields, axis=1), self.self_interaction)
+        n = fields.shape[1]
+        gram = tf.matmul(fields, fields, transpose_b=True)
+        keep = tf.linalg.band_part(tf.ones([n, n]), -1, 0)  # lower triangle with diagonal
+        if not self.self_interaction:
+            keep -= tf.eye(n)
+        return tf.reshape(gram * keep, [-1, n * n])
+
+    @classmethod
+    def from_params(cls, params: Params, input_shape: Shapes, name: str) -> DotInteraction:
+        field_count(input_shape, "DotInteraction")
+        return cls(params.get("self_interaction", False), params.get("skip_gather", False),
+                   name=name)

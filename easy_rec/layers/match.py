@@ -121,30 +121,43 @@ def sampled_candidates(user: tf.Tensor, item: tf.Tensor, negatives: tf.Tensor,
                        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """(scores [batch, 1 + num_negatives]: each row's own item first, then the shared sampled
     negatives; valid mask; target = column 0). Negatives equal to a row's item are masked."""
-    negative_scores = all_pair_scores(user, negatives)
-    scores = tf.concat([pair_scores(user, item)[:, None], negative_scores], axis=1)
+    scores = tf.concat([pair_scores(user, item)[:, None], all_pair_scores(user, negatives)],
+                       axis=1)
     size = tf.shape(scores)[0]
-    valid = tf.concat([tf.ones([size, 1], tf.bool),
-                       _negatives_valid(negative_scores, item_ids, negative_ids)], axis=1)
+    if item_ids is None or negative_ids is None:
+        valid = tf.ones_like(scores, dtype=tf.bool)
+    else:
+        hits = tf.equal(item_ids[:, None], negative_ids[None, :])
+        valid = tf.concat([tf.ones([size, 1], tf.bool), tf.logical_not(hits)], axis=1)
     return scores, valid, tf.zeros([size], tf.int32)
 
 
-def in_batch_and_sampled_candidates(user: tf.Tensor, item: tf.Tensor, negatives: tf.Tensor,
-                                    item_ids: tf.Tensor | None, negative_ids: tf.Tensor | None
-                                    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """(scores [batch, batch + num_negatives]: every item of the batch, then the shared sampled
-    negatives; valid mask; target = the diagonal): in-batch and sampled negatives together.
-    Other rows' copies of a row's item and draws equal to it are masked."""
-    scores, valid, target = in_batch_candidates(user, item, item_ids)
-    negative_scores = all_pair_scores(user, negatives)
-    return (tf.concat([scores, negative_scores], axis=1),
-            tf.concat([valid, _negatives_valid(negative_scores, item_ids, negative_ids)], axis=1),
-            target)
+def batch_and_sampled_candidates(user: tf.Tensor, item: tf.Tensor, negatives: tf.Tensor,
+                                 item_ids: tf.Tensor | None, negative_ids: tf.Tensor | None
+                                 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """EasyRec's sampled softmax with in-batch negatives: (scores [batch, batch +
+    num_negatives] of every user against every item of the batch, then the sampled negatives;
+    valid mask; target = the diagonal). Accidental hits are masked in both parts."""
+    batch_scores, batch_valid, target = in_batch_candidates(user, item, item_ids)
+    sampled_scores, sampled_valid, _ = sampled_candidates(user, item, negatives, item_ids,
+                                                          negative_ids)
+    return (tf.concat([batch_scores, sampled_scores[:, 1:]], axis=1),
+            tf.concat([batch_valid, sampled_valid[:, 1:]], axis=1), target)
 
 
-def _negatives_valid(negative_scores: tf.Tensor, item_ids: tf.Tensor | None,
-                     negative_ids: tf.Tensor | None) -> tf.Tensor:
-    """[batch, num_negatives] bool: False where a drawn item is the row's own item."""
-    if item_ids is None or negative_ids is None:
-        return tf.ones_like(negative_scores, dtype=tf.bool)
-    return tf.not_equal(item_ids[:, None], negative_ids[None, :])
+def append_hard_negatives(scores: tf.Tensor, valid: tf.Tensor, user: tf.Tensor,
+                          hard_items: tf.Tensor, hard_indices: tf.Tensor, width: int,
+                          item_ids: tf.Tensor | None = None, hard_ids: tf.Tensor | None = None
+                          ) -> tuple[tf.Tensor, tf.Tensor]:
+    """`width` more candidate columns per row: the row's own hard negatives, given as item
+    embeddings [h, dim] with their (row, position) [h, 2]; a row's unused positions, and a
+    hard negative equal to the row's own item, are masked (EasyRec's hard_neg_indices)."""
+    rows = hard_indices[:, 0]
+    hard_scores = pair_scores(tf.gather(user, rows), hard_items)
+    shape = tf.stack([tf.shape(scores, out_type=tf.int64)[0], tf.constant(width, tf.int64)])
+    present = tf.ones_like(hard_scores)
+    if item_ids is not None and hard_ids is not None:
+        present = tf.cast(tf.not_equal(tf.gather(item_ids, rows), hard_ids), hard_scores.dtype)
+    placed = tf.scatter_nd(hard_indices, hard_scores, shape)
+    mask = tf.scatter_nd(hard_indices, present, shape) > 0
+    return tf.concat([scores, placed], axis=1), tf.concat([valid, mask], axis=1)

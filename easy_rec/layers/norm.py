@@ -11,6 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from easy_rec.layers.base import Layer
+from easy_rec.layers.component import BlockContext, Params, Shapes
 from easy_rec.layers.registry import register_layer
 
 
@@ -32,3 +33,15 @@ class LayerNorm(Layer):
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
         return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, self._epsilon)
+
+    @classmethod
+    def from_params(cls, params: Params, input_shape: Shapes, name: str) -> LayerNorm:
+        """Keras' LayerNormalization over the last axis; epsilon (0.001)."""
+        if params.get("axis", -1, int) != -1:
+            raise params.error("only axis -1 (the last) is supported", "axis")
+        if not isinstance(input_shape, tf.TensorShape) or input_shape[-1] is None:
+            raise ValueError(f"LayerNormalization takes one tensor, got {input_shape}")
+        return cls(int(input_shape[-1]), epsilon=params.get("epsilon", 1e-3), name=name)
+
+    def call_block(self, inputs: tf.Tensor, training: bool, context: BlockContext) -> tf.Tensor:  # noqa: ARG002
+        return self(inputs)

@@ -2,9 +2,13 @@
 
 Each layer module registers its classes with `@register_layer(name)`; the name is EasyRec's
 component class name where the layer corresponds to one (MLP, CIN, SENet, BiLinear,
-MaskBlock, DIN, MMoE, ...), else the class's own name. `get_layer_class` and
+MaskBlock, DIN, MMoE, Dense, Add, ...), else the class's own name. `get_layer_class` and
 `registered_layers` import every module of easy_rec.layers first, so the table is complete
 whichever layers were imported before.
+
+A registered layer that implements the classmethod `from_params(params, input_shape, name)`
+is a backbone component: `keras_layer { class_name: "<name>" }` builds it
+(`component_class`). A new component is one module of this package; nothing else changes.
 """
 from __future__ import annotations
 
@@ -52,4 +56,24 @@ def get_layer_class(name: str) -> type[Layer]:
     layers = registered_layers()
     if name not in layers:
         raise KeyError(f"unknown layer {name!r}; known: {', '.join(layers)}")
+    return layers[name]
+
+
+class UnsupportedComponent(ValueError):
+    """A keras_layer class_name that no backbone component has."""
+
+
+def component_names() -> list[str]:
+    """Names usable as keras_layer.class_name (registered layers with `from_params`)."""
+    return [name for name, cls in registered_layers().items() if hasattr(cls, "from_params")]
+
+
+def component_class(name: str) -> type[Layer]:
+    """The backbone component registered as `name`; UnsupportedComponent ("... is not
+    supported") for any other name."""
+    layers = registered_layers()
+    if name not in layers or not hasattr(layers[name], "from_params"):
+        raise UnsupportedComponent(
+            f"class_name {name!r} is not supported: no easy_rec component has that name "
+            f"(components: {', '.join(component_names())})")
     return layers[name]

@@ -11,6 +11,9 @@ where norm is a softmax over the real elements, a sigmoid, or none (DIN's unnorm
 weights); padding always gets weight 0.
 
 Shapes: query [batch, dim], sequence [batch, len, dim], mask [batch, len] -> [batch, dim].
+As EasyRec's DIN component it takes (sequence, length [batch], query) -- an input_layer with
+output_seq_and_normal_feature -- and returns [batch, dim] (+ the query: need_target_feature);
+a query narrower than the sequence is padded with zeros.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from typing import Any
 import tensorflow as tf
 
 from easy_rec.layers.base import Layer
-from easy_rec.layers.core import MLP, Dense
+from easy_rec.layers.component import BlockContext, Params, Shapes
+from easy_rec.layers.core import MLP, Dense, mlp_params
 from easy_rec.layers.registry import register_layer
 
 NORMALIZERS = ("softmax", "sigmoid", "none")
@@ -44,8 +48,10 @@ class TargetAttention(Layer):
     """
 
     def __init__(self, dim: int, attention_mlp: Mapping[str, Any], normalizer: str = "softmax",
-                 name: str | None = None):
+                 concat_target: bool = False, name: str | None = None):
+        """concat_target: the component returns [pooled history, query]."""
         super().__init__(name=name)
+        self.concat_target = concat_target
         if normalizer not in NORMALIZERS:
             raise ValueError(f"attention_normalizer must be one of {NORMALIZERS}, got {normalizer!r}")
         self.normalizer = normalizer
@@ -81,3 +87,28 @@ class TargetAttention(Layer):
         if self.normalizer == "sigmoid":
             return tf.sigmoid(scores) * mask_f
         return scores * mask_f
+
+    @classmethod
+    def from_params(cls, params: Params, input_shape: Shapes, name: str) -> TargetAttention:
+        """EasyRec's DIN component: attention_dnn (its last layer, linear with a bias and no
+        batch norm, gives the score), need_target_feature (true), attention_normalizer
+        (softmax)."""
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 3 \
+                or input_shape[2] is None:
+            raise ValueError("DIN takes (sequence, length, target): an input_layer block with "
+                             f"output_seq_and_normal_feature and target features, got {input_shape}")
+        dim, query_dim = int(input_shape[0][-1]), int(input_shape[2][-1])
+        if query_dim > dim:
+            raise ValueError(f"the target ({query_dim}) is wider than the sequence ({dim})")
+        mlp = {**mlp_params(params.child("attention_dnn")), "use_final_bn": False,
+               "use_final_bias": True, "final_activation": "linear"}
+        return cls(dim, mlp, params.get("attention_normalizer", "softmax", str),
+                   params.get("need_target_feature", True), name=name)
+
+    def call_block(self, inputs: Any, training: bool, context: BlockContext) -> tf.Tensor:  # noqa: ARG002
+        sequence, length, query = inputs
+        width = query.shape[-1]
+        padded = tf.pad(query, [[0, 0], [0, sequence.shape[-1] - width]])
+        mask = tf.sequence_mask(length, tf.shape(sequence)[1])
+        pooled = self(padded, sequence, mask, training)
+        return tf.concat([pooled, query], axis=-1) if self.concat_target else pooled

@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 LOGLOSS_EPS = 1e-7
 GAUC_REDUCTIONS = ("mean", "mean_by_sample_num", "mean_by_positive_num")
+#: AUC metrics computed per group of rows -> the field of their message naming the group column
+GROUPED_AUC_FIELDS = {"gauc": "uid_field", "session_auc": "session_id_field"}
 
 
 # --------------------------------------------------------------------------- helpers

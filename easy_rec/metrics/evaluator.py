@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from easy_rec.metrics import classification as cls
+from easy_rec.metrics import metric_learning, retrieval
 from easy_rec.metrics import regression as reg
-from easy_rec.metrics import retrieval
 from easy_rec.protos import eval_pb2
 from easy_rec.utils.files import atomic_write_text
 
@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 METRIC_KEYS: dict[str, str] = {
     "auc": "auc",
     "gauc": "gauc",
+    "session_auc": "session_auc",
     "log_loss": "logloss",
     "accuracy": "accuracy",
     "precision": "precision",
@@ -42,6 +43,7 @@ METRIC_KEYS: dict[str, str] = {
     "root_mean_squared_error": "rmse",
     "max_f1": "max_f1",
     "recall_at_topk": "recall_at_topk",
+    "precision_at_topk": "MAP",
 }
 
 _REGRESSION_METRICS = frozenset(
@@ -57,6 +59,8 @@ def metric_result_keys(metric: eval_pb2.EvalMetrics) -> list[str]:
     name = metric.WhichOneof("metric")
     if name in retrieval.RETRIEVAL_METRICS:
         return retrieval.result_keys(metric)
+    if name == "precision_at_topk":
+        return [f"MAP@{metric.precision_at_topk.topk}"]
     return [METRIC_KEYS[name]]
 
 
@@ -81,8 +85,11 @@ def _compute_one(
     outputs: Mapping[str, np.ndarray],
     features: Mapping[str, np.ndarray],
     weights: np.ndarray | None,
+    batch_sizes: Sequence[int] = (),
 ) -> float:
     """Compute one metric given its oneof ``name`` and sub-message ``config``."""
+    if name == "precision_at_topk":
+        return _precision_at_topk(config.topk, labels, outputs, batch_sizes)
     if name in _REGRESSION_METRICS:
         preds = _require(outputs, "y", name)
         fn: Callable[..., float] = {
@@ -94,10 +101,11 @@ def _compute_one(
     probs = _require(outputs, "probs", name)
     if name == "auc":
         return cls.roc_auc(labels, probs, weights)
-    if name == "gauc":
-        if config.uid_field not in features:
-            raise KeyError(f"gauc needs feature column {config.uid_field!r}")
-        return cls.gauc(labels, probs, features[config.uid_field], config.reduction, weights)
+    if name in cls.GROUPED_AUC_FIELDS:  # gauc, session_auc: AUC per user / session
+        column = getattr(config, cls.GROUPED_AUC_FIELDS[name])
+        if column not in features:
+            raise KeyError(f"{name} needs feature column {column!r}")
+        return cls.gauc(labels, probs, features[column], config.reduction, weights)
     if name == "log_loss":
         return cls.logloss(labels, probs, weights)
     if name == "accuracy":
@@ -113,9 +121,20 @@ def _compute_one(
     raise ValueError(f"unsupported metric {name!r}")
 
 
+def _precision_at_topk(topk: int, labels: np.ndarray, outputs: Mapping[str, np.ndarray],
+                       batch_sizes: Sequence[int]) -> float:
+    """Metric learning MAP@k within each eval batch (metric_learning.py)."""
+    embeddings = _require(outputs, metric_learning.EMBEDDING_OUTPUT, "precision_at_topk")
+    sessions = outputs.get(metric_learning.SESSION_OUTPUT)
+    bounds = np.cumsum([0, *batch_sizes]) if batch_sizes else np.array([0, len(labels)])
+    batches = [(embeddings[a:b], labels[a:b], None if sessions is None else sessions[a:b])
+               for a, b in zip(bounds[:-1], bounds[1:])]
+    return metric_learning.mean_average_precision_at_k(batches, topk)
+
+
 def _check_num_class(name: str, num_class: int) -> None:
     """Reject metric / num_class combinations that are not defined."""
-    binary_only = {"auc", "gauc", "precision", "recall", "max_f1"}
+    binary_only = {"auc", "gauc", "session_auc", "precision", "recall", "max_f1"}
     if name in binary_only and num_class > 2:
         raise ValueError(
             f"metric {name!r} is only defined for binary models, num_class={num_class}"
@@ -141,6 +160,7 @@ def compute_metrics(
     features: Mapping[str, np.ndarray],
     weights: np.ndarray | None = None,
     num_class: int = 1,
+    batch_sizes: Sequence[int] = (),
 ) -> dict[str, float]:
     """Compute every metric of ``metrics_set`` over the whole eval set.
 
@@ -152,6 +172,8 @@ def compute_metrics(
       features: raw feature columns; gauc reads ``features[uid_field]``.
       weights: optional ``[N]`` sample weights.
       num_class: number of classes of the model (1 for binary / regression).
+      batch_sizes: rows of each eval batch, in order (precision_at_topk ranks the rows of a
+        batch among themselves, as EasyRec does); empty: one batch.
 
     Returns:
       ``{result_key: value}``; a metric repeated in ``metrics_set`` gets a ``_<n>`` suffix.
@@ -168,8 +190,9 @@ def compute_metrics(
         if name not in METRIC_KEYS:
             raise ValueError(f"unsupported metric {name!r}")
         _check_num_class(name, num_class)
-        value = _compute_one(name, getattr(metric, name), labels, outputs, features, weights)
-        results[_unique_key(METRIC_KEYS[name], results)] = float(value)
+        value = _compute_one(name, getattr(metric, name), labels, outputs, features, weights,
+                             batch_sizes)
+        results[_unique_key(metric_result_keys(metric)[0], results)] = float(value)
     return results
 
 
@@ -180,7 +203,8 @@ class MetricAccumulator:
     def __init__(
         self,
         group_fields: Sequence[str] = (),
-        output_keys: Sequence[str] = ("probs", "y"),
+        output_keys: Sequence[str] = ("probs", "y", metric_learning.EMBEDDING_OUTPUT,
+                                      metric_learning.SESSION_OUTPUT),
     ) -> None:
         """
         Args:
@@ -197,6 +221,7 @@ class MetricAccumulator:
         self._outputs: dict[str, list[np.ndarray]] = {}
         self._features: dict[str, list[np.ndarray]] = {f: [] for f in self.group_fields}
         self._weights: list[np.ndarray] = []
+        self._sizes: list[int] = []
         self._num_examples = 0
 
     @property
@@ -232,6 +257,7 @@ class MetricAccumulator:
             self._features[field].append(column)
         if weights is not None:
             self._weights.append(np.asarray(weights, dtype=np.float64).reshape(-1))
+        self._sizes.append(size)
         self._num_examples += size
 
     def result(
@@ -245,7 +271,8 @@ class MetricAccumulator:
         outputs = {k: np.concatenate(v) for k, v in self._outputs.items()}
         features = {k: np.concatenate(v) for k, v in self._features.items()}
         weights = np.concatenate(self._weights) if self._weights else None
-        return compute_metrics(metrics_set, labels, outputs, features, weights, num_class)
+        return compute_metrics(metrics_set, labels, outputs, features, weights, num_class,
+                               self._sizes)
 
 
 # --------------------------------------------------------------------------- write

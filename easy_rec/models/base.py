@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import tensorflow as tf
 
@@ -10,24 +11,36 @@ from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.base import declared_kernels
 from easy_rec.models import registry as model_registry
+from easy_rec.models.losses.heads import (
+    PROBABILITY_HEADS,
+    VALUE_HEADS,
+    common_head,
+    head_outputs,
+    logits_width,
+)
+from easy_rec.models.losses.kd import Distillation
+from easy_rec.models.losses.registry import LossInputs, loss_spec, session_column
+from easy_rec.models.losses.task_loss import TaskLoss
 from easy_rec.protos import easy_rec_model_pb2, eval_pb2, feature_config_pb2, loss_pb2, pipeline_pb2
 
 LossType = loss_pb2.LossType
-_REGRESSION_LOSSES = (loss_pb2.L2_LOSS, loss_pb2.SIGMOID_L2_LOSS)
-#: loss types that only the models listing them in own_losses compute
+#: loss types comparing embeddings, not a task's logits: only the models listing them in
+#: own_losses compute them
 EMBEDDING_LOSSES = (loss_pb2.CIRCLE_LOSS, loss_pb2.MULTI_SIMILARITY_LOSS,
-                    loss_pb2.SOFTMAX_CROSS_ENTROPY_WITH_NEGATIVE_MINING, loss_pb2.PAIR_WISE_LOSS)
+                    loss_pb2.SOFTMAX_CROSS_ENTROPY_WITH_NEGATIVE_MINING)
 SERVING_OUTPUTS = ("probs", "logits", "y")
+#: outputs key of the variational dropout penalty of the feature groups
+DROPOUT_PENALTY_KEY = "variational_dropout_loss"
 SignatureFunction = Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]
 
 
 @dataclass(frozen=True)
 class Task:
-    """One prediction head: the label column it learns, its loss and how its outputs are named.
+    """One prediction head: the label column it learns, its losses and how its outputs are named.
 
     Single-task models have one task with an empty name, so their outputs are `probs`,
     `logits`, `y` and their metrics `auc`, ...; a multi-task model names each task, giving
-    `probs_<name>` and `auc_<name>`.
+    `probs_<name>` and `auc_<name>`. The losses decide the outputs (losses.heads).
     """
 
     name: str
@@ -37,20 +50,60 @@ class Task:
     weight: float = 1.0
     # the task's own metrics; empty: eval_config.metrics_set
     metrics: tuple[eval_pb2.EvalMetrics, ...] = ()
+    # several losses (model_config.losses or a tower's); empty: loss_type alone
+    losses: tuple[loss_pb2.Loss, ...] = ()
+    # whether data_config.sample_weight weighs this task's rows
+    use_sample_weight: bool = True
+    # label column marking the task's sample space (> 0 inside), and the weights of the rows
+    # inside and outside it; empty: every row weighs 1
+    space_label: str = ""
+    in_space_weight: float = 1.0
+    out_space_weight: float = 1.0
+    # tasks whose probabilities bound this one's (ORDER_CALIBRATE_LOSS)
+    relations: tuple[str, ...] = ()
 
     def key(self, output: str) -> str:
         """Output or metric key of this task, e.g. 'probs' or 'probs_ctr'."""
         return f"{output}_{self.name}" if self.name else output
 
     @property
+    def loss_entries(self) -> tuple[loss_pb2.Loss, ...]:
+        """The losses the task is trained with: `losses`, else one entry of loss_type."""
+        return self.losses or (loss_pb2.Loss(loss_type=self.loss_type),)
+
+    @property
+    def head(self) -> str:
+        """Name of the task's output head (losses.heads.HEADS); ValueError when its losses
+        need different heads."""
+        heads = []
+        for loss in self.loss_entries:
+            if loss.loss_type != loss_pb2.ORDER_CALIBRATE_LOSS:
+                spec = loss_spec(loss.loss_type)
+                if spec is None:
+                    raise ValueError(f"{loss_pb2.LossType.Name(loss.loss_type)} is not a loss "
+                                     "of a task's output")
+                heads.append(spec.head_for(self.num_class))
+        return common_head(heads)
+
+    @property
     def is_regression(self) -> bool:
         """True when the task predicts a real value ('y') rather than class probabilities."""
-        return self.loss_type in _REGRESSION_LOSSES
+        return self.head not in PROBABILITY_HEADS
+
+    @property
+    def predicts_value(self) -> bool:
+        """True when the task has a 'y' output that regression metrics read."""
+        return self.head in VALUE_HEADS
 
     @property
     def output_dim(self) -> int:
         """Width of the task's logits (1 for binary / regression)."""
-        return self.num_class if self.num_class > 1 else 1
+        return logits_width(self.head, self.num_class)
+
+    @property
+    def metric_classes(self) -> int:
+        """num_class as the metrics see it: JRC and ZILN tasks predict one probability."""
+        return self.num_class if self.head == "multiclass" else 1
 
 
 class RankModel(tf.Module):
@@ -64,12 +117,14 @@ class RankModel(tf.Module):
     wide_output_dim: int = 1
     #: feature groups read as padded sequences of SequenceFeatures (FeatureLayer)
     unpooled_groups: tuple[str, ...] = ()
-    #: whether the model draws negatives from data_config.negative_sampler
-    uses_negative_sampler: bool = False
+    #: whether the model draws negatives from data_config's sampler
+    uses_negative_sampler: ClassVar[bool] = False
     #: loss types of EMBEDDING_LOSSES (loss_type or model_config.losses entries) it computes
-    own_losses: tuple[int, ...] = ()
-    #: whether the model reads model_config.losses
-    reads_losses: bool = False
+    own_losses: ClassVar[tuple[int, ...]] = ()
+    #: whether the model reads model_config.losses (its task's losses, losses.task_loss)
+    reads_losses: ClassVar[bool] = True
+    #: whether the model reads model_config.backbone (easy_rec.models.backbone)
+    reads_backbone: ClassVar[bool] = False
 
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],
@@ -83,11 +138,20 @@ class RankModel(tf.Module):
         self.params = getattr(model_config, model_registry.model_config_field(model_config.model_class))
         self.num_class = max(int(model_config.num_class), 1)
         self.loss_type = model_config.loss_type
+        dropout = model_config.variational_dropout \
+            if model_config.HasField("variational_dropout") else None
         with self.name_scope:
             self.feature_layer = FeatureLayer(
                 feature_configs, model_config.feature_groups, self.wide_output_dim_from_config(),
-                base_dir, model_config.seq_att_groups, self.unpooled_groups)
+                base_dir, model_config.seq_att_groups, self.unpooled_groups,
+                variational_dropout=dropout)
             self.build(self.feature_layer)
+            # models computing embedding losses (own_losses) replace loss() altogether
+            self.task_losses = [] if self.own_losses else [
+                TaskLoss(task.loss_entries, model_config.loss_weight_strategy,
+                         name=f"loss_{task.name or 'task'}") for task in self.tasks]
+            self.distillation = Distillation(model_config.kd, name="kd") \
+                if model_config.kd else None
 
     def wide_output_dim_from_config(self) -> int:
         """Width of wide embeddings; models with a wide part override it from their config."""
@@ -96,7 +160,8 @@ class RankModel(tf.Module):
     @property
     def tasks(self) -> list[Task]:
         """Prediction heads; one unnamed task on label_fields[0] unless a model overrides it."""
-        return [Task("", self.label_fields[0], self.loss_type, self.num_class)]
+        return [Task("", self.label_fields[0], self.loss_type, self.num_class,
+                     losses=tuple(self.model_config.losses))]
 
     @property
     def is_regression(self) -> bool:
@@ -132,6 +197,8 @@ class RankModel(tf.Module):
         features = self.feature_layer(raw, training=training)
         outputs = self.task_outputs(features, training)
         outputs["embedding_l2"] = features.embedding_l2
+        if features.dropout_penalty is not None:
+            outputs[DROPOUT_PENALTY_KEY] = features.dropout_penalty
         return outputs
 
     def task_outputs(self, features: FeatureLayerOutput, training: bool) -> dict[str, tf.Tensor]:
@@ -139,42 +206,55 @@ class RankModel(tf.Module):
         return self.outputs_from_logits(self.logits(features, training))
 
     def outputs_from_logits(self, logits: tf.Tensor, task: Task | None = None) -> dict[str, tf.Tensor]:
-        """Outputs of one task: probs and logits (classification) or y (regression)."""
+        """Outputs of one task's head: probs and logits (classification), y (regression), ..."""
         task = task or self.tasks[0]
-        if task.num_class > 1:
-            out = {"logits": logits, "probs": tf.nn.softmax(logits), "y": tf.argmax(logits, axis=1)}
-        else:
-            logits = tf.reshape(logits, [-1])
-            if task.loss_type == loss_pb2.L2_LOSS:
-                out = {"y": logits}
-            elif task.loss_type == loss_pb2.SIGMOID_L2_LOSS:
-                out = {"y": tf.sigmoid(logits), "logits": logits}
-            else:
-                out = {"logits": logits, "probs": tf.sigmoid(logits)}
-        return {task.key(k): v for k, v in out.items()}
+        return {task.key(k): v for k, v in head_outputs(task.head, logits).items()}
 
     def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Sum over tasks of task weight * weighted mean per-example loss.
+        """Sum over tasks of their weighted losses (losses.task_loss), plus the distillation
+        losses of model_config.kd.
 
-        The mean is over examples with non-zero sample weight when data_config.sample_weight is set.
+        A task's row weights are data_config.sample_weight (unless the task sets
+        use_sample_weight: false) times its task-space weights; each loss is a mean over rows
+        (or pairs, or lists) with non-zero weight.
         """
-        weights = tf.cast(batch[self.sample_weight], tf.float32) if self.sample_weight else None
+        tasks = self.tasks
+        random = None
+        if self.model_config.loss_weight_strategy == easy_rec_model_pb2.EasyRecModel.Random:
+            slots = sum(loss.num_terms for loss in self.task_losses)
+            random = tf.split(tf.nn.softmax(tf.random.normal([slots])),
+                              [loss.num_terms for loss in self.task_losses])
         total = []
-        for task in self.tasks:
-            per_example = self.per_example_loss(outputs, batch[task.label_field], task)
-            total.append(task.weight * weighted_mean(per_example, weights))
+        for i, (task, task_loss) in enumerate(zip(tasks, self.task_losses)):
+            own = {k: outputs[task.key(k)] for k in ("logits", "probs", "y")
+                   if task.key(k) in outputs}
+            inputs = LossInputs(batch[task.label_field], own, self.row_weights(task, batch), batch)
+            related = [outputs[t.key("probs")] for t in tasks if t.name in task.relations]
+            total.append(task_loss(inputs, task.weight, random[i] if random else None, related))
+        if self.distillation is not None:
+            total.append(self.distillation(outputs, batch))
         return tf.add_n(total)
 
-    def per_example_loss(self, outputs: dict[str, tf.Tensor], labels: tf.Tensor,
-                         task: Task) -> tf.Tensor:
-        """[batch] loss of one task."""
-        if task.num_class > 1:
-            return tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=tf.cast(labels, tf.int32), logits=outputs[task.key("logits")])
-        labels = tf.cast(labels, tf.float32)
-        if task.is_regression:
-            return tf.square(outputs[task.key("y")] - labels)
-        return tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=outputs[task.key("logits")])
+    def row_weights(self, task: Task, batch: dict[str, tf.Tensor]) -> tf.Tensor | None:
+        """[batch] weights of the task's rows (sample weight x task-space weight), or None."""
+        weights = None
+        if self.sample_weight and task.use_sample_weight:
+            weights = tf.cast(batch[self.sample_weight], tf.float32)
+        if task.space_label:
+            inside = tf.cast(batch[task.space_label] > 0, tf.float32)
+            space = task.in_space_weight * inside + task.out_space_weight * (1.0 - inside)
+            weights = space if weights is None else weights * space
+        return weights
+
+    @property
+    def loss_input_names(self) -> list[str]:
+        """Input columns the losses read besides labels and sample weight (session ids of
+        pairwise / listwise / JRC losses, task-space columns of kd entries)."""
+        kd = self.model_config.kd
+        names = [session_column(loss) for task in self.tasks for loss in task.loss_entries]
+        names += [session_column(entry) for entry in kd]
+        names += [entry.task_space_indicator_name for entry in kd]
+        return list(dict.fromkeys(n for n in names if n))
 
     def serving_outputs(self, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """The outputs the exported serving signature returns."""
@@ -182,9 +262,13 @@ class RankModel(tf.Module):
         return {k: outputs[k] for k in keys if k in outputs}
 
     def regularization(self, outputs: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Embedding L2 (on looked-up rows) plus the model's dense L2."""
+        """Embedding L2 (on looked-up rows), the model's dense L2 and the variational dropout
+        penalty of the feature groups."""
         emb_reg = float(self.model_config.embedding_regularization)
-        return emb_reg * outputs["embedding_l2"] + self.dense_l2()
+        total = emb_reg * outputs["embedding_l2"] + self.dense_l2()
+        if DROPOUT_PENALTY_KEY in outputs:
+            total += outputs[DROPOUT_PENALTY_KEY]
+        return total
 
     @property
     def serving_input_names(self) -> list[str]:
@@ -213,14 +297,6 @@ class RankModel(tf.Module):
                           locate: Locate) -> None:  # noqa: ARG003
         """Checks of the model block against the rest of the pipeline config (label fields,
         input fields, eval metrics), run after validate_config; nothing by default."""
-
-
-def weighted_mean(values: tf.Tensor, weights: tf.Tensor | None) -> tf.Tensor:
-    """Mean of values, or sum(values * weights) / number of non-zero weights."""
-    if weights is None:
-        return tf.reduce_mean(values)
-    return tf.math.divide_no_nan(tf.reduce_sum(values * weights),
-                                 tf.cast(tf.math.count_nonzero(weights), tf.float32))
 
 
 def l2_of(variables: Iterable[tf.Variable]) -> tf.Tensor:

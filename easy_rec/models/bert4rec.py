@@ -152,9 +152,10 @@ class BERT4Rec(MatchModel):
     @classmethod
     def validate_pipeline(cls, config: pipeline_pb2.EasyRecConfig, locate: Locate) -> None:
         model = config.model_config
-        require(not config.data_config.HasField("negative_sampler"),
-                "data_config.negative_sampler", "BERT4Rec draws its negatives from the item "
-                "table (bert4rec.num_sampled); remove data_config.negative_sampler", locate)
+        sampler = config.data_config.WhichOneof("sampler") or "negative_sampler"
+        require(not config.data_config.WhichOneof("sampler"), f"data_config.{sampler}",
+                "BERT4Rec draws its negatives from the item table (bert4rec.num_sampled); "
+                f"remove data_config.{sampler}", locate)
         features = {feature_name(f): f for f in feature_configs(config)}
         item_name = next(g for g in model.feature_groups if g.group_name == ITEM_GROUP
                          ).feature_names[0]

@@ -19,5 +19,7 @@ def build_model(config: pipeline_pb2.EasyRecConfig, base_dir: str | None = None)
 
 def model_column_plan(config: pipeline_pb2.EasyRecConfig, model: RankModel) -> ColumnPlan:
     """The column plan of `model` trained and evaluated as `config` says: its serving inputs,
-    and the group keys of eval_config's metrics and of every task's own metrics_set."""
-    return build_column_plan(config, model.serving_input_names, [t.metrics for t in model.tasks])
+    the group keys of eval_config's metrics and of every task's own metrics_set, and the
+    columns its losses read."""
+    return build_column_plan(config, model.serving_input_names, [t.metrics for t in model.tasks],
+                             model.loss_input_names)

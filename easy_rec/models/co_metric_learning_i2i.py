@@ -5,15 +5,9 @@ https://arxiv.org/abs/2002.10857) or a multi-similarity loss (Wang et al., "Mult
 Loss with General Pair Weighting for Deep Metric Learning", CVPR 2019) pulls positives
 together and pushes negatives apart.
 
-With s the cosine similarity of two rows' embeddings, P the positive pairs of an anchor (other
-rows with its label and session) and N its negatives (all other rows):
-
-    circle:  softplus(logsumexp_{n in N} gamma a_n (s_n - m) + logsumexp_{p in P} -gamma a_p (s_p - 1 + m))
-             with a_p = relu(1 + m - s_p), a_n = relu(s_n + m), not differentiated
-    multi-similarity (s clipped at 0):
-             log(1 + sum_P exp(-alpha (s_p - lamb))) / alpha + log(1 + sum_N exp(beta (s_n - lamb))) / beta
-
-each averaged over the anchors of the batch.
+The losses are easy_rec.models.losses.metric_learning's circle_loss and multi_similarity_loss
+over the batch's embeddings: positive pairs are other rows with a row's label and session,
+negatives all other rows.
 """
 from __future__ import annotations
 
@@ -22,9 +16,11 @@ import tensorflow as tf
 from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.match import EmbeddingTower
+from easy_rec.metrics.metric_learning import SESSION_OUTPUT
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require, require_groups
 from easy_rec.models.layer_args import mlp_kwargs
+from easy_rec.models.losses.metric_learning import circle_loss, multi_similarity_loss
 from easy_rec.models.registry import register_model
 from easy_rec.protos import (
     collaborative_metric_learning_pb2,
@@ -37,39 +33,6 @@ from easy_rec.protos import (
 LOSS_FIELDS = {loss_pb2.CIRCLE_LOSS: "circle_loss",
                loss_pb2.MULTI_SIMILARITY_LOSS: "multi_similarity_loss"}
 EMBEDDING_OUTPUTS = ("float_emb", "norm_emb")
-#: logits of masked pairs, whose exp is 0 in float32
-_MASKED = 1e12
-
-
-def pair_masks(labels: tf.Tensor, sessions: tf.Tensor | None) -> tuple[tf.Tensor, tf.Tensor]:
-    """(positive, negative) [batch, batch] float masks: positive where rows a != b share the
-    label (and the session, when given); negative for every other pair of distinct rows."""
-    same = tf.equal(labels[:, None], labels[None, :])
-    if sessions is not None:
-        same = tf.logical_and(same, tf.equal(sessions[:, None], sessions[None, :]))
-    distinct = tf.logical_not(tf.eye(tf.shape(labels)[0], dtype=tf.bool))
-    positive = tf.cast(tf.logical_and(same, distinct), tf.float32)
-    return positive, tf.cast(distinct, tf.float32) - positive
-
-
-def circle_loss(similarity: tf.Tensor, positive: tf.Tensor, negative: tf.Tensor,
-                margin: float, gamma: float) -> tf.Tensor:
-    """Mean circle loss of a [batch, batch] cosine matrix (module docstring)."""
-    a_p = tf.nn.relu(1.0 + margin - tf.stop_gradient(similarity))
-    a_n = tf.nn.relu(tf.stop_gradient(similarity) + margin)
-    logit_p = -gamma * a_p * (similarity - (1.0 - margin)) * positive - (1 - positive) * _MASKED
-    logit_n = gamma * a_n * (similarity - margin) * negative - (1 - negative) * _MASKED
-    return tf.reduce_mean(tf.nn.softplus(tf.reduce_logsumexp(logit_n, axis=1)
-                                         + tf.reduce_logsumexp(logit_p, axis=1)))
-
-
-def multi_similarity_loss(similarity: tf.Tensor, positive: tf.Tensor, negative: tf.Tensor,
-                          alpha: float, beta: float, lamb: float) -> tf.Tensor:
-    """Mean multi-similarity loss of a [batch, batch] cosine matrix (module docstring)."""
-    s = tf.maximum(similarity, 0.0)
-    pos = tf.reduce_sum(tf.exp(-alpha * (s - lamb)) * positive, axis=1)
-    neg = tf.reduce_sum(tf.exp(beta * (s - lamb)) * negative, axis=1)
-    return tf.reduce_mean(tf.math.log1p(pos) / alpha + tf.math.log1p(neg) / beta)
 
 
 @register_model("CoMetricLearningI2I", collaborative_metric_learning_pb2.CoMetricLearningI2I)
@@ -78,9 +41,11 @@ class CoMetricLearningI2I(RankModel):
     entry is the (linear) embedding size. label_fields[0] is the click label; `session_id` names
     the column (e.g. user_id) whose rows form a session. Outputs `float_emb`, and with
     output_l2_normalized_emb (default) `norm_emb`; `sample_id` echoes that column if set.
-    Evaluation reports the loss over each eval batch."""
+    Evaluation reports the loss over each eval batch and precision_at_topk (the session column
+    is the `session_id` output it reads)."""
 
     own_losses = tuple(LOSS_FIELDS)
+    reads_losses = False
 
     def build(self, feature_layer: FeatureLayer) -> None:
         self.tower = EmbeddingTower(feature_layer.group_dim(self.params.input),
@@ -97,20 +62,20 @@ class CoMetricLearningI2I(RankModel):
         outputs = super().__call__(raw, training)
         if self.params.sample_id:
             outputs["sample_id"] = tf.identity(raw[self.params.sample_id])
+        if self.params.session_id in raw:  # a label column: present in training and evaluation
+            outputs[SESSION_OUTPUT] = tf.identity(raw[self.params.session_id])
         return outputs
 
     def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        embedding = tf.math.l2_normalize(outputs["float_emb"], axis=-1)
-        similarity = tf.matmul(embedding, embedding, transpose_b=True)
         labels = batch[self.tasks[0].label_field]
         sessions = batch[self.params.session_id] if self.params.session_id else None
-        positive, negative = pair_masks(labels, sessions)
         if self.loss_type == loss_pb2.CIRCLE_LOSS:
             config = self.params.circle_loss
-            return circle_loss(similarity, positive, negative, config.margin, config.gamma)
+            return circle_loss(outputs["float_emb"], labels, sessions, config.margin,
+                               config.gamma)
         config = self.params.multi_similarity_loss
-        return multi_similarity_loss(similarity, positive, negative, config.alpha, config.beta,
-                                     config.lamb)
+        return multi_similarity_loss(outputs["float_emb"], labels, sessions, config.alpha,
+                                     config.beta, config.lamb)
 
     def serving_outputs(self, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         return {k: outputs[k] for k in (*EMBEDDING_OUTPUTS, "sample_id") if k in outputs}
@@ -149,6 +114,9 @@ class CoMetricLearningI2I(RankModel):
         require(not params.sample_id or params.sample_id in inputs,
                 "model_config.metric_learning.sample_id",
                 f"sample_id {params.sample_id!r} is not an input field", locate)
-        require(len(config.eval_config.metrics_set) == 0, "eval_config.metrics_set",
-                "CoMetricLearningI2I's in-batch recall_at_topk / precision_at_topk are not "
-                "supported: its evaluation reports the loss", locate)
+        for i, metric in enumerate(config.eval_config.metrics_set):
+            kind = metric.WhichOneof("metric")
+            require(kind == "precision_at_topk", f"eval_config.metrics_set[{i}]",
+                    f"CoMetricLearningI2I's evaluation reports the loss and precision_at_topk; "
+                    f"{kind} is not supported (EasyRec's in-batch recall_at_topk included)",
+                    locate)

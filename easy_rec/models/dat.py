@@ -8,9 +8,9 @@ import tensorflow as tf
 from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.match import EmbeddingTower
-from easy_rec.models.base import weighted_mean
 from easy_rec.models.checks import require, require_groups
 from easy_rec.models.layer_args import mlp_kwargs
+from easy_rec.models.losses.registry import weighted_mean
 from easy_rec.models.match_base import MatchModel, check_tower_sizes
 from easy_rec.models.registry import register_model
 from easy_rec.protos import dat_pb2, easy_rec_model_pb2, loss_pb2
@@ -69,9 +69,6 @@ class DAT(MatchModel):
                  _mimic(outputs["item_augment"], outputs["user_emb"])]
         return super().loss(outputs, batch) + tf.add_n(
             [weighted_mean(m, weights) for m in mimic])
-
-    def mixes_in_batch_negatives(self) -> bool:
-        return not self.params.ignore_in_batch_neg_sam
 
     @classmethod
     def id_fields(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> dict[str, tuple[str, str]]:

@@ -7,9 +7,15 @@ from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP
 from easy_rec.layers.experts import MMoELayer
+from easy_rec.models.backbone.network import optional_backbone
 from easy_rec.models.cmbf import CMBFFusion, check_cmbf_tower
 from easy_rec.models.layer_args import mlp_kwargs
-from easy_rec.models.multi_task import MultiTaskModel, TowerHead, config_error
+from easy_rec.models.multi_task import (
+    MultiTaskModel,
+    TowerHead,
+    check_relation_towers,
+    config_error,
+)
 from easy_rec.models.registry import register_model
 from easy_rec.models.uniter import UniterFusion, check_uniter_tower
 from easy_rec.protos import easy_rec_model_pb2, multi_task_pb2
@@ -17,7 +23,8 @@ from easy_rec.protos import easy_rec_model_pb2, multi_task_pb2
 
 @register_model("DBMTL", multi_task_pb2.DBMTL)
 class DBMTL(MultiTaskModel):
-    """Group 'all' -> bottom_dnn -> [MMoE] -> per task, in tower order:
+    """Group 'all' -> bottom_dnn (or model_config.backbone, without bottom_dnn, as EasyRec)
+    -> [MMoE] -> per task, in tower order:
 
     h_t = dnn_t(task input), r_t = relation_dnn_t([h_t, r_d for d in relation_tower_names]),
     logits_t = output_t(r_t); a tower sees the relation outputs of the towers it depends on.
@@ -26,21 +33,17 @@ class DBMTL(MultiTaskModel):
     groups image, general, text and other (cmbf.md, uniter.md), and bottom_dnn is not used.
     """
 
+    reads_backbone = True
+
     @property
     def unpooled_groups(self) -> tuple[str, ...]:
         return ("text",) if _fusion_field(self.params) else ()
 
     def build(self, feature_layer: FeatureLayer) -> None:
         params, tasks = self.params, self.tasks
-        fusion = _fusion_field(params)
-        if fusion == "bottom_cmbf":
-            self.bottom = CMBFFusion(feature_layer, params.bottom_cmbf, name="bottom_cmbf")
-        elif fusion == "bottom_uniter":
-            self.bottom = UniterFusion(feature_layer, params.bottom_uniter, name="bottom_uniter")
-        else:
-            self.bottom = MLP(feature_layer.group_dim("all"), **mlp_kwargs(params.bottom_dnn),
-                              name="bottom_dnn")
-        dim = self.bottom.output_dim
+        self.backbone = optional_backbone(self.model_config, feature_layer)
+        self.bottom = None if self.backbone else self._bottom(feature_layer)
+        dim = (self.backbone or self.bottom).output_dim
         self.mmoe = None
         if params.num_expert > 0:
             self.mmoe = MMoELayer(dim, mlp_kwargs(params.expert_dnn), int(params.num_expert),
@@ -57,8 +60,20 @@ class DBMTL(MultiTaskModel):
             self.heads.append(head)
         self._relations = [list(t.relation_tower_names) for t in params.task_towers]
 
+    def _bottom(self, feature_layer: FeatureLayer) -> tf.Module:
+        """bottom_cmbf's / bottom_uniter's fusion, else bottom_dnn over group 'all'."""
+        fusion = _fusion_field(self.params)
+        if fusion == "bottom_cmbf":
+            return CMBFFusion(feature_layer, self.params.bottom_cmbf, name="bottom_cmbf")
+        if fusion == "bottom_uniter":
+            return UniterFusion(feature_layer, self.params.bottom_uniter, name="bottom_uniter")
+        return MLP(feature_layer.group_dim("all"), **mlp_kwargs(self.params.bottom_dnn),
+                   name="bottom_dnn")
+
     def task_logits(self, features: FeatureLayerOutput, training: bool) -> list[tf.Tensor]:
-        if _fusion_field(self.params):
+        if self.backbone is not None:
+            bottom, _ = self.backbone(features, training)
+        elif _fusion_field(self.params):
             bottom = self.bottom(features, training)
         else:
             bottom = self.bottom(features.concat("all"), training)
@@ -74,7 +89,11 @@ class DBMTL(MultiTaskModel):
 
     @classmethod
     def input_groups(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> list[str]:
-        return [] if _fusion_field(model_config.dbmtl) else ["all"]
+        """'all', or none of its own with a backbone or a CMBF / Uniter bottom (which read the
+        groups they name)."""
+        if _fusion_field(model_config.dbmtl):
+            return []
+        return super().input_groups(model_config)
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
@@ -84,6 +103,10 @@ class DBMTL(MultiTaskModel):
         if params.HasField("bottom_cmbf") and params.HasField("bottom_uniter"):
             raise config_error(locate, f"{where}.bottom_uniter", "set bottom_cmbf or "
                                "bottom_uniter, not both")
+        fusion = _fusion_field(params)
+        if fusion and model_config.HasField("backbone"):
+            raise config_error(locate, f"{where}.{fusion}", f"{fusion} and model_config."
+                               "backbone both replace the bottom: set one")
         if params.HasField("bottom_cmbf"):
             check_cmbf_tower(model_config, params.bottom_cmbf, f"{where}.bottom_cmbf", locate)
         if params.HasField("bottom_uniter"):
@@ -92,15 +115,7 @@ class DBMTL(MultiTaskModel):
         if params.num_expert > 0 and not params.expert_dnn.hidden_units:
             raise config_error(locate, "model_config.dbmtl.expert_dnn",
                                "num_expert > 0 needs expert_dnn { hidden_units: [...] }")
-        earlier: set[str] = set()
-        for i, tower in enumerate(params.task_towers):
-            for j, name in enumerate(tower.relation_tower_names):
-                if name not in earlier:
-                    raise config_error(
-                        locate, f"model_config.dbmtl.task_towers[{i}].relation_tower_names[{j}]",
-                        f"tower {tower.tower_name!r} depends on {name!r}, which is not a tower "
-                        f"defined before it (earlier towers: {', '.join(sorted(earlier)) or 'none'})")
-            earlier.add(tower.tower_name)
+        check_relation_towers(cls.towers_in(model_config), locate)
 
 
 def _fusion_field(params: multi_task_pb2.DBMTL) -> str | None:

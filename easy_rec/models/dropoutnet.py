@@ -12,9 +12,11 @@ from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP
 from easy_rec.layers.match import EmbeddingTower
-from easy_rec.models.base import weighted_mean
 from easy_rec.models.checks import require
 from easy_rec.models.layer_args import mlp_kwargs
+from easy_rec.models.losses.metric_learning import softmax_loss_with_negative_mining
+from easy_rec.models.losses.pairwise import pairwise_loss
+from easy_rec.models.losses.registry import weighted_mean
 from easy_rec.models.match_base import MatchModel, group_columns
 from easy_rec.models.registry import register_model
 from easy_rec.protos import dropoutnet_pb2, easy_rec_model_pb2, loss_pb2, pipeline_pb2
@@ -33,44 +35,6 @@ def row_dropout(x: tf.Tensor, rate: float, training: bool) -> tf.Tensor:
         return x
     keep = tf.cast(tf.random.uniform([tf.shape(x)[0], 1]) >= rate, x.dtype)
     return x * keep / (1.0 - rate)
-
-
-def pairwise_loss(labels: tf.Tensor, logits: tf.Tensor, margin: float = 0.0,
-                  sessions: tf.Tensor | None = None) -> tf.Tensor:
-    """Mean over pairs (i, j) with label_i > label_j (same session if given) of
-    log(1 + exp(-(s_i - s_j - margin))); 0 when the batch has no such pair."""
-    labels = tf.cast(labels, tf.float32)
-    pairs = labels[:, None] > labels[None, :]
-    if sessions is not None:
-        pairs = tf.logical_and(pairs, tf.equal(sessions[:, None], sessions[None, :]))
-    differences = tf.boolean_mask(logits[:, None] - logits[None, :] - margin, pairs)
-    losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(differences),
-                                                     logits=differences)
-    return tf.math.divide_no_nan(tf.reduce_sum(losses), tf.cast(tf.size(losses), tf.float32))
-
-
-def softmax_loss_with_negative_mining(user: tf.Tensor, item: tf.Tensor, labels: tf.Tensor,
-                                      num_negatives: int, margin: float = 0.0,
-                                      gamma: float = 1.0, t: float = 1.0,
-                                      weights: tf.Tensor | None = None) -> tf.Tensor:
-    """Support vector guided softmax (Wang et al. 2018, https://arxiv.org/abs/1812.11317) over
-    negatives mined in the batch: for each positive row, its (normalised) user against its own
-    item and num_negatives items of the batch picked by random shifts. A negative scoring
-    above the positive minus `margin` is a support vector, scored t s + t - 1; the softmax of
-    gamma x scores should pick the positive. Mean over positive rows (0 without any)."""
-    size = tf.shape(item)[0]
-    shifted = [tf.roll(item, tf.random.uniform([], 1, tf.maximum(size, 2), tf.int32), axis=0)
-               for _ in range(num_negatives)]
-    candidates = tf.stack([item, *shifted], axis=1)  # [batch, 1 + negatives, dim]
-    scores = tf.einsum("bd,bkd->bk", user, candidates)
-    positive = scores[:, :1] - margin
-    negative = scores[:, 1:]
-    support = positive - negative < 0.0
-    negative = tf.where(support, negative * t + t - 1.0, negative)
-    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.zeros([size], tf.int32), logits=gamma * tf.concat([positive, negative], 1))
-    rows = tf.cast(tf.cast(labels, tf.float32) > 0, tf.float32)
-    return weighted_mean(losses, rows if weights is None else rows * weights)
 
 
 @register_model("DropoutNet", dropoutnet_pb2.DropoutNet)
@@ -138,14 +102,17 @@ class DropoutNet(MatchModel):
                     labels=tf.cast(labels, tf.float32), logits=outputs["logits"]), weights)
             elif entry.loss_type == loss_pb2.PAIR_WISE_LOSS:
                 session = entry.pairwise_loss.session_name
-                value = pairwise_loss(labels, outputs["logits"], entry.pairwise_loss.margin,
-                                      batch[session] if session else None)
+                value = pairwise_loss(labels, outputs["logits"],
+                                      batch[session] if session else None,
+                                      entry.pairwise_loss.margin,
+                                      entry.pairwise_loss.temperature or 1.0, weights)
             else:
                 config = entry.softmax_loss
                 value = softmax_loss_with_negative_mining(
                     outputs["user_emb"], outputs["item_emb"], labels,
                     int(config.num_negative_samples or self.params.num_negative_mining),
-                    config.margin, config.gamma, config.coefficient_of_support_vector, weights)
+                    config.margin, config.gamma, config.coefficient_of_support_vector, weights,
+                    normalized=True)
             total.append(entry.weight * value)
         return tf.add_n(total)
 
@@ -185,8 +152,8 @@ class DropoutNet(MatchModel):
 
     @classmethod
     def validate_pipeline(cls, config: pipeline_pb2.EasyRecConfig, locate: Locate) -> None:
-        require(not config.data_config.HasField("negative_sampler"),
-                "data_config.negative_sampler", "DropoutNet mines its negatives in the batch "
+        sampler = config.data_config.WhichOneof("sampler")
+        require(sampler is None, f"data_config.{sampler}", "DropoutNet mines its negatives in the batch "
                 "(num_negative_mining); it draws none from a negative sampler", locate)
         groups = [g.group_name for g in config.model_config.feature_groups]
         read = set(group_columns(config, groups)) | set(config.data_config.label_fields)

@@ -37,8 +37,13 @@ class DSSM(MatchModel):
 
     @classmethod
     def id_fields(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> dict[str, tuple[str, str]]:
-        return {name: (f"model_config.dssm.{name}_tower.id",
-                       getattr(model_config.dssm, f"{name}_tower").id) for name in TOWERS}
+        """The towers' ids; dssm.item_id, when set, names the item id instead (EasyRec uses it
+        to mask sampled negatives equal to a row's item)."""
+        ids = {name: (f"model_config.dssm.{name}_tower.id",
+                      getattr(model_config.dssm, f"{name}_tower").id) for name in TOWERS}
+        if model_config.dssm.item_id:
+            ids["item"] = ("model_config.dssm.item_id", model_config.dssm.item_id)
+        return ids
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:

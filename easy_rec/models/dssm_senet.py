@@ -55,9 +55,6 @@ class DSSM_SENet(MatchModel):  # noqa: N801  (EasyRec's model_class name)
     def scales_similarity(self) -> bool:
         return bool(self.params.scale_simi)
 
-    def mixes_in_batch_negatives(self) -> bool:
-        return not self.params.ignore_in_batch_neg_sam
-
     @classmethod
     def id_fields(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> dict[str, tuple[str, str]]:
         params = model_config.dssm_senet

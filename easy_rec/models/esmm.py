@@ -108,3 +108,8 @@ class ESMM(MultiTaskModel):
             if tower.num_class != 1:
                 raise config_error(locate, f"{where}.num_class", "ESMM towers are binary "
                                    f"classifiers; num_class must be 1, got {tower.num_class}")
+            for field in ("losses", "task_space_indicator_label"):
+                if getattr(tower, field):
+                    raise config_error(locate, f"{where}.{field}", "ESMM trains its towers "
+                                       "with its own ctr and ctcvr cross entropies; "
+                                       f"{field} does not apply")

@@ -16,12 +16,19 @@ import tensorflow as tf
 from easy_rec.config.context import Locate
 from easy_rec.config.features import feature_configs, feature_name
 from easy_rec.features.feature_layer import FeatureLayerOutput
-from easy_rec.input.negative_sampler import NegativeSampler
+from easy_rec.input.negative_sampler import (
+    USER_SAMPLERS,
+    Negatives,
+    NegativeSampler,
+    sampler_settings,
+)
 from easy_rec.layers import match
 from easy_rec.metrics.retrieval import RETRIEVAL_METRICS
-from easy_rec.models.base import RankModel, SignatureFunction, weighted_mean
+from easy_rec.models.base import RankModel, SignatureFunction
 from easy_rec.models.checks import require
+from easy_rec.models.losses.registry import weighted_mean
 from easy_rec.protos import (
+    dataset_pb2,
     easy_rec_model_pb2,
     feature_config_pb2,
     loss_pb2,
@@ -48,6 +55,8 @@ class MatchModel(RankModel):
     user_groups: tuple[str, ...] = ("user",)
     item_groups: tuple[str, ...] = ("item",)
     uses_negative_sampler = True
+    #: trained by model_config.loss_type (DropoutNet reads `losses`)
+    reads_losses = False
 
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],
@@ -73,11 +82,6 @@ class MatchModel(RankModel):
 
     def scales_similarity(self) -> bool:
         """Whether logits pass a learned SimilarityScale (EasyRec's scale_simi); off by default."""
-        return False
-
-    def mixes_in_batch_negatives(self) -> bool:
-        """Whether sampled softmax also takes the batch's other items as negatives (EasyRec's
-        ignore_in_batch_neg_sam: false); off by default (sampled negatives only)."""
         return False
 
     def user_embedding(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
@@ -137,18 +141,15 @@ class MatchModel(RankModel):
     def __call__(self, raw: dict[str, tf.Tensor], training: bool = False) -> dict[str, tf.Tensor]:
         user, user_l2 = self.embed_users(raw, training)
         item_raw = {name: raw[name] for name in self.item_input_names}
-        sampled = training and self.negative_sampler is not None
-        if sampled:
-            # negatives pass the item tower with the batch's items (one batch-norm batch)
-            negatives = self.negative_sampler.sample(self.negative_sampler.num_draws(True))
-            item_raw = {name: tf.concat([values, negatives[name]], axis=0)
-                        for name, values in item_raw.items()}
-        item, item_l2 = self.embed_items(item_raw, training)
         outputs = {}
-        if sampled:
-            size = tf.shape(user)[0]
-            item, outputs["neg_item_emb"] = item[:size], item[size:]
-            outputs["neg_item_id"] = negatives[self.negative_sampler.item_id_field]
+        if training and self.negative_sampler is not None:
+            # negatives pass the item tower with the batch's items (one batch-norm batch)
+            drawn = self.negative_sampler.draw(raw, training=True)
+            item, item_l2 = self.embed_items(_stacked(item_raw, drawn), training)
+            outputs.update(self._split_negatives(item, drawn, tf.shape(user)[0]))
+            item = outputs.pop("item_emb")
+        else:
+            item, item_l2 = self.embed_items(item_raw, training)
         logits = self.to_logits(match.pair_scores(user, item))
         outputs.update(logits=logits, probs=tf.sigmoid(logits), user_emb=user, item_emb=item,
                        embedding_l2=user_l2 + item_l2)
@@ -172,19 +173,49 @@ class MatchModel(RankModel):
 
     def candidates(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
                    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """(scores of each row's candidate items, valid mask, target column) for the softmax."""
+        """(scores of each row's candidate items, valid mask, target column) for the softmax.
+
+        With a sampler: the row's own item, the other items of the batch unless
+        `ignore_in_batch_negatives`, the sampled negatives, and the row's hard negatives."""
         ids = batch[self.item_id_field] if self.item_id_field else None
-        if self.negative_sampler is None:
-            return match.in_batch_candidates(outputs["user_emb"], outputs["item_emb"], ids)
-        if "neg_item_emb" in outputs:
-            negatives, negative_ids = outputs["neg_item_emb"], outputs["neg_item_id"]
-        else:  # evaluation: draw num_eval_sample items through the inference-mode tower
-            drawn = self.negative_sampler.sample(self.negative_sampler.num_draws(False))
-            negatives, _ = self.embed_items({n: drawn[n] for n in self.item_input_names})
-            negative_ids = drawn[self.negative_sampler.item_id_field]
-        candidates = (match.in_batch_and_sampled_candidates if self.mixes_in_batch_negatives()
-                      else match.sampled_candidates)
-        return candidates(outputs["user_emb"], outputs["item_emb"], negatives, ids, negative_ids)
+        user, item = outputs["user_emb"], outputs["item_emb"]
+        sampler = self.negative_sampler
+        if sampler is None:
+            return match.in_batch_candidates(user, item, ids)
+        if "neg_item_emb" not in outputs:  # evaluation: num_eval_sample through the eval tower
+            drawn = sampler.draw(batch, training=False)
+            negatives, _ = self.embed_items(_stacked({}, drawn, self.item_input_names))
+            outputs = {**outputs, **self._split_negatives(negatives, drawn, 0)}
+        combine = (match.sampled_candidates if self.ignore_in_batch_negatives
+                   else match.batch_and_sampled_candidates)
+        scores, valid, target = combine(user, item, outputs["neg_item_emb"], ids,
+                                        outputs["neg_item_id"])
+        if "hard_neg_item_emb" in outputs:
+            scores, valid = match.append_hard_negatives(
+                scores, valid, user, outputs["hard_neg_item_emb"], outputs["hard_neg_indices"],
+                sampler.hard_width, ids, outputs["hard_neg_item_id"])
+        return scores, valid, target
+
+    @property
+    def ignore_in_batch_negatives(self) -> bool:
+        """With a sampler, rank each row's item against the sampled negatives only, not also
+        against the other items of the batch: the block's ignore_in_batch_neg_sam (DSSM,
+        DSSM_SENet, DAT), false where it has none."""
+        return bool(getattr(self.params, "ignore_in_batch_neg_sam", False))
+
+    def _split_negatives(self, items: tf.Tensor, drawn: Negatives, size: tf.Tensor
+                         ) -> dict[str, tf.Tensor]:
+        """The batch's item embeddings (first `size` rows of `items`), the sampled negatives'
+        and the hard negatives', with their ids, as model outputs."""
+        id_field = self.negative_sampler.item_id_field
+        count = tf.shape(drawn.items[id_field])[0]
+        outputs = {"item_emb": items[:size], "neg_item_emb": items[size:size + count],
+                   "neg_item_id": drawn.items[id_field]}
+        if drawn.hard_items is not None:
+            outputs.update(hard_neg_item_emb=items[size + count:],
+                           hard_neg_item_id=drawn.hard_items[id_field],
+                           hard_neg_indices=drawn.hard_indices)
+        return outputs
 
     # -- serving -----------------------------------------------------------------------------
     def serving_outputs(self, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -225,9 +256,15 @@ class MatchModel(RankModel):
                     f"temperature must be > 0, got {params.temperature:g}", locate)
 
     @classmethod
+    def tower_groups(cls, model_config: easy_rec_model_pb2.EasyRecModel  # noqa: ARG003
+                     ) -> dict[str, tuple[str, ...]]:
+        """{'user': groups, 'item': groups} the towers read (user_groups / item_groups)."""
+        return {"user": cls.user_groups, "item": cls.item_groups}
+
+    @classmethod
     def validate_pipeline(cls, config: pipeline_pb2.EasyRecConfig, locate: Locate) -> None:
         model = config.model_config
-        towers = {"user": cls.user_groups, "item": cls.item_groups}
+        towers = cls.tower_groups(model)
         ids = cls.id_fields(model)
         for tower, (path, column) in ids.items():
             require(column in group_columns(config, towers[tower]), path,
@@ -238,16 +275,17 @@ class MatchModel(RankModel):
             require("item" in ids, metric_paths[0], f"retrieval metrics need the item id "
                     f"column, which {model.model_class} does not name", locate)
         block = model.WhichOneof("model")
+        settings = sampler_settings(config.data_config)
         if getattr(getattr(model, block), "ignore_in_batch_neg_sam", False):
-            require(config.data_config.HasField("negative_sampler"),
-                    f"model_config.{block}.ignore_in_batch_neg_sam", "ignore_in_batch_neg_sam "
-                    "keeps only sampled negatives: it needs data_config.negative_sampler",
-                    locate)
-        if config.data_config.HasField("negative_sampler"):
+            require(settings is not None, f"model_config.{block}.ignore_in_batch_neg_sam",
+                    "ignore_in_batch_neg_sam keeps only sampled negatives: it needs "
+                    "data_config.negative_sampler (or another sampler of data_config)", locate)
+        if settings is not None:
             require(model.loss_type == loss_pb2.SOFTMAX_CROSS_ENTROPY,
-                    "data_config.negative_sampler", "the negative sampler feeds sampled softmax: "
+                    f"data_config.{settings[0]}", "the negative sampler feeds sampled softmax: "
                     "set model_config.loss_type: SOFTMAX_CROSS_ENTROPY", locate)
-            check_negative_sampler(config, group_columns(config, cls.item_groups),
+            check_negative_sampler(config, group_columns(config, towers["item"]),
+                                   group_columns(config, towers["user"]),
                                    ids.get("item", ("", None))[1], locate)
 
 
@@ -267,6 +305,18 @@ def check_tower_sizes(model_config: easy_rec_model_pb2.EasyRecModel, locate: Loc
             f"user {sizes['user']}, item {sizes['item']}", locate)
 
 
+def _stacked(batch_items: dict[str, tf.Tensor], drawn: Negatives,
+             names: Sequence[str] | None = None) -> dict[str, tf.Tensor]:
+    """Item tower columns: the batch's items (if any), then the sampled negatives, then the hard
+    negatives (one pass through the tower)."""
+    def parts(name: str) -> list[tf.Tensor]:
+        hard = [drawn.hard_items[name]] if drawn.hard_items is not None else []
+        own = [batch_items[name]] if name in batch_items else []
+        return own + [drawn.items[name]] + hard
+
+    return {name: tf.concat(parts(name), axis=0) for name in (names or list(batch_items))}
+
+
 def group_columns(config: pipeline_pb2.EasyRecConfig, groups: Sequence[str]) -> list[str]:
     """Input columns read by the features of the named feature groups of a pipeline config."""
     features = {feature_name(f): f for f in feature_configs(config)}
@@ -282,14 +332,15 @@ def retrieval_metric_paths(config: pipeline_pb2.EasyRecConfig) -> list[str]:
 
 
 def check_negative_sampler(config: pipeline_pb2.EasyRecConfig, item_columns: list[str],
-                           item_id: str | None, locate: Locate) -> None:
+                           user_columns: list[str], item_id: str | None, locate: Locate) -> None:
     """ConfigError unless num_sample > 0, attr_fields are input fields holding every item tower
-    column, and item_id_field is among them (and is the model's item id, if it names one)."""
+    column, item_id_field is among them (and is the model's item id, if it names one), and the
+    samplers that read user ids name an integer user tower column."""
     data = config.data_config
-    sampler = data.negative_sampler
-    where = "data_config.negative_sampler"
+    kind, sampler = sampler_settings(data)
+    where = f"data_config.{kind}"
     require(sampler.num_sample > 0, f"{where}.num_sample", "num_sample must be > 0", locate)
-    inputs = {f.input_name for f in data.input_fields}
+    inputs = {f.input_name: f for f in data.input_fields}
     require(len(sampler.attr_fields) > 0, f"{where}.attr_fields",
             "attr_fields must list the input fields stored in the item table", locate)
     for i, name in enumerate(sampler.attr_fields):
@@ -305,3 +356,12 @@ def check_negative_sampler(config: pipeline_pb2.EasyRecConfig, item_columns: lis
     require(item_id is None or sampler.item_id_field == item_id, f"{where}.item_id_field",
             f"item_id_field {sampler.item_id_field!r} differs from the model's item id "
             f"{item_id!r}", locate)
+    if kind in USER_SAMPLERS:
+        user = sampler.user_id_field
+        integer = (dataset_pb2.DatasetConfig.INT32, dataset_pb2.DatasetConfig.INT64)
+        require(user in user_columns and inputs[user].input_type in integer,
+                f"{where}.user_id_field", f"user_id_field {user!r} must be an INT32 / INT64 "
+                "input of the user tower (the edge tables hold integer user ids)", locate)
+        if kind in ("hard_negative_sampler", "hard_negative_sampler_v2"):
+            require(sampler.num_hard_sample > 0, f"{where}.num_hard_sample",
+                    "num_hard_sample must be > 0", locate)

@@ -11,7 +11,7 @@ from easy_rec.config.context import Locate
 from easy_rec.config.errors import ConfigError
 from easy_rec.features.feature_layer import FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.metrics.classification import GAUC_REDUCTIONS
+from easy_rec.metrics.classification import GAUC_REDUCTIONS, GROUPED_AUC_FIELDS
 from easy_rec.models.base import RankModel, Task
 from easy_rec.models.checks import require_groups
 from easy_rec.models.layer_args import mlp_kwargs
@@ -55,7 +55,12 @@ def task_of(tower: TaskTowerMessage, index: int, label_fields: Sequence[str],
     field at the tower's position."""
     return Task(name or tower.tower_name, tower.label_name or label_fields[index],
                 tower.loss_type, max(int(tower.num_class), 1), float(tower.weight),
-                tuple(tower.metrics_set))
+                tuple(tower.metrics_set), losses=tuple(tower.losses),
+                use_sample_weight=tower.use_sample_weight,
+                space_label=tower.task_space_indicator_label,
+                in_space_weight=float(tower.in_task_space_weight),
+                out_space_weight=float(tower.out_task_space_weight),
+                relations=tuple(getattr(tower, "relation_tower_names", ())))
 
 
 def config_error(locate: Locate, field: str, reason: str) -> ConfigError:
@@ -72,6 +77,8 @@ class MultiTaskModel(RankModel):
 
     # names a tower may not take because the model derives an output of that name
     reserved_tower_names: tuple[str, ...] = ()
+    #: the losses are the task towers' (task_towers { losses }), not model_config.losses
+    reads_losses = False
 
     @property
     def tasks(self) -> list[Task]:
@@ -96,10 +103,10 @@ class MultiTaskModel(RankModel):
         return [(f"model_config.{field}.task_towers[{i}]", t) for i, t in enumerate(towers)]
 
     @classmethod
-    def input_groups(cls, model_config: easy_rec_model_pb2.EasyRecModel  # noqa: ARG003
-                     ) -> list[str]:
-        """Feature groups the model reads."""
-        return ["all"]
+    def input_groups(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> list[str]:
+        """Feature groups the model reads: 'all', or none of its own with a backbone (which
+        names the groups it reads)."""
+        return [] if model_config.HasField("backbone") else ["all"]
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
@@ -139,6 +146,19 @@ def check_tower_names(towers: Sequence[TowerAt], locate: Locate,
                                f"num_class must be >= 1, got {tower.num_class}")
 
 
+def check_relation_towers(towers: Sequence[TowerAt], locate: Locate) -> None:
+    """Every relation_tower_names entry names a tower defined before the one that lists it."""
+    earlier: set[str] = set()
+    for where, tower in towers:
+        for j, name in enumerate(tower.relation_tower_names):
+            if name not in earlier:
+                raise config_error(locate, f"{where}.relation_tower_names[{j}]", f"tower "
+                                   f"{tower.tower_name!r} depends on {name!r}, which is not a "
+                                   f"tower defined before it (earlier towers: "
+                                   f"{', '.join(sorted(earlier)) or 'none'})")
+        earlier.add(tower.tower_name)
+
+
 def check_task_labels(towers: Sequence[TowerAt], data_config: dataset_pb2.DatasetConfig,
                       locate: Locate) -> None:
     """Every tower's label_name (or, when empty, the label field at its position) is one of
@@ -160,30 +180,35 @@ def check_task_labels(towers: Sequence[TowerAt], data_config: dataset_pb2.Datase
 def check_task_metrics(where: str, tower: TaskTowerMessage, config: pipeline_pb2.EasyRecConfig,
                        locate: Locate) -> None:
     """The task's metrics (its own metrics_set, else eval_config's) fit its outputs: regression
-    metrics for regression losses, classification metrics otherwise; gauc keys are inputs."""
+    metrics need a value output (y), classification metrics class probabilities; gauc keys are
+    inputs."""
     own = bool(tower.metrics_set)
     metrics = tower.metrics_set if own else config.eval_config.metrics_set
     prefix = f"{where}.metrics_set" if own else "eval_config.metrics_set"
-    regression = tower.loss_type in (loss_pb2.L2_LOSS, loss_pb2.SIGMOID_L2_LOSS)
+    task = task_of(tower, 0, ["label"])
     inputs = {f.input_name for f in config.data_config.input_fields}
     for i, metric in enumerate(metrics):
         field = f"{prefix}[{i}]"
         kind = metric.WhichOneof("metric")
         if kind is None:
             raise config_error(locate, field, "empty metrics_set entry")
-        if (kind in _REGRESSION_METRICS) != regression:
-            needs = "regression" if kind in _REGRESSION_METRICS else "classification"
-            loss = loss_pb2.LossType.Name(tower.loss_type)
+        regression_metric = kind in _REGRESSION_METRICS
+        if not (task.predicts_value if regression_metric else not task.is_regression):
+            needs = "regression" if regression_metric else "classification"
+            losses = ", ".join(dict.fromkeys(loss_pb2.LossType.Name(loss.loss_type)
+                                             for loss in task.loss_entries))
             hint = "" if own else (f"; give {where} its own metrics_set (e.g. metrics_set "
-                                   f"{{ {'root_mean_squared_error' if regression else 'auc'} "
-                                   f"{{}} }})")
+                                   f"{{ {'auc' if regression_metric else 'root_mean_squared_error'}"
+                                   f" {{}} }})")
             raise config_error(locate, field, f"metric {kind} is a {needs} metric but task "
-                               f"{tower.tower_name!r} has loss_type {loss}{hint}")
-        if kind == "gauc":
-            if metric.gauc.uid_field not in inputs:
-                raise config_error(locate, f"{field}.gauc.uid_field", f"gauc uid_field "
-                                   f"{metric.gauc.uid_field!r} is not in data_config.input_fields")
-            if metric.gauc.reduction not in GAUC_REDUCTIONS:
-                raise config_error(locate, f"{field}.gauc.reduction", f"gauc reduction "
-                                   f"{metric.gauc.reduction!r} is not one of "
+                               f"{tower.tower_name!r} is trained with {losses}{hint}")
+        if kind in GROUPED_AUC_FIELDS:  # gauc, session_auc
+            settings, column_field = getattr(metric, kind), GROUPED_AUC_FIELDS[kind]
+            column = getattr(settings, column_field)
+            if column not in inputs:
+                raise config_error(locate, f"{field}.{kind}.{column_field}", f"{kind} "
+                                   f"{column_field} {column!r} is not in data_config.input_fields")
+            if settings.reduction not in GAUC_REDUCTIONS:
+                raise config_error(locate, f"{field}.{kind}.reduction", f"{kind} reduction "
+                                   f"{settings.reduction!r} is not one of "
                                    f"{', '.join(GAUC_REDUCTIONS)}")

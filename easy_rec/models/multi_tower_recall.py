@@ -9,11 +9,12 @@ import tensorflow as tf
 
 from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer
-from easy_rec.input.negative_sampler import NegativeSampler
+from easy_rec.input.negative_sampler import HARD, NegativeSampler, sampler_settings
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.models.base import RankModel, weighted_mean
+from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require, require_groups
 from easy_rec.models.layer_args import mlp_kwargs
+from easy_rec.models.losses.registry import weighted_mean
 from easy_rec.models.match_base import check_negative_sampler, group_columns
 from easy_rec.models.registry import register_model
 from easy_rec.protos import (
@@ -32,14 +33,16 @@ class MultiTowerRecall(RankModel):
     """Groups 'user' and 'item' (DEEP): logit = Dense(final_dnn([user_dnn(user),
     item_dnn(item)])), sigmoid cross entropy on the label.
 
-    With data_config.negative_sampler, every training step also draws num_sample items; each
-    row's user is paired with every drawn item as a negative (label 0; a draw of the row's own
-    item, by item id, is skipped), and the loss is the mean over the rows and these pairs. The
-    drawn items pass the item tower with the batch's items, and all pairs pass final_dnn
-    together (one batch-norm batch each). Evaluation scores the rows only.
+    With a sampler of data_config (not a hard-negative one), every training step also draws
+    num_sample items; each row's user is paired with every drawn item as a negative (label 0;
+    a draw of the row's own item, by item id, is skipped), and the loss is the mean over the
+    rows and these pairs. The drawn items pass the item tower with the batch's items, and all
+    pairs pass final_dnn together (one batch-norm batch each). Evaluation scores the rows only.
     """
 
     uses_negative_sampler = True
+    #: trained by sigmoid cross entropy (loss_type CLASSIFICATION), not model_config.losses
+    reads_losses = False
 
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],
@@ -73,7 +76,7 @@ class MultiTowerRecall(RankModel):
         users = self.feature_layer(raw, training=training, groups=("user",))
         item_raw = {n: raw[n] for n in self.feature_layer.group_input_names(["item"])}
         if sampled:
-            negatives = self.negative_sampler.sample(self.negative_sampler.num_draws(True))
+            negatives = self.negative_sampler.draw(raw, training=True).items
             item_raw = {n: tf.concat([v, negatives[n]], axis=0) for n, v in item_raw.items()}
         items = self.feature_layer(item_raw, training=training, groups=("item",))
         user = self.user_dnn(users.concat("user"), training)
@@ -134,7 +137,13 @@ class MultiTowerRecall(RankModel):
 
     @classmethod
     def validate_pipeline(cls, config: pipeline_pb2.EasyRecConfig, locate: Locate) -> None:
-        if config.data_config.HasField("negative_sampler"):
+        settings = sampler_settings(config.data_config)
+        if settings is not None:
+            kind = settings[0]
+            require(kind not in HARD, f"data_config.{kind}", "MultiTowerRecall pairs each user "
+                    "with the shared sampled items; it reads no hard negatives (use "
+                    "negative_sampler or negative_sampler_v2)", locate)
             params = config.model_config.multi_tower_recall
             check_negative_sampler(config, group_columns(config, ["item"]),
+                                   group_columns(config, ["user"]),
                                    params.item_id or params.item_tower.id or None, locate)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from google.protobuf import text_format
 from google.protobuf.message import Message
 
 from easy_rec.config.context import CheckContext, Locate
@@ -16,7 +15,7 @@ from easy_rec.config.loader import REQUIRED_ONLY, Edits, LoadedConfig
 from easy_rec.config.loader import load_pipeline_config as _load
 from easy_rec.config.loader import parse_pipeline_config_text as _parse
 from easy_rec.pipeline.checks import PIPELINE_CHECKS
-from easy_rec.utils.files import atomic_write_text
+from easy_rec.utils.pipeline_files import save_pipeline_config
 
 __all__ = ["PIPELINE_CHECKS", "load_pipeline_config", "parse_pipeline_config_text",
            "save_pipeline_config", "validate_pipeline_config"]
@@ -40,9 +39,3 @@ def validate_pipeline_config(config: Message, locate: Locate, path: str) -> None
     """Runs every check on an already parsed config; raises the first ConfigError."""
     CheckContext(config, path, locate).run(PIPELINE_CHECKS)
     logger.debug("config %s passed validation", path)
-
-
-def save_pipeline_config(config: Message, path: str) -> None:
-    """Writes `config` in text format to `path` atomically (temp file + rename)."""
-    atomic_write_text(path, text_format.MessageToString(config))
-    logger.info("wrote pipeline config %s", path)

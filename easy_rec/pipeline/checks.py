@@ -4,8 +4,9 @@ Each section is checked by the package that reads it; this list is the one place
 them together. The first problem found is raised, so the order decides which error a config
 with several problems reports: options that parse but are not supported first (the reason
 is what the user needs to read), then the model block (a wrong block reads better than the
-required fields missing inside it), then required fields, data_config, features, model_config,
-train_config, eval_config, export_config and the drift guard.
+required fields missing inside it), then required fields, data_config, features, the
+losses, the backbone, model_config, train_config, eval_config, export_config and the drift
+guard.
 """
 from __future__ import annotations
 
@@ -29,10 +30,13 @@ from easy_rec.input.config_checks import (
     check_input_paths,
     check_input_type,
     check_kafka_inputs,
+    check_reading_options,
     check_separator,
 )
 from easy_rec.metrics.config_checks import check_eval_config
+from easy_rec.models.backbone.config_checks import check_backbone
 from easy_rec.models.config_checks import (
+    check_losses,
     check_matching_settings,
     check_model_block,
     check_model_config,
@@ -51,10 +55,13 @@ PIPELINE_CHECKS: tuple[Check, ...] = (
     check_batch_size,
     check_input_field_names,
     check_default_values,
+    check_reading_options,
     check_label_columns,
     check_features,
     check_feature_groups,
     check_seq_att_groups,
+    check_losses,
+    check_backbone,
     check_model_config,
     check_matching_settings,
     check_train_config,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from easy_rec.protos import dataset_pb2
 from easy_rec.tables.errors import PredictError
+from easy_rec.utils.pipeline_files import saved_model_config_path
 
 DEFAULT_SEPARATOR = ","
 
@@ -127,7 +128,8 @@ def add_table_arguments(parser: argparse.ArgumentParser, chunk_help: str) -> Non
 
 def options_from_arguments(args: argparse.Namespace, **extra) -> PredictOptions:
     """PredictOptions from the arguments add_table_arguments defines (plus saved_model_dir,
-    input_path, output_path) and `extra` fields; --pipeline_config's data_config applied last."""
+    input_path, output_path) and `extra` fields; the data_config of --pipeline_config, else
+    of the config inside the export, applied last."""
     from easy_rec.config.loader import load_pipeline_config
 
     options = PredictOptions(
@@ -139,7 +141,9 @@ def options_from_arguments(args: argparse.Namespace, **extra) -> PredictOptions:
         column_names=parse_input_fields(args.input_fields) if args.input_fields else None,
         defaults=parse_defaults(args.defaults), ignore_error=args.ignore_error,
         progress=False if args.no_progress else None, **extra)
-    if args.pipeline_config:
-        config = load_pipeline_config(args.pipeline_config).config
+    # --pipeline_config, else the config the export carries (EasyRec's assets/pipeline.config)
+    config_path = args.pipeline_config or saved_model_config_path(args.saved_model_dir)
+    if config_path:
+        config = load_pipeline_config(config_path).config
         apply_data_config(options, config.data_config, separator_given=args.separator is not None)
     return options

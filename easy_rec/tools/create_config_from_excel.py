@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = cli.build_parser("easy_rec.tools.create_config_from_excel", __doc__)
     parser.add_argument("--model_type", required=True, choices=MODEL_TYPES,
                         help="model of the config; the workbook's groups must match it")
-    parser.add_argument("--excel_path", required=True, help="the .xlsx workbook")
+    parser.add_argument("--excel_path", required=True,
+                        help="the .xlsx workbook (.xls needs xlrd installed)")
     parser.add_argument("--output_path", required=True, help="the config file to write")
     parser.add_argument("--train_input_path", default="", help="train_input_path of the config")
     parser.add_argument("--eval_input_path", default="", help="eval_input_path of the config")

@@ -1,9 +1,12 @@
 """Checks of train_config (optimizers, clipping) and of the drift guard of streaming jobs."""
 from __future__ import annotations
 
+import re
+
 from google.protobuf.message import Message
 
 from easy_rec.config.context import CheckContext
+from easy_rec.training.stop_signals import parse_dead_line
 
 #: optimizer_config blocks the trainer uses: the dense one, then the embedding one
 MAX_OPTIMIZERS = 2
@@ -25,6 +28,17 @@ def check_train_config(ctx: CheckContext) -> None:
     if train.gradient_clipping_by_norm < 0:
         ctx.fail("train_config.gradient_clipping_by_norm", "gradient_clipping_by_norm must "
                  f"be >= 0, got {train.gradient_clipping_by_norm}")
+    if train.HasField("dead_line"):
+        try:
+            parse_dead_line(train.dead_line)
+        except ValueError as error:
+            ctx.fail("train_config.dead_line", str(error))
+    for i, pattern in enumerate(train.freeze_gradient):
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            ctx.fail(f"train_config.freeze_gradient[{i}]", f"{pattern!r} is not a regular "
+                     f"expression: {error}")
 
 
 def _check_optimizer(ctx: CheckContext, optimizer: Message, where: str) -> None:

@@ -6,6 +6,7 @@ import tensorflow as tf
 from easy_rec.models.base import RankModel
 from easy_rec.models.builder import build_model
 from easy_rec.protos import pipeline_pb2
+from easy_rec.training.optimization.moving_average import apply_checkpoint_averages
 
 
 def resolve_checkpoint(path: str) -> str:
@@ -29,8 +30,10 @@ def checkpoint_step(path: str) -> int:
 
 
 def read_model_weights(model: RankModel, path: str) -> None:
-    """Restores the model's variables from a checkpoint, ignoring optimizer and input state."""
+    """Restores the model's variables from a checkpoint, ignoring optimizer and input state;
+    variables with moving averages in the checkpoint (use_moving_average) get the averages."""
     tf.train.Checkpoint(model=model).read(path).expect_partial()
+    apply_checkpoint_averages(model.trainable_variables, path)
 
 
 def load_trained_model(config: pipeline_pb2.EasyRecConfig, checkpoint_path: str | None = None,

@@ -34,7 +34,8 @@ class FileTrainInput:
         self.output_signature = {**reader.output_signature,
                                  MALFORMED_KEY: tf.TensorSpec([], tf.int64)}
         dataset = reader.make_dataset(data.batch_size, num_epochs=data.num_epochs or None,
-                                      shuffle=data.shuffle, seed=data.shuffle_seed)
+                                      shuffle=data.shuffle, seed=data.shuffle_seed,
+                                      drop_remainder=data.drop_remainder)
         self._iterator = iter(dataset)
         self.missing_columns: list[str] = []  # file batches carry no missing-cell matrix
 

@@ -26,12 +26,21 @@ from easy_rec.protos import pipeline_pb2
 from easy_rec.training.cadence import Cadence, Throttle
 from easy_rec.training.drift_guard import DriftGuard, DriftStopError
 from easy_rec.training.evaluation.evaluator import Evaluator
+from easy_rec.training.optimization.freeze import trainable_after_freeze
+from easy_rec.training.optimization.moving_average import (
+    CHECKPOINT_KEY as AVERAGES_KEY,
+)
+from easy_rec.training.optimization.moving_average import (
+    MovingAverage,
+    moving_average_decays,
+)
 from easy_rec.training.optimization.optimizers import (
     OptimizerGroup,
     build_optimizers,
     clip_by_global_norm,
 )
 from easy_rec.training.restore import read_model_weights, resolve_checkpoint
+from easy_rec.training.stop_signals import StopSignals
 from easy_rec.training.throughput import Throughput
 from easy_rec.training.train_input import InputStateError, build_train_input
 from easy_rec.training.workdir import prepare_output_dirs, release_model_dir
@@ -74,7 +83,18 @@ class Trainer:
         tables = {t.weights.ref() for t in self.model.feature_layer.embedding_tables()}
         self.optimizers = OptimizerGroup(*build_optimizers(self.train_config),
                                          is_embedding=lambda var: var.ref() in tables)
-        self.optimizers.build(self.model.trainable_variables)
+        # train_config.freeze_gradient: matching variables get no gradient and no slots
+        self._variables = trainable_after_freeze(self.model.trainable_variables,
+                                                 self.train_config.freeze_gradient)
+        self.optimizers.build(self._variables)
+        # optimizer_config.use_moving_average: shadows for evaluation, export and readers
+        self.moving_average = MovingAverage()
+        dense_decay, embedding_decay = moving_average_decays(self.train_config)
+        for decay, embedding in ((dense_decay, False), (embedding_decay, True)):
+            if decay is not None:
+                self.moving_average.build(
+                    [v for v in self._variables if (v.ref() in tables) == embedding], decay)
+        self.stop_signals = StopSignals(self.train_config, config.model_dir)
         self._label = config.data_config.label_fields[0]
         plan = model_column_plan(config, self.model)
         self.input = build_train_input(config, plan)
@@ -82,18 +102,19 @@ class Trainer:
                             if config.HasField("drift_guard") else None)
         self._train_step = tf.function(self._step, input_signature=[self.input.output_signature],
                                        autograph=False)
-        guard = {"drift_guard": self.drift_guard} if self.drift_guard else {}
+        extra = {"drift_guard": self.drift_guard} if self.drift_guard else {}
+        if self.moving_average:
+            extra[AVERAGES_KEY] = self.moving_average.checkpointed
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, dense_optimizer=self.optimizers.dense_optimizer,
             embedding_optimizer=self.optimizers.embedding_optimizer, global_step=self.global_step,
-            malformed_rows=self.malformed_rows, **self.input.checkpoint_items(), **guard)
+            malformed_rows=self.malformed_rows, **self.input.checkpoint_items(), **extra)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, config.model_dir, max_to_keep=self.train_config.keep_checkpoint_max or None,
             step_counter=self.global_step)
         eval_path = eval_input_path(config)
         self.evaluator = Evaluator(config, self.model, eval_path, plan) if eval_path else None
-        self.exports = ExportPolicy(self.model, config.data_config, config.export_config,
-                                    config.model_dir, step=lambda: int(self.global_step),
+        self.exports = ExportPolicy(self.model, config, step=lambda: int(self.global_step),
                                     gate=self._may_export)
         self._summary = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
         self.train_stats: dict[str, float] = {}
@@ -114,7 +135,7 @@ class Trainer:
         return result
 
     def _update(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        variables = self.model.trainable_variables
+        variables = self._variables
         with tf.GradientTape() as tape:
             outputs = self.model(batch, training=True)
             loss = self.model.loss(outputs, batch)
@@ -123,6 +144,7 @@ class Trainer:
         if self.train_config.gradient_clipping_by_norm > 0:
             grads = clip_by_global_norm(grads, self.train_config.gradient_clipping_by_norm)
         self.optimizers.apply_gradients(zip(grads, variables), step=self.global_step)
+        self.moving_average.update()
         # the predictions made before this update, for the drift guard's window AUC
         return {"loss": loss, "total_loss": total, **{k: outputs[k] for k in self._guard_outputs}}
 
@@ -205,8 +227,13 @@ class Trainer:
                             self._evaluate_and_export(step)
                         evals.mark()
                 if exports.due(step):
-                    self.exports.export("latest")
+                    with self.moving_average.swapped():
+                        self.exports.export("latest")
                     exports.mark(step)
+                stop_reason = self.stop_signals.reason()
+                if stop_reason:
+                    logger.info("training stops at step %d: %s", step, stop_reason)
+                    break
         finally:
             progress.close()
         self.train_stats = throughput.summary()
@@ -274,10 +301,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ eval / export
     def _evaluate_and_export(self, step: int, final: bool = False) -> dict[str, float]:
-        results = self.evaluator.evaluate(step) if self.evaluator else {}
-        if self.evaluator and self._eval_observer is not None:
-            self._eval_observer(step, results)
-        self.exports.after_evaluation(results, final)
+        """Evaluates and exports the averaged weights when use_moving_average is set."""
+        with self.moving_average.swapped():
+            results = self.evaluator.evaluate(step) if self.evaluator else {}
+            if self.evaluator and self._eval_observer is not None:
+                self._eval_observer(step, results)
+            self.exports.after_evaluation(results, final)
         return results
 
     def _may_export(self, kind: str) -> bool:

@@ -17,6 +17,7 @@ import shutil
 from easy_rec.export.exporter import remove_dead_temps
 from easy_rec.export.policy import EXPORTER_TYPES, export_root, exports_enabled
 from easy_rec.protos import pipeline_pb2
+from easy_rec.utils.pipeline_files import PIPELINE_CONFIG_NAME, save_pipeline_config
 from easy_rec.utils.writable import require_writable_dir
 from easy_rec.utils.writers import is_dead_writer, writer_tag
 
@@ -28,8 +29,9 @@ _CHECKPOINT_TEMP = re.compile(r"ckpt-\d+_temp|checkpoint\.tmp[0-9a-f]+")
 
 def prepare_output_dirs(config: pipeline_pb2.EasyRecConfig) -> None:
     """Fails with NotWritableError unless model_dir (and the export folder, when the job may
-    export) can be written; removes killed writers' leftovers; marks model_dir as written by
-    this process until release_model_dir."""
+    export) can be written; removes killed writers' leftovers; writes the config as run
+    (edits applied) to model_dir/pipeline.config, as EasyRec does; marks model_dir as written
+    by this process until release_model_dir."""
     require_writable_dir(config.model_dir, "model_dir")
     if exports_enabled(config.export_config):
         role = "export_config.export_dir" if config.export_config.export_dir else "model_dir/export"
@@ -38,6 +40,7 @@ def prepare_output_dirs(config: pipeline_pb2.EasyRecConfig) -> None:
         for kind in EXPORTER_TYPES:
             remove_dead_temps(os.path.join(root, kind))
     _remove_checkpoint_leftovers(config.model_dir)
+    save_pipeline_config(config, os.path.join(config.model_dir, PIPELINE_CONFIG_NAME))
     with open(_marker(config.model_dir), "w", encoding="utf-8"):
         pass
 

@@ -11,11 +11,13 @@ import time
 import pytest
 from conftest import REPO, SAMPLES
 from fs_helpers import dead_pid, host_tag
+from google.protobuf import text_format
 from pipeline_helpers import sample_model_and_batch
 
 from easy_rec.export.exporter import exported_step, list_exports, remove_dead_temps
 from easy_rec.export.policy import ExportPolicy
-from easy_rec.protos import export_pb2
+from easy_rec.protos import pipeline_pb2
+from easy_rec.utils.pipeline_files import saved_model_config_path
 
 TESTS = os.path.dirname(os.path.abspath(__file__ + "/.."))
 ROWS = os.path.join(SAMPLES, "data", "movielens_test.csv")
@@ -27,11 +29,14 @@ def test_policy_exports_a_global_step_once_per_kind(tmp_path):
     final = tmp_path / "export" / "final"
     (final / f".tmp-1-{host_tag(dead_pid())}").mkdir(parents=True)
     step = [5]
-    policy = ExportPolicy(model, _data_config(), export_pb2.ExportConfig(), str(tmp_path),
-                          step=lambda: step[0])
+    config = _config(str(tmp_path))
+    policy = ExportPolicy(model, config, step=lambda: step[0])
     first = policy.export("final")
     assert os.listdir(final) == [os.path.basename(first)]  # the killed export's temp is gone
     assert exported_step(first) == 5
+    # the config it was made from travels with the export, as in EasyRec's exports
+    with open(saved_model_config_path(first), encoding="utf-8") as f:
+        assert text_format.Parse(f.read(), pipeline_pb2.EasyRecConfig()) == config
     assert policy.export("final") == first
     assert list_exports(str(final)) == [os.path.basename(first)]
     step[0] = 6
@@ -40,11 +45,11 @@ def test_policy_exports_a_global_step_once_per_kind(tmp_path):
     assert len(list_exports(str(final))) == 2
 
 
-def _data_config():
+def _config(model_dir: str):
     from easy_rec.pipeline import load_pipeline_config
 
     path = os.path.join(SAMPLES, "deepfm_on_movielens.config")
-    return load_pipeline_config(path).config.data_config
+    return load_pipeline_config(path, {"model_dir": model_dir}).config
 
 
 EXPORT_FOREVER = r"""
@@ -57,7 +62,7 @@ model, batch = sample_model_and_batch("deepfm", sys.argv[2], 8)
 model(batch, training=False)
 config = load_pipeline_config(sys.argv[3]).config
 while True:
-    export_saved_model(model, config.data_config, sys.argv[4], 1, keep=1)
+    export_saved_model(model, config, sys.argv[4], 1, keep=1)
 """
 
 

@@ -83,7 +83,7 @@ def test_feature_inputs_of_type_are_limited_to_the_models_inputs():
 def test_scalar_uses_name_why_a_column_cannot_be_a_list():
     plan = build_column_plan(_config())
     assert plan.scalar_uses == {"label": "label field", "click": "label field",
-                                "weight": "sample_weight", "user_id": "gauc uid_field",
+                                "weight": "sample_weight", "user_id": "gauc / session_auc group field",
                                 "movie_id": "IdFeature 'item'"}
     reader_module.check_list_columns(plan, frozenset({"genres", "year"}))
     with pytest.raises(InputError, match=r"'weight' is a list column but is used as sample_weight"):

@@ -56,11 +56,11 @@ def test_normalize_and_pair_scores():
     assert match.pair_scores(interests, tf.constant([[0.5, 1.0]])).numpy().tolist() == [2.0]
 
 
-def test_in_batch_and_sampled_candidates():
+def test_batch_and_sampled_candidates():
     user = tf.constant([[1.0, 0.0], [0.0, 1.0]])
     item = tf.constant([[2.0, 0.0], [0.0, 3.0]])
     negatives = tf.constant([[1.0, 1.0], [-1.0, 0.0]])
-    scores, valid, target = match.in_batch_and_sampled_candidates(
+    scores, valid, target = match.batch_and_sampled_candidates(
         user, item, negatives, tf.constant([7, 8]), tf.constant([8, 9]))
     # columns: the batch's items 7, 8, then the draws 8, 9; row 1's draw of its item 8 masked
     np.testing.assert_allclose(scores.numpy(), [[2, 0, 1, -1], [0, 3, 1, 0]])

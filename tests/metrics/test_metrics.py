@@ -348,3 +348,37 @@ def test_write_eval_result_failure_leaves_no_partial_file(tmp_path, monkeypatch)
     assert sorted(os.listdir(out_dir)) == ["history.jsonl", "step_5.json"]
     with open(os.path.join(out_dir, "step_5.json"), encoding="utf-8") as handle:
         assert json.load(handle)["auc"] == pytest.approx(0.7)
+
+
+def test_session_auc_is_gauc_over_sessions():
+    labels = np.array([1, 0, 1, 0, 1, 1])
+    probs = np.array([0.9, 0.2, 0.3, 0.6, 0.5, 0.4])
+    sessions = np.array([7, 7, 8, 8, 9, 9])  # session 9 has one class: skipped
+    metric = eval_pb2.EvalMetrics()
+    metric.session_auc.session_id_field = "sid"
+    assert gauc_group_fields([metric]) == ["sid"]
+    result = compute_metrics([metric], labels, {"probs": probs}, {"sid": sessions})
+    assert result == {"session_auc": pytest.approx((1.0 + 0.0) / 2)}
+
+
+def test_precision_at_topk_by_hand():
+    """Rows 0 and 1 share a label (relevant to each other), row 2 is alone; the row itself
+    counts in the denominator (EasyRec's mask keeps the diagonal)."""
+    emb = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
+    labels = np.array([5, 5, 6])
+    # row 0: sims to 1, 2 = 0.8, 0 -> ranking [1, 2, 0]; hits [1, 0, 1]
+    # row 1: sims to 0, 2 = 0.8, 0.6 -> ranking [0, 2, 1]; hits [1, 0, 1]
+    # row 2: sims to 0, 1 = 0, 0.6 -> ranking [1, 0, 2]; hits [0, 0, 1]
+    from easy_rec.metrics.metric_learning import average_precision_at_k
+
+    np.testing.assert_allclose(average_precision_at_k(emb, labels, 2), [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(average_precision_at_k(emb, labels, 3),
+                               [(1 + 2 / 3) / 2, (1 + 2 / 3) / 2, 1 / 3])
+    sessions = np.array([1, 2, 2])  # rows 0 and 1 no longer relevant to each other
+    np.testing.assert_allclose(average_precision_at_k(emb, labels, 2, sessions), [0, 0, 0])
+    metric = eval_pb2.EvalMetrics()
+    metric.precision_at_topk.topk = 2
+    # eval batches [row 0] and [rows 1, 2]: each row ranks only the rows of its batch, where
+    # row 0 finds itself first (AP 1); rows 1 and 2 find the other row, then themselves (1/2)
+    result = compute_metrics([metric], labels, {"float_emb": emb}, {}, batch_sizes=[1, 2])
+    assert result == {"MAP@2": pytest.approx((1.0 + 0.5 + 0.5) / 3)}

@@ -122,7 +122,8 @@ def test_rows_with_label_0_add_no_loss(tmp_path, data):
     assert float(model.loss(out, negatives_only)) == 0.0
 
 
-def test_sampled_softmax(tmp_path, data):
+@pytest.mark.parametrize("ignore_in_batch", [False, True])
+def test_sampled_softmax(tmp_path, data, ignore_in_batch):
     movies = movie_rows(3)  # a tiny table: every draw of 16 hits some rows' own item
     table = write_item_table(tmp_path / "items.txt", movies)
     train_rows = [line for line in sample_rows("movielens_train.csv", 3000)
@@ -132,6 +133,7 @@ def test_sampled_softmax(tmp_path, data):
     config = sample_config("dssm", str(tmp_path / "m"), str(train), data[1], **{
         **sampler_edits(table, num_eval_sample=5), "data_config.batch_size": 32,
         "train_config.num_steps": 5, "export_config.exporter_type": "none",
+        "model_config.dssm.ignore_in_batch_neg_sam": ignore_in_batch,
         "eval_config.metrics_set": [{"auc": {}}, {"retrieval_recall": {"top_k": [1, 2]}}]})
     tf.random.set_seed(5)
     trainer = Trainer(config, base_dir=SAMPLES)
@@ -142,16 +144,24 @@ def test_sampled_softmax(tmp_path, data):
     assert out["neg_item_emb"].shape == (16, 64) and out["neg_item_id"].shape == (16,)
     user, item = out["user_emb"].numpy(), out["item_emb"].numpy()
     negatives, negative_ids = out["neg_item_emb"].numpy(), out["neg_item_id"].numpy()
-    logits = np.concatenate([(user * item).sum(1, keepdims=True), user @ negatives.T], 1)
-    valid = np.concatenate([np.ones((32, 1), bool),
-                            batch["movie_id"].numpy()[:, None] != negative_ids[None, :]], 1)
+    ids = batch["movie_id"].numpy()
+    sampled_valid = ids[:, None] != negative_ids[None, :]
+    if ignore_in_batch:  # the row's own item, then the sampled negatives
+        logits = np.concatenate([(user * item).sum(1, keepdims=True), user @ negatives.T], 1)
+        valid = np.concatenate([np.ones((32, 1), bool), sampled_valid], 1)
+        target = np.zeros(32, int)
+    else:  # EasyRec's default: every item of the batch, then the sampled negatives
+        logits = np.concatenate([user @ item.T, user @ negatives.T], 1)
+        in_batch = (ids[:, None] != ids[None, :]) | np.eye(32, dtype=bool)
+        valid = np.concatenate([in_batch, sampled_valid], 1)
+        target = np.arange(32)
     assert not valid.all()
-    per_row = softmax_ce(logits / TEMPERATURE, valid, np.zeros(32, int))
+    per_row = softmax_ce(logits / TEMPERATURE, valid, target)
     positive = batch["label"].numpy() > 0
     assert float(model.loss(out, batch)) == pytest.approx(per_row[positive].mean(), rel=1e-4)
     # evaluation draws num_eval_sample negatives through the inference-mode item tower
     eval_scores, _, _ = model.candidates(model(batch, training=False), batch)
-    assert eval_scores.shape == (32, 6)
+    assert eval_scores.shape == (32, 6 if ignore_in_batch else 32 + 5)
     results = trainer.train()
     assert int(trainer.global_step) == 5 and np.isfinite(results["loss"])
     # the retrieval corpus is the sampler's table
@@ -160,25 +170,67 @@ def test_sampled_softmax(tmp_path, data):
     assert 0.0 <= results["recall@1"] <= results["recall@2"] <= 1.0
 
 
+def test_hard_negatives_extend_each_rows_candidates(tmp_path, data):
+    """hard_negative_sampler_v2: negatives avoiding the user's clicks (label 1 rows) plus the
+    user's own non-clicked movies (label 0 rows) as extra candidates of that row only."""
+    movies = movie_rows(400)
+    table = write_item_table(tmp_path / "items.txt", movies)
+    rows = [dict(zip(COLUMNS, line.rstrip("\n").split("\t")))
+            for line in sample_rows("movielens_train.csv", 3000)]
+    for name, label in (("pos", "1"), ("hard", "0")):
+        (tmp_path / f"{name}.txt").write_text("".join(
+            f"{r['user_id']}\t{r['movie_id']}\t1\n" for r in rows if r["label"] == label),
+            encoding="utf-8")
+    (tmp_path / "users.txt").write_text("", encoding="utf-8")
+    config = sample_config("dssm", str(tmp_path / "m"), *data, **{
+        "data_config.hard_negative_sampler_v2": {
+            "user_input_path": str(tmp_path / "users.txt"), "item_input_path": table,
+            "pos_edge_input_path": str(tmp_path / "pos.txt"),
+            "hard_neg_edge_input_path": str(tmp_path / "hard.txt"), "num_sample": 8,
+            "num_hard_sample": 3, "attr_fields": ITEM_COLUMNS, "item_id_field": "movie_id",
+            "user_id_field": "user_id", "attr_delimiter": ";"},
+        "data_config.batch_size": 16, "train_config.num_steps": 3,
+        "export_config.exporter_type": "none", "eval_config.metrics_set": [{"auc": {}}]})
+    tf.random.set_seed(2)
+    trainer = Trainer(config, base_dir=SAMPLES)
+    model = trainer.model
+    batch = next(iter(trainer.evaluator._reader.make_dataset(16, num_epochs=1, shuffle=False)))
+    out = model(batch, training=True)
+    scores, valid, _ = model.candidates(out, batch)
+    assert scores.shape == (16, 16 + 8 + 3)
+    hard, where = out["hard_neg_item_emb"].numpy(), out["hard_neg_indices"].numpy()
+    assert len(where) > 0, "the slice's users should have non-clicked movies"
+    user = out["user_emb"].numpy()
+    for (row, pos), item in zip(where, hard):
+        assert scores.numpy()[row, 24 + pos] == pytest.approx(float(user[row] @ item), rel=1e-4)
+    used = np.zeros((16, 3), bool)
+    used[where[:, 0], where[:, 1]] = True
+    assert not valid.numpy()[:, 24:][~used].any()  # a row's unused hard positions are masked
+    results = trainer.train()
+    assert int(trainer.global_step) == 3 and np.isfinite(results["loss"])
+
+
 def test_negative_sampler_table_errors(tmp_path):
-    from easy_rec.input.negative_sampler import read_item_table
-    from easy_rec.protos import dataset_pb2
+    from easy_rec.input.sampler_tables import read_item_table
     from easy_rec.tables.errors import InputError
 
     fields = {f.input_name: f for f in sample_config(
         "dssm", str(tmp_path / "m"), "x", "y").data_config.input_fields}
-    sampler = dataset_pb2.NegativeSampler(input_path=str(tmp_path / "items.txt"), num_sample=2,
-                                          attr_fields=ITEM_COLUMNS, item_id_field="movie_id",
-                                          attr_delimiter=";")
-    write_item_table(tmp_path / "items.txt", [["1", "Drama", "A", "1990"], ["2", "Comedy", "B"]])
+    path = str(tmp_path / "items.txt")
+
+    def read():
+        return read_item_table(path, ITEM_COLUMNS, ";", fields)
+
+    write_item_table(path, [["1", "Drama", "A", "1990"], ["2", "Comedy", "B"]])
     with pytest.raises(InputError, match=r"items.txt:3: expected 4 attrs"):
-        read_item_table(sampler, fields)
-    write_item_table(tmp_path / "items.txt", [["1", "Drama", "A", "199x"]], header=False)
+        read()
+    write_item_table(path, [["1", "Drama", "A", "199x"]], header=False)
     with pytest.raises(InputError, match=r"items.txt:1: attr year: value '199x' is not a valid"):
-        read_item_table(sampler, fields)
-    write_item_table(tmp_path / "items.txt", [["1", "Drama", "A", "1990"], ["2", "", "B", ""]])
-    table = read_item_table(sampler, fields)
-    assert table["movie_id"].tolist() == [1, 2] and table["year"].tolist() == [1990, 0]
+        read()
+    write_item_table(path, [["1", "Drama", "A", "1990"], ["2", "", "B", ""]])
+    table = read()
+    assert table.attrs["movie_id"].tolist() == [1, 2] and table.attrs["year"].tolist() == [1990, 0]
+    assert table.ids.tolist() == [1, 2] and table.weights.tolist() == [1.0, 1.0]
 
 
 # -- retrieval metrics -----------------------------------------------------------------------

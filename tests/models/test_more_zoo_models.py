@@ -19,8 +19,8 @@ from easy_rec.config.errors import ConfigError
 from easy_rec.input.column_plan import build_column_plan
 from easy_rec.input.reader import build_reader
 from easy_rec.models.builder import build_model
-from easy_rec.models.co_metric_learning_i2i import circle_loss, multi_similarity_loss, pair_masks
-from easy_rec.models.dropoutnet import pairwise_loss, row_dropout, softmax_loss_with_negative_mining
+from easy_rec.models.dropoutnet import row_dropout
+from easy_rec.models.losses.metric_learning import circle_loss, multi_similarity_loss
 from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.training.trainer import Trainer
 
@@ -354,22 +354,6 @@ def test_row_dropout_drops_whole_rows():
     np.testing.assert_array_equal(row_dropout(x, 0.5, training=False).numpy(), x.numpy())
 
 
-def test_pairwise_and_negative_mining_losses_by_hand():
-    labels = tf.constant([1, 0, 0])
-    logits = tf.constant([0.5, 0.0, 1.0])
-    # pairs (0, 1) and (0, 2): log(1 + e^-0.5) and log(1 + e^0.5)
-    expected = (np.log1p(np.exp(-0.5)) + np.log1p(np.exp(0.5))) / 2
-    assert float(pairwise_loss(labels, logits)) == pytest.approx(expected, rel=1e-5)
-    assert float(pairwise_loss(tf.constant([0, 0]), tf.constant([1.0, 2.0]))) == 0.0
-    # two rows: the only shift is 1, so each row's negative is the other row's item
-    user = tf.constant([[1.0, 0.0], [0.0, 1.0]])
-    item = tf.constant([[0.6, 0.8], [1.0, 0.0]])
-    loss = softmax_loss_with_negative_mining(user, item, tf.constant([1, 0]), 1, margin=0.1,
-                                             gamma=2.0, t=1.5)
-    # row 0: positive 0.6 - 0.1 = 0.5, negative 1.0 > 0.5 is a support vector: 1.5 + 0.5 = 2
-    assert float(loss) == pytest.approx(np.log1p(np.exp(2 * (2.0 - 0.5))), rel=1e-5)
-
-
 def test_dropoutnet_losses_add_up(data, tmp_path, batches):
     text = sample_text("dropoutnet")
     start = text.index("  losses {")
@@ -391,7 +375,7 @@ def test_dropoutnet_losses_add_up(data, tmp_path, batches):
 def test_losses_and_embedding_loss_types_only_where_read(data, tmp_path):
     losses = "  losses { loss_type: CLASSIFICATION }\n  multi_tower_recall {"
     with pytest.raises(ConfigError, match="losses is not supported: model_class "
-                                          "MultiTowerRecall does not read it yet"):
+                                          "MultiTowerRecall is trained by"):
         config_of(sample_text("multi_tower_recall").replace("  multi_tower_recall {", losses),
                   data, str(tmp_path))
     with pytest.raises(ConfigError, match="loss_type CIRCLE_LOSS is not supported"):
@@ -401,27 +385,6 @@ def test_losses_and_embedding_loss_types_only_where_read(data, tmp_path):
 
 
 # -- CoMetricLearningI2I --------------------------------------------------------------------
-def test_metric_learning_losses_by_hand():
-    labels = tf.constant([1, 1, 0])
-    sessions = tf.constant([7, 7, 7])
-    positive, negative = pair_masks(labels, sessions)
-    np.testing.assert_array_equal(positive.numpy(), [[0, 1, 0], [1, 0, 0], [0, 0, 0]])
-    np.testing.assert_array_equal(negative.numpy(), [[0, 0, 1], [0, 0, 1], [1, 1, 0]])
-    similarity = tf.constant([[1.0, 0.5, 0.0], [0.5, 1.0, -0.5], [0.0, -0.5, 1.0]])
-    # multi-similarity (alpha 2, beta 4, lamb 0.5), s clipped at 0:
-    # row 0: pos exp(-2 (0.5 - 0.5)) = 1, neg exp(4 (0 - 0.5)) = e^-2; row 1 same (neg clipped to
-    # 0); row 2: no positive, negatives 0 and 0 (clipped): 2 e^-2
-    rows = [np.log(2) / 2 + np.log1p(np.exp(-2)) / 4] * 2 + [np.log1p(2 * np.exp(-2)) / 4]
-    ms = multi_similarity_loss(similarity, positive, negative, 2.0, 4.0, 0.5)
-    assert float(ms) == pytest.approx(np.mean(rows), rel=1e-5)
-    # circle (m 0.25, gamma 1). Row 0: a_p = relu(1.25 - 0.5) = 0.75, logit_p = -0.75 (0.5 -
-    # 0.75) = 0.1875; a_n = relu(0 + 0.25), logit_n = 0.25 (0 - 0.25) = -0.0625. Row 1: the same
-    # positive, its negative -0.5 gets a_n = 0. Row 2 has no positive: softplus(-inf) = 0
-    circle = circle_loss(similarity, positive, negative, 0.25, 1.0)
-    expected = (np.log1p(np.exp(0.1875 - 0.0625)) + np.log1p(np.exp(0.1875)) + 0.0) / 3
-    assert float(circle) == pytest.approx(expected, rel=1e-5)
-
-
 def test_co_metric_learning_outputs_and_config_errors(data, tmp_path, batches):
     config = config_of(sample_text("co_metric_learning_i2i"), data, str(tmp_path))
     model, batch = model_and_batch(config, batches)
@@ -429,24 +392,21 @@ def test_co_metric_learning_outputs_and_config_errors(data, tmp_path, batches):
     np.testing.assert_allclose(np.linalg.norm(out["norm_emb"].numpy(), axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(out["sample_id"].numpy(), batch["movie_id"].numpy())
     assert set(model.serving_outputs(out)) == {"float_emb", "norm_emb", "sample_id"}
-    embedding = tf.math.l2_normalize(out["float_emb"], axis=-1)
-    masks = pair_masks(batch["label"], batch["user_id"])
-    similarity = tf.matmul(embedding, embedding, transpose_b=True)
     assert float(model.loss(out, batch)) == pytest.approx(
-        float(circle_loss(similarity, *masks, 0.25, 32.0)), rel=1e-5)
+        float(circle_loss(out["float_emb"], batch["label"], batch["user_id"], 0.25, 32.0)),
+        rel=1e-5)
     text = sample_text("co_metric_learning_i2i")
     ms_text = text.replace("loss_type: CIRCLE_LOSS", "loss_type: MULTI_SIMILARITY_LOSS").replace(
         "circle_loss { margin: 0.25 gamma: 32 }", "multi_similarity_loss { beta: 10 }")
     ms_model, _ = model_and_batch(config_of(ms_text, data, str(tmp_path)), batches)
     ms_out = ms_model(batch, training=False)
-    embedding = tf.math.l2_normalize(ms_out["float_emb"], axis=-1)
-    similarity = tf.matmul(embedding, embedding, transpose_b=True)
     assert float(ms_model.loss(ms_out, batch)) == pytest.approx(
-        float(multi_similarity_loss(similarity, *masks, 2.0, 10.0, 1.0)), rel=1e-5)
+        float(multi_similarity_loss(ms_out["float_emb"], batch["label"], batch["user_id"], 2.0,
+                                    10.0, 1.0)), rel=1e-5)
     with pytest.raises(ConfigError, match="reads metric_learning.multi_similarity_loss"):
         config_of(text.replace("loss_type: CIRCLE_LOSS", "loss_type: MULTI_SIMILARITY_LOSS"),
                   data, str(tmp_path))
-    with pytest.raises(ConfigError, match="recall_at_topk / precision_at_topk are not supported"):
+    with pytest.raises(ConfigError, match="recall_at_topk is not supported"):
         config_of(text, data, str(tmp_path),
                   **{"eval_config.metrics_set": [{"recall_at_topk": {"topk": 5}}]})
     with pytest.raises(ConfigError, match="highway is not supported"):

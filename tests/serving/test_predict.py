@@ -14,12 +14,19 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 from conftest import REPO, SAMPLES, sample_rows
+from google.protobuf import text_format
 from pipeline_helpers import sample_config, train
 
 from easy_rec.export.exporter import list_exports
 from easy_rec.input.csv_input import CSVInput
+from easy_rec.protos import pipeline_pb2
 from easy_rec.serving.batch_predict import RowConverter, batch_predict, output_array
-from easy_rec.serving.options import PredictOptions, apply_data_config, parse_input_fields
+from easy_rec.serving.options import (
+    PredictOptions,
+    apply_data_config,
+    options_from_arguments,
+    parse_input_fields,
+)
 from easy_rec.tables.convert import ColumnRule, convert_column
 from easy_rec.tables.csv_source import CsvSource
 from easy_rec.tables.errors import PredictError, RejectedRowError
@@ -367,3 +374,25 @@ def test_cli_failure_and_ignore_error(model, tmp_path):
     assert (summary["rows_read"], summary["rows_written"], summary["rows_rejected"]) == \
         (NUM_ROWS, NUM_ROWS - 2, 2)
     assert os.listdir(out.parent) == ["pred.csv"]
+
+
+def test_export_and_predict_from_the_model_dir_alone(model, expected, tmp_path, monkeypatch):
+    """Training leaves model_dir/pipeline.config (the config as run); easy_rec.export needs
+    only --model_dir, and its export carries assets/pipeline.config, so easy_rec.predict needs
+    only --saved_model_dir for header-less CSV, as with EasyRec's files."""
+    from easy_rec import predict
+    from easy_rec.export import __main__ as export_main
+
+    model_dir = model["config"].model_dir
+    with open(os.path.join(model_dir, "pipeline.config"), encoding="utf-8") as f:
+        assert text_format.Parse(f.read(), pipeline_pb2.EasyRecConfig()) == model["config"]
+    monkeypatch.setattr(sys, "argv", ["export", "--model_dir", model_dir,
+                                      "--export_dir", str(tmp_path / "exports")])
+    assert export_main.main() == 0
+    export_dir = str(tmp_path / "exports" / list_exports(str(tmp_path / "exports"))[0])
+    out = tmp_path / "pred.csv"
+    args = predict.build_parser().parse_args([
+        "--saved_model_dir", export_dir, "--input_path", model["test_csv"],
+        "--output_path", str(out), "--no_progress"])
+    batch_predict(options_from_arguments(args))
+    assert_predictions(read_csv_output(out), expected)

@@ -259,10 +259,10 @@ def rename_column(sheets, name, old, new):
 F = "features"
 ERROR_CASES = {
     # id: (model_type, mutation, (sheet, row, column), fragment)
-    "missing_sheet": ("deepfm", lambda s: [x for x in s if x.name != "group"],
-                      ("group", None, None), "sheet is missing"),
-    "missing_column": ("deepfm", lambda s: drop_column(s, F, "weights"),
-                       (F, 1, "weights"), "column is missing"),
+    "missing_sheet": ("deepfm", lambda s: [x for x in s if x.name != "global"],
+                      ("global", None, None), "sheet is missing"),
+    "missing_column": ("deepfm", lambda s: drop_column(s, F, "global"),
+                       (F, 1, "global"), "column is missing"),
     "duplicate_column": ("deepfm", lambda s: rename_column(s, F, "query", "type"),
                          (F, 1, "type"), "column appears twice"),
     "unknown_type": ("deepfm", lambda s: set_cell(s, F, 7, "type", "catgory"),
@@ -297,8 +297,6 @@ ERROR_CASES = {
                          (F, 3, "global"), "global 'uid' is not defined in sheet 'global'"),
     "bad_global_dim": ("deepfm", lambda s: set_cell(s, "global", 2, "embedding_dim", "x"),
                        ("global", 2, "embedding_dim"), "must be a positive integer"),
-    "bad_global_type": ("deepfm", lambda s: set_cell(s, "global", 3, "type", "dense"),
-                        ("global", 3, "type"), "a shared embedding is one of"),
     "shared_table_disagrees": ("deepfm", lambda s: set_cell(set_cell(set_cell(set_cell(
         s, "global", 2, "embedding_dim", None), F, 3, "embedding_dim", 16),
         F, 6, "global", "user_id"), F, 6, "embedding_dim", 8),

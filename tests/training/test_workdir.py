@@ -85,10 +85,11 @@ def test_start_removes_leftovers_of_killed_writers(tmp_path, data, live_pid):
     (final / "99").mkdir()
     config = sample_config("deepfm", str(model_dir), *data)
     prepare_output_dirs(config)
-    assert sorted(os.listdir(model_dir)) == [f".writer-{writer_tag()}", "ckpt-7.index", "export"]
+    assert sorted(os.listdir(model_dir)) == [f".writer-{writer_tag()}", "ckpt-7.index", "export",
+                                             "pipeline.config"]  # the config as run
     assert sorted(os.listdir(final)) == [f".tmp-101-{host_tag(live_pid)}", "99"]
     release_model_dir(str(model_dir))
-    assert sorted(os.listdir(model_dir)) == ["ckpt-7.index", "export"]
+    assert sorted(os.listdir(model_dir)) == ["ckpt-7.index", "export", "pipeline.config"]
 
 
 def test_start_keeps_checkpoint_temporaries_of_a_live_writer(tmp_path, data, live_pid, caplog):

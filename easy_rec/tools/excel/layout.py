@@ -5,7 +5,8 @@ A workbook has five sheets:
 - ``features``: one row per input column, in the order of the columns in the data files.
 - ``global``: shared embedding tables; features naming one in their ``global`` cell share it.
 - ``group``, ``types``, ``basic_types``: the lists of allowed values of the features sheet's
-  ``user_item_other``, ``type`` and ``data_type`` columns (the drop-down lists of the template).
+  ``user_item_other``, ``type`` and ``data_type`` columns (the drop-down lists of the template);
+  optional, as EasyRec's converter never reads them.
 """
 from __future__ import annotations
 
@@ -16,10 +17,14 @@ TYPES = "types"
 BASIC_TYPES = "basic_types"
 SHEETS = (FEATURES, GLOBAL, GROUP, TYPES, BASIC_TYPES)
 
-# features sheet columns, in template order; all but `query` must be present.
+# features sheet columns, in template order. As in EasyRec's converter, only the first five
+# must be present (it reads the others only where the sheet has them).
 FEATURE_COLUMNS = ("name", "data_type", "type", "user_item_other", "global", "hash_bucket_size",
                    "embedding_dim", "default_value", "weights", "boundaries", "query")
-OPTIONAL_FEATURE_COLUMNS = ("query",)
+OPTIONAL_FEATURE_COLUMNS = ("hash_bucket_size", "embedding_dim", "default_value", "weights",
+                            "boundaries", "query")
+# sheets EasyRec's converter does not read: when one is missing its values are not restricted
+OPTIONAL_SHEETS = (GROUP, TYPES, BASIC_TYPES)
 # EasyRec's converter reads the group column under the name `group`; accept it as well.
 COLUMN_ALIASES = {"group": "user_item_other"}
 

@@ -80,8 +80,15 @@ class SheetTable:
         return iter(self.rows)
 
 
+#: the first bytes of an OLE2 compound file: an Excel 97-2003 (.xls) workbook
+XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
 def open_workbook(path: str):
-    """Loads the workbook at `path` with openpyxl (values, not formulas); errors name the file."""
+    """Loads the workbook at `path`: .xlsx with openpyxl (values, not formulas), .xls (EasyRec's
+    templates) with xlrd when it is installed; errors name the file."""
+    if _is_xls(path):
+        return open_xls_workbook(path)
     try:
         import openpyxl
         from openpyxl.utils.exceptions import InvalidFileException
@@ -98,11 +105,81 @@ def open_workbook(path: str):
                                f"workbooks as .xlsx first): {error}", path=path) from None
 
 
-def find_sheet(workbook, path: str, name: str):
-    """The worksheet called `name` (case and surrounding spaces ignored), else an error."""
+def _is_xls(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(XLS_MAGIC)) == XLS_MAGIC
+    except OSError:
+        return False  # openpyxl reports the missing file
+
+
+def open_xls_workbook(path: str) -> XlsWorkbook:
+    """An .xls workbook read with xlrd, behind the part of openpyxl's interface the reader uses."""
+    try:
+        import xlrd
+    except ImportError:
+        raise ExcelConfigError("this is an Excel 97-2003 (.xls) workbook; reading it needs xlrd "
+                               "(pip install xlrd), or open it in Excel or LibreOffice and save "
+                               "it as .xlsx", path=path) from None
+    try:
+        return XlsWorkbook(xlrd.open_workbook(path))
+    except xlrd.XLRDError as error:
+        raise ExcelConfigError(f"cannot read the .xls workbook: {error}", path=path) from None
+
+
+@dataclass
+class XlsCell:
+    """A cell as the reader uses openpyxl's: its value (None when empty) and 1-based row."""
+
+    value: Any
+    row: int
+
+
+class XlsSheet:
+    """An xlrd sheet with openpyxl's `max_row` and `iter_rows`."""
+
+    def __init__(self, sheet) -> None:
+        self._sheet = sheet
+        self.max_row = sheet.nrows
+
+    def iter_rows(self, min_row: int, max_row: int) -> Iterator[tuple[XlsCell, ...]]:
+        for index in range(min_row - 1, min(max_row, self._sheet.nrows)):
+            yield tuple(XlsCell(_xls_value(cell), index + 1) for cell in self._sheet.row(index))
+
+
+class XlsWorkbook:
+    """An xlrd book with openpyxl's `sheetnames` and item access."""
+
+    def __init__(self, book) -> None:
+        self._book = book
+        self.sheetnames = book.sheet_names()
+
+    def __getitem__(self, name: str) -> XlsSheet:
+        return XlsSheet(self._book.sheet_by_name(name))
+
+
+# xlrd cell types: 0 empty, 1 text, 2 number, 3 date, 4 boolean, 5 error, 6 blank
+_XLS_EMPTY_TYPES = (0, 5, 6)
+_XLS_BOOLEAN = 4
+
+
+def _xls_value(cell) -> Any:
+    if cell.ctype in _XLS_EMPTY_TYPES:
+        return None
+    if cell.ctype == _XLS_BOOLEAN:
+        return bool(cell.value)
+    return cell.value
+
+
+def find_sheet(workbook, path: str, name: str, optional: bool = False):
+    """The worksheet called `name` (case and surrounding spaces ignored); when there is none,
+    None if `optional`, else an error."""
     for sheet_name in workbook.sheetnames:
         if sheet_name.strip().lower() == name:
             return workbook[sheet_name]
+    if optional:
+        logger.info("%s: no sheet %r; its values are not restricted", path, name)
+        return None
     found = ", ".join(repr(s) for s in workbook.sheetnames)
     raise ExcelConfigError(f"sheet is missing (the workbook has {found})", path=path, sheet=name)
 

@@ -77,9 +77,10 @@ class WorkbookSpec:
     path: str
     features: list[FeatureSpec]
     globals: dict[str, GlobalSpec]
-    groups: list[str]
-    types: list[str]
-    basic_types: list[str]
+    # the values listed by the optional list sheets (None: the sheet is missing)
+    groups: list[str] | None
+    types: list[str] | None
+    basic_types: list[str] | None
     table: SheetTable  # the features sheet, for errors about the sheet as a whole
 
     @property
@@ -94,8 +95,10 @@ class WorkbookSpec:
 def read_workbook(path: str) -> WorkbookSpec:
     """Reads and checks the five sheets of the workbook at `path`."""
     workbook = open_workbook(path)
-    tables = {name: find_sheet(workbook, path, name) for name in layout.SHEETS}
+    tables = {name: find_sheet(workbook, path, name, optional=name in layout.OPTIONAL_SHEETS)
+              for name in layout.SHEETS}
     lists = {name: _read_list(read_table(tables[name], path, name), layout.LIST_COLUMNS[name])
+             if tables[name] is not None else None
              for name in (layout.GROUP, layout.TYPES, layout.BASIC_TYPES)}
     globals_ = _read_globals(read_table(tables[layout.GLOBAL], path, layout.GLOBAL))
     features_table = read_table(tables[layout.FEATURES], path, layout.FEATURES,
@@ -133,8 +136,11 @@ def _read_globals(table: SheetTable) -> dict[str, GlobalSpec]:
                             f"{entries[name].row.number})")
         kind = _type_of(row.text("type"))
         if kind and kind not in layout.EMBEDDING_TYPES:
-            raise row.error("type", f"global {name!r} has type {row.text('type')!r}; a shared "
-                            f"embedding is one of {', '.join(layout.EMBEDDING_TYPES)}")
+            # EasyRec's converter never reads this cell; templates hold data types here too
+            logger.warning("%s: sheet 'global' row %d: type %r of %r is ignored (a shared table "
+                           "serves %s features)", table.path, row.number, row.text("type"), name,
+                           ", ".join(layout.EMBEDDING_TYPES))
+            kind = ""
         entries[name] = GlobalSpec(
             row=row, name=name, type=kind,
             hash_bucket_size=positive_int(row, "hash_bucket_size"),
@@ -181,23 +187,24 @@ def _read_feature(row: SheetRow, spec: WorkbookSpec) -> FeatureSpec:
         weights=row.text("weights") or None,
         boundaries=parse_boundaries(row),
     )
-    if feature.group and feature.group not in spec.groups:
+    if feature.group and spec.groups is not None and feature.group not in spec.groups:
         raise row.error("user_item_other", f"group {feature.group!r} is not listed in sheet "
                         f"'group' (listed: {', '.join(spec.groups) or 'none'})")
     _apply_global(feature, spec)
     return feature
 
 
-def _listed(row: SheetRow, key: str, known, listed: list[str], sheet: str, what: str,
+def _listed(row: SheetRow, key: str, known, listed: list[str] | None, sheet: str, what: str,
             aliases: dict[str, str] | None = None) -> str:
-    """The cell's value, which must be a known value and listed in sheet `sheet`."""
+    """The cell's value, which must be a known value and listed in sheet `sheet` (when the
+    workbook has that sheet)."""
     text = row.text(key)
     value = (aliases or {}).get(text.lower(), text.lower())
     if not text:
         raise row.error(key, f"the {what} is empty; use one of {', '.join(known)}")
     if value not in known:
         raise row.error(key, f"unknown {what} {text!r} (known: {', '.join(known)})")
-    if value not in listed and text.lower() not in listed:
+    if listed is not None and value not in listed and text.lower() not in listed:
         raise row.error(key, f"{what} {text!r} is not listed in sheet {sheet!r} "
                         f"(listed: {', '.join(listed) or 'none'})")
     return value

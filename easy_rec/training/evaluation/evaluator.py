@@ -14,11 +14,21 @@ from easy_rec.input.empty_input import no_rows_error
 from easy_rec.input.line_parser import MALFORMED_KEY, checked_batches
 from easy_rec.input.reader import build_reader
 from easy_rec.metrics.evaluator import MetricAccumulator, write_eval_result
+from easy_rec.metrics.metric_learning import EMBEDDING_OUTPUT, SESSION_OUTPUT
 from easy_rec.models.base import RankModel
-from easy_rec.protos import pipeline_pb2
+from easy_rec.protos import dataset_pb2, pipeline_pb2
 from easy_rec.training.evaluation.retrieval import RetrievalEvaluation
 
 logger = logging.getLogger(__name__)
+
+LEARNING_OUTPUTS = (EMBEDDING_OUTPUT, SESSION_OUTPUT)
+
+
+def eval_batch_size(data_config: dataset_pb2.DatasetConfig) -> int:
+    """data_config.eval_batch_size when the config sets it, else batch_size."""
+    if data_config.HasField("eval_batch_size"):
+        return int(data_config.eval_batch_size)
+    return int(data_config.batch_size)
 
 
 class Evaluator:
@@ -48,6 +58,8 @@ class Evaluator:
         outputs = self._model(batch, training=False)
         keep = {t.key(k): outputs[t.key(k)] for t in self._model.tasks for k in ("probs", "y")
                 if t.key(k) in outputs}
+        # metric learning (precision_at_topk): embeddings and session ids of the rows
+        keep.update({k: outputs[k] for k in LEARNING_OUTPUTS if k in outputs})
         keep["loss"] = self._model.loss(outputs, batch)
         if self._retrieval is not None:
             keep.update(self._retrieval.outputs(outputs))
@@ -62,11 +74,11 @@ class Evaluator:
     def evaluate(self, global_step: int) -> dict[str, float]:
         """Metrics at `global_step`; also written to model_dir/eval_results and TensorBoard
         (unless write_results is False)."""
-        data = self._config.data_config
-        dataset = self._reader.make_dataset(data.batch_size, num_epochs=1, shuffle=False)
+        batch_size = eval_batch_size(self._config.data_config)
+        dataset = self._reader.make_dataset(batch_size, num_epochs=1, shuffle=False)
         limit = int(self._config.eval_config.num_examples)
         if limit:
-            dataset = dataset.take(math.ceil(limit / data.batch_size))
+            dataset = dataset.take(math.ceil(limit / batch_size))
         tasks = self._model.tasks
         accumulators = [MetricAccumulator(self._group_fields) for _ in tasks]
         loss_sum, malformed, num_examples = 0.0, 0, 0
@@ -84,7 +96,9 @@ class Evaluator:
             for task, accumulator in zip(tasks, accumulators):
                 accumulator.update(
                     batch[task.label_field].numpy(),
-                    {k: out[task.key(k)].numpy() for k in ("probs", "y") if task.key(k) in out},
+                    {**{k: out[task.key(k)].numpy() for k in ("probs", "y")
+                        if task.key(k) in out},
+                     **{k: out[k].numpy() for k in LEARNING_OUTPUTS if k in out}},
                     groups, weights)
             if self._retrieval is not None:
                 self._retrieval.update(batch, out)
@@ -92,7 +106,7 @@ class Evaluator:
             raise self._no_rows_error(malformed)
         results: dict[str, float] = {}
         for task, accumulator, metrics in zip(tasks, accumulators, self._metrics):
-            task_results = accumulator.result(metrics, task.num_class)
+            task_results = accumulator.result(metrics, task.metric_classes)
             results.update({task.key(k): v for k, v in task_results.items()})
         if self._retrieval is not None:
             results.update(self._retrieval.result())

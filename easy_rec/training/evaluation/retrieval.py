@@ -2,7 +2,7 @@
 items of the corpus by the row's user embedding (easy_rec.metrics.retrieval).
 
 The corpus is the distinct items (by the model's item id column, first occurrence) of the
-train and eval inputs, or the negative sampler's item table when data_config sets one. Its
+train and eval inputs, or the item table of the negative sampler data_config sets. Its
 item columns are read once; its embeddings are recomputed at every evaluation.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from easy_rec.input.column_plan import ColumnPlan
 from easy_rec.input.line_parser import MALFORMED_KEY
-from easy_rec.input.negative_sampler import read_item_table
+from easy_rec.input.negative_sampler import read_sampler_items
 from easy_rec.input.reader import build_reader, eval_input_path, train_input_path
 from easy_rec.metrics import retrieval
 from easy_rec.models.match_base import MatchModel
@@ -99,9 +99,8 @@ class RetrievalEvaluation:
             columns = list(dict.fromkeys(self._model.item_input_names
                                          + [self._model.item_id_field]))
             data = self._config.data_config
-            if data.HasField("negative_sampler"):
-                table = read_item_table(data.negative_sampler,
-                                        {f.input_name: f for f in data.input_fields})
+            if data.WhichOneof("sampler"):
+                table = read_sampler_items(data).attrs
                 self._corpus = _distinct({k: tf.constant(table[k]) for k in columns},
                                          self._model.item_id_field, set())
             else:

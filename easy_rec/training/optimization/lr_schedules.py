@@ -21,6 +21,10 @@ The semantics follow EasyRec (itself following the TF object-detection API):
   ``hold_base_rate_steps``, then a half cosine down to 0 at ``total_steps``; 0 afterwards.
 * ``poly_decay_learning_rate``: ``(base - end) * (1 - min(step, total) / total) ** power +
   end``.
+* ``transformer_learning_rate``: the "noam" schedule of Attention Is All You Need, ``base *
+  hidden_size ** -0.5 * min((s + 1) * w ** -1.5, (s + 1) ** -0.5)`` with ``s = step *
+  step_scaling_rate`` and ``w = warmup_steps * step_scaling_rate``: it rises linearly for
+  ``w`` scaled steps, then decays as the inverse square root.
 """
 
 from __future__ import annotations
@@ -158,6 +162,24 @@ def polynomial_decay(
     return _to_float32(schedule)
 
 
+def transformer(learning_rate_base: float, hidden_size: int, warmup_steps: int,
+                step_scaling_rate: float = 1.0) -> LearningRateFn:
+    """The "noam" schedule (linear warm-up, then inverse square root decay)."""
+    if hidden_size <= 0 or warmup_steps <= 0:
+        raise ValueError("transformer_learning_rate needs hidden_size > 0 and warmup_steps > 0, "
+                         f"got {hidden_size} and {warmup_steps}")
+    if step_scaling_rate <= 0:
+        raise ValueError(f"step_scaling_rate must be positive, got {step_scaling_rate}")
+    scale = learning_rate_base * hidden_size ** -0.5
+    warmup = warmup_steps * step_scaling_rate
+
+    def schedule(step: tf.Tensor) -> tf.Tensor:
+        scaled = _float_step(step) * step_scaling_rate + 1.0
+        return scale * tf.minimum(scaled * warmup ** -1.5, tf.math.rsqrt(scaled))
+
+    return _to_float32(schedule)
+
+
 def _from_exponential(config: optimizer_pb2.ExponentialDecayLearningRate) -> LearningRateFn:
     return exponential_decay_with_burnin(
         config.initial_learning_rate,
@@ -198,12 +220,18 @@ def _from_poly(config: optimizer_pb2.PolyDecayLearningRate) -> LearningRateFn:
     )
 
 
+def _from_transformer(config: optimizer_pb2.TransformerLearningRate) -> LearningRateFn:
+    return transformer(config.learning_rate_base, config.hidden_size, config.warmup_steps,
+                       step_scaling_rate=config.step_scaling_rate)
+
+
 _BUILDERS: dict[str, Callable[..., LearningRateFn]] = {
     "constant_learning_rate": lambda config: constant(config.learning_rate),
     "exponential_decay_learning_rate": _from_exponential,
     "manual_step_learning_rate": _from_manual_step,
     "cosine_decay_learning_rate": _from_cosine,
     "poly_decay_learning_rate": _from_poly,
+    "transformer_learning_rate": _from_transformer,
 }
 
 

@@ -195,6 +195,71 @@ class Momentum(Optimizer):
         )
 
 
+class MomentumW(Momentum):
+    """Momentum with decoupled weight decay, as EasyRec's ``MomentumWOptimizer``.
+
+    Before the momentum step the variable decays by ``var -= weight_decay * var`` (not scaled
+    by the learning rate, as in ``tf.contrib.opt.MomentumWOptimizer``); a sparse gradient
+    decays only the rows it touches.
+    """
+
+    def __init__(self, learning_rate: float | LearningRateFn, weight_decay: float = 1e-6,
+                 momentum: float = 0.9, name: str = "MomentumW") -> None:
+        super().__init__(learning_rate, momentum=momentum, name=name)
+        self._weight_decay = weight_decay
+
+    def _apply_dense(self, var: tf.Variable, slots: Slots, grad: tf.Tensor, lr: tf.Tensor) -> None:
+        var.assign_sub(self._weight_decay * var)
+        super()._apply_dense(var, slots, grad, lr)
+
+    def _apply_sparse(
+        self, var: tf.Variable, slots: Slots, values: tf.Tensor, indices: tf.Tensor, lr: tf.Tensor
+    ) -> None:
+        _sub_rows(var, indices, self._weight_decay * _gather_rows(var, indices))
+        super()._apply_sparse(var, slots, values, indices, lr)
+
+
+class RMSProp(Optimizer):
+    """TF1 RMSProp (``tf.train.RMSPropOptimizer``, not centered)::
+
+        ms = decay * ms + (1 - decay) * grad**2        (ms starts at 1, as in TF1)
+        mom = momentum * mom + lr * grad / sqrt(ms + epsilon)
+        var -= mom
+
+    A sparse update leaves the slots of the rows it does not touch as they are.
+    """
+
+    def __init__(self, learning_rate: float | LearningRateFn, decay: float = 0.9,
+                 momentum: float = 0.9, epsilon: float = 1.0, name: str = "RMSProp") -> None:
+        super().__init__(learning_rate, name=name)
+        self._decay = decay
+        self._momentum = momentum
+        self._epsilon = epsilon
+
+    def _slot_initial_values(self) -> dict[str, float]:
+        return {"rms": 1.0, "momentum": 0.0}
+
+    def _op_arguments(self, var: tf.Variable, slots: Slots, lr: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {
+            "var": var.handle,
+            "ms": slots["rms"].handle,
+            "mom": slots["momentum"].handle,
+            "lr": lr,
+            "rho": tf.cast(self._decay, var.dtype),
+            "momentum": tf.cast(self._momentum, var.dtype),
+            "epsilon": tf.cast(self._epsilon, var.dtype),
+        }
+
+    def _apply_dense(self, var: tf.Variable, slots: Slots, grad: tf.Tensor, lr: tf.Tensor) -> None:
+        tf.raw_ops.ResourceApplyRMSProp(grad=grad, **self._op_arguments(var, slots, lr))
+
+    def _apply_sparse(
+        self, var: tf.Variable, slots: Slots, values: tf.Tensor, indices: tf.Tensor, lr: tf.Tensor
+    ) -> None:
+        tf.raw_ops.ResourceSparseApplyRMSProp(grad=values, indices=indices,
+                                             **self._op_arguments(var, slots, lr))
+
+
 class Adagrad(Optimizer):
     """TF1 Adagrad (no epsilon): ``accum += grad**2; var -= lr * grad / sqrt(accum)``."""
 
@@ -390,6 +455,16 @@ def _build_momentum(config: optimizer_pb2.MomentumOptimizer, lr: LearningRateFn)
     return Momentum(lr, momentum=config.momentum_optimizer_value)
 
 
+def _build_momentumw(config: optimizer_pb2.MomentumWOptimizer, lr: LearningRateFn) -> Optimizer:
+    return MomentumW(lr, weight_decay=config.weight_decay,
+                     momentum=config.momentum_optimizer_value)
+
+
+def _build_rms_prop(config: optimizer_pb2.RMSPropOptimizer, lr: LearningRateFn) -> Optimizer:
+    return RMSProp(lr, decay=config.decay, momentum=config.momentum_optimizer_value,
+                   epsilon=config.epsilon)
+
+
 def _build_adagrad(config: optimizer_pb2.AdagradOptimizer, lr: LearningRateFn) -> Optimizer:
     return Adagrad(lr, initial_accumulator_value=config.initial_accumulator_value)
 
@@ -420,6 +495,8 @@ def _build_adamw(config: optimizer_pb2.AdamWOptimizer, lr: LearningRateFn) -> Op
 _BUILDERS: dict[str, Callable[..., Optimizer]] = {
     "sgd_optimizer": _build_sgd,
     "momentum_optimizer": _build_momentum,
+    "momentumw_optimizer": _build_momentumw,
+    "rms_prop_optimizer": _build_rms_prop,
     "adagrad_optimizer": _build_adagrad,
     "ftrl_optimizer": _build_ftrl,
     "adam_optimizer": _build_adam,
@@ -434,14 +511,12 @@ def build_optimizer(
     """The optimizer an Optimizer proto describes, its learning rate times `lr_multiplier`.
 
     ``lazy_adam_optimizer`` builds an `Adam`, whose sparse updates are lazy anyway.
-    Raises ValueError for an unset optimizer or learning rate, and for
-    ``use_moving_average``, which is not supported.
+    Raises ValueError for an unset optimizer or learning rate. (``use_moving_average`` is
+    the trainer's: moving_average.py.)
     """
     kind = optimizer_config.WhichOneof("optimizer")
     if kind is None:
         raise ValueError("Optimizer config sets no optimizer")
-    if optimizer_config.use_moving_average:
-        raise ValueError("use_moving_average is not supported")
     config = getattr(optimizer_config, kind)
     schedule = lr_schedules.build_learning_rate(config.learning_rate)
     return _BUILDERS[kind](config, lr_schedules.scale(schedule, lr_multiplier))

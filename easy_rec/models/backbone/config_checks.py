@@ -1,0 +1,67 @@
+"""Checks of model_config.backbone: the DAG's structure (spec.py), every snippet within the
+expression grammar, every keras_layer class_name a component, and a model class that reads a
+backbone. Component parameters are checked when the model is built (they depend on input
+shapes); a config that passes here and fails there names the same field paths."""
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+from easy_rec.config.context import CheckContext
+from easy_rec.layers.registry import UnsupportedComponent, component_class
+from easy_rec.models import registry
+from easy_rec.models.backbone.block import Block
+from easy_rec.models.backbone.network import BACKBONE_PATH, wide_output_dim
+from easy_rec.models.backbone.spec import BackboneError, analyse
+
+
+def check_backbone(ctx: CheckContext) -> None:
+    """model_config.backbone, when set, is read by the model class and well formed."""
+    model = ctx.config.model_config
+    if not model.HasField("backbone"):
+        return
+    cls = registry.get_model_class(model.model_class)
+    if not getattr(cls, "reads_backbone", False):
+        readers = [n for n in registry.registered_models()
+                   if getattr(registry.get_model_class(n), "reads_backbone", False)]
+        ctx.fail(BACKBONE_PATH, f"backbone is not supported with model_class "
+                 f"{model.model_class}: only {', '.join(readers)} read it")
+    groups = [g.group_name for g in model.feature_groups]
+    groups += [g.group_name for g in model.seq_att_groups]
+    try:
+        specs = analyse(model.backbone, groups)
+        for spec in specs.values():
+            for block in spec.blocks.values():
+                if block.config is not None and block.group is None:
+                    Block(block)  # parses its snippets
+                    _check_components(block.config, block.path)
+        wide_output_dim(model)
+    except BackboneError as error:
+        ctx.fail(error.field, error.reason)
+    if model.backbone.HasField("top_mlp") and not model.backbone.top_mlp.hidden_units:
+        ctx.fail(f"{BACKBONE_PATH}.top_mlp.hidden_units", "top_mlp needs hidden_units")
+
+
+def _check_components(block: Message, path: str) -> None:
+    """BackboneError for a layer without a component, or a class_name no component has."""
+    layers = ([(layer, f"{path}.layers[{i}]") for i, layer in enumerate(block.layers)]
+              or [(block, path)])
+    for layer, where in layers:
+        kind = layer.WhichOneof("layer")
+        if kind in ("repeat", "recurrent"):
+            wrapper = getattr(layer, kind)
+            count = wrapper.num_repeat if kind == "repeat" else wrapper.num_steps
+            if count < 1:
+                field = "num_repeat" if kind == "repeat" else "num_steps"
+                raise BackboneError(f"{where}.{kind}.{field}", f"{field} must be >= 1")
+            if not wrapper.HasField("keras_layer"):
+                raise BackboneError(f"{where}.{kind}", f"a {kind} layer needs a keras_layer")
+            _check_class_name(wrapper.keras_layer.class_name, f"{where}.{kind}.keras_layer")
+        elif kind == "keras_layer":
+            _check_class_name(layer.keras_layer.class_name, f"{where}.keras_layer")
+
+
+def _check_class_name(name: str, path: str) -> None:
+    try:
+        component_class(name)
+    except UnsupportedComponent as error:
+        raise BackboneError(f"{path}.class_name", str(error)) from None

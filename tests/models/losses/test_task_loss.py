@@ -1,0 +1,72 @@
+"""Weighting of a task's losses (Fixed, Uncertainty, Random), order calibration and heads."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from easy_rec.models.losses.heads import common_head, head_outputs, logits_width
+from easy_rec.models.losses.registry import LossInputs
+from easy_rec.models.losses.task_loss import TaskLoss
+from easy_rec.protos import easy_rec_model_pb2, loss_pb2
+
+Model = easy_rec_model_pb2.EasyRecModel
+LABELS = tf.constant([1.0, 0.0, 1.0])
+LOGITS = tf.constant([1.0, -2.0, 0.5])
+INPUTS = LossInputs(LABELS, {"logits": LOGITS, "probs": tf.sigmoid(LOGITS), "y": LOGITS})
+BCE = float(np.mean(np.log1p(np.exp(-np.array([1.0, 2.0, 0.5])))))
+MSE = float(np.mean((np.array([1.0, -2.0, 0.5]) - np.array([1.0, 0.0, 1.0])) ** 2))
+# the pairs (0, 1) and (2, 1): differences 3 and 2.5
+PAIRWISE = float(np.mean(np.log1p(np.exp(-np.array([3.0, 2.5])))))
+
+
+def losses(*entries):
+    return [loss_pb2.Loss(loss_type=t, weight=w, learn_loss_weight=learn)
+            for t, w, learn in entries]
+
+
+def test_fixed_weights_and_task_scale():
+    task = TaskLoss(losses((loss_pb2.CLASSIFICATION, 1.0, False),
+                           (loss_pb2.PAIR_WISE_LOSS, 0.5, False)), Model.Fixed)
+    assert float(task(INPUTS)) == pytest.approx(BCE + 0.5 * PAIRWISE, rel=1e-6)
+    assert float(task(INPUTS, scale=2.0)) == pytest.approx(2 * (BCE + 0.5 * PAIRWISE), rel=1e-6)
+
+
+def test_uncertainty_learns_weights_of_marked_losses():
+    task = TaskLoss(losses((loss_pb2.CLASSIFICATION, 3.0, True), (loss_pb2.L2_LOSS, 1.0, True),
+                           (loss_pb2.PAIR_WISE_LOSS, 0.5, False)), Model.Uncertainty)
+    assert len(task.trainable_variables) == 2
+    # u = 0: exp(0) * bce, exp(0) * mse / 2 (L2 losses are halved), 0.5 * pairwise
+    assert float(task(INPUTS)) == pytest.approx(BCE + 0.5 * MSE + 0.5 * PAIRWISE, rel=1e-6)
+    task.weights[0].uncertainty.assign(1.0)
+    expected = math.exp(-1) * BCE + 0.5 + 0.5 * MSE + 0.5 * PAIRWISE
+    assert float(task(INPUTS)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_random_weights_replace_the_configured_ones():
+    task = TaskLoss(losses((loss_pb2.CLASSIFICATION, 1.0, False),
+                           (loss_pb2.PAIR_WISE_LOSS, 1.0, False)), Model.Random)
+    assert task.num_terms == 2
+    got = task(INPUTS, random_weights=tf.constant([0.25, 0.75]))
+    assert float(got) == pytest.approx(0.25 * BCE + 0.75 * PAIRWISE, rel=1e-6)
+
+
+def test_order_calibration_against_related_probabilities():
+    task = TaskLoss(losses((loss_pb2.CLASSIFICATION, 1.0, False),
+                           (loss_pb2.ORDER_CALIBRATE_LOSS, 2.0, False)), Model.Fixed)
+    related = tf.constant([0.5, 0.5, 0.5])
+    probs = 1 / (1 + np.exp(-np.array([1.0, -2.0, 0.5])))
+    expected = BCE + 2.0 * np.mean(np.maximum(probs - 0.5, 0))
+    assert float(task(INPUTS, related_probs=[related])) == pytest.approx(expected, rel=1e-6)
+
+
+def test_heads():
+    assert logits_width("jrc", 2) == 2 and logits_width("ziln", 3) == 3
+    assert logits_width("multiclass", 4) == 4 and logits_width("binary", 1) == 1
+    out = head_outputs("sigmoid", tf.constant([[0.0], [2.0]]))
+    np.testing.assert_allclose(out["y"].numpy(), [0.5, 1 / (1 + math.exp(-2))], rtol=1e-6)
+    assert common_head(["binary", "binary"]) == "binary"
+    with pytest.raises(ValueError, match="need one kind of output, got binary, jrc"):
+        common_head(["binary", "jrc"])
