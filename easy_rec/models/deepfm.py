@@ -28,7 +28,7 @@ class DeepFM(RankModel):
     def build(self, feature_layer: FeatureLayer) -> None:
         self._fm_group = "fm" if "fm" in feature_layer.groups else "deep"
         fm_names, _ = feature_layer.groups[self._fm_group]
-        self._fm_index = [i for i, n in enumerate(fm_names) if feature_layer.features[n].categorical]
+        self._fm_index = [i for i, n in enumerate(fm_names) if feature_layer.is_field_embedding(n)]
         self.dnn = MLP(feature_layer.group_dim("deep"), **mlp_kwargs(self.params.dnn), name="dnn")
         self.final_dnn = None
         if self.params.HasField("final_dnn"):

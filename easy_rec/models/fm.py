@@ -18,7 +18,7 @@ class FM(RankModel):
 
     def build(self, feature_layer: FeatureLayer) -> None:
         names, _ = feature_layer.groups["deep"]
-        self._fm_index = [i for i, n in enumerate(names) if feature_layer.features[n].categorical]
+        self._fm_index = [i for i, n in enumerate(names) if feature_layer.is_field_embedding(n)]
         self.bias = tf.Variable(tf.zeros([1]), name="bias")
 
     def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
