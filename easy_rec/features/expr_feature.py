@@ -22,7 +22,7 @@ class ExprFeature(Feature):
         """The expression parses and reads only columns listed in input_names."""
         name = feature_name(config)
         if not config.expression:
-            ctx.fail(where, f"ExprFeature {name!r} needs an expression")
+            ctx.fail(f"{where}.expression", f"ExprFeature {name!r} needs an expression")
         try:
             tree = parse(config.expression)
         except ExpressionError as error:

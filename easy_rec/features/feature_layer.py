@@ -167,7 +167,6 @@ class FeatureLayer(tf.Module):
 
     def group_dim(self, group: str) -> int:
         """Width of a deep group's concatenated output."""
-        names, _ = self.groups[group]
         return sum(self.field_dims(group))
 
     def field_dims(self, group: str) -> list[int]:

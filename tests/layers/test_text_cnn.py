@@ -68,3 +68,29 @@ def test_registered_under_easyrec_name_and_rejects_bad_filters():
         TextCNN(4, [2, 3], [8])
     with pytest.raises(ValueError, match=">= 1"):
         TextCNN(4, [0], [8])
+
+
+class _Params:
+    """The part of the backbone's Params view (docs: REGISTRY_API) from_params reads."""
+
+    def __init__(self, values: dict):
+        self.values = values
+
+    def get(self, key, default=None, kind=None):
+        value = self.values.get(key, default)
+        return kind(value) if kind is not None and key in self.values else value
+
+    def has(self, key):
+        return key in self.values
+
+
+def test_from_params_takes_easyrec_parameters_and_the_sequence_of_a_pair():
+    params = _Params({"filter_sizes": [2, 3], "num_filters": [4, 5], "pad_sequence_length": 6.0,
+                      "activation": "tanh"})
+    layer = TextCNN.from_params(params, [tf.TensorShape([None, None, 3]), tf.TensorShape([None])],
+                                name="cnn")
+    assert layer.output_dim == 9 and layer.pad_sequence_length == 6
+    assert [tuple(k.shape) for k in layer.kernels] == [(2, 3, 4), (3, 3, 5)]
+    x = normal(2, 4, 3)
+    out = layer.call_block([tf.constant(x), tf.constant([4, 2])], training=False)
+    assert out.shape == (2, 9) and np.abs(out.numpy()).max() <= 1.0  # tanh
