@@ -143,8 +143,8 @@ def test_samples_build_and_score_real_rows(path, tmp_path):
 def test_samples_train_and_export(path, tmp_path):
     config = load_pipeline_config(path, {
         "model_dir": str(tmp_path / "model"),
-        "train_input_path": data_slice(path, "train", 2000, tmp_path),
-        "eval_input_path": data_slice(path, "test", 300, tmp_path), "data_config.batch_size": 64,
+        "train_input_path": data_slice(path, "train", 640, tmp_path),
+        "eval_input_path": data_slice(path, "test", 128, tmp_path), "data_config.batch_size": 32,
         "data_config.num_epochs": 0, "train_config.num_steps": 20,
         "train_config.log_step_count_steps": 10}).config
     tf.random.set_seed(7)
