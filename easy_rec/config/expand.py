@@ -92,7 +92,7 @@ def expand_group_feature_names(config: Message) -> dict[str, list[int]]:
     for i, group in enumerate(config.model_config.feature_groups):
         expanded = [(j, n) for j, name in enumerate(group.feature_names)
                     for n in (expand_name_range(name) or [name])]
-        if len(expanded) == len(group.feature_names):
+        if [n for _, n in expanded] == list(group.feature_names):
             continue
         del group.feature_names[:]
         group.feature_names.extend(n for _, n in expanded)
