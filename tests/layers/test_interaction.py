@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from easy_rec.layers.interaction import dot_interaction, fm_interaction
+from easy_rec.layers.interaction import dot_interaction, fm_interaction, fm_interaction_by_width
 
 
 # -- DLRM interaction ------------------------------------------------------------------------
@@ -25,3 +25,12 @@ def test_fm_is_the_sum_of_pairwise_inner_products():
     # <v1, v2> + <v1, v3> + <v2, v3> = 11 - 2 - 4 = 5
     assert fm_interaction(v).numpy().tolist() == [[5.0]]
     assert dot_interaction(v).numpy().tolist() == [[11.0, -2.0, -4.0]]
+
+
+def test_fm_by_width_interacts_fields_of_one_width_only():
+    a, b = tf.constant([[1.0, 2.0]]), tf.constant([[3.0, -1.0]])
+    c, d = tf.constant([[1.0, 1.0, 2.0]]), tf.constant([[0.5, 0.0, 1.0]])
+    # <a, b> + <c, d> = (3 - 2) + (0.5 + 2); no pair of a 2-wide and a 3-wide field
+    np.testing.assert_allclose(fm_interaction_by_width([a, c, b, d]).numpy(), [[3.5]])
+    np.testing.assert_allclose(fm_interaction_by_width([a, b]).numpy(),
+                               fm_interaction([a, b]).numpy())
