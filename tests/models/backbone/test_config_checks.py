@@ -61,6 +61,14 @@ def test_backbone_errors_name_line_and_field(sample, old, new, field, reason):
     assert error.line == line_of(new, text) and error.path == "bb.config"
 
 
+def test_sequence_outputs_of_plain_feature_groups_are_refused():
+    text = sample_text("fibinet").replace("input_layer { only_output_feature_list: true }",
+                                          "input_layer { output_seq_and_normal_feature: true }")
+    error = config_error(text)
+    assert error.field == "model_config.backbone.blocks[0].input_layer.output_seq_and_normal_feature"
+    assert "of feature group 'all' is not supported" in error.reason
+
+
 def test_model_classes_that_do_not_read_a_backbone_refuse_it():
     text = sample_text("dcn").replace('model_class: "RankModel"', 'model_class: "DeepFM"')
     text = text.replace("model_params { l2_regularization: 1e-4 }",
