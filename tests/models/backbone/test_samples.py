@@ -69,6 +69,19 @@ def test_sample_builds_and_every_weight_gets_a_gradient(sample, data, tmp_path):
     assert not [k for k in outputs if k.startswith(LOSS_PREFIX)]  # no auxiliary losses here
 
 
+def test_match_towers_read_only_their_own_columns(data, tmp_path):
+    config = sample_config("dssm", str(tmp_path), data)
+    model = build_model(config, REPO)
+    assert model.user_groups == ("user",) and model.item_groups == ("item",)
+    assert set(model.user_input_names) == {"user_id", "gender", "age", "job_id", "zip_id"}
+    assert set(model.item_input_names) == {"movie_id", "genres", "title", "year"}
+    batch = batch_of(config, model, 8)
+    users, _ = model.embed_users({k: batch[k] for k in model.user_input_names})
+    outputs = model(batch, training=False)
+    np.testing.assert_allclose(users.numpy(), outputs["user_emb"].numpy(), rtol=1e-5)
+    assert set(model.extra_signatures()) == {"user_embedding", "item_embedding"}
+
+
 @pytest.fixture(scope="module")
 def trained(data, tmp_path_factory) -> dict[str, tuple[Trainer, dict]]:
     """Every sample trained STEPS steps (evaluated, exported): name -> (trainer, results)."""
