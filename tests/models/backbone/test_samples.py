@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -84,21 +85,26 @@ def test_match_towers_read_only_their_own_columns(data, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained(data, tmp_path_factory) -> dict[str, tuple[Trainer, dict]]:
-    """Every sample trained STEPS steps (evaluated, exported): name -> (trainer, results)."""
-    runs = {}
-    for sample in SAMPLE_FILES:
-        config = sample_config(sample, str(tmp_path_factory.mktemp(sample)), data)
-        tf.random.set_seed(7)
-        trainer = Trainer(config, base_dir=REPO)
-        runs[sample] = (trainer, trainer.train())
-    return runs
+def trained(data, tmp_path_factory) -> Callable[[str], tuple[Trainer, dict]]:
+    """Trains a sample STEPS steps (evaluated, exported) on first request and keeps the
+    (trainer, results) for the module's other tests."""
+    runs: dict[str, tuple[Trainer, dict]] = {}
+
+    def get(sample: str) -> tuple[Trainer, dict]:
+        if sample not in runs:
+            config = sample_config(sample, str(tmp_path_factory.mktemp(sample)), data)
+            tf.random.set_seed(7)
+            trainer = Trainer(config, base_dir=REPO)
+            runs[sample] = (trainer, trainer.train())
+        return runs[sample]
+
+    return get
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sample", sorted(SAMPLE_FILES))
 def test_sample_trains_evaluates_exports_and_serves(sample, trained):
-    trainer, results = trained[sample]
+    trainer, results = trained(sample)
     assert int(trainer.global_step) == STEPS
     assert results and all(np.isfinite(v) for v in results.values() if isinstance(v, float))
     exports = glob.glob(os.path.join(trainer.config.model_dir, "export", "final", "[0-9]*"))
