@@ -20,7 +20,7 @@ from google.protobuf import descriptor_pool, text_format
 from easy_rec.config.context import Check, CheckContext
 from easy_rec.config.edit import Edits, apply_edits
 from easy_rec.config.errors import ConfigError
-from easy_rec.config.expand import expand_input_fields, original_input_field_path
+from easy_rec.config.expand import expand_config, original_path
 from easy_rec.config.locator import FieldLocator
 from easy_rec.config.resources import config_base_dir
 from easy_rec.protos import pipeline_pb2
@@ -42,14 +42,13 @@ class LoadedConfig:
     path: str
     locator: FieldLocator
     edited_paths: list[str] = field(default_factory=list)
-    # for each input field, the index of the one written in the file (name ranges expand)
-    input_field_origins: list[int] | None = None
+    # repeated fields that expanded on load (name ranges, shared_names): for each entry, the
+    # index of the one written in the file
+    origins: dict[str, list[int]] = field(default_factory=dict)
 
     def locate(self, field_path: str) -> int | None:
         """1-based line of `field_path` in the file (or of its nearest written ancestor)."""
-        if self.input_field_origins is not None:
-            field_path = original_input_field_path(field_path, self.input_field_origins)
-        return self.locator.locate(field_path)
+        return self.locator.locate(original_path(field_path, self.origins))
 
     def error(self, field_path: str, reason: str) -> ConfigError:
         """A ConfigError for `field_path` of this config, with file and line filled in."""
@@ -97,7 +96,7 @@ def parse_pipeline_config_text(text: str, path: str = "<string>", edits: Edits =
     """Parses config `text` (attributed to file `path` in errors) into a LoadedConfig.
 
     Steps: text-format parse (tolerant as EasyRec's: a singular field given twice keeps its
-    last value), input field name ranges (``auto_expand_input_fields``), `edits`
+    last value), name ranges and shared_names (easy_rec.config.expand), `edits`
     (``--edit_config_json`` semantics), then `checks` in
     order (the first problem is raised, noting when an edit set the field it names).
     """
@@ -108,7 +107,7 @@ def parse_pipeline_config_text(text: str, path: str = "<string>", edits: Edits =
         text_format.Merge(text, config)
     except text_format.ParseError as error:
         raise _parse_error_to_config_error(error, text, path, locator) from None
-    origins = expand_input_fields(config)
+    origins = expand_config(config)
     edited = apply_edits(config, edits) if edits else []
     loaded = LoadedConfig(config, path, locator, edited, origins)
     try:

@@ -98,6 +98,11 @@ class Feature(tf.Module):
         """Checks the fields this feature type reads (`where` is the feature's field path);
         reports through `ctx.fail`. The base class checks nothing."""
 
+    @classmethod
+    def allowed_combiners(cls, config: FeatureConfig) -> tuple[str, ...]:  # noqa: ARG003
+        """The `combiner` values this feature accepts (the embedding combiners by default)."""
+        return COMBINERS
+
     def __init__(self, config: FeatureConfig, base_dir: str | None = None):
         super().__init__(name=scope_name(feature_name(config)))
         self.config = config

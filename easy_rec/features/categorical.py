@@ -11,12 +11,15 @@ from easy_rec.protos import feature_config_pb2
 _INT_PATTERN = r"\s*[-+]?\d+\s*"
 
 
-def as_strings(values: tf.Tensor) -> tf.Tensor:
-    """String form of raw values (numbers formatted as EasyRec does before hashing)."""
+def as_strings(values: tf.Tensor, precision: int = -1) -> tf.Tensor:
+    """String form of raw values (numbers formatted as EasyRec does before hashing); floats
+    keep `precision` digits after the point when it is > 0 (FeatureConfig.precision)."""
     if values.dtype == tf.string:
         return values
     if values.dtype == tf.bool:
         return tf.where(values, "1", "0")
+    if values.dtype.is_floating and precision > 0:
+        return tf.strings.as_string(values, precision=precision)
     return tf.strings.as_string(values)
 
 
@@ -64,6 +67,7 @@ class CategoricalMapper(tf.Module):
         super().__init__(name=name)
         self.hash_bucket_size = int(config.hash_bucket_size)
         self.num_buckets = int(config.num_buckets)
+        self.precision = int(config.precision)
         self.vocab_table = None
         self.vocab_asset = None
         if config.vocab_list or config.vocab_file:
@@ -105,9 +109,10 @@ class CategoricalMapper(tf.Module):
         """(ids int64, number of values outside the identity range) for a tensor of raw values."""
         no_oov = tf.constant(0, tf.int64)
         if self.vocab_table is not None:
-            return self.vocab_table.lookup(as_strings(values)), no_oov
+            return self.vocab_table.lookup(as_strings(values, self.precision)), no_oov
         if self.hash_bucket_size:
-            return tf.strings.to_hash_bucket_fast(as_strings(values), self.hash_bucket_size), no_oov
+            return tf.strings.to_hash_bucket_fast(as_strings(values, self.precision),
+                                                  self.hash_bucket_size), no_oov
         return self._identity(values)
 
     def _identity(self, values: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

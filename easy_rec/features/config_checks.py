@@ -2,6 +2,7 @@
 seq_att_groups). Each feature type checks its own fields (`Feature.validate_config`)."""
 from __future__ import annotations
 
+import logging
 import os
 
 from google.protobuf.message import Message
@@ -10,15 +11,18 @@ from easy_rec.config.context import CheckContext
 from easy_rec.config.features import feature_name
 from easy_rec.config.resources import resolve_config_file
 from easy_rec.features.base import (
-    COMBINERS,
     FeatureConfig,
     feature_class,
     feature_type_name,
     registered_feature_types,
 )
+from easy_rec.features.feature_layer import WIDE
+from easy_rec.features.group_attention import key_width_problem
+from easy_rec.features.raw_feature import raw_boundaries
 from easy_rec.features.sequence_feature import sequence_max_len
 
 TableSpec = tuple | None
+logger = logging.getLogger(__name__)
 
 
 def check_features(ctx: CheckContext) -> None:
@@ -51,10 +55,15 @@ def _check_feature(ctx: CheckContext, feature: Message, where: str,
     if type_name not in supported:
         ctx.fail(f"{where}.feature_type", f"feature type {type_name} is not supported yet; "
                  f"supported: {', '.join(supported)}")
-    if feature.combiner not in COMBINERS:
+    if feature.HasField("sequence_combiner") and type_name != "SequenceFeature":
+        logger.warning("%s: sequence_combiner of %s %r is ignored: it applies to "
+                       "SequenceFeatures only (as in EasyRec)", where, type_name, name)
+    cls = feature_class(type_name)
+    combiners = cls.allowed_combiners(feature)
+    if feature.combiner not in combiners:
         ctx.fail(f"{where}.combiner", f"combiner {feature.combiner!r} is not one of "
-                 f"{', '.join(COMBINERS)}")
-    feature_class(type_name).validate_config(ctx, feature, where)
+                 f"{', '.join(combiners)}")
+    cls.validate_config(ctx, feature, where)
 
 
 def _check_shared_embeddings(ctx: CheckContext) -> None:
@@ -84,6 +93,12 @@ def _compare_shared(ctx: CheckContext, a: Message, a_where: str, b: Message, b_w
 
 def _table_spec(feature: Message, base_dir: str | None) -> TableSpec:
     """What decides the size of a feature's embedding table, for comparing shared tables."""
+    kind = feature_type_name(feature)
+    if kind == "RawFeature" or (kind == "SequenceFeature"
+                                and feature.sub_feature_type == FeatureConfig.RawFeature):
+        bounds = raw_boundaries(feature)  # buckets, else a projection of raw_input_dim rows
+        return ("boundaries", len(bounds) + 1) if bounds else (
+            "raw_input_dim", max(feature.raw_input_dim, 1))
     if feature.hash_bucket_size:
         return ("hash_bucket_size", feature.hash_bucket_size)
     if feature.num_buckets:
@@ -93,8 +108,6 @@ def _table_spec(feature: Message, base_dir: str | None) -> TableSpec:
     if feature.vocab_file:
         resolved = resolve_config_file(feature.vocab_file, base_dir) or feature.vocab_file
         return ("vocab_file", os.path.abspath(resolved), feature.num_oov_buckets)
-    if feature_type_name(feature) == "RawFeature" and feature.boundaries:
-        return ("boundaries", len(feature.boundaries) + 1)
     return None
 
 
@@ -129,6 +142,39 @@ def check_feature_groups(ctx: CheckContext) -> None:
                 ctx.fail(f"{where}.feature_names[{j}]", f"feature group "
                          f"{group.group_name!r} names feature {name!r}, which is not "
                          f"defined; features: {', '.join(ctx.features_by_name)}")
+        _check_group_attention(ctx, group, where)
+
+
+def _check_group_attention(ctx: CheckContext, group: Message, where: str) -> None:
+    """The sequence_features of a feature group: a DEEP (or WIDE_AND_DEEP) group, distinct
+    names, valid members, and keys as wide as the histories unless allow_key_transform."""
+    if group.sequence_features and group.wide_deep == WIDE:
+        ctx.fail(f"{where}.sequence_features", f"feature group {group.group_name!r} is WIDE; "
+                 "sequence_features (target attention) needs a DEEP group")
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(group.sequence_features):
+        field = f"{where}.sequence_features[{i}]"
+        if entry.group_name in seen:
+            ctx.fail(f"{field}.group_name", f"sequence_features name {entry.group_name!r} is "
+                     f"used twice in feature group {group.group_name!r}")
+        seen[entry.group_name] = i
+        keys, hists = _check_att_maps(ctx, entry, field, aux_allowed=True)
+        key_dim = sum(_key_width(f) for f in keys)
+        hist_dim = sum(int(f.embedding_dim) for f in hists)
+        problem = key_width_problem(entry, key_dim, hist_dim)
+        if problem:
+            ctx.fail(field, f"sequence_features {entry.group_name!r} of feature group "
+                     f"{group.group_name!r}: {problem}")
+
+
+def _key_width(feature: FeatureConfig) -> int:
+    """Width of a (non-sequence) key feature's deep output, from its config."""
+    kind = feature_type_name(feature)
+    if kind == "ExprFeature":
+        return 1
+    if kind == "PassThroughFeature" or (kind == "RawFeature" and not feature.embedding_dim):
+        return max(int(feature.raw_input_dim), 1)
+    return int(feature.embedding_dim)
 
 
 def check_seq_att_groups(ctx: CheckContext) -> None:
@@ -142,21 +188,39 @@ def check_seq_att_groups(ctx: CheckContext) -> None:
             ctx.fail(f"{where}.group_name", f"sequence group name {group.group_name!r} "
                      "must be non-empty and differ from every other group name")
         names.add(group.group_name)
-        lengths: dict[int, str] = {}
-        for j, att_map in enumerate(group.seq_att_map):
-            for k, key in enumerate(att_map.key):
-                _require_feature(ctx, key, f"{where}.seq_att_map[{j}].key[{k}]", sequence=False)
-            for k, hist in enumerate(att_map.hist_seq):
-                field = f"{where}.seq_att_map[{j}].hist_seq[{k}]"
+        _check_att_maps(ctx, group, where, aux_allowed=False)
+
+
+def _check_att_maps(ctx: CheckContext, group: Message, where: str,
+                    aux_allowed: bool) -> tuple[list[FeatureConfig], list[FeatureConfig]]:
+    """Existing non-sequence keys and SequenceFeature histories of one length; returns
+    (keys, histories)."""
+    lengths: dict[int, str] = {}
+    keys, hists = [], []
+    for j, att_map in enumerate(group.seq_att_map):
+        for k, key in enumerate(att_map.key):
+            keys.append(_require_feature(ctx, key, f"{where}.seq_att_map[{j}].key[{k}]",
+                                         sequence=False))
+        for kind, members in (("hist_seq", att_map.hist_seq), ("aux_hist_seq", att_map.aux_hist_seq)):
+            for k, hist in enumerate(members):
+                field = f"{where}.seq_att_map[{j}].{kind}[{k}]"
+                if kind == "aux_hist_seq" and not aux_allowed:
+                    ctx.fail(field, "aux_hist_seq is not supported in model_config.seq_att_groups "
+                             "(the DIN / BST towers attend over hist_seq only); it is used by "
+                             "the sequence_features of a feature group")
                 history = _require_feature(ctx, hist, field, sequence=True)
                 lengths.setdefault(sequence_max_len(history), field)
-        if not lengths:
-            ctx.fail(where, f"sequence group {group.group_name!r} needs at least one "
-                     "seq_att_map with a hist_seq")
-        if len(lengths) > 1:
-            found = ", ".join(f"{n} ({f})" for n, f in lengths.items())
-            ctx.fail(where, f"the histories of sequence group {group.group_name!r} must "
-                     f"have one max_seq_len; found {found}")
+                if kind == "hist_seq":
+                    hists.append(history)
+    name = group.group_name
+    if not hists:
+        ctx.fail(where, f"sequence group {name!r} needs at least one seq_att_map with a "
+                 "hist_seq")
+    if len(lengths) > 1:
+        found = ", ".join(f"{n} ({f})" for n, f in lengths.items())
+        ctx.fail(where, f"the histories of sequence group {name!r} must have one "
+                 f"max_seq_len; found {found}")
+    return keys, hists
 
 
 def _require_feature(ctx: CheckContext, name: str, field: str, sequence: bool) -> FeatureConfig:

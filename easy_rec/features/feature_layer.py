@@ -12,7 +12,9 @@ from typing import Any
 import tensorflow as tf
 
 from easy_rec.config.features import feature_name
-from easy_rec.features.base import Encoded, Feature, build_feature, scope_name
+from easy_rec.features.base import Encoded, Feature, build_feature, feature_type_name, scope_name
+from easy_rec.features.group_attention import GroupAttention, attention_members
+from easy_rec.features.sequence_combiner import build_sequence_combiner
 from easy_rec.features.sequence_feature import SequenceFeature
 from easy_rec.layers.core import Dense
 from easy_rec.layers.embedding import EmbeddingTable, make_initializer
@@ -79,6 +81,10 @@ class FeatureLayerOutput:
 class FeatureLayer(tf.Module):
     """Owns the features, their embedding tables and the feature groups of a model.
 
+    A DEEP group yields, in order, the value of each of its features (a SequenceFeature with
+    a `sequence_combiner` through that combiner), then the output of each of its
+    `sequence_features` entries (target attention, easy_rec.features.group_attention).
+
     A feature group named in `unpooled_groups` must hold SequenceFeatures only; its output is
     each feature's padded sequence of embeddings (FeatureLayerOutput.unpooled, EasyRec's
     `is_combine=False` input layer) instead of one pooled vector per feature.
@@ -106,8 +112,15 @@ class FeatureLayer(tf.Module):
             g.group_name: ([k for m in g.seq_att_map for k in m.key],
                            [h for m in g.seq_att_map for h in m.hist_seq])
             for g in seq_att_groups}
+        #: sequence groups whose keys and histories go to TensorBoard histograms
+        self.summarised_groups = {g.group_name for g in seq_att_groups if g.tf_summary}
+        #: feature group name -> its sequence_features entries
+        attention_configs = {g.group_name: list(g.sequence_features) for g in feature_groups
+                             if g.sequence_features and g.wide_deep != WIDE}
         used = [n for names, _ in self.groups.values() for n in names]
         used += [n for keys, hists in self.sequence_groups.values() for n in keys + hists]
+        used += [n for entries in attention_configs.values() for entry in entries
+                 for members in attention_members(entry) for n in members]
         self.features: dict[str, Feature] = {}
         for name in dict.fromkeys(used):
             self.features[name] = build_feature(configs[name], base_dir)
@@ -122,17 +135,26 @@ class FeatureLayer(tf.Module):
         self.deep_tables: dict[str, EmbeddingTable] = {}
         self.wide_tables: dict[str, EmbeddingTable] = {}
         self.wide_dense: dict[str, Dense] = {}
+        #: SequenceFeature name -> its sequence_combiner (features in DEEP groups only)
+        self.sequence_combiners: dict[str, tf.Module] = {}
+        #: feature group name -> target attention of each of its sequence_features entries
+        self.group_attention: dict[str, list[GroupAttention]] = {}
         with self.name_scope:
-            for names, kind in self.groups.values():
+            for group, (names, kind) in self.groups.items():
+                if group in self.unpooled_groups:  # embedded below, as sequences
+                    continue
                 for name in names:
                     if kind in (DEEP, WIDE_AND_DEEP):
                         self._add_deep(self.features[name])
+                        self._add_sequence_combiner(self.features[name])
                     if kind in (WIDE, WIDE_AND_DEEP):
                         self._add_wide(self.features[name])
             sequences = [n for g in self.unpooled_groups for n in self.groups[g][0]]
             sequences += [n for keys, hists in self.sequence_groups.values() for n in keys + hists]
             for name in sequences:
                 self._add_deep(self.features[name])
+            for group, entries in attention_configs.items():
+                self.group_attention[group] = [self._add_attention(group, e) for e in entries]
             #: 'deep' / 'wide' -> group -> its VariationalDropout
             self.dropouts: dict[str, dict[str, VariationalDropout]] = {"deep": {}, "wide": {}}
             if variational_dropout is not None:
@@ -152,6 +174,26 @@ class FeatureLayer(tf.Module):
             feature.num_ids, feature.embedding_dim,
             make_initializer(feature.embedding_dim, **initializer_kwargs(feature.config)),
             name=scope_name(f"{feature.table_name}_embedding"))
+
+    def _add_sequence_combiner(self, feature: Feature) -> None:
+        config = feature.config
+        if (feature_type_name(config) != "SequenceFeature" or not config.HasField(
+                "sequence_combiner") or feature.name_ in self.sequence_combiners):
+            return
+        self.sequence_combiners[feature.name_] = build_sequence_combiner(
+            config.sequence_combiner, feature.embedding_dim,
+            name=scope_name(f"{feature.name_}_sequence_combiner"))
+
+    def _add_attention(self, group: str,
+                       config: feature_config_pb2.SeqAttGroupConfig) -> GroupAttention:
+        keys, hists, aux = attention_members(config)
+        for name in keys + hists + aux:
+            self._add_deep(self.features[name])
+        return GroupAttention(
+            config, [self.feature_dim(k) for k in keys],
+            [self.features[h].embedding_dim for h in hists],
+            [self.features[a].embedding_dim for a in aux],
+            name=scope_name(f"{group}_{config.group_name}_attention"))
 
     def _add_wide(self, feature: Feature) -> None:
         if feature.categorical:
@@ -183,11 +225,25 @@ class FeatureLayer(tf.Module):
 
     def group_dim(self, group: str) -> int:
         """Width of a deep group's concatenated output."""
+        return sum(self.field_dims(group))
+
+    def field_dims(self, group: str) -> list[int]:
+        """Widths of the entries of a deep group's output list: one per feature, then the
+        fields of each sequence_features entry (see GroupAttention)."""
         names, _ = self.groups[group]
-        return sum(self.feature_dim(n) for n in names)
+        return ([self.feature_dim(n) for n in names]
+                + [d for a in self.group_attention.get(group, []) for d in a.field_dims])
+
+    def is_field_embedding(self, name: str) -> bool:
+        """True when a feature's deep output is one embedding row (or rows pooled by
+        `combiner`) of width embedding_dim, the fields FM-style models interact: not a dense
+        value and not a SequenceFeature through a sequence_combiner."""
+        return self.features[name].categorical and name not in self.sequence_combiners
 
     def feature_dim(self, name: str) -> int:
         """Width of one feature's deep output."""
+        if name in self.sequence_combiners:
+            return self.sequence_combiners[name].output_dim
         feature = self.features[name]
         return feature.embedding_dim if feature.categorical else feature.dense_dim
 
@@ -198,7 +254,8 @@ class FeatureLayer(tf.Module):
     def sequence_dims(self, group: str) -> tuple[int, int, int]:
         """(query_dim, seq_dim, max_len) of a sequence group."""
         keys, hists = self.sequence_groups[group]
-        return (sum(self.feature_dim(k) for k in keys), sum(self.feature_dim(h) for h in hists),
+        return (sum(self.feature_dim(k) for k in keys),
+                sum(self.features[h].embedding_dim for h in hists),
                 self.features[hists[0]].max_len)
 
     def embedding_tables(self) -> list[EmbeddingTable]:
@@ -211,6 +268,8 @@ class FeatureLayer(tf.Module):
         for group in groups:
             if group in self.groups:
                 names += self.groups[group][0]
+                names += [n for a in self.group_attention.get(group, [])
+                          for n in a.keys + a.hists + a.aux]
             else:
                 keys, hists = self.sequence_groups[group]
                 names += keys + hists
@@ -233,79 +292,111 @@ class FeatureLayer(tf.Module):
             counts = tf.stack([encoded[n].out_of_range if n in encoded else no_count
                                for n in self.identity_features])
             self.out_of_range_ids.assign_add(counts)
+        values = _Values(encoded, training)
         out = FeatureLayerOutput()
-        deep_cache: dict[str, tf.Tensor] = {}
-        wide_cache: dict[str, tf.Tensor] = {}
-        sequence_cache: dict[str, tuple[tf.Tensor, tf.Tensor]] = {}
         for group, (names, kind) in self.groups.items():
             if group not in selected:
                 continue
             if group in self.unpooled_groups:
-                out.unpooled[group] = [SequenceValue(*self._sequence(n, encoded, sequence_cache))
-                                       for n in names]
+                out.unpooled[group] = [SequenceValue(*self._sequence(n, values)) for n in names]
                 continue
             if kind in (DEEP, WIDE_AND_DEEP):
-                out.deep[group] = [self._deep_value(n, encoded[n], deep_cache) for n in names]
+                out.deep[group] = [self._deep_value(n, values) for n in names]
+                for attention in self.group_attention.get(group, []):
+                    out.deep[group] += self._attention(group, attention, values)
             if kind in (WIDE, WIDE_AND_DEEP):
-                out.wide[group] = [self._wide_value(n, encoded[n], wide_cache) for n in names]
+                out.wide[group] = [self._wide_value(n, values) for n in names]
         penalties = []
-        for values, dropouts in ((out.deep, self.dropouts["deep"]),
-                                 (out.wide, self.dropouts["wide"])):
-            for group in [g for g in dropouts if g in values]:
-                values[group], penalty = dropouts[group](values[group], training)
+        for parts, dropouts in ((out.deep, self.dropouts["deep"]),
+                                (out.wide, self.dropouts["wide"])):
+            for group in [g for g in dropouts if g in parts]:
+                parts[group], penalty = dropouts[group](parts[group], training)
                 penalties.append(penalty)
         if penalties:
             out.dropout_penalty = tf.add_n(penalties)
         for group in [g for g in self.sequence_groups if g in selected]:
-            out.sequence[group] = self._sequence_group(group, encoded, deep_cache, sequence_cache)
-        embeddings = [deep_cache[n] for n in deep_cache if self.features[n].categorical]
-        embeddings += [wide_cache[n] for n in wide_cache if self.features[n].categorical]
-        embeddings += [values for values, _ in sequence_cache.values()]
+            out.sequence[group] = self._sequence_group(group, values)
+        embeddings = [values.deep[n] for n in values.deep if self.features[n].categorical
+                      and n not in self.sequence_combiners]
+        embeddings += [values.wide[n] for n in values.wide if self.features[n].categorical]
+        embeddings += [padded for padded, _ in values.sequences.values()]
         out.embedding_l2 = tf.add_n([tf.nn.l2_loss(e) for e in embeddings]) if embeddings \
             else tf.constant(0.0)
         return out
 
-    def _deep_value(self, name: str, value: Encoded, cache: dict[str, tf.Tensor]) -> tf.Tensor:
-        if name not in cache:
-            feature = self.features[name]
-            if feature.categorical:
-                cache[name] = _lookup(self.deep_tables[feature.table_name], value, feature.combiner)
+    def _deep_value(self, name: str, values: _Values) -> tf.Tensor:
+        if name not in values.deep:
+            feature, value = self.features[name], values.encoded[name]
+            if name in self.sequence_combiners:
+                sequence, mask = self._sequence(name, values)
+                values.deep[name] = self.sequence_combiners[name](sequence, mask, values.training)
+            elif feature.categorical:
+                values.deep[name] = _lookup(self.deep_tables[feature.table_name], value,
+                                            feature.combiner)
             else:
-                cache[name] = value.dense
-        return cache[name]
+                values.deep[name] = value.dense
+        return values.deep[name]
 
-    def _sequence_group(self, group: str, encoded: dict[str, Encoded],
-                        deep_cache: dict[str, tf.Tensor],
-                        sequence_cache: dict[str, tuple[tf.Tensor, tf.Tensor]]) -> SequenceGroup:
-        keys, hists = self.sequence_groups[group]
-        sequence = tf.concat([self._sequence(h, encoded, sequence_cache)[0] for h in hists],
-                             axis=-1)
-        mask = sequence_cache[hists[0]][1]
+    def _sequence(self, name: str, values: _Values) -> tuple[tf.Tensor, tf.Tensor]:
+        """(embeddings [batch, max_len, dim] right-padded, mask) of a SequenceFeature."""
+        if name not in values.sequences:
+            feature, value = self.features[name], values.encoded[name]
+            values.sequences[name] = self.deep_tables[feature.table_name].lookup_sequence(
+                value.ids, feature.max_len, value.weights, feature.combiner)
+        return values.sequences[name]
+
+    def _keys_and_histories(self, keys: list[str], hists: list[str], values: _Values,
+                            summary: str | None = None) -> SequenceGroup:
+        """The query (keys concatenated), the histories concatenated per element, their mask
+        and lengths; with `summary`, histograms of them under sequence_feature/<summary>/."""
+        sequence = tf.concat([self._sequence(h, values)[0] for h in hists], axis=-1)
+        mask = self._sequence(hists[0], values)[1]
         if keys:
-            query = tf.concat([self._deep_value(k, encoded[k], deep_cache) for k in keys], axis=1)
+            query = tf.concat([self._deep_value(k, values) for k in keys], axis=1)
         else:
             query = tf.zeros([tf.shape(sequence)[0], 0])
         length = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        if summary is not None:
+            for name in keys:
+                tf.summary.histogram(f"sequence_feature/{summary}/{name}", values.deep[name])
+            for name in hists:
+                tf.summary.histogram(f"sequence_feature/{summary}/{name}",
+                                     values.sequences[name][0])
+            tf.summary.histogram(f"sequence_feature/{summary}/length", length)
         return SequenceGroup(query=query, sequence=sequence, mask=mask, length=length)
 
-    def _sequence(self, name: str, encoded: dict[str, Encoded],
-                  cache: dict[str, tuple[tf.Tensor, tf.Tensor]]) -> tuple[tf.Tensor, tf.Tensor]:
-        """(padded embeddings [batch, max_len, dim], mask [batch, max_len]) of a
-        SequenceFeature, looked up once per batch."""
-        if name not in cache:
-            feature = self.features[name]
-            cache[name] = self.deep_tables[feature.table_name].lookup_sequence(
-                encoded[name].ids, feature.max_len)
-        return cache[name]
+    def _sequence_group(self, group: str, values: _Values) -> SequenceGroup:
+        keys, hists = self.sequence_groups[group]
+        return self._keys_and_histories(keys, hists, values,
+                                        group if group in self.summarised_groups else None)
 
-    def _wide_value(self, name: str, value: Encoded, cache: dict[str, tf.Tensor]) -> tf.Tensor:
-        if name not in cache:
-            feature = self.features[name]
+    def _attention(self, group: str, attention: GroupAttention,
+                   values: _Values) -> list[tf.Tensor]:
+        """Output fields of one sequence_features entry of feature group `group`."""
+        summary = f"{group}/{attention.group_name}" if attention.tf_summary else None
+        seq = self._keys_and_histories(attention.keys, attention.hists, values, summary)
+        aux = [self._sequence(a, values)[0] for a in attention.aux]
+        return attention(seq.query, seq.sequence, seq.mask, aux, values.training)
+
+    def _wide_value(self, name: str, values: _Values) -> tf.Tensor:
+        if name not in values.wide:
+            feature, value = self.features[name], values.encoded[name]
             if feature.categorical:
-                cache[name] = _lookup(self.wide_tables[feature.table_name], value, "sum")
+                values.wide[name] = _lookup(self.wide_tables[feature.table_name], value, "sum")
             else:
-                cache[name] = self.wide_dense[name](value.dense)
-        return cache[name]
+                values.wide[name] = self.wide_dense[name](value.dense)
+        return values.wide[name]
+
+
+@dataclass
+class _Values:
+    """What one call of the feature layer has computed so far, per feature name."""
+
+    encoded: dict[str, Encoded]
+    training: bool
+    deep: dict[str, tf.Tensor] = field(default_factory=dict)
+    wide: dict[str, tf.Tensor] = field(default_factory=dict)
+    sequences: dict[str, tuple[tf.Tensor, tf.Tensor]] = field(default_factory=dict)
 
 
 def initializer_kwargs(config: feature_config_pb2.FeatureConfig) -> dict[str, Any]:
@@ -323,7 +414,12 @@ def initializer_kwargs(config: feature_config_pb2.FeatureConfig) -> dict[str, An
 
 
 def _lookup(table: EmbeddingTable, value: Encoded, combiner: str) -> tf.Tensor:
-    if isinstance(value.ids, tf.RaggedTensor):
-        ids = value.ids.merge_dims(1, 2) if value.ids.ragged_rank == 2 else value.ids
-        return table.lookup_multi(ids, value.weights, combiner)
-    return table.lookup(value.ids)
+    """One vector per example: a single id's row, or the rows of several ids (all values of
+    all elements of a history) combined with `combiner`."""
+    if not isinstance(value.ids, tf.RaggedTensor):
+        return table.lookup(value.ids)
+    ids, weights = value.ids, value.weights
+    if ids.ragged_rank == 2:
+        ids = ids.merge_dims(1, 2)
+        weights = None if weights is None else weights.merge_dims(1, 2)
+    return table.lookup_multi(ids, weights, combiner)

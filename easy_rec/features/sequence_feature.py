@@ -1,22 +1,42 @@
 """SequenceFeature: a behaviour history (e.g. the last clicked item ids) as a delimited string.
 
 `separator` splits the history into elements, oldest first; `seq_multi_sep`, when set, splits
-each element into several values (e.g. the genres of one movie), which are averaged into the
-element's embedding. Only the last `max_len` elements are kept. Listed in an ordinary feature
-group, the history is pooled into one vector with `combiner` (like a TagFeature); named in a
-`seq_att_groups` entry, it stays a padded [batch, max_len, dim] sequence with a mask, for
-attention and sequence models. Sharing an `embedding_name` with the item feature makes the
-history and the target item use one embedding table.
+each element into several values (e.g. the genres of one movie), whose embeddings are combined
+with `combiner` into the element's embedding. Only the last `max_len` elements are kept.
+
+`sub_feature_type` says what an element is (EasyRec's two kinds):
+
+- IdFeature (default): a categorical value, mapped like an IdFeature (hash_bucket_size,
+  num_buckets, vocab_list or vocab_file);
+- RawFeature: a number, bucketized by `boundaries` (or by num_buckets equal steps of [0, 1]
+  after min-max scaling with min_val / max_val), else projected: x * e over a one-row table
+  (with raw_input_dim > 1 and seq_multi_sep, the element's numbers x_k give sum_k x_k e_k).
+
+Listed in an ordinary feature group, the history becomes one vector: its `sequence_combiner`
+(attention or TextCNN, see sequence_combiner.py), else pooled with `combiner` like a
+TagFeature. Named as a hist_seq of a sequence group (`seq_att_groups`, or a feature group's
+`sequence_features`), it stays a padded [batch, max_len, dim] sequence with a mask. Sharing an
+`embedding_name` with the item feature makes the history and the target item use one table.
 """
 from __future__ import annotations
 
 import tensorflow as tf
 
+from easy_rec.config.context import CheckContext
+from easy_rec.config.features import feature_name
 from easy_rec.features.base import Encoded, Feature, FeatureConfig, register_feature, split_values
-from easy_rec.features.categorical import CategoricalMapper, validate_categorical
+from easy_rec.features.categorical import (
+    BUCKET_FIELDS,
+    CategoricalMapper,
+    require_embedding_dim,
+    validate_categorical,
+)
+from easy_rec.features.raw_feature import check_boundaries, raw_boundaries
+from easy_rec.features.sequence_combiner import check_sequence_combiner
 
 #: history length when neither max_seq_len nor sequence_length (> 1) is configured
 DEFAULT_MAX_LEN = 50
+ID, RAW = FeatureConfig.IdFeature, FeatureConfig.RawFeature
 
 
 def sequence_max_len(config: FeatureConfig) -> int:
@@ -30,21 +50,54 @@ def sequence_max_len(config: FeatureConfig) -> int:
 
 @register_feature("SequenceFeature")
 class SequenceFeature(Feature):
-    """Categorical history: ids come out as a ragged [batch, None] tensor (or [batch, None,
-    None] with seq_multi_sep) truncated to the last `max_len` elements."""
+    """History of categorical or numeric elements: ids come out as a ragged [batch, None]
+    tensor (or [batch, None, None] with seq_multi_sep, with weights for a projection),
+    truncated to the last `max_len` elements."""
 
-    validate_config = classmethod(validate_categorical)
+    @classmethod
+    def validate_config(cls, ctx: CheckContext, config: FeatureConfig, where: str) -> None:
+        """IdFeature elements need one bucket field; RawFeature elements need an embedding_dim
+        and no hashing or vocabulary."""
+        name = feature_name(config)
+        if config.HasField("sequence_combiner"):
+            check_sequence_combiner(ctx, config.sequence_combiner, f"{where}.sequence_combiner",
+                                    name)
+        if config.sub_feature_type == ID:
+            validate_categorical(cls, ctx, config, where)
+            return
+        if config.sub_feature_type != RAW:
+            ctx.fail(f"{where}.sub_feature_type", f"SequenceFeature {name!r}: sub_feature_type "
+                     "must be IdFeature or RawFeature (as in EasyRec), got "
+                     f"{FeatureConfig.FeatureType.Name(config.sub_feature_type)}")
+        for field in BUCKET_FIELDS:
+            if field != "num_buckets" and (len(config.vocab_list) if field == "vocab_list"
+                                           else getattr(config, field)):
+                ctx.fail(f"{where}.{field}", f"SequenceFeature {name!r} with sub_feature_type "
+                         f"RawFeature takes boundaries (or num_buckets with min_val/max_val), "
+                         f"not {field}; use sub_feature_type IdFeature to hash or look up values")
+        if config.boundaries:
+            check_boundaries(ctx, config, where, f"SequenceFeature {name!r}")
+        require_embedding_dim(ctx, config, where, f"SequenceFeature {name!r} with "
+                              "sub_feature_type RawFeature (a raw value sequence without an "
+                              "embedding is not supported)")
 
     def __init__(self, config: FeatureConfig, base_dir: str | None = None):
         super().__init__(config, base_dir)
-        self.mapper = CategoricalMapper(config, base_dir, name="mapper")
         self.max_len = sequence_max_len(config)
         self._separator = config.separator
         self._multi_sep = config.seq_multi_sep
+        self.raw = config.sub_feature_type == RAW
+        self.mapper = None if self.raw else CategoricalMapper(config, base_dir, name="mapper")
+        self._boundaries = raw_boundaries(config) if self.raw else []
+        self._min_max = (config.min_val, config.max_val) \
+            if config.num_buckets > 1 and config.max_val > config.min_val else None
+        self._dim = max(int(config.raw_input_dim), 1)
 
     @property
     def num_ids(self) -> int:
-        return self.mapper.num_ids
+        if not self.raw:
+            return self.mapper.num_ids
+        return len(self._boundaries) + 1 if self._boundaries else self._dim
 
     def encode(self, raw: dict[str, tf.Tensor | tf.RaggedTensor]) -> Encoded:
         """Ids of the last max_len elements of each history (a [batch] string column, or a
@@ -54,10 +107,26 @@ class SequenceFeature(Feature):
             values = tf.strings.as_string(values)
         elements = split_values(values, self._separator)[:, -self.max_len:]
         if self._multi_sep:
-            parts = tf.strings.split(elements.flat_values, self._multi_sep)
-            parts = tf.ragged.boolean_mask(parts, tf.not_equal(parts, ""))
-            ids, oov = self.mapper.map(parts.flat_values)
-            return Encoded(ids=elements.with_flat_values(parts.with_flat_values(ids)),
-                           out_of_range=oov)
+            parts = split_values(elements.flat_values, self._multi_sep)
+            elements = elements.with_flat_values(parts)
+        if self.raw:
+            return self._encode_numbers(elements)
         ids, oov = self.mapper.map(elements.flat_values)
         return Encoded(ids=elements.with_flat_values(ids), out_of_range=oov)
+
+    def _encode_numbers(self, elements: tf.RaggedTensor) -> Encoded:
+        numbers = tf.strings.to_number(elements.flat_values, tf.float32)
+        if self._min_max is not None:
+            low, high = self._min_max
+            numbers = (numbers - low) / (high - low)
+        if self._boundaries:
+            ids = tf.raw_ops.Bucketize(input=numbers, boundaries=self._boundaries)
+            return Encoded(ids=elements.with_flat_values(tf.cast(ids, tf.int64)))
+        if elements.ragged_rank == 1:
+            positions = tf.zeros_like(numbers, tf.int64)
+        else:  # the k-th number of an element weights row k (row 0 past raw_input_dim)
+            inner = elements.values
+            positions = tf.ragged.range(inner.row_lengths()).flat_values
+            positions = tf.where(positions < self._dim, positions, tf.zeros_like(positions))
+        return Encoded(ids=elements.with_flat_values(positions),
+                       weights=elements.with_flat_values(numbers))

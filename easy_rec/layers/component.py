@@ -16,7 +16,7 @@ docs/backbone.md). The backbone calls `layer.call_block(inputs, training, contex
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -111,6 +111,14 @@ class Params:
         for key in keys:
             if not self.has(key):
                 raise self.error(f"parameter {key!r} is required", key)
+
+    def check_keys(self, allowed: Collection[str]) -> None:
+        """ParamError for a parameter outside `allowed` (for st_params, which may hold any
+        key; Keras would refuse an unknown keyword the same way)."""
+        for key in self.keys():
+            if key not in allowed:
+                raise self.error(f"unknown parameter {key!r}; accepted: "
+                                 f"{', '.join(allowed) or 'none'}", key)
 
     def child(self, key: str) -> Params:
         """Nested parameters `key` (a Struct value or a message field); empty when unset."""

@@ -124,6 +124,7 @@ class Dense(Layer):
 
     @classmethod
     def from_params(cls, params: Params, input_shape: Shapes, name: str) -> Dense:
+        params.check_keys(("units", "activation", "use_bias", "kernel_initializer"))
         params.require("units")
         return cls(_last_dim(input_shape, "Dense"), params.get("units", 0),
                    use_bias=params.get("use_bias", True),
@@ -179,6 +180,7 @@ class BatchNorm(Layer):
     @classmethod
     def from_params(cls, params: Params, input_shape: Shapes, name: str) -> BatchNorm:
         """Keras parameters momentum (0.99), epsilon (0.001), center, scale (true)."""
+        params.check_keys(("axis", "momentum", "epsilon", "center", "scale"))
         if params.get("axis", -1, int) != -1:
             raise params.error("only axis -1 (the last) is supported", "axis")
         return cls(_last_dim(input_shape, "BatchNormalization"),

@@ -23,14 +23,6 @@ from easy_rec.layers.core import get_activation
 from easy_rec.layers.registry import register_layer
 
 
-def check_keys(params: Params, allowed: Sequence[str]) -> None:
-    """ParamError for a parameter the component does not take (Keras would refuse it)."""
-    for key in params.keys():
-        if key not in allowed:
-            raise params.error(f"unknown parameter {key!r}; accepted: "
-                               f"{', '.join(allowed) or 'none'}", key)
-
-
 def _tensor_list(inputs: object, what: str) -> list[tf.Tensor]:
     if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
         raise ValueError(f"{what} takes a list of at least two tensors (set "
@@ -53,7 +45,7 @@ class Dropout(Layer):
 
     @classmethod
     def from_params(cls, params: Params, input_shape: Shapes, name: str) -> Dropout:  # noqa: ARG003
-        check_keys(params, ("rate",))
+        params.check_keys(("rate",))
         params.require("rate")
         return cls(params.get("rate", 0.0), name=name)
 
@@ -71,7 +63,7 @@ class Activation(Layer):
 
     @classmethod
     def from_params(cls, params: Params, input_shape: Shapes, name: str) -> Activation:  # noqa: ARG003
-        check_keys(params, ("activation",))
+        params.check_keys(("activation",))
         params.require("activation")
         return cls(params.get("activation", "linear", str), name=name)
 
@@ -85,7 +77,7 @@ class Add(Layer):
 
     @classmethod
     def from_params(cls, params: Params, input_shape: Shapes, name: str) -> Add:  # noqa: ARG003
-        check_keys(params, ())
+        params.check_keys(())
         return cls(name=name)
 
 
@@ -102,7 +94,7 @@ class Multiply(Layer):
 
     @classmethod
     def from_params(cls, params: Params, input_shape: Shapes, name: str) -> Multiply:  # noqa: ARG003
-        check_keys(params, ())
+        params.check_keys(())
         return cls(name=name)
 
 
@@ -119,7 +111,7 @@ class Concatenate(Layer):
 
     @classmethod
     def from_params(cls, params: Params, input_shape: Shapes, name: str) -> Concatenate:  # noqa: ARG003
-        check_keys(params, ("axis",))
+        params.check_keys(("axis",))
         return cls(params.get("axis", -1), name=name)
 
 

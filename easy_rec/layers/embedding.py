@@ -81,15 +81,22 @@ class EmbeddingTable(Layer):
             raise ValueError(f"combiner must be one of {COMBINERS}, got {combiner!r}")
         return tf.math.divide_no_nan(summed, norm[:, None])
 
-    def lookup_sequence(self, ids: tf.RaggedTensor, max_len: int) -> tuple[tf.Tensor, tf.Tensor]:
+    def lookup_sequence(self, ids: tf.RaggedTensor, max_len: int,
+                        weights: tf.RaggedTensor | None = None,
+                        combiner: str = "mean") -> tuple[tf.Tensor, tf.Tensor]:
         """Ragged [batch, None] ids -> ([batch, max_len, dim] right-padded with zeros, [batch,
-        max_len] bool mask). With [batch, None, None] ids (several values per element) each
-        element is the mean of its values' embeddings."""
+        max_len] bool mask); with `weights` each row is scaled by its weight. With [batch, None,
+        None] ids (several values per element) each element combines its values' (weighted)
+        embeddings with `combiner`."""
         if ids.ragged_rank == 2:
-            elements = self.lookup_multi(ids.values, None, "mean")
+            elements = self.lookup_multi(ids.values, None if weights is None else weights.values,
+                                         combiner)
             vectors = tf.RaggedTensor.from_row_splits(elements, ids.row_splits, validate=False)
         else:
-            vectors = ids.with_flat_values(tf.gather(self.weights, ids.flat_values))
+            rows = tf.gather(self.weights, ids.flat_values)
+            if weights is not None:
+                rows *= weights.flat_values[:, None]
+            vectors = ids.with_flat_values(rows)
         padded = vectors.to_tensor(shape=[None, max_len, self.dim])
         return padded, tf.sequence_mask(vectors.row_lengths(), max_len)
 

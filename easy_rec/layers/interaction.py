@@ -32,6 +32,16 @@ def fm_interaction(embeddings: list[tf.Tensor]) -> tf.Tensor:
     return 0.5 * tf.reduce_sum(square_of_sum - sum_of_square, axis=1, keepdims=True)
 
 
+def fm_interaction_by_width(embeddings: list[tf.Tensor]) -> tf.Tensor:
+    """fm_interaction over fields of mixed widths: the fields of each width interact among
+    themselves and the terms are summed ([batch, 1]); pairs of different widths have no inner
+    product. With one width it equals fm_interaction."""
+    by_width: dict[int, list[tf.Tensor]] = {}
+    for embedding in embeddings:
+        by_width.setdefault(int(embedding.shape[-1]), []).append(embedding)
+    return tf.add_n([fm_interaction(fields) for fields in by_width.values()])
+
+
 def dot_interaction(vectors: list[tf.Tensor], self_interaction: bool = False) -> tf.Tensor:
     """DLRM's interaction: dot products <v_i, v_j> of n [batch, dim] vectors over pairs i < j.
 

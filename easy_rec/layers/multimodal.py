@@ -75,7 +75,7 @@ class CrossModalBlock(Layer):
         width = num_heads * head_dim
         self._dropout = dropout_ratio
         with self.name_scope:
-            self.cross = MultiHeadSelfAttention(query_dim, num_heads, head_dim, key_dim=memory_dim,
+            self.cross = MultiHeadSelfAttention(query_dim, num_heads, head_dim, memory_dim=memory_dim,
                                                 attention_dropout=attention_dropout, name="cross")
             self.self_attention = MultiHeadSelfAttention(width, num_heads, head_dim,
                                                          attention_dropout=attention_dropout,

@@ -37,6 +37,7 @@ class LayerNorm(Layer):
     @classmethod
     def from_params(cls, params: Params, input_shape: Shapes, name: str) -> LayerNorm:
         """Keras' LayerNormalization over the last axis; epsilon (0.001)."""
+        params.check_keys(("axis", "epsilon"))
         if params.get("axis", -1, int) != -1:
             raise params.error("only axis -1 (the last) is supported", "axis")
         if not isinstance(input_shape, tf.TensorShape) or input_shape[-1] is None:

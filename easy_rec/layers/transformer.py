@@ -11,13 +11,17 @@ https://arxiv.org/abs/1706.03762 (as used by BST, Chen et al. 2019, and BERT4Rec
 and the encoder is LayerNorm(tokens) followed by num_layers blocks.
 
 Shapes: x [batch, len, dim] and a bool mask [batch, len] -> [batch, len, dim], zero on padding.
+The backbone component TransformerBlock (EasyRec's) takes [x, mask].
 """
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import tensorflow as tf
 
 from easy_rec.layers.attention import MultiHeadSelfAttention
 from easy_rec.layers.base import Layer
+from easy_rec.layers.component import BlockContext, Params, Shapes
 from easy_rec.layers.core import Dense, get_activation
 from easy_rec.layers.norm import LayerNorm
 from easy_rec.layers.registry import register_layer
@@ -64,6 +68,30 @@ class TransformerBlock(Layer):
 
     def _drop(self, x: tf.Tensor, training: bool) -> tf.Tensor:
         return tf.nn.dropout(x, rate=self._dropout) if training and self._dropout > 0 else x
+
+    @classmethod
+    def from_params(cls, params: Params, input_shape: Shapes, name: str) -> TransformerBlock:
+        """EasyRec's TransformerBlock: hidden_size (the input width), num_attention_heads,
+        intermediate_size (hidden_size), hidden_act (relu), hidden_dropout_prob (0.1);
+        input [x, mask]."""
+        params.require("hidden_size", "num_attention_heads")
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 \
+                or input_shape[0] is None or input_shape[0].rank != 3:
+            raise ValueError(f"TransformerBlock takes [x [batch, len, dim], mask [batch, len]], "
+                             f"got {input_shape}")
+        dim, hidden = int(input_shape[0][-1]), params.get("hidden_size", 0, int)
+        if dim != hidden:
+            raise params.error(f"hidden_size {hidden} must be the input width {dim}",
+                               "hidden_size")
+        return cls(dim, params.get("num_attention_heads", 0, int), hidden,
+                   params.get("intermediate_size", hidden, int),
+                   params.get("hidden_dropout_prob", 0.1), params.get("hidden_act", "relu", str),
+                   name=name)
+
+    def call_block(self, inputs: Sequence[tf.Tensor], training: bool,
+                   context: BlockContext) -> tf.Tensor:  # noqa: ARG002
+        x, mask = inputs
+        return self(x, tf.cast(mask, tf.bool), training)
 
 
 @register_layer("TransformerEncoder")

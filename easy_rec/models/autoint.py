@@ -20,15 +20,21 @@ GROUP = "all"
 class AutoInt(RankModel):
     """autoint { multi_head_num multi_head_size interacting_layer_num [dnn] l2_regularization }.
 
-    The features of group 'all' (one embedding width) are the fields; each interacting layer
+    The features of group 'all' (one embedding width), then the fields of its
+    sequence_features (pooled histories, keys), are the fields; each interacting layer
     is ReLU(MultiHeadSelfAttention(X) + X W_res). logit = dense(flatten(X_L)), or with `dnn`
     (AutoInt+) dense([flatten(X_L), MLP(all)]).
     """
 
     def build(self, feature_layer: FeatureLayer) -> None:
         names, _ = feature_layer.groups[GROUP]
-        self._num_fields = len(names)
         width = field_width(feature_layer, "AutoInt", GROUP, names)
+        dims = feature_layer.field_dims(GROUP)  # the features, then sequence_features fields
+        if set(dims) != {width}:
+            raise ValueError(f"AutoInt stacks the outputs of group {GROUP!r} as fields of one "
+                             f"width; its sequence_features give widths {dims[len(names):]}, "
+                             f"its features {width}")
+        self._num_fields = len(dims)
         self.interacting = []
         for i in range(int(self.params.interacting_layer_num)):
             layer = InteractingLayer(width, int(self.params.multi_head_num),

@@ -53,7 +53,7 @@ def field_width(feature_layer: FeatureLayer, model_class: str, group: str, names
         found = ", ".join(f"{n}: {w}" for n, w in widths.items())
         raise ValueError(
             f"{model_class} stacks the features of group {group!r} as fields, so they need one "
-            f"width (embedding_dim; a RawFeature needs boundaries and embedding_dim); got {found}")
+            f"width (embedding_dim; a RawFeature needs an embedding_dim too); got {found}")
     return next(iter(widths.values()))
 
 

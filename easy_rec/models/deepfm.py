@@ -6,7 +6,7 @@ import tensorflow as tf
 from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
-from easy_rec.layers.interaction import fm_interaction
+from easy_rec.layers.interaction import fm_interaction_by_width
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require_groups
 from easy_rec.models.layer_args import mlp_kwargs
@@ -28,7 +28,7 @@ class DeepFM(RankModel):
     def build(self, feature_layer: FeatureLayer) -> None:
         self._fm_group = "fm" if "fm" in feature_layer.groups else "deep"
         fm_names, _ = feature_layer.groups[self._fm_group]
-        self._fm_index = [i for i, n in enumerate(fm_names) if feature_layer.features[n].categorical]
+        self._fm_index = [i for i, n in enumerate(fm_names) if feature_layer.is_field_embedding(n)]
         self.dnn = MLP(feature_layer.group_dim("deep"), **mlp_kwargs(self.params.dnn), name="dnn")
         self.final_dnn = None
         if self.params.HasField("final_dnn"):
@@ -41,7 +41,7 @@ class DeepFM(RankModel):
     def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         wide = features.wide_sum("wide")
         fm_inputs = features.deep[self._fm_group]
-        fm = fm_interaction([fm_inputs[i] for i in self._fm_index])
+        fm = fm_interaction_by_width([fm_inputs[i] for i in self._fm_index])
         deep = self.dnn(features.concat("deep"), training)
         if self.final_dnn is not None:
             hidden = self.final_dnn(tf.concat([wide, fm, deep], axis=1), training)

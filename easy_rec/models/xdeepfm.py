@@ -30,7 +30,7 @@ class XDeepFM(RankModel):
 
     def build(self, feature_layer: FeatureLayer) -> None:
         names, _ = feature_layer.groups["deep"]
-        self._field_index = [i for i, n in enumerate(names) if feature_layer.features[n].categorical]
+        self._field_index = [i for i, n in enumerate(names) if feature_layer.is_field_embedding(n)]
         field_width(feature_layer, "xDeepFM", "deep", [names[i] for i in self._field_index])
         cin = self.params.cin
         self.cin = CIN(len(self._field_index), list(cin.hidden_feature_maps), cin.split_half,

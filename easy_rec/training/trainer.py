@@ -212,7 +212,11 @@ class Trainer:
                     break
                 if self._batch_observer is not None:
                     self._batch_observer(batch)
-                result = self._train_step(batch)
+                # summaries the model writes itself (tf_summary of sequence features) are
+                # recorded every log_step_count_steps steps, like the loss
+                with self._summary.as_default(step=self.global_step), tf.summary.record_if(
+                        lambda: tf.equal(self.global_step % log_every, 0)):
+                    result = self._train_step(batch)
                 step += 1
                 self._observe_drift(step, batch, result)
                 throughput.add(int(batch[self._label].shape[0]))

@@ -469,11 +469,14 @@ def test_vocab_file_resolved_against_config_dir(tmp_path, monkeypatch):
     parse_pipeline_config_text(text)
 
 
-def test_unsupported_feature_type():
+def test_feature_type_fields_are_checked_by_the_type():
+    # every FeatureType is implemented; each checks the fields it reads (an ExprFeature its
+    # expression)
     text = variant("feature_type: TagFeature", "feature_type: ExprFeature")
     error = parse_error(text)
-    assert error.field == "feature_config.features[2].feature_type"
-    assert error.line == line_of("ExprFeature", text)
+    assert error.field == "feature_config.features[2].expression"
+    assert "ExprFeature 'genres' needs an expression" in error.reason
+    assert error.line == line_of('feature_name: "genres"', text) - 1  # the feature's block
 
 
 def test_old_feature_configs_layout():

@@ -82,8 +82,9 @@ def test_tag_weights_from_second_input():
 def test_raw_feature_normalizer_min_max_and_boundaries():
     norm = build_feature(feature('input_names: "x" feature_type: RawFeature '
                                  'normalizer_fn: "tf.math.log1p" min_val: 0 max_val: 2'))
-    value = norm.encode({"x": tf.constant([0.0, np.e - 1])}).dense.numpy()
-    np.testing.assert_allclose(value, [[0.0], [0.5]], rtol=1e-6)
+    # EasyRec's order: min-max scaling first ((2e - 2) / 2 = e - 1), then log1p (-> 1)
+    value = norm.encode({"x": tf.constant([0.0, 2 * (np.e - 1)])}).dense.numpy()
+    np.testing.assert_allclose(value, [[0.0], [1.0]], rtol=1e-6)
     buckets = build_feature(feature('input_names: "x" feature_type: RawFeature embedding_dim: 2 '
                                     'boundaries: [1, 10, 100]'))
     np.testing.assert_array_equal(buckets.encode({"x": tf.constant([0.5, 10, 99, 1e9])}).ids,

@@ -49,8 +49,8 @@ def test_history_keeps_the_last_elements_and_shares_the_item_table():
     assert not seq.sequence.numpy()[1].any()  # an empty history is all padding
 
 
-def test_multi_value_elements_are_averaged():
-    layer = _layer('seq_multi_sep: "|"')
+def test_multi_value_elements_are_combined_with_the_combiner():
+    layer = _layer('seq_multi_sep: "|" combiner: "mean"')
     out = layer({"movie_id": tf.constant(["1"]), "hist": tf.constant(["1|3;2"])})
     table = layer.deep_tables["movie"].weights.numpy()
     got = out.sequence["seq"].sequence.numpy()[0]

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from easy_rec.layers.attention import InteractingLayer, MultiHeadSelfAttention
+from easy_rec.layers.attention import InteractingLayer, MultiHeadAttention, MultiHeadSelfAttention
+from easy_rec.layers.component import BlockContext, struct_params
 from layers.layer_helpers import randomize, tree_kernels
 
 
@@ -68,7 +69,7 @@ def test_cross_attention_reads_keys_and_values_from_the_memory():
     rng = np.random.default_rng(8)
     x = rng.normal(size=(2, 3, 4)).astype(np.float32)
     memory = rng.normal(size=(2, 5, 6)).astype(np.float32)
-    att = MultiHeadSelfAttention(4, num_heads=2, head_dim=3, key_dim=6, attention_dropout=0.5)
+    att = MultiHeadSelfAttention(4, num_heads=2, head_dim=3, memory_dim=6, attention_dropout=0.5)
     randomize(att)
     mask = tf.sequence_mask([5, 2], 5)
     out = att(tf.constant(x), memory=tf.constant(memory), memory_mask=mask).numpy()
@@ -87,3 +88,20 @@ def test_cross_attention_reads_keys_and_values_from_the_memory():
     # attention dropout only in training
     trained = att(tf.constant(x), memory=tf.constant(memory), memory_mask=mask, training=True)
     assert not np.allclose(trained.numpy(), out)
+
+
+def test_multi_head_attention_component_attends_from_query_to_value():
+    shapes = [tf.TensorShape([None, 2, 4]), tf.TensorShape([None, 3, 6])]
+    mha = MultiHeadAttention.from_params(struct_params({"num_heads": 2, "key_dim": 3}), shapes,
+                                         "mha")
+    assert mha.key.kernel.shape == (6, 6) and mha.projection.units == 4
+    query, value = tf.ones([1, 2, 4]), tf.constant(np.random.default_rng(0).normal(size=[1, 3, 6]),
+                                                   tf.float32)
+    out = mha.call_block([query, value], False, BlockContext())
+    # equal queries attend identically: both positions get the same output
+    np.testing.assert_allclose(out[0, 0].numpy(), out[0, 1].numpy(), rtol=1e-6)
+    # one value position: every query reads exactly it (softmax over one key)
+    single = value[:, :1]
+    expected = mha.projection(mha.value(single))
+    got = mha(query, memory=single)
+    np.testing.assert_allclose(got[0, 0].numpy(), expected[0, 0].numpy(), rtol=1e-5)

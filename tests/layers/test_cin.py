@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from easy_rec.layers.cin import CIN
+from easy_rec.layers.component import BlockContext, struct_params
 from layers.layer_helpers import randomize, tree_kernels
 
 
@@ -42,3 +43,11 @@ def test_cin_split_half_needs_even_maps():
     with pytest.raises(ValueError, match="even"):
         CIN(5, [7, 4], split_half=True)
     assert CIN(5, [7, 3], split_half=False).output_dim == 10
+
+
+def test_cin_component_pools_every_layer_whole():
+    cin = CIN.from_params(struct_params({"hidden_feature_sizes": [3, 2]}),
+                          tf.TensorShape([None, 4, 5]), "cin")
+    assert cin.output_dim == 5
+    fields = [tf.ones([2, 5])] * 4
+    assert cin.call_block(fields, False, BlockContext()).shape == (2, 5)

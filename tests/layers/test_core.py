@@ -5,7 +5,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from easy_rec.layers.core import MLP, BatchNorm, Dense, get_activation
+from easy_rec.layers.component import Params, struct_params
+from easy_rec.layers.core import (
+    MLP,
+    BatchNorm,
+    Dense,
+    Dice,
+    get_activation,
+    initial_kernel,
+    mlp_params,
+)
+from easy_rec.protos import dnn_pb2
 from layers.layer_helpers import tree_kernels
 
 
@@ -59,3 +69,54 @@ def test_activation_names_accept_easy_rec_spellings():
     assert float(get_activation("linear")(tf.constant(-2.0))) == -2.0
     with pytest.raises(ValueError, match="unknown activation"):
         get_activation("tf.nn.nope")
+
+
+def test_dense_component_takes_keras_parameters():
+    params = struct_params({"units": 2, "activation": "relu", "use_bias": False,
+                            "kernel_initializer": "ones"})
+    dense = Dense.from_params(params, tf.TensorShape([None, 3]), "dense")
+    assert dense.bias is None
+    # relu([1, -2, 0] @ ones) = relu(-1) = 0; [2, 2, 2] @ ones = 6
+    np.testing.assert_allclose(dense(tf.constant([[1.0, -2.0, 0.0], [2.0, 2.0, 2.0]])).numpy(),
+                               [[0.0, 0.0], [6.0, 6.0]])
+
+
+def test_initializers_have_keras_ranges():
+    he = initial_kernel("he_uniform", [50, 40]).numpy()
+    assert np.abs(he).max() <= (6.0 / 50) ** 0.5 and np.abs(he).max() > 0.8 * (6.0 / 50) ** 0.5
+    assert not initial_kernel("zeros", [3, 2]).numpy().any()
+    with pytest.raises(ValueError, match="unknown initializer 'orthogonal'"):
+        initial_kernel("orthogonal", [2, 2])
+
+
+def test_mlp_component_last_layer_options():
+    params = Params(dnn_pb2.MLP(hidden_units=[3, 2], use_final_bn=False,
+                                final_activation="linear", dropout_ratio=[0.5]), "mlp")
+    kwargs = mlp_params(params)
+    assert kwargs["dropout_ratio"] == [0.5, 0.0]  # EasyRec: missing rates are 0
+    mlp = MLP(4, **kwargs)
+    assert mlp.bn_layers[0] is not None and mlp.bn_layers[1] is None
+    assert mlp.dense_layers[0].bias is None and mlp.dense_layers[1].bias is None  # use_bias false
+    mlp.dense_layers[1].kernel.assign(-tf.ones([3, 2]))
+    out = mlp(tf.ones([2, 4]), training=False).numpy()
+    assert (out <= 0).all()  # relu, then a linear last layer with negative weights
+
+
+def test_mlp_batch_norm_after_activation_and_dice():
+    mlp = MLP(2, [2], use_bn_after_activation=True, activation="relu", use_final_bn=True)
+    mlp.dense_layers[0].kernel.assign(tf.eye(2))
+    # inference BN before training: (x - 0) / sqrt(1 + eps); after relu
+    out = mlp(tf.constant([[-1.0, 2.0]]), training=False).numpy()
+    np.testing.assert_allclose(out, [[0.0, 2.0 / (1.001 ** 0.5)]], rtol=1e-5)
+    dice = Dice(1)
+    # alpha 0 and untrained BN (mean 0, var 1): f(x) = sigmoid(x / sqrt(1 + 1e-9)) x
+    x = tf.constant([[1.5]])
+    np.testing.assert_allclose(dice(x, training=False).numpy(), [[1.5 / (1 + np.exp(-1.5))]],
+                               rtol=1e-5)
+    assert MLP(2, [2], activation="dice").dice_layers[0] is not None
+
+
+def test_batch_norm_of_sequences_normalises_each_unit_over_batch_and_time():
+    bn = BatchNorm(1, epsilon=0.0)
+    x = tf.constant([[[1.0], [3.0]], [[1.0], [3.0]]])  # mean 2, variance 1 over 4 values
+    np.testing.assert_allclose(bn(x, training=True).numpy()[0], [[-1.0], [1.0]], atol=1e-6)

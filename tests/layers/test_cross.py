@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from easy_rec.layers.cross import CrossNet, CrossNetV2
+from easy_rec.layers.component import struct_params
+from easy_rec.layers.cross import Cross, CrossNet, CrossNetV2
 from layers.layer_helpers import randomize, tree_kernels
 
 
@@ -37,3 +38,16 @@ def test_cross_net_v2_matches_numpy(low_rank):
     np.testing.assert_allclose(cross(tf.constant(x0)).numpy(), x, rtol=1e-5, atol=1e-5)
     expected = [(6, 2), (2, 6)] * 2 if low_rank else [(6, 6)] * 2
     assert [tuple(k.shape) for k in tree_kernels(cross)] == expected
+
+
+def test_cross_component_is_one_dcn_v2_layer_on_x0_and_x():
+    params = struct_params({"diag_scale": 0.5, "kernel_initializer": "zeros"})
+    cross = Cross.from_params(params, [tf.TensorShape([None, 2])] * 2, "cross")
+    cross.dense.kernel.assign([[1.0, 0.0], [0.0, 2.0]])
+    cross.dense.bias.assign([1.0, 0.0])
+    x0, x = tf.constant([[1.0, 2.0]]), tf.constant([[3.0, 1.0]])
+    # W x + b + 0.5 x = [3 + 1 + 1.5, 2 + 0 + 0.5] = [5.5, 2.5]; x0 * that + x = [8.5, 6]
+    np.testing.assert_allclose(cross([x0, x]).numpy(), [[8.5, 6.0]])
+    low_rank = Cross.from_params(struct_params({"projection_dim": 1}), tf.TensorShape([None, 2]),
+                                 "cross")
+    assert low_rank.down.kernel.shape == (2, 1) and low_rank(x).shape == (1, 2)

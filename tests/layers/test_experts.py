@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from easy_rec.layers.component import Params
 from easy_rec.layers.experts import ExpertGroup, ExtractionLayer, Gate, MMoELayer
+from easy_rec.protos import layer_pb2
 
 
 def test_gate_mixes_experts_with_softmax_weights():
@@ -57,3 +59,11 @@ def test_extraction_layer_mixes_own_and_shared_experts():
     assert shared.numpy().tolist() == [[4.0]]
     last = ExtractionLayer(2, 2, 1, 0, LINEAR, {}, last=True)
     assert last.shared_experts is None and last.shared_gate is None
+
+
+def test_mmoe_component_gives_one_mix_per_task():
+    config = layer_pb2.MMoELayer(num_task=3, num_expert=2)
+    config.expert_mlp.hidden_units.extend([4])
+    mmoe = MMoELayer.from_params(Params(config, "mmoe"), tf.TensorShape([None, 5]), "mmoe")
+    outputs = mmoe(tf.ones([2, 5]), training=False)
+    assert len(outputs) == 3 and outputs[0].shape == (2, 4)

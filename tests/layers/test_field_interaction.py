@@ -7,12 +7,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from easy_rec.layers.component import BlockContext, ParamError, Params, struct_params
 from easy_rec.layers.field_interaction import (
     Bilinear,
+    FiBiNet,
     FieldWiseBiInteraction,
     SENet,
     pair_indices,
 )
+from easy_rec.protos import fibinet_pb2
 from layers.layer_helpers import dense, layer_norm, normal, randomize, relu, tree_kernels
 
 
@@ -96,3 +99,33 @@ def test_field_wise_bi_interaction_matches_numpy():
             expected += s[m] * field[:, i] * field[:, j]  # FM within a field
     out = layer([tf.constant(f) for f in fields]).numpy()
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_senet_component_weighs_every_element_and_returns_the_concatenation():
+    shapes = [tf.TensorShape([None, 4])] * 3
+    params = struct_params({"use_output_layer_norm": False, "reduction_ratio": 2})
+    senet = SENet.from_params(params, shapes, "senet")
+    assert senet.excite.units == 3 * 4  # one weight per element (EasyRec's excitation)
+    senet.excite.kernel.assign(tf.zeros_like(senet.excite.kernel))
+    senet.excite.bias.assign(tf.fill([12], 2.0))
+    fields = [tf.constant(normal(2, 4)) for _ in range(3)]
+    # weights 2 everywhere, plus the skip connection: 3 x
+    out = senet.call_block(fields, False, BlockContext())
+    np.testing.assert_allclose(out.numpy(), 3.0 * tf.concat(fields, axis=1).numpy(), rtol=1e-6)
+
+
+def test_fibinet_component_concatenates_senet_and_bilinear_then_mlp():
+    config = fibinet_pb2.FiBiNet()
+    config.senet.reduction_ratio = 2
+    config.bilinear.num_output_units = 5
+    shapes = [tf.TensorShape([None, 4])] * 3
+    net = FiBiNet.from_params(Params(config, "fibinet"), shapes, "fibinet")
+    assert net.mlp is None  # no mlp configured (fibinet.proto's mlp is unset)
+    fields = [tf.constant(normal(2, 4)) for _ in range(3)]
+    cube = tf.stack(fields, axis=1)
+    expected = tf.concat([tf.reshape(net.senet(cube), [2, 12]), net.bilinear(cube)], axis=1)
+    np.testing.assert_allclose(net(fields).numpy(), expected.numpy(), rtol=1e-6)
+    config.mlp.hidden_units.append(3)
+    assert FiBiNet.from_params(Params(config, "fibinet"), shapes, "f")(fields).shape == (2, 3)
+    with pytest.raises(ParamError, match="type must be one of"):
+        Bilinear.from_params(struct_params({"num_output_units": 2, "type": "full"}), shapes, "b")

@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from easy_rec.layers.interaction import dot_interaction, fm_interaction
+from easy_rec.layers.component import struct_params
+from easy_rec.layers.interaction import (
+    FM,
+    DotInteraction,
+    dot_interaction,
+    fm_interaction,
+    fm_interaction_by_width,
+)
 
 
 # -- DLRM interaction ------------------------------------------------------------------------
@@ -25,3 +32,36 @@ def test_fm_is_the_sum_of_pairwise_inner_products():
     # <v1, v2> + <v1, v3> + <v2, v3> = 11 - 2 - 4 = 5
     assert fm_interaction(v).numpy().tolist() == [[5.0]]
     assert dot_interaction(v).numpy().tolist() == [[11.0, -2.0, -4.0]]
+
+
+def test_fm_by_width_interacts_fields_of_one_width_only():
+    a, b = tf.constant([[1.0, 2.0]]), tf.constant([[3.0, -1.0]])
+    c, d = tf.constant([[1.0, 1.0, 2.0]]), tf.constant([[0.5, 0.0, 1.0]])
+    # <a, b> + <c, d> = (3 - 2) + (0.5 + 2); no pair of a 2-wide and a 3-wide field
+    np.testing.assert_allclose(fm_interaction_by_width([a, c, b, d]).numpy(), [[3.5]])
+    np.testing.assert_allclose(fm_interaction_by_width([a, b]).numpy(),
+                               fm_interaction([a, b]).numpy())
+
+
+def test_fm_component_takes_a_list_or_a_cube_and_has_a_vector_variant():
+    fields = [tf.constant([[1.0, 2.0]]), tf.constant([[3.0, -1.0]])]
+    shapes = [tf.TensorShape([None, 2])] * 2
+    # <v1, v2> = 3 - 2 = 1; per dimension [3, -2]
+    assert FM.from_params(struct_params({}), shapes, "fm")(fields).numpy().tolist() == [[1.0]]
+    cube = tf.stack(fields, axis=1)
+    variant = FM.from_params(struct_params({"use_variant": True}), cube.shape, "fm")
+    assert variant(cube).numpy().tolist() == [[3.0, -2.0]]
+    with pytest.raises(ValueError, match="one width"):
+        FM.from_params(struct_params({}), [tf.TensorShape([None, 2]), tf.TensorShape([None, 3])],
+                       "fm")
+
+
+def test_dot_interaction_component_pairs_and_skip_gather():
+    fields = [tf.constant([[1.0, 0.0]]), tf.constant([[2.0, 1.0]]), tf.constant([[0.0, 3.0]])]
+    shapes = [tf.TensorShape([None, 2])] * 3
+    dot = DotInteraction.from_params(struct_params({}), shapes, "dot")
+    # pairs (0,1) (0,2) (1,2): 2, 0, 3
+    assert dot(fields).numpy().tolist() == [[2.0, 0.0, 3.0]]
+    full = DotInteraction.from_params(struct_params({"skip_gather": True}), shapes, "dot")
+    # lower triangle without the diagonal, row-major 3 x 3
+    assert full(fields).numpy().tolist() == [[0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 3.0, 0.0]]

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from easy_rec.layers.mask_block import MaskBlock
+from easy_rec.layers.component import BlockContext, ParamError, Params, struct_params
+from easy_rec.layers.mask_block import MaskBlock, MaskNet
+from easy_rec.protos import masknet_pb2
 from layers.layer_helpers import dense, layer_norm, normal, randomize, relu, tree_kernels
 
 
@@ -26,3 +28,35 @@ def test_mask_block_matches_numpy(output_size, input_norm, projection):
     assert block.output_dim == (output_size or 10) and out.shape == (3, block.output_dim)
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
     assert len(tree_kernels(block)) == 2 + bool(output_size) + bool(projection)
+
+
+def test_mask_block_component_sizes_and_inputs():
+    shape = tf.TensorShape([None, 8])
+    block = MaskBlock.from_params(struct_params({"reduction_factor": 0.5, "output_size": 3}),
+                                  [shape, tf.TensorShape([None, 4])], "mb")
+    assert block.aggregation.units == 2 and block.input_norm is None and block.output_dim == 3
+    x, mask_input = tf.constant(normal(2, 8)), tf.constant(normal(2, 4))
+    context = BlockContext()
+    np.testing.assert_allclose(block.call_block([x, mask_input], False, context).numpy(),
+                               block(x, mask_input).numpy())
+    with pytest.raises(ParamError, match="'aggregation_size' is required"):
+        MaskBlock.from_params(struct_params({}), shape, "mb")
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_masknet_component_runs_blocks_in_parallel_or_in_series(parallel):
+    config = masknet_pb2.MaskNet(use_parallel=parallel, mask_blocks=[
+        masknet_pb2.MaskBlock(aggregation_size=4, output_size=3),
+        masknet_pb2.MaskBlock(aggregation_size=4, output_size=2)])
+    config.mlp.hidden_units.append(5)
+    net = MaskNet.from_params(Params(config, "masknet"), tf.TensorShape([None, 6]), "net")
+    randomize(net)
+    x = tf.constant(normal(3, 6))
+    normed = net.input_norm(x)
+    first, second = net.blocks
+    if parallel:
+        hidden = tf.concat([first(normed, normed), second(normed, normed)], axis=-1)
+    else:
+        hidden = second(first(normed, normed), normed)
+    np.testing.assert_allclose(net(x).numpy(), net.mlp(hidden, False).numpy(), rtol=1e-5)
+    assert net.output_dim == 5

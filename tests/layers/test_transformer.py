@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from easy_rec.layers.transformer import TransformerEncoder
+from easy_rec.layers.component import BlockContext, ParamError, struct_params
+from easy_rec.layers.transformer import TransformerBlock, TransformerEncoder
 
 
 # ------------------------------------------------------------------ transformer
@@ -31,3 +33,17 @@ def test_a_block_without_attention_values_or_feed_forward_is_layer_norms():
     # attention and feed-forward add 0: LN(LN(LN(x))); [1, 3] -> [-1, 1]; [2, 2] -> [0, 0]
     out = encoder(x, tf.constant([[True, True]])).numpy()
     np.testing.assert_allclose(out, [[[-1.0, 1.0], [0.0, 0.0]]], atol=1e-4)
+
+
+def test_transformer_block_component_takes_x_and_mask():
+    shapes = [tf.TensorShape([None, 3, 4]), tf.TensorShape([None, 3])]
+    block = TransformerBlock.from_params(
+        struct_params({"hidden_size": 4, "num_attention_heads": 2, "intermediate_size": 8}),
+        shapes, "block")
+    x = tf.constant(np.random.default_rng(0).normal(size=[2, 3, 4]), tf.float32)
+    mask = tf.constant([[1, 1, 0], [1, 1, 1]])
+    np.testing.assert_allclose(block.call_block([x, mask], False, BlockContext()).numpy(),
+                               block(x, tf.cast(mask, tf.bool)).numpy())
+    with pytest.raises(ParamError, match="hidden_size 8 must be the input width 4"):
+        TransformerBlock.from_params(struct_params({"hidden_size": 8, "num_attention_heads": 2}),
+                                     shapes, "block")

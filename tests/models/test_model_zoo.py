@@ -153,11 +153,17 @@ def test_exports_serve_in_a_fresh_process(zoo, tmp_path):
 
 
 def test_every_registered_model_has_a_sample_and_a_docs_page():
+    """Zoo models: samples/<name>_on_movielens.config and docs/models/<name>.md; backbone
+    models (RankModel, MultiTaskModel, MatchModel): samples/backbone/ and docs/backbone.md."""
     sampled = {}
     for sample, path in CONFIGS.items():
         model_class = load_pipeline_config(path).config.model_config.model_class
         sampled[get_model_class(model_class)] = sample
         assert os.path.isfile(os.path.join(DOCS_MODELS, f"{sample}.md")), \
             f"docs/models/{sample}.md is missing"
+    for path in glob.glob(os.path.join(SAMPLES, "backbone", f"*{SAMPLE_SUFFIX}")):
+        model_class = load_pipeline_config(path).config.model_config.model_class
+        sampled[get_model_class(model_class)] = path
+    assert os.path.isfile(os.path.join(REPO, "docs", "backbone.md"))
     missing = [name for name in registered_models() if get_model_class(name) not in sampled]
     assert not missing, f"registered models without a samples/*{SAMPLE_SUFFIX}: {missing}"

@@ -29,11 +29,21 @@ def check_backbone(ctx: CheckContext) -> None:
     groups += [g.group_name for g in model.seq_att_groups]
     try:
         specs = analyse(model.backbone, groups)
+        sequence_groups = {g.group_name for g in model.seq_att_groups}
         for spec in specs.values():
             for block in spec.blocks.values():
-                if block.config is not None and block.group is None:
+                if block.config is None:
+                    continue
+                if block.group is None:
                     Block(block)  # parses its snippets
                     _check_components(block.config, block.path)
+                elif (block.config.input_layer.output_seq_and_normal_feature
+                      and block.group not in sequence_groups):
+                    raise BackboneError(
+                        f"{block.path}.input_layer.output_seq_and_normal_feature",
+                        f"output_seq_and_normal_feature of feature group {block.group!r} is not "
+                        "supported: it reads a seq_att_groups entry (the sequences of a "
+                        "feature group are combined into one vector each)")
         wide_output_dim(model)
     except BackboneError as error:
         ctx.fail(error.field, error.reason)

@@ -175,7 +175,7 @@ def _validate(node: ast.expr, names: set[str], text: str) -> None:
     if isinstance(node, ast.Call):
         name = dotted_name(node.func)
         if name not in ALLOWED_CALLS:
-            raise fail(f"call of {name or 'an expression'!r}")
+            raise fail(f"call of {name!r}" if name else "call of an expression")
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise fail("*args")
