@@ -54,6 +54,14 @@ def configure_threads(train_config) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(train_config.intra_op_parallelism_threads)
 
 
+def apply_seed(train_config) -> None:
+    """Seeds TensorFlow's global random generator from train_config.seed, when set: initial
+    weights and dropout masks are then the same in every run (the input order is seeded by
+    data_config.shuffle_seed)."""
+    if train_config.HasField("seed"):
+        tf.random.set_seed(train_config.seed)
+
+
 class Trainer:
     """Trains the model a pipeline config describes."""
 
@@ -66,6 +74,7 @@ class Trainer:
         self.train_config = config.train_config
         prepare_output_dirs(config)
         configure_threads(self.train_config)
+        apply_seed(self.train_config)
         self.model = build_model(config, base_dir)
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.malformed_rows = tf.Variable(0, dtype=tf.int64, trainable=False, name="malformed_rows")
