@@ -9,6 +9,7 @@ inference uses zero-debiased moving averages of mu_B and var_B.
 
 MLP is EasyRec's DNN block: for each hidden layer, h = dropout(act(BN(h W_i))) (with BN the
 Dense layers have no bias, BN's beta shifts instead). Without BN: h = dropout(act(h W_i + b_i)).
+With input_bn the input is batch-normalised first, h_0 = BN(x) (EasyRec's MultiTower towers).
 
 Shapes: Dense and MLP map [..., input_dim] -> [..., units] (the last hidden_units entry for
 MLP); BatchNorm maps [batch, dim] -> [batch, dim].
@@ -116,7 +117,8 @@ class BatchNorm(Layer):
 class MLP(Layer):
     """Stack of Dense -> [BatchNorm] -> activation -> [Dropout] layers (EasyRec's DNN block).
 
-    dropout_ratio: one rate for every layer, one per layer, or none.
+    dropout_ratio: one rate for every layer, one per layer, or none. input_bn: batch-normalise
+    the input before the first layer.
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class MLP(Layer):
         activation: str = "relu",
         use_bn: bool = True,
         dropout_ratio: Sequence[float] = (),
+        input_bn: bool = False,
         name: str | None = None,
     ):
         super().__init__(name=name)
@@ -142,6 +145,7 @@ class MLP(Layer):
         self.bn_layers = []
         dim = input_dim
         with self.name_scope:
+            self.input_bn = BatchNorm(input_dim, name="input_bn") if input_bn else None
             for i, units in enumerate(hidden_units):
                 self.dense_layers.append(Dense(dim, units, use_bias=not use_bn, name=f"dense_{i}"))
                 if use_bn:
@@ -150,6 +154,8 @@ class MLP(Layer):
         self.output_dim = dim
 
     def __call__(self, x: tf.Tensor, training: bool) -> tf.Tensor:
+        if self.input_bn is not None:
+            x = self.input_bn(x, training)
         for i, dense in enumerate(self.dense_layers):
             x = dense(x)
             if self.bn_layers:

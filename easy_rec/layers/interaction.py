@@ -5,9 +5,11 @@ Recommendation Model for Personalization and Recommendation Systems", 2019,
 https://arxiv.org/abs/1906.00091.
 
     FM:  sum_{i<j} <v_i, v_j> = 0.5 * sum_d ((sum_i v_id)^2 - sum_i v_id^2)
+         (per dimension, without the sum over d: sum_{i<j} v_i * v_j)
     dot: [<v_i, v_j> for i < j] (i <= j with self-interaction)
 
-Shapes: n tensors [batch, dim] -> FM [batch, 1]; dot [batch, n (n - 1) / 2]
+Shapes: n tensors [batch, dim] -> FM [batch, 1] (per dimension [batch, dim]);
+dot [batch, n (n - 1) / 2]
 (or [batch, n (n + 1) / 2]).
 """
 from __future__ import annotations
@@ -15,12 +17,14 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def fm_interaction(embeddings: list[tf.Tensor]) -> tf.Tensor:
-    """Second-order factorization-machine term: sum over pairs <v_i, v_j>, shape [batch, 1]."""
+def fm_interaction(embeddings: list[tf.Tensor], per_dimension: bool = False) -> tf.Tensor:
+    """Second-order factorization-machine term: sum over pairs <v_i, v_j>, shape [batch, 1];
+    per_dimension keeps the pairs' elementwise products summed per dimension, [batch, dim]."""
     stacked = tf.stack(embeddings, axis=1)  # [batch, fields, dim]
     square_of_sum = tf.square(tf.reduce_sum(stacked, axis=1))
     sum_of_square = tf.reduce_sum(tf.square(stacked), axis=1)
-    return 0.5 * tf.reduce_sum(square_of_sum - sum_of_square, axis=1, keepdims=True)
+    pairs = 0.5 * (square_of_sum - sum_of_square)
+    return pairs if per_dimension else tf.reduce_sum(pairs, axis=1, keepdims=True)
 
 
 def dot_interaction(vectors: list[tf.Tensor], self_interaction: bool = False) -> tf.Tensor:

@@ -12,7 +12,13 @@ files (issue 13). The configs run as EasyRec ships them, with only these edits:
 - a SequenceFeature whose `sequence_combiner` easy_rec refuses is read as a TagFeature (mean of
   its token embeddings), as EasyRec's side of the comparison did; the JSON lists such features.
 
-A config easy_rec refuses is reported with the reason instead of an AUC.
+A config easy_rec refuses is reported with the reason instead of an AUC. EasyRec's
+multi_tower_on_movielens is a `backbone` config (model_class RankModel: an MLP [256, 128] per
+feature group, then an MLP [128, 64]); until easy_rec reads `backbone`, the bench also runs it
+as `multi_tower_on_movielens:MultiTower`, the same towers in easy_rec's MultiTower model (towers
+with input BN and ReLU MLPs, as EasyRec's MultiTower model; EasyRec's backbone MLP differs:
+He-uniform kernels, a linear last layer) on otherwise unchanged settings: a proxy, not the
+same model.
 
     python scripts/bench/parity_bench.py [--configs deepfm dcn] [--seeds 1 2 3]
         [--easyrec_configs /work/easyrec_ref/examples/configs] [--data ../shared/data/ml-100k-easyrec]
@@ -44,8 +50,23 @@ DEFAULT_CONFIGS = "/work/easyrec_ref/examples/configs"
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "data", "ml-100k-easyrec")
 
 
-def edited_config_text(path: str, data_dir: str, model_dir: str, seed: int) -> tuple[str, list[str]]:
-    """(the config text with the bench's edits, descriptions of the feature edits)."""
+#: easy_rec model blocks standing in for EasyRec backbone configs: config name -> model text
+PROXIES = {"multi_tower_on_movielens": """
+  model_class: "MultiTower"
+  multi_tower {
+    towers { input: "user" dnn { hidden_units: [256, 128] } }
+    towers { input: "item" dnn { hidden_units: [256, 128] } }
+    final_dnn { hidden_units: [128, 64] }
+    l2_regularization: 1e-4
+  }
+"""}
+PROXY_SUFFIX = ":MultiTower"
+
+
+def edited_config_text(path: str, data_dir: str, model_dir: str, seed: int,
+                       proxy: bool = False) -> tuple[str, list[str]]:
+    """(the config text with the bench's edits, descriptions of the edits beyond paths, epochs,
+    seed and export); `proxy` swaps the model block for its PROXIES entry."""
     from google.protobuf import text_format
 
     from easy_rec.protos import feature_config_pb2, pipeline_pb2
@@ -53,13 +74,19 @@ def edited_config_text(path: str, data_dir: str, model_dir: str, seed: int) -> t
     config = pipeline_pb2.EasyRecConfig()
     with open(path, encoding="utf-8") as f:
         text_format.Parse(f.read(), config)
+    edits = []
+    if proxy:
+        model = config.model_config
+        for field in ("backbone", "model_params", "model_name"):
+            model.ClearField(field)
+        text_format.Merge(PROXIES[os.path.basename(path).removesuffix(".config")], model)
+        edits.append("model: backbone replaced by the MultiTower model with the same towers")
     config.train_input_path = os.path.join(data_dir, "movies_train_data")
     config.eval_input_path = os.path.join(data_dir, "movies_test_data")
     config.model_dir = model_dir
     config.data_config.num_epochs = EPOCHS
     config.train_config.seed = seed
     config.export_config.exporter_type = "none"
-    edits = []
     features = config.feature_config.features or config.feature_configs
     for feature in features:
         if feature.HasField("sequence_combiner") and not _sequence_combiner_supported():
@@ -78,14 +105,14 @@ def _sequence_combiner_supported() -> bool:
     return not field.GetOptions().HasExtension(options_pb2.unsupported)
 
 
-def run_one(path: str, data_dir: str, seed: int) -> dict:
+def run_one(path: str, data_dir: str, seed: int, proxy: bool = False) -> dict:
     """Trains one config with one seed; {"auc", "steps", "edits"} or {"error", "edits"}."""
     from easy_rec.config.errors import ConfigError
     from easy_rec.pipeline import parse_pipeline_config_text
     from easy_rec.training.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as model_dir:
-        text, edits = edited_config_text(path, data_dir, model_dir, seed)
+        text, edits = edited_config_text(path, data_dir, model_dir, seed, proxy)
         try:
             config = parse_pipeline_config_text(text, path=path).config
         except ConfigError as error:
@@ -98,7 +125,8 @@ def run_one(path: str, data_dir: str, seed: int) -> dict:
 
 def summarize(name: str, runs: list[dict]) -> dict:
     """Per-config record: AUC per seed, mean, spread and the comparison with EasyRec."""
-    record: dict = {"edits": runs[0]["edits"], "easyrec": EASYREC_AUC.get(name)}
+    record: dict = {"edits": runs[0]["edits"],
+                    "easyrec": EASYREC_AUC.get(name.removesuffix(PROXY_SUFFIX))}
     errors = [r["error"] for r in runs if "error" in r]
     if errors:
         record["error"] = errors[0]
@@ -123,33 +151,43 @@ def main() -> None:
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one config
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--proxy", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         import logging
 
         logging.basicConfig(level=logging.WARNING)
-        print(json.dumps(run_one(args.one, args.data, args.seed)))
+        print(json.dumps(run_one(args.one, args.data, args.seed, args.proxy)))
         return
     report: dict = {"bench": "parity", "epochs": EPOCHS, "seeds": args.seeds}
     for short in args.configs:
         name = f"{short}_on_movielens"
         path = os.path.join(args.easyrec_configs, f"{name}.config")
-        runs = []
-        for seed in args.seeds:
-            out = subprocess.run([sys.executable, __file__, "--one", path, "--seed", str(seed),
-                                  "--data", args.data], capture_output=True, text=True,
-                                 check=False)
-            lines = out.stdout.strip().splitlines()
-            if out.returncode or not lines:
-                runs.append({"error": out.stderr.strip().splitlines()[-1:] or ["failed"],
-                             "edits": []})
-                break
-            runs.append(json.loads(lines[-1]))
-            if "error" in runs[-1]:
-                break
+        runs = seed_runs(path, args.seeds, args.data)
         report[name] = summarize(name, runs)
         print(json.dumps({name: report[name]}), file=sys.stderr, flush=True)
+        if name in PROXIES and "error" in report[name]:
+            proxy = name + PROXY_SUFFIX
+            report[proxy] = summarize(proxy, seed_runs(path, args.seeds, args.data, proxy=True))
+            print(json.dumps({proxy: report[proxy]}), file=sys.stderr, flush=True)
     print(json.dumps(report, sort_keys=True))
+
+
+def seed_runs(path: str, seeds: list[int], data_dir: str, proxy: bool = False) -> list[dict]:
+    """One subprocess run per seed (stopping at the first failure)."""
+    runs: list[dict] = []
+    for seed in seeds:
+        command = [sys.executable, __file__, "--one", path, "--seed", str(seed), "--data",
+                   data_dir] + (["--proxy"] if proxy else [])
+        out = subprocess.run(command, capture_output=True, text=True, check=False)
+        lines = out.stdout.strip().splitlines()
+        if out.returncode or not lines:
+            tail = out.stderr.strip().splitlines()[-1:] or ["failed"]
+            return runs + [{"error": tail[0], "edits": []}]
+        runs.append(json.loads(lines[-1]))
+        if "error" in runs[-1]:
+            break
+    return runs
 
 
 if __name__ == "__main__":
