@@ -55,11 +55,16 @@ def configure_threads(train_config) -> None:
 
 
 def apply_seed(train_config) -> None:
-    """Seeds TensorFlow's global random generator from train_config.seed, when set: initial
-    weights and dropout masks are then the same in every run (the input order is seeded by
-    data_config.shuffle_seed)."""
+    """With train_config.seed set, makes the run reproducible: seeds TensorFlow's global
+    random generator (initial weights, dropout masks) and switches on op determinism, without
+    which some CPU kernels (oneDNN's) may sum in a different order from run to run. The input
+    order is seeded by data_config.shuffle_seed in any case. Op determinism stays on for the
+    rest of the process."""
     if train_config.HasField("seed"):
         tf.random.set_seed(train_config.seed)
+        tf.config.experimental.enable_op_determinism()
+        logger.info("train_config.seed %d: TensorFlow seeded, op determinism on",
+                    train_config.seed)
 
 
 class Trainer:
