@@ -199,7 +199,9 @@ class FeatureLayer(tf.Module):
         if feature.categorical:
             if feature.table_name not in self.wide_tables:
                 self.wide_tables[feature.table_name] = EmbeddingTable(
-                    feature.num_ids, self.wide_output_dim, name=scope_name(f"{feature.table_name}_wide"))
+                    feature.num_ids, self.wide_output_dim,
+                    make_initializer(self.wide_output_dim, **initializer_kwargs(feature.config)),
+                    name=scope_name(f"{feature.table_name}_wide"))
         elif feature.name_ not in self.wide_dense:
             self.wide_dense[feature.name_] = Dense(
                 feature.dense_dim, self.wide_output_dim, use_bias=False, name=scope_name(f"{feature.name_}_wide"))

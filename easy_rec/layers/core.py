@@ -16,6 +16,7 @@ MLP is EasyRec's DNN / MLP block: for each hidden layer, h = dropout(act(BN(h W_
 the Dense layers have no bias, BN's beta shifts instead). Without BN: h = dropout(act(h W_i +
 b_i)). The last layer may differ (use_final_bn, final_activation, use_final_bias), and BN may
 follow the activation (use_bn_after_activation), as in EasyRec's MLP component.
+With input_bn the input is batch-normalised first, h_0 = BN(x) (EasyRec's MultiTower towers).
 
 Shapes: Dense and MLP map [..., input_dim] -> [..., units] (the last hidden_units entry for
 MLP); BatchNorm and Dice map [batch, dim] (or [batch, len, dim]) to the same shape.
@@ -213,6 +214,7 @@ class MLP(Layer):
     use_final_bn / final_activation / use_final_bias (default: as the others); use_bias None
     means a bias exactly where there is no batch normalisation. With use_bn_after_activation
     the order is Dense -> activation -> BatchNorm. The activation 'dice' is a Dice layer.
+    input_bn: batch-normalise the input before the first layer.
     """
 
     def __init__(
@@ -228,6 +230,7 @@ class MLP(Layer):
         use_final_bias: bool | None = None,
         initializer: str = "glorot_uniform",
         use_bn_after_activation: bool = False,
+        input_bn: bool = False,
         name: str | None = None,
     ):
         super().__init__(name=name)
@@ -253,6 +256,7 @@ class MLP(Layer):
         self._activations: list[Callable[[tf.Tensor], tf.Tensor] | None] = []
         dim = input_dim
         with self.name_scope:
+            self.input_bn = BatchNorm(input_dim, name="input_bn") if input_bn else None
             for i, units in enumerate(hidden_units):
                 self.dense_layers.append(
                     Dense(dim, units, use_bias=bias[i], initializer=initializer, name=f"dense_{i}"))
@@ -264,6 +268,8 @@ class MLP(Layer):
         self.output_dim = dim
 
     def __call__(self, x: tf.Tensor, training: bool) -> tf.Tensor:
+        if self.input_bn is not None:
+            x = self.input_bn(x, training)
         for i, dense in enumerate(self.dense_layers):
             x = dense(x)
             bn = self.bn_layers[i]

@@ -30,22 +30,25 @@ class CrossNet(Layer):
     """DCN cross layers: x_{l+1} = x0 * (x_l . w_l) + b_l + x_l, with w_l, b_l of width dim.
 
     Each layer adds one degree of explicit feature crossing at 2 * dim parameters; the
-    output has the input's width.
+    output has the input's width. As in EasyRec, w_l and b_l both start Glorot-uniform
+    (limit sqrt(6 / (dim + dim))) and are no kernels: l2_regularization leaves them alone.
     """
 
     def __init__(self, dim: int, num_layers: int, name: str | None = None):
         super().__init__(name=name)
+        limit = (3.0 / dim) ** 0.5
         with self.name_scope:
-            self.projections = [Dense(dim, 1, use_bias=False, name=f"w_{i}")
-                                for i in range(num_layers)]
-            self.biases = [tf.Variable(tf.zeros([dim]), name=f"b_{i}") for i in range(num_layers)]
+            self.weights = [tf.Variable(tf.random.uniform([dim], -limit, limit), name=f"w_{i}")
+                            for i in range(num_layers)]
+            self.biases = [tf.Variable(tf.random.uniform([dim], -limit, limit), name=f"b_{i}")
+                           for i in range(num_layers)]
         self.output_dim = dim
 
     def __call__(self, x0: tf.Tensor) -> tf.Tensor:
         """[batch, dim] -> [batch, dim]."""
         x = x0
-        for projection, bias in zip(self.projections, self.biases):
-            x = x0 * projection(x) + bias + x
+        for weight, bias in zip(self.weights, self.biases):
+            x = x0 * tf.reduce_sum(x * weight, axis=1, keepdims=True) + bias + x
         return x
 
 

@@ -24,11 +24,16 @@ INITIALIZERS = ("truncated_normal", "random_normal", "glorot_normal", "constant"
 Initializer = Callable[[list[int]], tf.Tensor]
 
 
+#: stddev of the default initializer is DEFAULT_STDDEV_SCALE / sqrt(dim), as EasyRec's
+#: embedding columns (small initial embeddings keep the first steps' FM / wide terms near 0)
+DEFAULT_STDDEV_SCALE = 0.01
+
+
 def make_initializer(dim: int, kind: str = "", mean: float = 0.0, stddev: float = 1.0,
                      consts: Sequence[float] = ()) -> Initializer:
     """Initializer function (shape -> tensor) of one of INITIALIZERS: a (truncated) normal
     with mean / stddev, glorot normal, or `consts` broadcast (0 when empty); with no kind a
-    truncated normal of stddev 1 / sqrt(dim)."""
+    normal of stddev 0.01 / sqrt(dim) truncated at 2 stddev (EasyRec's default)."""
     if kind == "random_normal":
         return lambda shape: tf.random.normal(shape, mean, stddev)
     if kind == "glorot_normal":
@@ -40,7 +45,7 @@ def make_initializer(dim: int, kind: str = "", mean: float = 0.0, stddev: float 
         return lambda shape: tf.random.truncated_normal(shape, mean, stddev)
     if kind:
         raise ValueError(f"unknown initializer {kind!r}; known: {', '.join(INITIALIZERS)}")
-    return lambda shape: tf.random.truncated_normal(shape, 0.0, 1.0 / dim ** 0.5)
+    return lambda shape: tf.random.truncated_normal(shape, 0.0, DEFAULT_STDDEV_SCALE / dim ** 0.5)
 
 
 @register_layer("EmbeddingTable")

@@ -6,6 +6,7 @@ Recommendation Model for Personalization and Recommendation Systems", 2019,
 https://arxiv.org/abs/1906.00091.
 
     FM:  sum_{i<j} <v_i, v_j> = 0.5 * sum_d ((sum_i v_id)^2 - sum_i v_id^2)
+         (per dimension, without the sum over d: sum_{i<j} v_i * v_j)
     dot: [<v_i, v_j> for i < j] (i <= j with self-interaction)
 
 Shapes: n tensors [batch, dim] -> FM [batch, 1]; dot [batch, n (n - 1) / 2]
@@ -24,12 +25,14 @@ from easy_rec.layers.component import Params, Shapes, field_count, stack_fields
 from easy_rec.layers.registry import register_layer
 
 
-def fm_interaction(embeddings: list[tf.Tensor]) -> tf.Tensor:
-    """Second-order factorization-machine term: sum over pairs <v_i, v_j>, shape [batch, 1]."""
+def fm_interaction(embeddings: list[tf.Tensor], per_dimension: bool = False) -> tf.Tensor:
+    """Second-order factorization-machine term: sum over pairs <v_i, v_j>, shape [batch, 1];
+    per_dimension keeps the pairs' elementwise products summed per dimension, [batch, dim]."""
     stacked = tf.stack(embeddings, axis=1)  # [batch, fields, dim]
     square_of_sum = tf.square(tf.reduce_sum(stacked, axis=1))
     sum_of_square = tf.reduce_sum(tf.square(stacked), axis=1)
-    return 0.5 * tf.reduce_sum(square_of_sum - sum_of_square, axis=1, keepdims=True)
+    pairs = 0.5 * (square_of_sum - sum_of_square)
+    return pairs if per_dimension else tf.reduce_sum(pairs, axis=1, keepdims=True)
 
 
 def fm_interaction_by_width(embeddings: list[tf.Tensor]) -> tf.Tensor:

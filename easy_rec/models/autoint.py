@@ -23,8 +23,11 @@ class AutoInt(RankModel):
     The features of group 'all' (one embedding width), then the fields of its
     sequence_features (pooled histories, keys), are the fields; each interacting layer
     is ReLU(MultiHeadSelfAttention(X) + X W_res). logit = dense(flatten(X_L)), or with `dnn`
-    (AutoInt+) dense([flatten(X_L), MLP(all)]).
+    (AutoInt+) dense([flatten(X_L), MLP(all)]). As in EasyRec, l2_regularization covers the
+    attention and residual kernels (and the dnn's), not the output layer.
     """
+
+    l2_exempt = ("output_layer",)
 
     def build(self, feature_layer: FeatureLayer) -> None:
         names, _ = feature_layer.groups[GROUP]

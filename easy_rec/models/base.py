@@ -125,6 +125,9 @@ class RankModel(tf.Module):
     reads_losses: ClassVar[bool] = True
     #: whether the model reads model_config.backbone (easy_rec.models.backbone)
     reads_backbone: ClassVar[bool] = False
+    #: attributes holding layers whose kernels l2_regularization leaves alone (EasyRec does not
+    #: regularise e.g. the output layer of DCN, AutoInt and MultiTower)
+    l2_exempt: tuple[str, ...] = ()
 
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],
@@ -184,9 +187,10 @@ class RankModel(tf.Module):
     def regularized_kernels(self) -> list[tf.Variable]:
         """Kernels that l2_regularization applies to: those declared by every layer of the
         model (easy_rec.layers.base), outside the feature layer, whose embeddings and wide
-        weights embedding_regularization covers."""
-        features = {id(m) for m in (self.feature_layer, *self.feature_layer.submodules)}
-        return declared_kernels(m for m in self.submodules if id(m) not in features)
+        weights embedding_regularization covers, and outside the `l2_exempt` layers."""
+        skipped = [self.feature_layer, *(getattr(self, name) for name in self.l2_exempt)]
+        skip = {id(m) for layer in skipped for m in (layer, *layer.submodules)}
+        return declared_kernels(m for m in self.submodules if id(m) not in skip)
 
     def dense_l2(self) -> tf.Tensor:
         """l2_regularization (of the model's block) * sum of 0.5 * ||W||^2 over its kernels."""

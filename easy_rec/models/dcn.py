@@ -19,8 +19,11 @@ class DCN(RankModel):
     """dcn { deep_tower { input dnn } cross_tower { input cross_num } final_dnn l2_regularization }.
 
     logit = dense(final_dnn([MLP(deep group), CrossNet(cross group)])), where each cross layer
-    computes x_{l+1} = x0 * (x_l . w_l) + b_l + x_l.
+    computes x_{l+1} = x0 * (x_l . w_l) + b_l + x_l. As in EasyRec, l2_regularization covers
+    the MLPs' kernels, not the cross vectors or the output layer.
     """
+
+    l2_exempt = ("output_layer",)
 
     def build(self, feature_layer: FeatureLayer) -> None:
         deep, cross = self.params.deep_tower, self.params.cross_tower

@@ -15,11 +15,18 @@ from easy_rec.protos import easy_rec_model_pb2, models_pb2
 
 @register_model("MultiTower", models_pb2.MultiTower)
 class MultiTower(RankModel):
-    """towers { input: '<group>' dnn {...} } ... final_dnn {...}."""
+    """towers { input: '<group>' dnn {...} } ... final_dnn {...}.
+
+    As in EasyRec, each tower batch-normalises its group's features before its MLP, and
+    l2_regularization does not cover the output layer.
+    """
+
+    l2_exempt = ("output_layer",)
 
     def build(self, feature_layer: FeatureLayer) -> None:
         self.towers = [
-            MLP(feature_layer.group_dim(t.input), **mlp_kwargs(t.dnn), name=f"tower_{t.input}")
+            MLP(feature_layer.group_dim(t.input), **mlp_kwargs(t.dnn), input_bn=True,
+                name=f"tower_{t.input}")
             for t in self.params.towers
         ]
         self._tower_inputs = [t.input for t in self.params.towers]

@@ -63,6 +63,19 @@ def configure_threads(train_config) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(train_config.intra_op_parallelism_threads)
 
 
+def apply_seed(train_config) -> None:
+    """With train_config.seed set, makes the run reproducible: seeds TensorFlow's global
+    random generator (initial weights, dropout masks) and switches on op determinism, without
+    which some CPU kernels (oneDNN's) may sum in a different order from run to run. The input
+    order is seeded by data_config.shuffle_seed in any case. Op determinism stays on for the
+    rest of the process."""
+    if train_config.HasField("seed"):
+        tf.random.set_seed(train_config.seed)
+        tf.config.experimental.enable_op_determinism()
+        logger.info("train_config.seed %d: TensorFlow seeded, op determinism on",
+                    train_config.seed)
+
+
 class Trainer:
     """Trains the model a pipeline config describes."""
 
@@ -75,6 +88,7 @@ class Trainer:
         self.train_config = config.train_config
         prepare_output_dirs(config)
         configure_threads(self.train_config)
+        apply_seed(self.train_config)
         self.model = build_model(config, base_dir)
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.malformed_rows = tf.Variable(0, dtype=tf.int64, trainable=False, name="malformed_rows")

@@ -117,6 +117,19 @@ def test_shared_embedding_name_uses_one_table():
     np.testing.assert_array_equal(out[0].numpy(), out[1].numpy())
 
 
+def test_deep_and_wide_tables_use_the_feature_initializer_else_easyrec_default():
+    configs = [feature('input_names: "a" hash_bucket_size: 10 embedding_dim: 4 '
+                       'initializer { constant_initializer { consts: 0.5 } }'),
+               feature('input_names: "b" hash_bucket_size: 1000 embedding_dim: 16')]
+    layer = FeatureLayer(configs, [group("wide", ["a", "b"], "WIDE"), group("deep", ["a", "b"])],
+                         wide_output_dim=4)
+    for table in (layer.deep_tables["a"], layer.wide_tables["a"]):
+        assert (table.weights.numpy() == 0.5).all()
+    # unset initializer: truncated normal with stddev 0.01 / sqrt(dim)
+    assert np.abs(layer.deep_tables["b"].weights.numpy()).max() <= 2 * 0.01 / 4
+    assert np.abs(layer.wide_tables["b"].weights.numpy()).max() <= 2 * 0.01 / 2
+
+
 def test_embedding_gradients_are_sparse():
     layer = FeatureLayer([feature('input_names: "a" hash_bucket_size: 100000 embedding_dim: 4'),
                           feature('input_names: "t" feature_type: TagFeature hash_bucket_size: 1000 embedding_dim: 4')],

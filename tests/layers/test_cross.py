@@ -16,11 +16,27 @@ def test_cross_net_matches_numpy():
     cross = CrossNet(6, num_layers=3)
     randomize(cross)
     x = x0
-    for projection, bias in zip(cross.projections, cross.biases):
-        w, b = projection.kernel.numpy(), bias.numpy()
-        x = x0 * (x @ w) + b + x  # x0 * (x_l . w_l) + b_l + x_l
+    for weight, bias in zip(cross.weights, cross.biases):
+        w, b = weight.numpy(), bias.numpy()
+        x = x0 * (x @ w)[:, None] + b + x  # x0 * (x_l . w_l) + b_l + x_l
     np.testing.assert_allclose(cross(tf.constant(x0)).numpy(), x, rtol=1e-5, atol=1e-5)
-    assert [k.shape for k in tree_kernels(cross)] == [(6, 1)] * 3
+    assert tree_kernels(cross) == []  # EasyRec does not L2-regularise the cross vectors
+
+
+def test_cross_net_hand_computed():
+    cross = CrossNet(2, num_layers=1)
+    cross.weights[0].assign([1.0, 2.0])
+    cross.biases[0].assign([0.5, -0.5])
+    # x0 = [1, 3]: x0 . w = 7, so x1 = [1, 3] * 7 + [0.5, -0.5] + [1, 3] = [8.5, 23.5]
+    np.testing.assert_allclose(cross(tf.constant([[1.0, 3.0]])).numpy(), [[8.5, 23.5]])
+
+
+def test_cross_net_starts_glorot_uniform():
+    tf.random.set_seed(0)
+    cross = CrossNet(300, num_layers=1)
+    for values in (cross.weights[0].numpy(), cross.biases[0].numpy()):
+        limit = (6 / 600) ** 0.5  # EasyRec: tf.get_variable's Glorot-uniform, fan_in = fan_out
+        assert np.abs(values).max() <= limit and values.std() > 0.5 * limit
 
 
 @pytest.mark.parametrize("low_rank", [0, 2])

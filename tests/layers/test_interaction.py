@@ -31,6 +31,8 @@ def test_fm_is_the_sum_of_pairwise_inner_products():
     v = [tf.constant([[1.0, 2.0]]), tf.constant([[3.0, 4.0]]), tf.constant([[0.0, -1.0]])]
     # <v1, v2> + <v1, v3> + <v2, v3> = 11 - 2 - 4 = 5
     assert fm_interaction(v).numpy().tolist() == [[5.0]]
+    # per dimension: d0 = 1*3 + 1*0 + 3*0 = 3, d1 = 2*4 + 2*(-1) + 4*(-1) = 2 (they sum to 5)
+    assert fm_interaction(v, per_dimension=True).numpy().tolist() == [[3.0, 2.0]]
     assert dot_interaction(v).numpy().tolist() == [[11.0, -2.0, -4.0]]
 
 

@@ -93,7 +93,9 @@ def test_dcn(rows_file):
     model, batch = build("dcn", rows_file)
     check_trains(model, batch)
     assert model.cross.output_dim == model.feature_layer.group_dim("all") == 9 * 16
-    assert kernel_ids(model.cross) <= {id(k) for k in model.regularized_kernels()}
+    # EasyRec's DCN: L2 on the deep and final MLPs, not on the cross vectors or the output
+    regularized = {id(k) for k in model.regularized_kernels()}
+    assert regularized == kernel_ids(model.deep, model.final_dnn)
 
 
 def test_dcn_v2_low_rank_with_backbone(rows_file):
@@ -111,6 +113,9 @@ def test_autoint(rows_file):
     check_trains(model, batch)
     assert len(model.interacting) == 3 and model.interacting[-1].output_dim == 2 * 16
     assert model.output_layer.kernel.shape == (9 * 32 + 16, 1)
+    # EasyRec's AutoInt: L2 on the attention and residual kernels, not on the output layer
+    regularized = {id(k) for k in model.regularized_kernels()}
+    assert regularized == kernel_ids(*model.interacting, model.dnn)
 
 
 def test_autoint_needs_one_embedding_width(rows_file):

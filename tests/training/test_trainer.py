@@ -94,3 +94,27 @@ def test_ignore_error_skips_counts_and_checkpoints_malformed_rows(tmp_path, smal
     reader = tf.train.load_variable(tf.train.latest_checkpoint(model_dir),
                                     "malformed_rows/.ATTRIBUTES/VARIABLE_VALUE")
     assert int(reader) == 2
+
+
+@pytest.fixture
+def op_determinism():
+    """TensorFlow's determinism switch (which a seeded Trainer turns on), off again afterwards."""
+    from tensorflow.python.framework import config as tf_config
+
+    yield tf_config
+    tf_config.disable_op_determinism()
+
+
+def test_train_config_seed_gives_the_same_model_twice(tmp_path, small_data, op_determinism):
+    def trained(name: str, seed: int) -> list[np.ndarray]:
+        config = sample_config("dcn", str(tmp_path / name), *small_data, **{
+            "train_config.seed": seed, "train_config.num_steps": 5,
+            "export_config.exporter_type": "none", "eval_input_path": ""})
+        trainer, _ = train(config)
+        assert op_determinism.is_op_determinism_enabled()
+        return [v.numpy() for v in sorted(trainer.model.variables, key=lambda v: v.name)]
+
+    first, again, other = trained("a", 7), trained("b", 7), trained("c", 8)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)  # the same seed: bit for bit (dropout included)
+    assert any(not np.array_equal(a, c) for a, c in zip(first, other))
