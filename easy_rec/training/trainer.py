@@ -22,7 +22,7 @@ from easy_rec.input.line_parser import (
 )
 from easy_rec.input.reader import eval_input_path
 from easy_rec.models.builder import build_model, model_column_plan
-from easy_rec.protos import pipeline_pb2
+from easy_rec.protos import pipeline_pb2, train_pb2
 from easy_rec.training.cadence import Cadence, Throttle
 from easy_rec.training.drift_guard import DriftGuard, DriftStopError
 from easy_rec.training.evaluation.evaluator import Evaluator
@@ -54,7 +54,7 @@ def configure_threads(train_config) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(train_config.intra_op_parallelism_threads)
 
 
-def apply_seed(train_config) -> None:
+def apply_seed(train_config: train_pb2.TrainConfig) -> None:
     """With train_config.seed set, makes the run reproducible: seeds TensorFlow's global
     random generator (initial weights, dropout masks) and switches on op determinism, without
     which some CPU kernels (oneDNN's) may sum in a different order from run to run. The input
