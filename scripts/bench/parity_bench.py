@@ -7,7 +7,9 @@ files (issue 13). The configs run as EasyRec ships them, with only these edits:
 
 - the input paths point at the data folder and model_dir at a temporary folder;
 - data_config.num_epochs is 10 (EasyRec's runs: 10 epochs of batch 1024, 641 steps);
-- train_config.seed is the run's seed (an easy_rec field: initial weights and dropout);
+- train_config.seed is the run's seed (an easy_rec field: initial weights and dropout), and
+  each run starts with TF_ENABLE_ONEDNN_OPTS=0, so that it repeats bit for bit (oneDNN's
+  kernels may add partial sums in another order each run; docs/training.md);
 - export_config.exporter_type is "none" (no SavedModel is written);
 - a SequenceFeature with a `sequence_combiner` (the `title` text_cnn) is read as a TagFeature
   (the sum of its token embeddings), as in EasyRec's runs behind the figures (multi_tower's
@@ -172,7 +174,8 @@ def seed_runs(path: str, seeds: list[int], data_dir: str) -> list[dict]:
     for seed in seeds:
         command = [sys.executable, __file__, "--one", path, "--seed", str(seed), "--data",
                    data_dir]
-        out = subprocess.run(command, capture_output=True, text=True, check=False)
+        out = subprocess.run(command, capture_output=True, text=True, check=False,
+                             env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"})
         lines = out.stdout.strip().splitlines()
         if out.returncode or not lines:
             tail = out.stderr.strip().splitlines()[-1:] or ["failed"]
