@@ -22,7 +22,7 @@ from easy_rec.input.line_parser import (
 )
 from easy_rec.input.reader import eval_input_path
 from easy_rec.models.builder import build_model, model_column_plan
-from easy_rec.protos import pipeline_pb2
+from easy_rec.protos import pipeline_pb2, train_pb2
 from easy_rec.training.cadence import Cadence, Throttle
 from easy_rec.training.drift_guard import DriftGuard, DriftStopError
 from easy_rec.training.evaluation.evaluator import Evaluator
@@ -63,17 +63,30 @@ def configure_threads(train_config) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(train_config.intra_op_parallelism_threads)
 
 
-def apply_seed(train_config) -> None:
+def apply_seed(train_config: train_pb2.TrainConfig) -> None:
     """With train_config.seed set, makes the run reproducible: seeds TensorFlow's global
-    random generator (initial weights, dropout masks) and switches on op determinism, without
-    which some CPU kernels (oneDNN's) may sum in a different order from run to run. The input
-    order is seeded by data_config.shuffle_seed in any case. Op determinism stays on for the
-    rest of the process."""
-    if train_config.HasField("seed"):
-        tf.random.set_seed(train_config.seed)
-        tf.config.experimental.enable_op_determinism()
-        logger.info("train_config.seed %d: TensorFlow seeded, op determinism on",
-                    train_config.seed)
+    random generator (initial weights, dropout masks) and switches on op determinism (it stays
+    on for the rest of the process). The input order is seeded by data_config.shuffle_seed in
+    any case. oneDNN's CPU kernels are outside TensorFlow's determinism switch and may add
+    partial sums in a different order from run to run; TensorFlow reads
+    TF_ENABLE_ONEDNN_OPTS only when it loads, so a warning says to set it to 0."""
+    if not train_config.HasField("seed"):
+        return
+    tf.random.set_seed(train_config.seed)
+    tf.config.experimental.enable_op_determinism()
+    logger.info("train_config.seed %d: TensorFlow seeded, op determinism on", train_config.seed)
+    if onednn_enabled():
+        logger.warning("oneDNN kernels are on: runs with the same seed may still differ in the "
+                       "last bits; start with TF_ENABLE_ONEDNN_OPTS=0 for bit-for-bit repeatable "
+                       "runs")
+
+
+def onednn_enabled() -> bool:
+    """True when TensorFlow runs oneDNN (MKL) kernels, i.e. TF_ENABLE_ONEDNN_OPTS was not 0
+    when it loaded (the default of x86 Linux builds)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
 
 
 class Trainer:

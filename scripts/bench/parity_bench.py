@@ -7,18 +7,16 @@ files (issue 13). The configs run as EasyRec ships them, with only these edits:
 
 - the input paths point at the data folder and model_dir at a temporary folder;
 - data_config.num_epochs is 10 (EasyRec's runs: 10 epochs of batch 1024, 641 steps);
-- train_config.seed is the run's seed (an easy_rec field: initial weights and dropout);
+- train_config.seed is the run's seed (an easy_rec field: initial weights and dropout), and
+  each run starts with TF_ENABLE_ONEDNN_OPTS=0, so that it repeats bit for bit (oneDNN's
+  kernels may add partial sums in another order each run; docs/training.md);
 - export_config.exporter_type is "none" (no SavedModel is written);
-- a SequenceFeature whose `sequence_combiner` easy_rec refuses is read as a TagFeature (mean of
-  its token embeddings), as EasyRec's side of the comparison did; the JSON lists such features.
+- a SequenceFeature with a `sequence_combiner` (the `title` text_cnn) is read as a TagFeature
+  (the sum of its token embeddings), as in EasyRec's runs behind the figures (multi_tower's
+  groups do not use `title`, so there it changes nothing); the JSON lists such edits.
 
-A config easy_rec refuses is reported with the reason instead of an AUC. EasyRec's
-multi_tower_on_movielens is a `backbone` config (model_class RankModel: an MLP [256, 128] per
-feature group, then an MLP [128, 64]); until easy_rec reads `backbone`, the bench also runs it
-as `multi_tower_on_movielens:MultiTower`, the same towers in easy_rec's MultiTower model (towers
-with input BN and ReLU MLPs, as EasyRec's MultiTower model; EasyRec's backbone MLP differs:
-He-uniform kernels, a linear last layer) on otherwise unchanged settings: a proxy, not the
-same model.
+A config easy_rec refuses (e.g. multi_tower_on_movielens, a `backbone` config, before the
+backbone support is merged) is reported with the reason instead of an AUC.
 
     python scripts/bench/parity_bench.py [--configs deepfm dcn] [--seeds 1 2 3]
         [--easyrec_configs /work/easyrec_ref/examples/configs] [--data ../shared/data/ml-100k-easyrec]
@@ -54,23 +52,9 @@ DEFAULT_CONFIGS = "/work/easyrec_ref/examples/configs"
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "data", "ml-100k-easyrec")
 
 
-#: easy_rec model blocks standing in for EasyRec backbone configs: config name -> model text
-PROXIES = {"multi_tower_on_movielens": """
-  model_class: "MultiTower"
-  multi_tower {
-    towers { input: "user" dnn { hidden_units: [256, 128] } }
-    towers { input: "item" dnn { hidden_units: [256, 128] } }
-    final_dnn { hidden_units: [128, 64] }
-    l2_regularization: 1e-4
-  }
-"""}
-PROXY_SUFFIX = ":MultiTower"
-
-
-def edited_config_text(path: str, data_dir: str, model_dir: str, seed: int,
-                       proxy: bool = False) -> tuple[str, list[str]]:
+def edited_config_text(path: str, data_dir: str, model_dir: str, seed: int) -> tuple[str, list[str]]:
     """(the config text with the bench's edits, descriptions of the edits beyond paths, epochs,
-    seed and export); `proxy` swaps the model block for its PROXIES entry."""
+    seed and export)."""
     from google.protobuf import text_format
 
     from easy_rec.protos import feature_config_pb2, pipeline_pb2
@@ -79,12 +63,6 @@ def edited_config_text(path: str, data_dir: str, model_dir: str, seed: int,
     with open(path, encoding="utf-8") as f:
         text_format.Parse(f.read(), config)
     edits = []
-    if proxy:
-        model = config.model_config
-        for field in ("backbone", "model_params", "model_name"):
-            model.ClearField(field)
-        text_format.Merge(PROXIES[os.path.basename(path).removesuffix(".config")], model)
-        edits.append("model: backbone replaced by the MultiTower model with the same towers")
     config.train_input_path = os.path.join(data_dir, "movies_train_data")
     config.eval_input_path = os.path.join(data_dir, "movies_test_data")
     config.model_dir = model_dir
@@ -93,20 +71,12 @@ def edited_config_text(path: str, data_dir: str, model_dir: str, seed: int,
     config.export_config.exporter_type = "none"
     features = config.feature_config.features or config.feature_configs
     for feature in features:
-        if feature.HasField("sequence_combiner") and not _sequence_combiner_supported():
+        if feature.HasField("sequence_combiner"):
             feature.feature_type = feature_config_pb2.FeatureConfig.TagFeature
             feature.ClearField("sequence_combiner")
             edits.append(f"{feature.feature_name or feature.input_names[0]}: SequenceFeature "
                          "with sequence_combiner read as TagFeature")
     return text_format.MessageToString(config), edits
-
-
-def _sequence_combiner_supported() -> bool:
-    """True once easy_rec implements FeatureConfig.sequence_combiner."""
-    from easy_rec.protos import feature_config_pb2, options_pb2
-
-    field = feature_config_pb2.FeatureConfig.DESCRIPTOR.fields_by_name["sequence_combiner"]
-    return not field.GetOptions().HasExtension(options_pb2.unsupported)
 
 
 def easyrec_auc(labels: np.ndarray, probs: np.ndarray, num_thresholds: int = 200) -> float:
@@ -132,14 +102,14 @@ def eval_predictions(trainer) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(labels), np.concatenate(probs)
 
 
-def run_one(path: str, data_dir: str, seed: int, proxy: bool = False) -> dict:
+def run_one(path: str, data_dir: str, seed: int) -> dict:
     """Trains one config with one seed; {"auc", "steps", "edits"} or {"error", "edits"}."""
     from easy_rec.config.errors import ConfigError
     from easy_rec.pipeline import parse_pipeline_config_text
     from easy_rec.training.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as model_dir:
-        text, edits = edited_config_text(path, data_dir, model_dir, seed, proxy)
+        text, edits = edited_config_text(path, data_dir, model_dir, seed)
         try:
             config = parse_pipeline_config_text(text, path=path).config
         except ConfigError as error:
@@ -154,8 +124,7 @@ def run_one(path: str, data_dir: str, seed: int, proxy: bool = False) -> dict:
 
 def summarize(name: str, runs: list[dict]) -> dict:
     """Per-config record: AUC per seed, mean, spread and the comparison with EasyRec."""
-    record: dict = {"edits": runs[0]["edits"],
-                    "easyrec": EASYREC_AUC.get(name.removesuffix(PROXY_SUFFIX))}
+    record: dict = {"edits": runs[0]["edits"], "easyrec": EASYREC_AUC.get(name)}
     errors = [r["error"] for r in runs if "error" in r]
     if errors:
         record["error"] = errors[0]
@@ -182,13 +151,12 @@ def main() -> None:
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one config
     parser.add_argument("--seed", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--proxy", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         import logging
 
         logging.basicConfig(level=logging.WARNING)
-        print(json.dumps(run_one(args.one, args.data, args.seed, args.proxy)))
+        print(json.dumps(run_one(args.one, args.data, args.seed)))
         return
     report: dict = {"bench": "parity", "epochs": EPOCHS, "seeds": args.seeds}
     for short in args.configs:
@@ -197,20 +165,17 @@ def main() -> None:
         runs = seed_runs(path, args.seeds, args.data)
         report[name] = summarize(name, runs)
         print(json.dumps({name: report[name]}), file=sys.stderr, flush=True)
-        if name in PROXIES and "error" in report[name]:
-            proxy = name + PROXY_SUFFIX
-            report[proxy] = summarize(proxy, seed_runs(path, args.seeds, args.data, proxy=True))
-            print(json.dumps({proxy: report[proxy]}), file=sys.stderr, flush=True)
     print(json.dumps(report, sort_keys=True))
 
 
-def seed_runs(path: str, seeds: list[int], data_dir: str, proxy: bool = False) -> list[dict]:
+def seed_runs(path: str, seeds: list[int], data_dir: str) -> list[dict]:
     """One subprocess run per seed (stopping at the first failure)."""
     runs: list[dict] = []
     for seed in seeds:
         command = [sys.executable, __file__, "--one", path, "--seed", str(seed), "--data",
-                   data_dir] + (["--proxy"] if proxy else [])
-        out = subprocess.run(command, capture_output=True, text=True, check=False)
+                   data_dir]
+        out = subprocess.run(command, capture_output=True, text=True, check=False,
+                             env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"})
         lines = out.stdout.strip().splitlines()
         if out.returncode or not lines:
             tail = out.stderr.strip().splitlines()[-1:] or ["failed"]

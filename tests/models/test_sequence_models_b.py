@@ -133,6 +133,7 @@ def test_bert4rec_learns_to_predict_masked_items(tmp_path):
         "train_config.num_steps": 120, "train_config.save_checkpoints_steps": 1000,
         "feature_config.features[:].num_buckets": 32,
         "feature_config.features[:].embedding_dim": 16,
+        "feature_config.features[:].initializer.truncated_normal_initializer.stddev": 0.25,
         "model_config.bert4rec.encoder.num_hidden_layers": 1,
         "model_config.bert4rec.encoder.hidden_dropout_prob": 0.0,
         "train_config.optimizer_config[0].adam_optimizer.learning_rate"
@@ -245,8 +246,8 @@ CONFIG_ERRORS = {
         'seq_att_map { key: "movie_id" hist_seq: "hist_movie_ids" }',
         "model_config.seq_att_groups[0]", "no key", "seq_att_groups"),
     "bert4rec_tables": (
-        "bert4rec", 'embedding_dim: 64 num_buckets: 1700 embedding_name: "movie" }',
-        'embedding_dim: 64 num_buckets: 1700 embedding_name: "items" }',
+        "bert4rec", 'input_names: "movie_id" embedding_dim: 64 num_buckets: 1700 embedding_name: "movie"',
+        'input_names: "movie_id" embedding_dim: 64 num_buckets: 1700 embedding_name: "items"',
         "model_config.bert4rec.sequence_group", "embedding_name", "sequence_group"),
     "bert4rec_item_group": (
         "bert4rec", 'feature_names: ["movie_id"]', 'feature_names: ["movie_id", "movie_id"]',

@@ -46,22 +46,16 @@ def test_easyrec_auc_bins_scores_into_200_thresholds():
     assert bench.easyrec_auc(np.array([1, 0]), np.array([0.51, 0.501])) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("proxy", [False, True])
-def test_edited_config(tmp_path, proxy):
+def test_edited_config(tmp_path):
     path = tmp_path / "multi_tower_on_movielens.config"
     path.write_text(CONFIG, encoding="utf-8")
-    text, edits = bench.edited_config_text(str(path), "/data", "/tmp/m", 7, proxy)
+    text, edits = bench.edited_config_text(str(path), "/data", "/tmp/m", 7)
     config = text_format.Parse(text, pipeline_pb2.EasyRecConfig())
     assert (config.train_input_path, config.eval_input_path, config.model_dir) == (
         "/data/movies_train_data", "/data/movies_test_data", "/tmp/m")
     assert (config.data_config.num_epochs, config.train_config.seed) == (10, 7)
     assert config.export_config.exporter_type == "none"
     title = config.feature_config.features[1]
-    switched = not bench._sequence_combiner_supported()  # text_cnn is being implemented
-    assert (title.feature_type == title.TagFeature) == switched
-    assert title.HasField("sequence_combiner") != switched
-    assert switched == ("title: SequenceFeature with sequence_combiner read as TagFeature" in edits)
-    model = config.model_config
-    assert model.model_class == ("MultiTower" if proxy else "RankModel")
-    assert model.HasField("model_params") != proxy and len(edits) == switched + proxy
-    assert bench.PROXY_SUFFIX == ":MultiTower"
+    assert title.feature_type == title.TagFeature and not title.HasField("sequence_combiner")
+    assert edits == ["title: SequenceFeature with sequence_combiner read as TagFeature"]
+    assert config.model_config == text_format.Parse(CONFIG, pipeline_pb2.EasyRecConfig()).model_config

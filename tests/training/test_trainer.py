@@ -11,7 +11,7 @@ from conftest import SAMPLES, sample_rows
 from pipeline_helpers import sample_config, train
 
 from easy_rec.export.exporter import list_exports
-from easy_rec.training.trainer import MalformedInputError, Trainer
+from easy_rec.training.trainer import MalformedInputError, Trainer, onednn_enabled
 
 
 @pytest.mark.slow
@@ -105,7 +105,8 @@ def op_determinism():
     tf_config.disable_op_determinism()
 
 
-def test_train_config_seed_gives_the_same_model_twice(tmp_path, small_data, op_determinism):
+def test_train_config_seed_gives_the_same_model_twice(tmp_path, small_data, op_determinism,
+                                                      caplog):
     def trained(name: str, seed: int) -> list[np.ndarray]:
         config = sample_config("dcn", str(tmp_path / name), *small_data, **{
             "train_config.seed": seed, "train_config.num_steps": 5,
@@ -118,3 +119,6 @@ def test_train_config_seed_gives_the_same_model_twice(tmp_path, small_data, op_d
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)  # the same seed: bit for bit (dropout included)
     assert any(not np.array_equal(a, c) for a, c in zip(first, other))
+    # oneDNN kernels are outside the determinism switch: the trainer says how to turn them off
+    warned = "TF_ENABLE_ONEDNN_OPTS=0" in caplog.text
+    assert warned == onednn_enabled()
