@@ -67,7 +67,7 @@ class UniterFusion(Layer):
                              f"longest text max_seq_len ({max(shapes.text_lengths)})")
 
         def projection(width: int, name: str) -> Dense | None:
-            return Dense(width, hidden, name=name) if width != hidden else None
+            return Dense(width, hidden, name=name) if width and width != hidden else None
 
         self.image_projection = projection(shapes.image_width, "image_projection")
         self.image_segment = (SegmentEmbedding(hidden, positions, stddev, dropout, name="image")
