@@ -149,6 +149,8 @@ class CoMetricLearningI2I(RankModel):
         require(not params.sample_id or params.sample_id in inputs,
                 "model_config.metric_learning.sample_id",
                 f"sample_id {params.sample_id!r} is not an input field", locate)
-        require(len(config.eval_config.metrics_set) == 0, "eval_config.metrics_set",
-                "CoMetricLearningI2I's in-batch recall_at_topk / precision_at_topk are not "
-                "supported: its evaluation reports the loss", locate)
+        for i, metric in enumerate(config.eval_config.metrics_set):
+            name = metric.WhichOneof("metric")
+            require(False, f"eval_config.metrics_set[{i}]", f"{name} is not supported: "
+                    "CoMetricLearningI2I's evaluation reports the loss (EasyRec's in-batch "
+                    "metric-learning recall / precision at k are not implemented)", locate)

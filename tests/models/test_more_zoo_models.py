@@ -446,7 +446,7 @@ def test_co_metric_learning_outputs_and_config_errors(data, tmp_path, batches):
     with pytest.raises(ConfigError, match="reads metric_learning.multi_similarity_loss"):
         config_of(text.replace("loss_type: CIRCLE_LOSS", "loss_type: MULTI_SIMILARITY_LOSS"),
                   data, str(tmp_path))
-    with pytest.raises(ConfigError, match="recall_at_topk / precision_at_topk are not supported"):
+    with pytest.raises(ConfigError, match="recall_at_topk is not supported: CoMetricLearningI2I"):
         config_of(text, data, str(tmp_path),
                   **{"eval_config.metrics_set": [{"recall_at_topk": {"topk": 5}}]})
     with pytest.raises(ConfigError, match="highway is not supported"):
