@@ -161,6 +161,8 @@ def test_sample_builds_and_scores_a_batch(name, data, tmp_path, batches):
     outputs = model(batch, training=True)
     loss = model.loss(outputs, batch)
     assert np.isfinite(float(loss))
+    # evaluation reads each task's head (own-loss models have a plain binary one)
+    assert [task.metric_classes for task in model.tasks] == [1] * len(model.tasks)
     served = model.serving_outputs(model(batch, training=False))
     assert served and all(np.isfinite(v.numpy()).all() for v in served.values()
                           if v.dtype.is_floating)
