@@ -165,7 +165,11 @@ class RankModel(tf.Module):
 
     @property
     def tasks(self) -> list[Task]:
-        """Prediction heads; one unnamed task on label_fields[0] unless a model overrides it."""
+        """Prediction heads; one unnamed task on label_fields[0] unless a model overrides it.
+        A model with own_losses computes its losses itself: its task has a plain binary head
+        (its embedding loss types have no task head)."""
+        if self.own_losses:
+            return [Task("", self.label_fields[0], loss_pb2.CLASSIFICATION, self.num_class)]
         return [Task("", self.label_fields[0], self.loss_type, self.num_class,
                      losses=tuple(self.model_config.losses))]
 

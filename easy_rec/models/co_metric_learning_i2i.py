@@ -15,6 +15,8 @@ import tensorflow as tf
 
 from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
+from easy_rec.layers.core import BatchNorm
+from easy_rec.layers.highway import Highway
 from easy_rec.layers.match import EmbeddingTower
 from easy_rec.metrics.metric_learning import SESSION_OUTPUT
 from easy_rec.models.base import RankModel
@@ -37,8 +39,9 @@ EMBEDDING_OUTPUTS = ("float_emb", "norm_emb")
 
 @register_model("CoMetricLearningI2I", collaborative_metric_learning_pb2.CoMetricLearningI2I)
 class CoMetricLearningI2I(RankModel):
-    """Item embeddings: an MLP over the feature group named by `input` whose last hidden_units
-    entry is the (linear) embedding size. label_fields[0] is the click label; `session_id` names
+    """Item embeddings: an MLP over the feature group named by `input`, and for each `highway`
+    tower its group through batch norm and a Highway layer (emb_size wide), whose last
+    hidden_units entry is the (linear) embedding size. label_fields[0] is the click label; `session_id` names
     the column (e.g. user_id) whose rows form a session. Outputs `float_emb`, and with
     output_l2_normalized_emb (default) `norm_emb`; `sample_id` echoes that column if set.
     Evaluation reports the loss over each eval batch and precision_at_topk (the session column
@@ -48,11 +51,23 @@ class CoMetricLearningI2I(RankModel):
     reads_losses = False
 
     def build(self, feature_layer: FeatureLayer) -> None:
-        self.tower = EmbeddingTower(feature_layer.group_dim(self.params.input),
-                                    **mlp_kwargs(self.params.dnn), name="dnn")
+        params = self.params
+        width = feature_layer.group_dim(params.input) if params.input else 0
+        self.highways = []
+        for i, tower in enumerate(params.highway):
+            dim = feature_layer.group_dim(tower.input)
+            highway = Highway(dim, int(tower.emb_size) or None, max(int(tower.num_layers), 1),
+                              tower.activation, float(tower.dropout_rate),
+                              float(tower.init_gate_bias), name=f"highway_{i}")
+            self.highways.append((tower.input, BatchNorm(dim, name=f"highway_{i}_bn"), highway))
+            width += highway.output_dim
+        self.tower = EmbeddingTower(width, **mlp_kwargs(params.dnn), name="dnn")
 
     def task_outputs(self, features: FeatureLayerOutput, training: bool) -> dict[str, tf.Tensor]:
-        embedding = self.tower(features.concat(self.params.input), training)
+        parts = [features.concat(self.params.input)] if self.params.input else []
+        for group, norm, highway in self.highways:
+            parts.append(highway(norm(features.concat(group), training), training))
+        embedding = self.tower(tf.concat(parts, axis=1), training)
         outputs = {"float_emb": embedding}
         if self.params.output_l2_normalized_emb:
             outputs["norm_emb"] = tf.math.l2_normalize(embedding, axis=-1)
@@ -89,9 +104,11 @@ class CoMetricLearningI2I(RankModel):
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         params = model_config.metric_learning
-        require(bool(params.input), "model_config.metric_learning.input",
-                "input must name the feature group of the items", locate)
-        require_groups(model_config, [params.input], locate)
+        groups = [params.input] if params.input else []
+        groups += [tower.input for tower in params.highway]
+        require(bool(groups), "model_config.metric_learning.input",
+                "input (or a highway tower) must name a feature group of the items", locate)
+        require_groups(model_config, groups, locate)
         require(len(params.dnn.hidden_units) > 0, "model_config.metric_learning.dnn.hidden_units",
                 "dnn needs hidden_units (the last is the embedding size)", locate)
         field = LOSS_FIELDS.get(model_config.loss_type)

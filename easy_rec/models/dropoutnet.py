@@ -116,6 +116,12 @@ class DropoutNet(MatchModel):
             total.append(entry.weight * value)
         return tf.add_n(total)
 
+    @property
+    def loss_input_names(self) -> list[str]:
+        """The session columns of its PAIR_WISE_LOSS entries (its task lists no losses)."""
+        names = [entry.pairwise_loss.session_name for entry in self.model_config.losses]
+        return list(dict.fromkeys(n for n in names if n))
+
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         groups = {g.group_name for g in model_config.feature_groups}

@@ -161,6 +161,8 @@ def test_sample_builds_and_scores_a_batch(name, data, tmp_path, batches):
     outputs = model(batch, training=True)
     loss = model.loss(outputs, batch)
     assert np.isfinite(float(loss))
+    # evaluation reads each task's head (own-loss models have a plain binary one)
+    assert [task.metric_classes for task in model.tasks] == [1] * len(model.tasks)
     served = model.serving_outputs(model(batch, training=False))
     assert served and all(np.isfinite(v.numpy()).all() for v in served.values()
                           if v.dtype.is_floating)
@@ -409,9 +411,10 @@ def test_co_metric_learning_outputs_and_config_errors(data, tmp_path, batches):
     with pytest.raises(ConfigError, match="recall_at_topk is not supported"):
         config_of(text, data, str(tmp_path),
                   **{"eval_config.metrics_set": [{"recall_at_topk": {"topk": 5}}]})
-    with pytest.raises(ConfigError, match="highway is not supported"):
-        config_of(text.replace('input: "item"', 'input: "item" highway { input: "item" '
-                               'emb_size: 8 }'), data, str(tmp_path))
+    highway = text.replace('input: "item"', 'input: "item" highway { input: "item" emb_size: 8 }')
+    hw_model, _ = model_and_batch(config_of(highway, data, str(tmp_path)), batches)
+    assert hw_model.tower.mlp.dense_layers[0].kernel.shape[0] == 64 + 8
+    assert np.isfinite(hw_model(batch, training=True)["float_emb"].numpy()).all()
 
 
 # -- short trainings with export ----------------------------------------------------------------
