@@ -102,10 +102,7 @@ class Task:
 
     @property
     def metric_classes(self) -> int:
-        """num_class as the metrics see it: JRC and ZILN tasks predict one probability, and so
-        do the tasks of embedding losses (the models computing them score one value a row)."""
-        if any(loss.loss_type in EMBEDDING_LOSSES for loss in self.loss_entries):
-            return 1
+        """num_class as the metrics see it: JRC and ZILN tasks predict one probability."""
         return self.num_class if self.head == "multiclass" else 1
 
 
