@@ -45,7 +45,17 @@ def _slice(path: str, rows: int, out: str) -> str:
 
 
 def _batch_loss(trainer: Trainer, batch) -> float:
-    return float(trainer.model.loss(trainer.model(batch, training=False), batch))
+    """The training objective on a fixed batch: training mode with fixed dropout masks, batch
+    norm on the batch's statistics and its moving averages left as they were. (Inference mode
+    is no measure of 40 steps: the moving averages still lag the fast-growing activations of
+    EasyRec's small embedding initialisation.)"""
+    model = trainer.model
+    kept = [v.numpy() for v in model.non_trainable_variables]
+    tf.random.set_seed(11)
+    loss = float(model.loss(model(batch, training=True), batch))
+    for variable, value in zip(model.non_trainable_variables, kept):
+        variable.assign(value)
+    return loss
 
 
 @dataclass
