@@ -22,6 +22,7 @@ from easy_rec.config.edit import Edits, apply_edits
 from easy_rec.config.errors import ConfigError
 from easy_rec.config.expand import expand_config, original_path
 from easy_rec.config.locator import FieldLocator
+from easy_rec.config.required import check_required_fields, fill_required_defaults
 from easy_rec.config.resources import config_base_dir
 from easy_rec.protos import pipeline_pb2
 
@@ -60,18 +61,6 @@ class LoadedConfig:
         return config_base_dir(self.path) or os.getcwd()
 
 
-def check_required_fields(ctx: CheckContext) -> None:
-    """ConfigError naming the first missing proto2 `required` field (and listing the rest)."""
-    missing = ctx.config.FindInitializationErrors()
-    if not missing:
-        return
-    first, rest = missing[0], missing[1:]
-    reason = f"required field {first.rsplit('.', 1)[-1]!r} is missing"
-    if rest:
-        reason += f" (also missing: {', '.join(rest)})"
-    ctx.fail(first, reason)
-
-
 # Checks every load runs unless told otherwise: the config must at least be complete.
 REQUIRED_ONLY: tuple[Check, ...] = (check_required_fields,)
 
@@ -96,7 +85,8 @@ def parse_pipeline_config_text(text: str, path: str = "<string>", edits: Edits =
     """Parses config `text` (attributed to file `path` in errors) into a LoadedConfig.
 
     Steps: text-format parse (tolerant as EasyRec's: a singular field given twice keeps its
-    last value), name ranges and shared_names (easy_rec.config.expand), `edits`
+    last value; a missing required field with a default takes it, see
+    easy_rec.config.required), name ranges and shared_names (easy_rec.config.expand), `edits`
     (``--edit_config_json`` semantics), then `checks` in
     order (the first problem is raised, noting when an edit set the field it names).
     """
@@ -107,6 +97,7 @@ def parse_pipeline_config_text(text: str, path: str = "<string>", edits: Edits =
         text_format.Merge(text, config)
     except text_format.ParseError as error:
         raise _parse_error_to_config_error(error, text, path, locator) from None
+    fill_required_defaults(config)
     origins = expand_config(config)
     edited = apply_edits(config, edits) if edits else []
     loaded = LoadedConfig(config, path, locator, edited, origins)

@@ -34,3 +34,8 @@ def config_base_dir(config_path: str) -> str | None:
     if os.path.isfile(config_path):
         return os.path.dirname(os.path.abspath(config_path))
     return None
+
+
+def asset_file_name(entry: str) -> str:
+    """The path an export_config.asset_files entry names (EasyRec drops a leading '!')."""
+    return entry[1:] if entry.startswith("!") else entry

@@ -54,7 +54,7 @@ def main() -> int:
     require_writable_dir(args.export_dir, "--export_dir")
     base_dir = os.path.dirname(os.path.abspath(args.pipeline_config))
     model, step, _ = load_trained_model(config, args.checkpoint_path, base_dir)
-    print(export_saved_model(model, config, args.export_dir, step))
+    print(export_saved_model(model, config, args.export_dir, step, base_dir=base_dir))
     return 0
 
 

@@ -2,14 +2,24 @@
 evaluation reports."""
 from __future__ import annotations
 
+import os
+
 from easy_rec.config.context import CheckContext
+from easy_rec.config.resources import (
+    asset_file_name,
+    config_file_candidates,
+    resolve_config_file,
+)
 from easy_rec.export.policy import EXPORTER_TYPES
 from easy_rec.metrics.evaluator import is_result_key, metric_result_keys
+from easy_rec.utils.pipeline_files import SAVED_MODEL_CONFIG
 
 
 def check_export_config(ctx: CheckContext) -> None:
-    """exporter_type is known; best_exporter_metric is a configured eval metric."""
+    """exporter_type is known; asset file names do not collide; best_exporter_metric is a
+    configured eval metric."""
     export = ctx.config.export_config
+    check_asset_names(ctx)
     if export.exporter_type not in EXPORTER_TYPES:
         ctx.fail("export_config.exporter_type", f"exporter_type {export.exporter_type!r} "
                  f"is not one of {', '.join(EXPORTER_TYPES)}")
@@ -21,3 +31,25 @@ def check_export_config(ctx: CheckContext) -> None:
         ctx.fail("export_config.best_exporter_metric", f"best_exporter_metric "
                  f"{export.best_exporter_metric!r} is not a configured eval metric; "
                  f"configured: {configured}")
+
+
+def check_asset_names(ctx: CheckContext) -> None:
+    """asset_files entries land in the export's assets/ under their base names: those must
+    differ from each other and from the pipeline config the export carries."""
+    taken = {os.path.basename(SAVED_MODEL_CONFIG): "the pipeline config of the export"}
+    for i, entry in enumerate(ctx.config.export_config.asset_files):
+        name = os.path.basename(asset_file_name(entry))
+        if not name or name in taken:
+            ctx.fail(f"export_config.asset_files[{i}]", f"asset file {entry!r} would be "
+                     f"assets/{name} in the export, which is already {taken.get(name, 'a folder')}")
+        taken[name] = repr(entry)
+
+
+def check_asset_files(ctx: CheckContext) -> None:
+    """Each asset_files entry names an existing file."""
+    for i, entry in enumerate(ctx.config.export_config.asset_files):
+        name = asset_file_name(entry)
+        if resolve_config_file(name, ctx.base_dir) is None:
+            tried = ", ".join(config_file_candidates(name, ctx.base_dir))
+            ctx.fail(f"export_config.asset_files[{i}]", f"asset file {name} does not exist "
+                     f"(tried {tried})")

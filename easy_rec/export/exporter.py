@@ -2,7 +2,9 @@
 named signatures a model adds (RankModel.extra_signatures, e.g. a matching model's towers).
 
 Every export carries the pipeline config it was made from as ``assets/pipeline.config`` (as
-EasyRec's exports do), so batch prediction needs nothing but the export."""
+EasyRec's exports do), so batch prediction needs nothing but the export, plus the files
+export_config.asset_files names, copied into ``assets/`` under their base names (as EasyRec
+adds them to the graph's asset collection)."""
 from __future__ import annotations
 
 import json
@@ -14,6 +16,7 @@ import time
 
 import tensorflow as tf
 
+from easy_rec.config.resources import asset_file_name, resolve_config_file
 from easy_rec.input.fields import column_dtypes
 from easy_rec.models.base import RankModel
 from easy_rec.protos import dataset_pb2, pipeline_pb2
@@ -52,11 +55,24 @@ class ServingModule(tf.Module):
         return self.model.serving_outputs(outputs)
 
 
+def copy_asset_files(export_config: pipeline_pb2.ExportConfig, saved_model_dir: str,
+                     base_dir: str | None) -> None:
+    """Copies each asset_files entry into `saved_model_dir`/assets/ under its base name
+    (resolved as config files are: as written, then beside the config in `base_dir`)."""
+    for entry in export_config.asset_files:
+        name = asset_file_name(entry)
+        source = resolve_config_file(name, base_dir)
+        if source is None:
+            raise FileNotFoundError(f"export_config.asset_files: {name} does not exist")
+        shutil.copyfile(source, os.path.join(saved_model_dir, "assets", os.path.basename(name)))
+
+
 def export_saved_model(model: RankModel, config: pipeline_pb2.EasyRecConfig, export_root: str,
-                       global_step: int, keep: int = 0) -> str:
+                       global_step: int, keep: int = 0, base_dir: str | None = None) -> str:
     """Writes `<export_root>/<timestamp>/` atomically (temp dir, then rename); returns its path.
 
-    The export records `global_step` (EXPORT_INFO) and `config` (SAVED_MODEL_CONFIG). Temp dirs
+    The export records `global_step` (EXPORT_INFO), `config` (SAVED_MODEL_CONFIG) and the
+    asset_files of its export_config (relative ones also looked up in `base_dir`). Temp dirs
     that killed exports left in export_root are removed first. keep > 0 deletes the oldest
     exports beyond that many.
     """
@@ -76,6 +92,7 @@ def export_saved_model(model: RankModel, config: pipeline_pb2.EasyRecConfig, exp
         os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
         with open(os.path.join(tmp, SAVED_MODEL_CONFIG), "w", encoding="utf-8") as f:
             f.write(pipeline_config_text(config))
+        copy_asset_files(config.export_config, tmp, base_dir)
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -45,15 +45,16 @@ class ExportPolicy:
     """Decides the trainer's exports and writes them."""
 
     def __init__(self, model: RankModel, config: pipeline_pb2.EasyRecConfig, step: StepSource,
-                 gate: ExportGate | None = None) -> None:
+                 gate: ExportGate | None = None, base_dir: str | None = None) -> None:
         """`config`: the pipeline config as run (its export_config decides; each export
-        carries it)."""
+        carries it); `base_dir`: the config file's folder (for relative asset_files)."""
         self._model = model
         self._pipeline_config = config
         self._config = config.export_config
         self._root = export_root(config.export_config, config.model_dir)
         self._step = step
         self._gate = gate
+        self._base_dir = base_dir
         self._best: float | None = None
 
     def after_evaluation(self, results: Mapping[str, float], final: bool) -> None:
@@ -76,7 +77,8 @@ class ExportPolicy:
                         path)
             return path
         keep = 0 if kind == "final" else self._config.exports_to_keep
-        return export_saved_model(self._model, self._pipeline_config, root, step, keep=keep)
+        return export_saved_model(self._model, self._pipeline_config, root, step, keep=keep,
+                                  base_dir=self._base_dir)
 
     def _improved(self, results: Mapping[str, float]) -> bool:
         """Whether results beat the best best_exporter_metric so far (then the new best)."""

@@ -1,12 +1,16 @@
 """Config checks shared by the model classes' validate_config hooks."""
 from __future__ import annotations
 
+import logging
+
 from google.protobuf.message import Message
 
 from easy_rec.config.context import Locate
 from easy_rec.config.errors import ConfigError
 from easy_rec.features.feature_layer import FeatureLayer
 from easy_rec.protos import easy_rec_model_pb2, feature_config_pb2
+
+logger = logging.getLogger(__name__)
 
 
 def require_groups(model_config: easy_rec_model_pb2.EasyRecModel, names: list[str],
@@ -114,13 +118,13 @@ def require_sequence_group(model_config: easy_rec_model_pb2.EasyRecModel, params
 SEQUENCE_TOWER_FIELDS = {"din_towers": "MultiTowerDIN", "bst_towers": "MultiTowerBST"}
 
 
-def reject_sequence_towers(model_config: easy_rec_model_pb2.EasyRecModel, allowed: str | None,
-                           locate: Locate) -> None:
-    """Raises ConfigError when model_config.multi_tower sets a sequence-tower field (see
-    SEQUENCE_TOWER_FIELDS) other than `allowed`, since this model class would ignore it."""
+def warn_ignored_sequence_towers(model_config: easy_rec_model_pb2.EasyRecModel,
+                                 allowed: str | None) -> None:
+    """Logs a warning for each sequence-tower field of model_config.multi_tower (see
+    SEQUENCE_TOWER_FIELDS) other than `allowed`: this model class ignores it, as EasyRec's
+    MultiTower does (its MultiTower proto holds all tower kinds; each model reads its own)."""
     for field, model_class in SEQUENCE_TOWER_FIELDS.items():
-        if field != allowed:
-            require(not getattr(model_config.multi_tower, field),
-                    f"model_config.multi_tower.{field}",
-                    f"{field} need model_class {model_class} (model_class is "
-                    f"{model_config.model_class})", locate)
+        if field != allowed and getattr(model_config.multi_tower, field):
+            logger.warning("model_config.multi_tower.%s is ignored: model_class %s does not read "
+                           "it (as in EasyRec); model_class %s does", field,
+                           model_config.model_class, model_class)

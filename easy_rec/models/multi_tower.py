@@ -7,7 +7,7 @@ from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.models.base import RankModel
-from easy_rec.models.checks import reject_sequence_towers, require_groups
+from easy_rec.models.checks import require_groups, warn_ignored_sequence_towers
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 from easy_rec.protos import easy_rec_model_pb2, models_pb2
@@ -44,7 +44,7 @@ class MultiTower(RankModel):
         from easy_rec.config.errors import ConfigError
 
         towers = model_config.multi_tower.towers
-        reject_sequence_towers(model_config, None, locate)
+        warn_ignored_sequence_towers(model_config, None)
         if not towers:
             raise ConfigError("MultiTower needs at least one towers block",
                               line=locate("model_config.multi_tower"), field="model_config.multi_tower")

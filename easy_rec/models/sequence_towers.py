@@ -9,10 +9,10 @@ from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import (
-    reject_sequence_towers,
     require,
     require_groups,
     require_sequence_groups,
+    warn_ignored_sequence_towers,
 )
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.protos import easy_rec_model_pb2
@@ -60,7 +60,7 @@ class SequenceTowerModel(RankModel):
         field = cls.sequence_towers_field
         require(bool(getattr(params, field)), "model_config.multi_tower",
                 f"{model_config.model_class} needs at least one {field} block", locate)
-        reject_sequence_towers(model_config, field, locate)
+        warn_ignored_sequence_towers(model_config, field)
         require_groups(model_config, [t.input for t in params.towers], locate)
         require_sequence_groups(model_config, [t.input for t in getattr(params, field)], locate)
 

@@ -142,7 +142,7 @@ class Trainer:
         eval_path = eval_input_path(config)
         self.evaluator = Evaluator(config, self.model, eval_path, plan) if eval_path else None
         self.exports = ExportPolicy(self.model, config, step=lambda: int(self.global_step),
-                                    gate=self._may_export)
+                                    gate=self._may_export, base_dir=base_dir)
         self._summary = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
         self.train_stats: dict[str, float] = {}
 

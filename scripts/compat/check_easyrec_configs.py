@@ -5,7 +5,7 @@ Usage::
     python scripts/compat/check_easyrec_configs.py DIR_OR_FILE... [--details out.tsv]
 
 Each config is parsed and validated as ``easy_rec.train --check_config_only`` does, except
-that input paths are not required to exist (the configs name their authors' data). Outcomes:
+that input paths and export asset files are not required to exist (the configs name their authors' data). Outcomes:
 
 - ``pass``: the config validates;
 - ``refused_platform``: refused with "is not supported" for a platform-only option;
@@ -29,11 +29,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from easy_rec.config.errors import ConfigError  # noqa: E402
 from easy_rec.config.loader import load_pipeline_config  # noqa: E402
+from easy_rec.export.config_checks import check_asset_files  # noqa: E402
 from easy_rec.input.config_checks import check_input_paths  # noqa: E402
 from easy_rec.pipeline.checks import PIPELINE_CHECKS  # noqa: E402
 
 PLATFORM_MARK = "platform-only"
-CHECKS = tuple(check for check in PIPELINE_CHECKS if check is not check_input_paths)
+# the files a config names (data, export assets) belong to its authors: not looked for
+CHECKS = tuple(check for check in PIPELINE_CHECKS
+               if check is not check_input_paths and check is not check_asset_files)
 
 
 def classify(path: str) -> tuple[str, str]:
