@@ -10,8 +10,7 @@ from easy_rec.config.resources import (
     config_file_candidates,
     resolve_config_file,
 )
-from easy_rec.export.policy import EXPORTER_TYPES
-from easy_rec.metrics.evaluator import is_result_key, metric_result_keys
+from easy_rec.export.policy import EXPORTER_TYPES, best_metric
 from easy_rec.utils.pipeline_files import SAVED_MODEL_CONFIG
 
 
@@ -25,12 +24,10 @@ def check_export_config(ctx: CheckContext) -> None:
                  f"is not one of {', '.join(EXPORTER_TYPES)}")
     if export.exporter_type != "best":
         return
-    keys = [k for m in ctx.config.eval_config.metrics_set for k in metric_result_keys(m)]
-    if not is_result_key(export.best_exporter_metric, keys):
-        configured = ", ".join(keys) or "none (eval_config.metrics_set is empty)"
+    if not best_metric(ctx.config):
         ctx.fail("export_config.best_exporter_metric", f"best_exporter_metric "
-                 f"{export.best_exporter_metric!r} is not a configured eval metric; "
-                 f"configured: {configured}")
+                 f"{export.best_exporter_metric!r} is not a configured eval metric, and there "
+                 "is none to use instead (eval_config.metrics_set is empty)")
 
 
 def check_asset_names(ctx: CheckContext) -> None:

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Mapping
 
 from easy_rec.export.exporter import export_saved_model, exported_step, list_exports
+from easy_rec.metrics.evaluator import is_result_key, metric_result_keys
 from easy_rec.models.base import RankModel
 from easy_rec.protos import export_pb2, pipeline_pb2
 
@@ -41,6 +42,20 @@ def exports_enabled(export_config: export_pb2.ExportConfig) -> bool:
             or export_config.export_every_n_secs > 0)
 
 
+def best_metric(config: pipeline_pb2.EasyRecConfig) -> str:
+    """The metric the best exporter compares: best_exporter_metric when evaluation reports it;
+    else (with a warning) the first configured eval metric, since EasyRec would fail with a
+    KeyError at its second export; '' when no eval metric is configured."""
+    wanted = config.export_config.best_exporter_metric
+    keys = [k for m in config.eval_config.metrics_set for k in metric_result_keys(m)]
+    if is_result_key(wanted, keys) or not keys:
+        return wanted if keys else ""
+    logger.warning("export_config.best_exporter_metric %r is not a configured eval metric "
+                   "(configured: %s): the best exporter compares %r instead", wanted,
+                   ", ".join(keys), keys[0])
+    return keys[0]
+
+
 class ExportPolicy:
     """Decides the trainer's exports and writes them."""
 
@@ -55,6 +70,7 @@ class ExportPolicy:
         self._step = step
         self._gate = gate
         self._base_dir = base_dir
+        self._metric = best_metric(config) if self._config.exporter_type == "best" else ""
         self._best: float | None = None
 
     def after_evaluation(self, results: Mapping[str, float], final: bool) -> None:
@@ -82,7 +98,7 @@ class ExportPolicy:
 
     def _improved(self, results: Mapping[str, float]) -> bool:
         """Whether results beat the best best_exporter_metric so far (then the new best)."""
-        value = results.get(self._config.best_exporter_metric)
+        value = results.get(self._metric)
         if value is None:
             return False
         better = self._best is None or (

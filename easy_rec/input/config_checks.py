@@ -7,7 +7,7 @@ import os
 from google.protobuf.message import Message
 
 from easy_rec.config.context import CheckContext
-from easy_rec.input.kafka_settings import SERVERS_ENV, parse_offset_info, parse_offset_time
+from easy_rec.input.kafka_settings import SERVERS_ENV, parse_offset_info, start_time
 from easy_rec.input.reader import supported_input_types
 from easy_rec.input.tfrecord_input import COMPRESSION_TYPES
 from easy_rec.protos import dataset_pb2
@@ -68,10 +68,8 @@ def _check_kafka_server(ctx: CheckContext, server: Message, field: str) -> None:
                  f"${SERVERS_ENV}", line_field=field)
     which = server.WhichOneof("offset")
     try:
-        if which == "offset_info":
+        if start_time(server) is None and which == "offset_info":
             parse_offset_info(server.offset_info)
-        elif which == "offset_time":
-            parse_offset_time(server.offset_time)
     except ValueError as error:
         ctx.fail(f"{field}.{which}", str(error))
     for name in ("config_global", "config_topic"):

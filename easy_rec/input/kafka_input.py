@@ -27,7 +27,7 @@ from easy_rec.input.kafka_settings import (
     bootstrap_servers,
     consumer_settings,
     parse_offset_info,
-    parse_offset_time,
+    start_time,
 )
 from easy_rec.input.line_parser import POSITION_BITS, LineParser, columns_for
 from easy_rec.protos import dataset_pb2, kafka_pb2
@@ -234,12 +234,11 @@ class KafkaInput:
             earliest = retry.call("reading beginning offsets",
                                   lambda: consumer.beginning_offsets(tps, self.timeout_ms))
             start = [earliest[tp] for tp in tps]
-            which = self._server.WhichOneof("offset")
-            if which == "offset_info":
+            when = start_time(self._server)
+            if when is None and self._server.WhichOneof("offset") == "offset_info":
                 info = parse_offset_info(self._server.offset_info)
                 start = [max(info.get(p, s), s) for p, s in zip(self.partitions, start)]
-            elif which == "offset_time":
-                when = parse_offset_time(self._server.offset_time)
+            elif when is not None:
                 found = retry.call("looking up offsets for a time", lambda: consumer.offsets_for_times(
                     {tp: when for tp in tps}, self.timeout_ms))
                 end = self.end_offsets(consumer)

@@ -35,14 +35,34 @@ def _setting_value(text: str) -> object:
         return text
 
 
-def parse_offset_info(text: str) -> dict[int, int]:
-    """'{"0": 10, "1": 20}' -> {0: 10, 1: 20}; ValueError when malformed."""
+def _offset_info_object(text: str) -> dict:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"offset_info is not valid JSON: {error}") from None
     if not isinstance(raw, dict):
-        raise ValueError("offset_info must be a JSON object partition -> offset")
+        raise ValueError("offset_info must be a JSON object partition -> offset, or "
+                         '{"timestamp": seconds}')
+    return raw
+
+
+def offset_info_time(text: str) -> int | None:
+    """Milliseconds since the epoch of an offset_info '{"timestamp": <seconds>}' (the form
+    EasyRec's sample deepfm_combo_avazu_kafka_time_offset.config uses: every partition starts
+    at that time, as with offset_time); None for a partition -> offset object."""
+    raw = _offset_info_object(text)
+    if "timestamp" not in raw:
+        return None
+    seconds = raw["timestamp"]
+    if len(raw) > 1 or not isinstance(seconds, int) or seconds < 0:
+        raise ValueError('offset_info {"timestamp": seconds} takes one non-negative integer '
+                         "number of seconds and no partition entries")
+    return seconds * 1000
+
+
+def parse_offset_info(text: str) -> dict[int, int]:
+    """'{"0": 10, "1": 20}' -> {0: 10, 1: 20}; ValueError when malformed."""
+    raw = _offset_info_object(text)
     offsets = {}
     for partition, offset in raw.items():
         if not str(partition).isdigit() or not isinstance(offset, int) or offset < 0:
@@ -63,6 +83,18 @@ def parse_offset_time(text: str) -> int:
     except ValueError:
         raise ValueError(f"offset_time {text!r} is neither '{OFFSET_TIME_FORMAT}' nor seconds "
                          "since the epoch") from None
+
+
+def start_time(server: kafka_pb2.KafkaServer) -> int | None:
+    """Milliseconds since the epoch where reading starts by time (offset_time, or offset_info
+    '{"timestamp": seconds}'); None when it starts at offsets or at the earliest one.
+    ValueError when the setting is malformed."""
+    which = server.WhichOneof("offset")
+    if which == "offset_time":
+        return parse_offset_time(server.offset_time)
+    if which == "offset_info":
+        return offset_info_time(server.offset_info)
+    return None
 
 
 def worker_shard() -> tuple[int, int]:

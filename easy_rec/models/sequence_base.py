@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import tensorflow as tf
+from google.protobuf.message import Message
 
 from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput, SequenceGroup
@@ -25,10 +26,15 @@ class SequenceInterestModel(RankModel):
     serving skip the auxiliary computation.
     """
 
+    @staticmethod
+    def sequence_input(params: Message) -> str:
+        """The seq_att_groups entry the model block reads (its `input`)."""
+        return params.input
+
     def build(self, feature_layer: FeatureLayer) -> None:
         self._groups = [g for g, (_, kind) in feature_layer.groups.items()
                         if kind != feature_config_pb2.WIDE]
-        self._sequence_group = self.params.input
+        self._sequence_group = self.sequence_input(self.params)
         query_dim, _, _ = feature_layer.sequence_dims(self._sequence_group)
         if not query_dim:
             raise ValueError(f"{self.model_config.model_class}: sequence group "
@@ -77,11 +83,12 @@ class SequenceInterestModel(RankModel):
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         block = model_config.WhichOneof("model")
         params = getattr(model_config, block)
-        require_sequence_groups(model_config, [params.input], locate)
-        index = [g.group_name for g in model_config.seq_att_groups].index(params.input)
+        group = cls.sequence_input(params)
+        require_sequence_groups(model_config, [group], locate)
+        index = [g.group_name for g in model_config.seq_att_groups].index(group)
         require(any(m.key for m in model_config.seq_att_groups[index].seq_att_map),
                 f"model_config.seq_att_groups[{index}].seq_att_map",
                 f"{model_config.model_class} compares the history with the target item: sequence "
-                f"group {params.input!r} needs a key in its seq_att_map", locate)
+                f"group {group!r} needs a key in its seq_att_map", locate)
         require(params.aux_loss_weight >= 0, f"model_config.{block}.aux_loss_weight",
                 f"aux_loss_weight must be >= 0, got {params.aux_loss_weight}", locate)

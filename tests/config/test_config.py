@@ -17,6 +17,7 @@ from easy_rec.config.edit import apply_edits
 from easy_rec.config.errors import ConfigError
 from easy_rec.config.features import feature_configs, feature_name
 from easy_rec.config.locator import FieldLocator
+from easy_rec.export.policy import best_metric
 from easy_rec.features.raw_feature import RAW_NORMALIZERS
 from easy_rec.metrics.evaluator import METRIC_KEYS as METRIC_RESULT_KEYS
 from easy_rec.models import registry
@@ -284,7 +285,7 @@ def test_duplicate_singular_field_keeps_the_last_value():
 def test_missing_required_fields():
     error = parse_error(variant('model_dir: "experiments/fake"\n', ""))
     assert error.field == "model_dir" and error.line is None
-    assert "required" in error.reason
+    assert "required" in error.reason and "no default" in error.reason
 
     text = variant('input_fields { input_name: "price" input_type: DOUBLE }',
                    'input_fields { input_type: DOUBLE }')
@@ -292,10 +293,11 @@ def test_missing_required_fields():
     assert error.field.startswith("data_config.input_fields[") and error.field.endswith("].input_name")
     assert error.line == line_of("input_fields { input_type: DOUBLE }", text)
 
+    # a required field with a default (or an enum) takes it, as EasyRec's text_format.Merge
+    # reads it: input_type's first value
     text = variant("  input_type: CSVInput\n", "")
-    error = parse_error(text)
-    assert error.field == "data_config.input_type"
-    assert error.line == line_of("data_config {", text)
+    config = parse_pipeline_config_text(text).config
+    assert config.data_config.input_type == dataset_pb2.DatasetConfig.CSVInput
 
     text = variant('  model_class: "FakeTestModel"\n', "")
     error = parse_error(text)
@@ -595,17 +597,19 @@ def test_gauc_uid_field_missing():
     assert "'uid'" in error.reason
 
 
-def test_exporter_checks():
+def test_exporter_checks(caplog):
     text = variant('exporter_type: "final"', 'exporter_type: "first"')
     error = parse_error(text)
     assert (error.field, error.line) == ("export_config.exporter_type", line_of("first", text))
     best = 'exporter_type: "best"\n  best_exporter_metric: "gauc"'
     parse_pipeline_config_text(variant('exporter_type: "final"', best))
+    # a metric evaluation does not report: a warning, and the first configured metric instead
     text = variant('exporter_type: "final"', 'exporter_type: "best"\n  best_exporter_metric: "mse"')
-    error = parse_error(text)
-    assert error.field == "export_config.best_exporter_metric"
-    assert error.line == line_of("best_exporter_metric", text)
-    assert "auc, gauc" in error.reason
+    config = parse_pipeline_config_text(text).config
+    assert best_metric(config) == "auc"
+    assert "'mse' is not a configured eval metric (configured: auc, gauc)" in caplog.text
+    del config.eval_config.metrics_set[:]
+    assert best_metric(config) == ""
     assert METRIC_RESULT_KEYS["log_loss"] == "logloss"
     assert METRIC_RESULT_KEYS["root_mean_squared_error"] == "rmse"
 

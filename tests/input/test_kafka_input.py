@@ -25,6 +25,7 @@ from easy_rec.input.kafka_settings import (
     consumer_settings,
     parse_offset_info,
     parse_offset_time,
+    start_time,
     worker_shard,
 )
 from easy_rec.input.line_parser import MALFORMED_KEY
@@ -55,6 +56,17 @@ def test_offset_settings_parse_both_formats():
     assert parse_offset_time("20220508 12:00:00") == int(local * 1000)
     with pytest.raises(ValueError, match="offset_time"):
         parse_offset_time("2022-05-08")
+
+
+def test_offset_info_timestamp_starts_every_partition_at_that_time():
+    # EasyRec's sample deepfm_combo_avazu_kafka_time_offset.config writes this form
+    server = kafka_pb2.KafkaServer(offset_info='{"timestamp": 1650765731}')
+    assert start_time(server) == 1650765731000
+    assert start_time(kafka_pb2.KafkaServer(offset_time="1650765731")) == 1650765731000
+    assert start_time(kafka_pb2.KafkaServer(offset_info='{"0": 5}')) is None
+    for bad in ('{"timestamp": 1, "0": 2}', '{"timestamp": "soon"}', '{"timestamp": -1}'):
+        with pytest.raises(ValueError, match="timestamp"):
+            start_time(kafka_pb2.KafkaServer(offset_info=bad))
 
 
 def test_partitions_are_shared_among_workers(monkeypatch):
@@ -195,6 +207,9 @@ def test_start_positions_offset_info_offset_time_and_earliest(stamped_topic):
     timed = KafkaInput(DATA, _server(servers, topic, offset_time=seconds), ["label"])
     keys = [int(k) for b in _read_all(timed) for k in b[KEY_KEY]]
     assert sorted(keys) == list(range(150, 300))
+    stamped = KafkaInput(DATA, _server(servers, topic, offset_info=f'{{"timestamp": {seconds}}}'),
+                         ["label"])
+    assert stamped.start_offsets() == timed.start_offsets()
     later = KafkaInput(DATA, _server(servers, topic, offset_time=str(t0 // 1000 + 3 * 3600)),
                        ["label"])
     assert later.start_offsets() == [int(o) for o in _read_all(earliest)[-1][OFFSETS_KEY]]

@@ -2,6 +2,7 @@
 loss_weight_strategy, with the reasons EasyRec's own asserts give."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from google.protobuf.message import Message
@@ -14,6 +15,8 @@ from easy_rec.models.losses.kd import KD_LOSSES
 from easy_rec.models.losses.listwise import label_transform
 from easy_rec.models.losses.registry import loss_spec, param_of
 from easy_rec.protos import easy_rec_model_pb2, loss_pb2
+
+logger = logging.getLogger(__name__)
 
 LossType = loss_pb2.LossType
 #: why a loss type is not a loss of a task's output
@@ -42,8 +45,10 @@ def check_task_losses(where: str, losses: Sequence[loss_pb2.Loss], loss_type: in
         field = f"{path}.loss_type" if losses else path
         if loss.loss_type == loss_pb2.ORDER_CALIBRATE_LOSS:
             if not relations:
-                raise _fail(locate, field, "ORDER_CALIBRATE_LOSS bounds a task by the towers it "
-                            "depends on: it needs relation_tower_names (a DBMTL tower)")
+                # EasyRec sums the calibration over relation_tower_names: none, no term
+                logger.warning("%s: ORDER_CALIBRATE_LOSS bounds a task by the towers in its "
+                               "relation_tower_names; the tower has none, so it adds nothing "
+                               "(as in EasyRec)", field)
             continue
         spec = loss_spec(loss.loss_type)
         if spec is None:
