@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -40,9 +41,11 @@ def compile_easyrec_protos(proto_dir: str) -> descriptor_pool.DescriptorPool:
             shutil.copy(os.path.join(proto_dir, name), tree)
         out = os.path.join(tmp, "set.pb")
         include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
-        args = ["protoc", f"-I{tmp}", f"-I{include}", f"--descriptor_set_out={out}",
-                "--include_imports", "easy_rec/python/protos/pipeline.proto"]
-        if protoc.main(args) != 0:
+        # a separate process: grpc_tools' protoc crashes once TensorFlow is loaded here
+        args = [sys.executable, "-m", "grpc_tools.protoc", f"-I{tmp}", f"-I{include}",
+                f"--descriptor_set_out={out}", "--include_imports",
+                "easy_rec/python/protos/pipeline.proto"]
+        if subprocess.run(args, check=False).returncode != 0:
             raise SystemExit("protoc failed on EasyRec's protos")
         files = descriptor_pb2.FileDescriptorSet()
         with open(out, "rb") as f:
