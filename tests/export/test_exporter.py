@@ -92,3 +92,61 @@ def test_temp_dir_of_an_export_killed_mid_write_is_removed_live_one_kept(tmp_pat
         proc.wait()
     remove_dead_temps(root)
     assert _temps(root) == []
+
+
+def test_asset_files_are_copied_into_the_exports_assets(tmp_path):
+    # EasyRec adds export_config.asset_files to the SavedModel's assets ('!' prefix dropped)
+    model, batch = sample_model_and_batch("deepfm", ROWS, 8)
+    model(batch, training=False)
+    (tmp_path / "fg.json").write_text('{"features": []}')
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "vocab.txt").write_text("a\nb\n")
+    config = _config(str(tmp_path / "model"))
+    config.export_config.asset_files.extend(["fg.json", "!extra/vocab.txt"])
+    path = ExportPolicy(model, config, step=lambda: 1, base_dir=str(tmp_path)).export("final")
+    assert sorted(os.listdir(os.path.join(path, "assets"))) == [
+        "fg.json", "pipeline.config", "vocab.txt"]
+    assert open(os.path.join(path, "assets", "vocab.txt")).read() == "a\nb\n"
+
+
+@pytest.mark.parametrize("assets, words", [
+    (["a/x.txt", "b/x.txt"], "assets/x.txt in the export, which is already 'a/x.txt'"),
+    (["conf/pipeline.config"], "which is already the pipeline config of the export"),
+    (["no_such_file.json"], "no_such_file.json does not exist"),
+])
+def test_asset_files_checks(tmp_path, assets, words):
+    from easy_rec.config.errors import ConfigError
+    from easy_rec.config.loader import load_pipeline_config
+    from easy_rec.export.config_checks import check_asset_files, check_export_config
+
+    with open(os.path.join(SAMPLES, "deepfm_on_movielens.config"), encoding="utf-8") as f:
+        text = f.read()
+    lines = "".join(f'  asset_files: "{name}"\n' for name in assets)
+    text = text.replace('exporter_type: "final"\n', 'exporter_type: "final"\n' + lines)
+    path = tmp_path / "x.config"
+    path.write_text(text, encoding="utf-8")
+    for name in assets[:-1]:
+        os.makedirs(tmp_path / os.path.dirname(name), exist_ok=True)
+        (tmp_path / name).write_text("")
+    with pytest.raises(ConfigError) as info:
+        load_pipeline_config(str(path), checks=(check_export_config, check_asset_files))
+    assert words in info.value.reason and info.value.field.startswith("export_config.asset_files")
+
+
+def test_best_exporter_compares_the_first_eval_metric_when_its_metric_is_missing(tmp_path):
+    # EasyRec's uniter_on_movielens_only_image_feature.config names 'gauc' but evaluates auc:
+    # EasyRec would fail with a KeyError at its second export; easy_rec warns and compares auc
+    model, batch = sample_model_and_batch("deepfm", ROWS, 8)
+    model(batch, training=False)
+    config = _config(str(tmp_path / "model"))
+    config.export_config.exporter_type = "best"
+    config.export_config.best_exporter_metric = "mse"  # not among the sample's eval metrics
+    step = [1]
+    policy = ExportPolicy(model, config, step=lambda: step[0])
+    policy.after_evaluation({"auc": 0.6}, final=False)
+    step[0] = 2
+    policy.after_evaluation({"auc": 0.5}, final=False)
+    step[0] = 3
+    policy.after_evaluation({"auc": 0.7}, final=False)
+    best = os.path.join(str(tmp_path / "model"), "export", "best")
+    assert [exported_step(os.path.join(best, e)) for e in list_exports(best)] == [3]
