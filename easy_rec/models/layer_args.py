@@ -7,8 +7,9 @@ from typing import Any
 from easy_rec.protos import dnn_pb2, mind_pb2, multi_task_pb2, transformer_pb2
 
 
-def mlp_kwargs(config: dnn_pb2.DNN) -> dict[str, Any]:
-    """MLP / EmbeddingTower arguments of a DNN block (all but input_dim and name)."""
+def mlp_kwargs(config: dnn_pb2.DNN | dnn_pb2.MLP) -> dict[str, Any]:
+    """MLP / EmbeddingTower arguments of a DNN block, or of the DNN fields of an MLP block (all
+    but input_dim and name)."""
     return {"hidden_units": list(config.hidden_units), "activation": config.activation,
             "use_bn": config.use_bn, "dropout_ratio": list(config.dropout_ratio)}
 
