@@ -161,13 +161,19 @@ class RankModel(tf.Module):
         return 1
 
     @property
+    def main_label(self) -> str:
+        """The label of a single-task model: model_config.label_name when set, else the first
+        label field (as EasyRec's RankModel picks it)."""
+        return self.model_config.label_name or self.label_fields[0]
+
+    @property
     def tasks(self) -> list[Task]:
-        """Prediction heads; one unnamed task on label_fields[0] unless a model overrides it.
+        """Prediction heads; one unnamed task on main_label unless a model overrides it.
         A model with own_losses computes its losses itself: its task has a plain binary head
         (its embedding loss types have no task head)."""
         if self.own_losses:
-            return [Task("", self.label_fields[0], loss_pb2.CLASSIFICATION, self.num_class)]
-        return [Task("", self.label_fields[0], self.loss_type, self.num_class,
+            return [Task("", self.main_label, loss_pb2.CLASSIFICATION, self.num_class)]
+        return [Task("", self.main_label, self.loss_type, self.num_class,
                      losses=tuple(self.model_config.losses))]
 
     @property

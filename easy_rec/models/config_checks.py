@@ -120,6 +120,9 @@ def check_losses(ctx: CheckContext) -> None:
     inputs = {f.input_name for f in config.data_config.input_fields}
     labels = list(config.data_config.label_fields) or ["label"]
     strategy = model.loss_weight_strategy
+    if model.label_name and model.label_name not in labels:
+        ctx.fail("model_config.label_name", f"label_name {model.label_name!r} must be one of "
+                 f"data_config.label_fields ({', '.join(labels)})")
     check_own_losses(ctx, cls)
     if issubclass(cls, MatchModel):
         if model.HasField("variational_dropout"):

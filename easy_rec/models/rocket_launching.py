@@ -69,7 +69,7 @@ class RocketLaunching(RankModel):
 
     @property
     def tasks(self) -> list[Task]:
-        label = self.label_fields[0]
+        label = self.main_label
         return [Task(name, label, loss_pb2.CLASSIFICATION, self.num_class)
                 for name in ("light", "booster")]
 

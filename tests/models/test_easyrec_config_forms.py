@@ -58,3 +58,26 @@ def test_multi_tower_ignores_din_towers_with_a_warning(tmp_path, caplog):
     config = _load(tmp_path, "multi_tower", [("    final_dnn {", tower + "    final_dnn {")])
     assert config.model_config.multi_tower.din_towers
     assert "multi_tower.din_towers is ignored: model_class MultiTower" in caplog.text
+
+
+def _two_labels(tmp_path, label_name: str):
+    return _load(tmp_path, "deepfm", [
+        ('  label_fields: "label"\n', '  label_fields: ["label", "rating"]\n'),
+        ('  model_class: "DeepFM"\n', f'  model_class: "DeepFM"\n  label_name: "{label_name}"\n')])
+
+
+def test_label_name_picks_the_label_of_a_single_task_model(tmp_path):
+    # EasyRec's RankModel learns model_config.label_name, else the first label field
+    from easy_rec.models.builder import build_model
+
+    config = _two_labels(tmp_path, "rating")
+    model = build_model(config, base_dir=SAMPLES)
+    assert [t.label_field for t in model.tasks] == ["rating"]
+    config.model_config.ClearField("label_name")
+    assert [t.label_field for t in build_model(config, base_dir=SAMPLES).tasks] == ["label"]
+
+
+def test_label_name_must_be_a_label_field(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        _two_labels(tmp_path, "clicked")
+    assert info.value.field == "model_config.label_name" and "label, rating" in info.value.reason
