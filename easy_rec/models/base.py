@@ -20,7 +20,7 @@ from easy_rec.models.losses.heads import (
 )
 from easy_rec.models.losses.kd import Distillation
 from easy_rec.models.losses.registry import LossInputs, loss_spec, session_column
-from easy_rec.models.losses.task_loss import TaskLoss
+from easy_rec.models.losses.task_loss import TaskLoss, with_model_params
 from easy_rec.protos import easy_rec_model_pb2, eval_pb2, feature_config_pb2, loss_pb2, pipeline_pb2
 
 LossType = loss_pb2.LossType
@@ -151,7 +151,8 @@ class RankModel(tf.Module):
             self.build(self.feature_layer)
             # models computing embedding losses (own_losses) replace loss() altogether
             self.task_losses = [] if self.own_losses else [
-                TaskLoss(task.loss_entries, model_config.loss_weight_strategy,
+                TaskLoss(with_model_params(task.loss_entries, model_config),
+                         model_config.loss_weight_strategy,
                          name=f"loss_{task.name or 'task'}") for task in self.tasks]
             self.distillation = Distillation(model_config.kd, name="kd") \
                 if model_config.kd else None
