@@ -121,6 +121,13 @@ def check_losses(ctx: CheckContext) -> None:
     labels = list(config.data_config.label_fields) or ["label"]
     strategy = model.loss_weight_strategy
     check_own_losses(ctx, cls)
+    if model.grad_norm and not getattr(cls, "supports_grad_norm", False):
+        ctx.fail("model_config.grad_norm", f"grad_norm is not supported: model_class "
+                 f"{model.model_class} has no shared layer to balance (EasyRec defines it for "
+                 "DBMTL's bottom_dnn only)")
+    if model.grad_norm_alpha < 0:
+        ctx.fail("model_config.grad_norm_alpha", f"grad_norm_alpha must be >= 0, got "
+                 f"{model.grad_norm_alpha}")
     if issubclass(cls, MatchModel):
         if model.HasField("variational_dropout"):
             ctx.fail("model_config.variational_dropout", "variational_dropout applies to "

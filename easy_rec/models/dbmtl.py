@@ -34,6 +34,7 @@ class DBMTL(MultiTaskModel):
     """
 
     reads_backbone = True
+    supports_grad_norm = True
 
     @property
     def unpooled_groups(self) -> tuple[str, ...]:
@@ -87,6 +88,10 @@ class DBMTL(MultiTaskModel):
             logits.append(head.output(relation[task.name]))
         return logits
 
+    def shared_kernel(self) -> tf.Variable:
+        """GradNorm's shared weights: the kernel of bottom_dnn's last layer (EasyRec's)."""
+        return self.bottom.dense_layers[-1].kernel
+
     @classmethod
     def input_groups(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> list[str]:
         """'all', or none of its own with a backbone or a CMBF / Uniter bottom (which read the
@@ -116,6 +121,12 @@ class DBMTL(MultiTaskModel):
             raise config_error(locate, "model_config.dbmtl.expert_dnn",
                                "num_expert > 0 needs expert_dnn { hidden_units: [...] }")
         check_relation_towers(cls.towers_in(model_config), locate)
+        if model_config.grad_norm and (fusion or model_config.HasField("backbone")
+                                       or not params.bottom_dnn.hidden_units):
+            raise config_error(locate, "model_config.grad_norm", "grad_norm balances the "
+                               "task gradients at the last layer of bottom_dnn: DBMTL needs "
+                               "bottom_dnn { hidden_units: [...] } (no backbone, bottom_cmbf "
+                               "or bottom_uniter)")
 
 
 def _fusion_field(params: multi_task_pb2.DBMTL) -> str | None:
