@@ -129,3 +129,26 @@ def check_reading_options(ctx: CheckContext) -> None:
                  line_field="data_config")
     if data.HasField("eval_batch_size") and data.eval_batch_size <= 0:
         ctx.fail("data_config.eval_batch_size", "eval_batch_size must be > 0")
+
+
+def check_label_dims(ctx: CheckContext) -> None:
+    """label_dim has at most one entry per label field; a label wider than one value is a
+    STRING column with its label_sep entry (label_columns.py)."""
+    data = ctx.config.data_config
+    if len(data.label_dim) > len(data.label_fields):
+        ctx.fail("data_config.label_dim", f"label_dim has {len(data.label_dim)} entries for "
+                 f"{len(data.label_fields)} label_fields")
+    types = {f.input_name: f.input_type for f in data.input_fields}
+    for i, dim in enumerate(data.label_dim):
+        if dim < 1:
+            ctx.fail(f"data_config.label_dim[{i}]", f"label_dim must be >= 1, got {dim}")
+        if dim == 1:
+            continue
+        name = data.label_fields[i]
+        if types.get(name, _DatasetConfig.STRING) != _DatasetConfig.STRING:
+            ctx.fail(f"data_config.label_dim[{i}]", f"label {name!r} of label_dim {dim} must "
+                     "be a STRING input field holding the values joined by label_sep, got "
+                     f"{_DatasetConfig.FieldType.Name(types[name])}")
+        if i >= len(data.label_sep):
+            ctx.fail(f"data_config.label_dim[{i}]", f"label {name!r} of label_dim {dim} needs "
+                     f"its label_sep entry (label_sep[{i}]; '' splits into characters)")
