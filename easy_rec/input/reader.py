@@ -56,6 +56,8 @@ def _kafka_reader(*args) -> InputReader:
 _READERS: dict[int, Callable[..., InputReader]] = {
     dataset_pb2.DatasetConfig.CSVInput: CSVInput,
     dataset_pb2.DatasetConfig.ParquetInput: _parquet_reader,
+    # EasyRec's ParquetInputV2 reads the same files (docs/input.md: what differs)
+    dataset_pb2.DatasetConfig.ParquetInputV2: _parquet_reader,
     dataset_pb2.DatasetConfig.KafkaInput: _kafka_reader,
     dataset_pb2.DatasetConfig.TFRecordInput: _tfrecord_reader,
     dataset_pb2.DatasetConfig.BatchTFRecordInput: _batch_tfrecord_reader,
