@@ -136,7 +136,7 @@ def check_losses(ctx: CheckContext) -> None:
         for where, tower in cls.towers_in(model):
             check_task_losses(where, tower.losses, tower.loss_type, max(tower.num_class, 1),
                               strategy, inputs, ctx.locate,
-                              getattr(tower, "relation_tower_names", ()))
+                              getattr(tower, "relation_tower_names", None))
             space = tower.task_space_indicator_label
             if space and space not in labels:
                 ctx.fail(f"{where}.task_space_indicator_label", f"task_space_indicator_label "

@@ -2,6 +2,7 @@
 loss_weight_strategy, with the reasons EasyRec's own asserts give."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from google.protobuf.message import Message
@@ -14,6 +15,8 @@ from easy_rec.models.losses.kd import KD_LOSSES
 from easy_rec.models.losses.listwise import label_transform
 from easy_rec.models.losses.registry import loss_spec, param_of
 from easy_rec.protos import easy_rec_model_pb2, loss_pb2
+
+logger = logging.getLogger(__name__)
 
 LossType = loss_pb2.LossType
 #: why a loss type is not a loss of a task's output
@@ -31,9 +34,10 @@ def _fail(locate: Locate, field: str, reason: str) -> ConfigError:
 
 def check_task_losses(where: str, losses: Sequence[loss_pb2.Loss], loss_type: int,
                       num_class: int, strategy: int, inputs: set[str], locate: Locate,
-                      relations: Sequence[str] = ()) -> str:
+                      relations: Sequence[str] | None = None) -> str:
     """Checks one task's losses (`where`: the config path holding `losses` and loss_type);
-    returns the task's head. relations: the tower's relation_tower_names."""
+    returns the task's head. relations: the tower's relation_tower_names (None: the task's
+    message has no such field, e.g. a ranking model or a plain TaskTower)."""
     entries = [(f"{where}.losses[{i}]", loss) for i, loss in enumerate(losses)] \
         or [(f"{where}.loss_type", loss_pb2.Loss(loss_type=loss_type))]
     heads = []
@@ -41,9 +45,13 @@ def check_task_losses(where: str, losses: Sequence[loss_pb2.Loss], loss_type: in
         name = LossType.Name(loss.loss_type)
         field = f"{path}.loss_type" if losses else path
         if loss.loss_type == loss_pb2.ORDER_CALIBRATE_LOSS:
-            if not relations:
+            if relations is None:
                 raise _fail(locate, field, "ORDER_CALIBRATE_LOSS bounds a task by the towers it "
                             "depends on: it needs relation_tower_names (a DBMTL tower)")
+            if not relations:
+                # EasyRec bounds the task by each of its relation_tower_names: none, no term
+                logger.warning("%s (line %s): ORDER_CALIBRATE_LOSS without relation_tower_names "
+                               "adds nothing, as in EasyRec", field, locate(field))
             continue
         spec = loss_spec(loss.loss_type)
         if spec is None:
