@@ -31,6 +31,7 @@ class DBMTL(MultiTaskModel):
 
     With bottom_cmbf or bottom_uniter the bottom is instead CMBF's / Uniter's fusion of the
     groups image, general, text and other (cmbf.md, uniter.md), and bottom_dnn is not used.
+    use_feature_bn batch-normalises group 'all' before bottom_dnn (EasyRec's older DBMTL).
     """
 
     reads_backbone = True
@@ -69,7 +70,7 @@ class DBMTL(MultiTaskModel):
         if fusion == "bottom_uniter":
             return UniterFusion(feature_layer, self.params.bottom_uniter, name="bottom_uniter")
         return MLP(feature_layer.group_dim("all"), **mlp_kwargs(self.params.bottom_dnn),
-                   name="bottom_dnn")
+                   input_bn=self.params.use_feature_bn, name="bottom_dnn")
 
     def task_logits(self, features: FeatureLayerOutput, training: bool) -> list[tf.Tensor]:
         if self.backbone is not None:
@@ -102,8 +103,12 @@ class DBMTL(MultiTaskModel):
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
-        super().validate_config(model_config, locate)
         params = model_config.dbmtl
+        if params.use_feature_bn and (_fusion_field(params) or model_config.HasField("backbone")):
+            raise config_error(locate, "model_config.dbmtl.use_feature_bn", "use_feature_bn "
+                               "normalises group 'all' before bottom_dnn; a backbone, "
+                               "bottom_cmbf or bottom_uniter reads its own groups")
+        super().validate_config(model_config, locate)
         where = "model_config.dbmtl"
         if params.HasField("bottom_cmbf") and params.HasField("bottom_uniter"):
             raise config_error(locate, f"{where}.bottom_uniter", "set bottom_cmbf or "
