@@ -7,15 +7,20 @@ import os
 from google.protobuf.message import Message
 
 from easy_rec.config.context import CheckContext
+from easy_rec.config.features import feature_configs, feature_list_field
 from easy_rec.input.kafka_settings import SERVERS_ENV, parse_offset_info, start_time
 from easy_rec.input.reader import supported_input_types
 from easy_rec.input.tfrecord_input import COMPRESSION_TYPES
-from easy_rec.protos import dataset_pb2
+from easy_rec.protos import dataset_pb2, feature_config_pb2
 from easy_rec.tables.cell_patterns import is_valid_cell
 
 # Path fields that only a given input_type reads (EasyRec's parquet_train_input etc.).
 TYPED_PATH_FIELDS = {"parquet_train_input": "ParquetInput", "parquet_eval_input": "ParquetInput",
                      "kafka_train_input": "KafkaInput", "kafka_eval_input": "KafkaInput"}
+# input types that read the parquet_* path fields
+PARQUET_TYPES = ("ParquetInput", "ParquetInputV2")
+# the feature types EasyRec's ParquetInputV2 builds (it asserts on any other)
+PARQUET_V2_FEATURES = ("IdFeature", "TagFeature", "RawFeature")
 KAFKA_FIELDS = {"train_path": "kafka_train_input", "eval_path": "kafka_eval_input"}
 _DatasetConfig = dataset_pb2.DatasetConfig
 TFRECORD_TYPES = ("TFRecordInput", "BatchTFRecordInput")
@@ -39,7 +44,8 @@ def check_input_paths(ctx: CheckContext) -> None:
     for oneof in ("train_path", "eval_path"):
         which = ctx.config.WhichOneof(oneof)
         needed = TYPED_PATH_FIELDS.get(which or "")
-        if needed and input_type != needed:
+        if needed and input_type != needed and not (needed == "ParquetInput"
+                                                     and input_type in PARQUET_TYPES):
             ctx.fail(which, f"{which} is read with data_config.input_type: {needed}, but "
                      f"input_type is {input_type}; use {needed} or the plain "
                      f"{oneof.replace('_path', '_input_path')}")
@@ -93,7 +99,7 @@ def check_default_values(ctx: CheckContext) -> None:
     """A text reader fills empty cells with default_val, so it must parse as the field's type
     (Parquet list columns use it as tag text and are checked by the reader)."""
     data = ctx.config.data_config
-    if data.input_type == data.ParquetInput:
+    if _input_type(ctx) in PARQUET_TYPES:
         return
     # TFRecord records are typed: an empty default_val is the type's zero (EasyRec's rule)
     tfrecord = _input_type(ctx) in TFRECORD_TYPES
@@ -127,3 +133,39 @@ def check_reading_options(ctx: CheckContext) -> None:
                  line_field="data_config")
     if data.HasField("eval_batch_size") and data.eval_batch_size <= 0:
         ctx.fail("data_config.eval_batch_size", "eval_batch_size must be > 0")
+
+
+def check_label_dims(ctx: CheckContext) -> None:
+    """label_dim has at most one entry per label field; a label wider than one value is a
+    STRING column with its label_sep entry (label_columns.py)."""
+    data = ctx.config.data_config
+    if len(data.label_dim) > len(data.label_fields):
+        ctx.fail("data_config.label_dim", f"label_dim has {len(data.label_dim)} entries for "
+                 f"{len(data.label_fields)} label_fields")
+    types = {f.input_name: f.input_type for f in data.input_fields}
+    for i, dim in enumerate(data.label_dim):
+        if dim < 1:
+            ctx.fail(f"data_config.label_dim[{i}]", f"label_dim must be >= 1, got {dim}")
+        if dim == 1:
+            continue
+        name = data.label_fields[i]
+        if types.get(name, _DatasetConfig.STRING) != _DatasetConfig.STRING:
+            ctx.fail(f"data_config.label_dim[{i}]", f"label {name!r} of label_dim {dim} must "
+                     "be a STRING input field holding the values joined by label_sep, got "
+                     f"{_DatasetConfig.FieldType.Name(types[name])}")
+        if i >= len(data.label_sep):
+            ctx.fail(f"data_config.label_dim[{i}]", f"label {name!r} of label_dim {dim} needs "
+                     f"its label_sep entry (label_sep[{i}]; '' splits into characters)")
+
+
+def check_parquet_v2_features(ctx: CheckContext) -> None:
+    """ParquetInputV2 feeds IdFeature, TagFeature and RawFeature only, as EasyRec's."""
+    if _input_type(ctx) != "ParquetInputV2":
+        return
+    where = feature_list_field(ctx.config)
+    for i, feature in enumerate(feature_configs(ctx.config)):
+        kind = feature_config_pb2.FeatureConfig.FeatureType.Name(feature.feature_type)
+        if kind not in PARQUET_V2_FEATURES:
+            ctx.fail(f"{where}[{i}].feature_type", f"input_type "
+                     f"ParquetInputV2 feeds {', '.join(PARQUET_V2_FEATURES)} only (EasyRec's "
+                     f"ParquetInputV2), not {kind}; use input_type ParquetInput")

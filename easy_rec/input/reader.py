@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from easy_rec.input.column_plan import LIST_COLUMN_FEATURES, ColumnPlan
 from easy_rec.input.csv_input import CSVInput
+from easy_rec.input.label_columns import SplitLabels, label_widths
 from easy_rec.protos import dataset_pb2, kafka_pb2, pipeline_pb2
 from easy_rec.tables.errors import InputError
 
@@ -55,6 +56,8 @@ def _kafka_reader(*args) -> InputReader:
 _READERS: dict[int, Callable[..., InputReader]] = {
     dataset_pb2.DatasetConfig.CSVInput: CSVInput,
     dataset_pb2.DatasetConfig.ParquetInput: _parquet_reader,
+    # EasyRec's ParquetInputV2 reads the same files (docs/input.md: what differs)
+    dataset_pb2.DatasetConfig.ParquetInputV2: _parquet_reader,
     dataset_pb2.DatasetConfig.KafkaInput: _kafka_reader,
     dataset_pb2.DatasetConfig.TFRecordInput: _tfrecord_reader,
     dataset_pb2.DatasetConfig.BatchTFRecordInput: _batch_tfrecord_reader,
@@ -81,7 +84,8 @@ def build_reader(data_config: dataset_pb2.DatasetConfig,
     """Reader over `input_path` (a KafkaServer for KafkaInput) for data_config.input_type.
 
     It parses `columns` (default: every column of `plan`); InputError when a list column feeds
-    anything but TagFeature / RawFeature (see check_list_columns).
+    anything but TagFeature / RawFeature (see check_list_columns). Labels wider than one value
+    (data_config.label_dim) come out as [batch, width] floats (label_columns.py).
     """
     input_type = data_config.input_type
     if input_type not in _READERS:
@@ -91,7 +95,9 @@ def build_reader(data_config: dataset_pb2.DatasetConfig,
     reader = _READERS[input_type](data_config, input_path,
                                   list(plan.columns if columns is None else columns))
     check_list_columns(plan, getattr(reader, "list_columns", frozenset()))
-    return reader
+    parsed = set(plan.columns if columns is None else columns)
+    widths = {k: v for k, v in label_widths(data_config).items() if k in parsed}
+    return SplitLabels(reader, widths) if widths else reader
 
 
 def check_list_columns(plan: ColumnPlan, list_columns: frozenset[str]) -> None:

@@ -9,7 +9,8 @@ https://arxiv.org/abs/2008.13535.
     DCN-V2: x_{l+1} = x_0 * (W_l x_l + b_l) + x_l            (W_l = U_l V_l^T when low rank)
 
 The backbone component Cross is one DCN-V2 layer (EasyRec's), applied to [x_0, x_l]:
-x_{l+1} = x_0 * (act(W x_l + b) + diag_scale * x_l) + x_l; a recurrent block stacks it.
+x_{l+1} = x_0 * (act(W x_l + b) + diag_scale * x_l) + x_l; a recurrent block stacks it, and
+CrossStack stacks it for DCN's `cross_tower { version: 2 }`.
 
 Shapes: [batch, dim] -> [batch, dim].
 """
@@ -128,3 +129,25 @@ class Cross(Layer):
                    params.get("diag_scale", 0.0), params.get("use_bias", True),
                    params.get("preactivation", None, str),
                    params.get("kernel_initializer", "truncated_normal", str), name=name)
+
+
+class CrossStack(Layer):
+    """`num_layers` Cross layers over a fixed x0: x_{l+1} = Cross_l([x0, x_l]), x_0 = input.
+
+    The same network as a backbone `recurrent { fixed_input_index: 0 keras_layer Cross }`
+    block; every layer has its own weights. Shapes: [batch, dim] -> [batch, dim].
+    """
+
+    def __init__(self, dim: int, num_layers: int, name: str | None = None, **cross_options: Any):
+        super().__init__(name=name)
+        with self.name_scope:
+            self.layers = [Cross(dim, name=f"cross_{i}", **cross_options)
+                           for i in range(num_layers)]
+        self.output_dim = dim
+
+    def __call__(self, x0: tf.Tensor) -> tf.Tensor:
+        """[batch, dim] -> [batch, dim]."""
+        x = x0
+        for layer in self.layers:
+            x = layer([x0, x])
+        return x

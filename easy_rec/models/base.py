@@ -11,6 +11,7 @@ from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.base import declared_kernels
 from easy_rec.models import registry as model_registry
+from easy_rec.models.losses.grad_norm import GradNorm
 from easy_rec.models.losses.heads import (
     PROBABILITY_HEADS,
     VALUE_HEADS,
@@ -20,7 +21,7 @@ from easy_rec.models.losses.heads import (
 )
 from easy_rec.models.losses.kd import Distillation
 from easy_rec.models.losses.registry import LossInputs, loss_spec, session_column
-from easy_rec.models.losses.task_loss import TaskLoss
+from easy_rec.models.losses.task_loss import TaskLoss, with_model_params
 from easy_rec.protos import easy_rec_model_pb2, eval_pb2, feature_config_pb2, loss_pb2, pipeline_pb2
 
 LossType = loss_pb2.LossType
@@ -31,6 +32,9 @@ EMBEDDING_LOSSES = (loss_pb2.CIRCLE_LOSS, loss_pb2.MULTI_SIMILARITY_LOSS,
 SERVING_OUTPUTS = ("probs", "logits", "y")
 #: outputs key of the variational dropout penalty of the feature groups
 DROPOUT_PENALTY_KEY = "variational_dropout_loss"
+# marks the outputs of a training call of a model with grad_norm: loss() then adds GradNorm's
+# own term and updates its state (losses.grad_norm)
+GRAD_NORM_STEP_KEY = "grad_norm_step"
 SignatureFunction = Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]
 
 
@@ -128,6 +132,8 @@ class RankModel(tf.Module):
     #: attributes holding layers whose kernels l2_regularization leaves alone (EasyRec does not
     #: regularise e.g. the output layer of DCN, AutoInt and MultiTower)
     l2_exempt: tuple[str, ...] = ()
+    #: whether model_config.grad_norm applies (the model defines shared_kernel)
+    supports_grad_norm: ClassVar[bool] = False
 
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],
@@ -151,10 +157,13 @@ class RankModel(tf.Module):
             self.build(self.feature_layer)
             # models computing embedding losses (own_losses) replace loss() altogether
             self.task_losses = [] if self.own_losses else [
-                TaskLoss(task.loss_entries, model_config.loss_weight_strategy,
+                TaskLoss(with_model_params(task.loss_entries, model_config),
+                         model_config.loss_weight_strategy,
                          name=f"loss_{task.name or 'task'}") for task in self.tasks]
             self.distillation = Distillation(model_config.kd, name="kd") \
                 if model_config.kd else None
+            self.grad_norm = GradNorm(len(self.task_losses), model_config.grad_norm_alpha,
+                                      name="grad_norm") if model_config.grad_norm else None
 
     def wide_output_dim_from_config(self) -> int:
         """Width of wide embeddings; models with a wide part override it from their config."""
@@ -213,6 +222,8 @@ class RankModel(tf.Module):
         outputs["embedding_l2"] = features.embedding_l2
         if features.dropout_penalty is not None:
             outputs[DROPOUT_PENALTY_KEY] = features.dropout_penalty
+        if training and self.grad_norm is not None:
+            outputs[GRAD_NORM_STEP_KEY] = tf.constant(1.0)
         return outputs
 
     def task_outputs(self, features: FeatureLayerOutput, training: bool) -> dict[str, tf.Tensor]:
@@ -225,8 +236,10 @@ class RankModel(tf.Module):
         return {task.key(k): v for k, v in head_outputs(task.head, logits).items()}
 
     def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Sum over tasks of their weighted losses (losses.task_loss), plus the distillation
-        losses of model_config.kd.
+        """Sum over tasks of their weighted losses (losses.task_loss), GradNorm-weighted with
+        model_config.grad_norm (losses.grad_norm; its own term and updates only for outputs
+        of a training call, which carry GRAD_NORM_STEP_KEY), plus the distillation losses of
+        model_config.kd.
 
         A task's row weights are data_config.sample_weight (unless the task sets
         use_sample_weight: false) times its task-space weights; each loss is a mean over rows
@@ -245,9 +258,16 @@ class RankModel(tf.Module):
             inputs = LossInputs(batch[task.label_field], own, self.row_weights(task, batch), batch)
             related = [outputs[t.key("probs")] for t in tasks if t.name in task.relations]
             total.append(task_loss(inputs, task.weight, random[i] if random else None, related))
+        if self.grad_norm is not None:
+            total = self.grad_norm(total, self.shared_kernel(), GRAD_NORM_STEP_KEY in outputs)
         if self.distillation is not None:
             total.append(self.distillation(outputs, batch))
         return tf.add_n(total)
+
+    def shared_kernel(self) -> tf.Variable:
+        """The kernel of the last layer every task shares (GradNorm's W); only models with
+        `supports_grad_norm` define it."""
+        raise NotImplementedError(f"{type(self).__name__} does not support grad_norm")
 
     def row_weights(self, task: Task, batch: dict[str, tf.Tensor]) -> tf.Tensor | None:
         """[batch] weights of the task's rows (sample weight x task-space weight), or None."""

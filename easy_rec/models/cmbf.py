@@ -11,6 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from easy_rec.config.context import Locate
+from easy_rec.config.errors import ConfigError
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.base import Layer
 from easy_rec.layers.core import MLP, Dense
@@ -228,7 +229,7 @@ class CMBF(RankModel):
     unpooled_groups = ("text",)
 
     def build(self, feature_layer: FeatureLayer) -> None:
-        self.fusion = CMBFFusion(feature_layer, self.params.config)
+        self.fusion = CMBFFusion(feature_layer, tower_config(self.params))
         self.final_dnn = MLP(self.fusion.output_dim, **mlp_kwargs(self.params.final_dnn),
                              name="final_dnn")
         self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
@@ -240,8 +241,36 @@ class CMBF(RankModel):
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         require(len(model_config.cmbf.final_dnn.hidden_units) > 0,
                 "model_config.cmbf.final_dnn.hidden_units", "final_dnn needs hidden_units", locate)
-        check_cmbf_tower(model_config, model_config.cmbf.config, "model_config.cmbf.config",
-                         locate)
+        params = model_config.cmbf
+        flat = flat_fields(params)
+        if flat and params.HasField("config"):
+            field = f"model_config.cmbf.{flat[0]}"
+            raise ConfigError(f"set CMBF's tower fields in cmbf.config or directly in cmbf "
+                              f"(older EasyRec form), not both: {', '.join(flat)}",
+                              line=locate(field), field=field)
+        where = "model_config.cmbf" if flat else "model_config.cmbf.config"
+        check_cmbf_tower(model_config, tower_config(params), where, locate)
+
+
+def flat_fields(params: cmbf_pb2.CMBF) -> list[str]:
+    """Names of the CMBFTower fields set directly in `cmbf` (the older EasyRec form)."""
+    tower_fields = cmbf_pb2.CMBFTower.DESCRIPTOR.fields_by_name
+    return [f.name for f, _ in params.ListFields() if f.name in tower_fields]
+
+
+def tower_config(params: cmbf_pb2.CMBF) -> cmbf_pb2.CMBFTower:
+    """cmbf.config, or a CMBFTower of the tower fields set directly in cmbf (older EasyRec
+    releases' flat form; unset fields keep CMBFTower's defaults, which are the same)."""
+    if params.HasField("config"):
+        return params.config
+    tower = cmbf_pb2.CMBFTower()
+    for name in flat_fields(params):
+        value = getattr(params, name)
+        if name == "other_feature_dnn":
+            tower.other_feature_dnn.CopyFrom(value)
+        else:
+            setattr(tower, name, value)
+    return tower
 
 
 def check_cmbf_tower(model_config: easy_rec_model_pb2.EasyRecModel, config: cmbf_pb2.CMBFTower,

@@ -124,6 +124,13 @@ def check_losses(ctx: CheckContext) -> None:
         ctx.fail("model_config.label_name", f"label_name {model.label_name!r} must be one of "
                  f"data_config.label_fields ({', '.join(labels)})")
     check_own_losses(ctx, cls)
+    if model.grad_norm and not getattr(cls, "supports_grad_norm", False):
+        ctx.fail("model_config.grad_norm", f"grad_norm is not supported: model_class "
+                 f"{model.model_class} has no shared layer to balance (EasyRec defines it for "
+                 "DBMTL's bottom_dnn only)")
+    if model.grad_norm_alpha < 0:
+        ctx.fail("model_config.grad_norm_alpha", f"grad_norm_alpha must be >= 0, got "
+                 f"{model.grad_norm_alpha}")
     if issubclass(cls, MatchModel):
         if model.HasField("variational_dropout"):
             ctx.fail("model_config.variational_dropout", "variational_dropout applies to "
@@ -132,7 +139,7 @@ def check_losses(ctx: CheckContext) -> None:
         for where, tower in cls.towers_in(model):
             check_task_losses(where, tower.losses, tower.loss_type, max(tower.num_class, 1),
                               strategy, inputs, ctx.locate,
-                              getattr(tower, "relation_tower_names", ()))
+                              getattr(tower, "relation_tower_names", None))
             space = tower.task_space_indicator_label
             if space and space not in labels:
                 ctx.fail(f"{where}.task_space_indicator_label", f"task_space_indicator_label "

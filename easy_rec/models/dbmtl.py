@@ -31,9 +31,11 @@ class DBMTL(MultiTaskModel):
 
     With bottom_cmbf or bottom_uniter the bottom is instead CMBF's / Uniter's fusion of the
     groups image, general, text and other (cmbf.md, uniter.md), and bottom_dnn is not used.
+    use_feature_bn batch-normalises group 'all' before bottom_dnn (EasyRec's older DBMTL).
     """
 
     reads_backbone = True
+    supports_grad_norm = True
 
     @property
     def unpooled_groups(self) -> tuple[str, ...]:
@@ -68,7 +70,7 @@ class DBMTL(MultiTaskModel):
         if fusion == "bottom_uniter":
             return UniterFusion(feature_layer, self.params.bottom_uniter, name="bottom_uniter")
         return MLP(feature_layer.group_dim("all"), **mlp_kwargs(self.params.bottom_dnn),
-                   name="bottom_dnn")
+                   input_bn=self.params.use_feature_bn, name="bottom_dnn")
 
     def task_logits(self, features: FeatureLayerOutput, training: bool) -> list[tf.Tensor]:
         if self.backbone is not None:
@@ -87,6 +89,10 @@ class DBMTL(MultiTaskModel):
             logits.append(head.output(relation[task.name]))
         return logits
 
+    def shared_kernel(self) -> tf.Variable:
+        """GradNorm's shared weights: the kernel of bottom_dnn's last layer (EasyRec's)."""
+        return self.bottom.dense_layers[-1].kernel
+
     @classmethod
     def input_groups(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> list[str]:
         """'all', or none of its own with a backbone or a CMBF / Uniter bottom (which read the
@@ -97,8 +103,12 @@ class DBMTL(MultiTaskModel):
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
-        super().validate_config(model_config, locate)
         params = model_config.dbmtl
+        if params.use_feature_bn and (_fusion_field(params) or model_config.HasField("backbone")):
+            raise config_error(locate, "model_config.dbmtl.use_feature_bn", "use_feature_bn "
+                               "normalises group 'all' before bottom_dnn; a backbone, "
+                               "bottom_cmbf or bottom_uniter reads its own groups")
+        super().validate_config(model_config, locate)
         where = "model_config.dbmtl"
         if params.HasField("bottom_cmbf") and params.HasField("bottom_uniter"):
             raise config_error(locate, f"{where}.bottom_uniter", "set bottom_cmbf or "
@@ -116,6 +126,12 @@ class DBMTL(MultiTaskModel):
             raise config_error(locate, "model_config.dbmtl.expert_dnn",
                                "num_expert > 0 needs expert_dnn { hidden_units: [...] }")
         check_relation_towers(cls.towers_in(model_config), locate)
+        if model_config.grad_norm and (fusion or model_config.HasField("backbone")
+                                       or not params.bottom_dnn.hidden_units):
+            raise config_error(locate, "model_config.grad_norm", "grad_norm balances the "
+                               "task gradients at the last layer of bottom_dnn: DBMTL needs "
+                               "bottom_dnn { hidden_units: [...] } (no backbone, bottom_cmbf "
+                               "or bottom_uniter)")
 
 
 def _fusion_field(params: multi_task_pb2.DBMTL) -> str | None:

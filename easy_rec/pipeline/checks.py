@@ -30,6 +30,8 @@ from easy_rec.input.config_checks import (
     check_input_paths,
     check_input_type,
     check_kafka_inputs,
+    check_label_dims,
+    check_parquet_v2_features,
     check_reading_options,
     check_separator,
 )
@@ -56,7 +58,9 @@ PIPELINE_CHECKS: tuple[Check, ...] = (
     check_input_field_names,
     check_default_values,
     check_reading_options,
+    check_parquet_v2_features,
     check_label_columns,
+    check_label_dims,
     check_features,
     check_feature_groups,
     check_seq_att_groups,

@@ -25,6 +25,7 @@ from easy_rec.models.builder import build_model, model_column_plan
 from easy_rec.protos import pipeline_pb2, train_pb2
 from easy_rec.training.cadence import Cadence, Throttle
 from easy_rec.training.drift_guard import DriftGuard, DriftStopError
+from easy_rec.training.early_stop import EarlyStop
 from easy_rec.training.evaluation.evaluator import Evaluator
 from easy_rec.training.optimization.freeze import trainable_after_freeze
 from easy_rec.training.optimization.moving_average import (
@@ -122,6 +123,8 @@ class Trainer:
                 self.moving_average.build(
                     [v for v in self._variables if (v.ref() in tables) == embedding], decay)
         self.stop_signals = StopSignals(self.train_config, config.model_dir)
+        # export_config.enable_early_stop: stop when the metric stops improving
+        self.early_stop = EarlyStop(config.export_config)
         self._label = config.data_config.label_fields[0]
         plan = model_column_plan(config, self.model)
         self.input = build_train_input(config, plan)
@@ -255,13 +258,13 @@ class Trainer:
                     saves.mark(step)
                     if self.evaluator and evals.ready():
                         with throughput.excluded():
-                            self._evaluate_and_export(step)
+                            self.early_stop.observe(step, self._evaluate_and_export(step))
                         evals.mark()
                 if exports.due(step):
                     with self.moving_average.swapped():
                         self.exports.export("latest")
                     exports.mark(step)
-                stop_reason = self.stop_signals.reason()
+                stop_reason = self.stop_signals.reason() or self.early_stop.reason()
                 if stop_reason:
                     logger.info("training stops at step %d: %s", step, stop_reason)
                     break

@@ -300,6 +300,24 @@ def test_parquet_paths_in_the_config():
     assert reader_module.eval_input_path(plain) is None
 
 
+def test_parquet_input_v2_reads_like_parquet_input(tmp_path):
+    config = parse_pipeline_config_text(
+        PARQUET_CONFIG_TEXT.replace("INPUT_TYPE", "ParquetInputV2")).config
+    assert reader_module.train_input_path(config) == "train.parquet"
+    path = write(tmp_path / "a.parquet", {"label": pa.array([1, 0], pa.int32()),
+                                          "x": pa.array([7, 8], pa.int64())})
+    plan = build_column_plan(config, ["x"])
+    batch = next(iter(reader_module.build_reader(config.data_config, path, plan)
+                      .make_dataset(2)))
+    assert batch["x"].numpy().tolist() == [7, 8] and batch["label"].numpy().tolist() == [1, 0]
+    # EasyRec's ParquetInputV2 builds IdFeature, TagFeature and RawFeature only
+    combo = PARQUET_CONFIG_TEXT.replace("INPUT_TYPE", "ParquetInputV2").replace(
+        'feature_type: IdFeature', 'feature_type: ComboFeature')
+    with pytest.raises(ConfigError, match="ParquetInputV2 feeds IdFeature") as info:
+        parse_pipeline_config_text(combo)
+    assert info.value.field == "feature_config.features[0].feature_type"
+
+
 def _converter():
     spec = importlib.util.spec_from_file_location(
         "csv_to_parquet", os.path.join(REPO, "scripts", "csv_to_parquet.py"))

@@ -1,4 +1,5 @@
-"""CrossNet (DCN) and CrossNetV2 (DCN-V2) against numpy and hand-computed values."""
+"""CrossNet (DCN), CrossNetV2 / Cross / CrossStack (DCN-V2) against numpy and hand-computed
+values."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from easy_rec.layers.component import struct_params
-from easy_rec.layers.cross import Cross, CrossNet, CrossNetV2
+from easy_rec.layers.cross import Cross, CrossNet, CrossNetV2, CrossStack
 from layers.layer_helpers import randomize, tree_kernels
 
 
@@ -67,3 +68,18 @@ def test_cross_component_is_one_dcn_v2_layer_on_x0_and_x():
     low_rank = Cross.from_params(struct_params({"projection_dim": 1}), tf.TensorShape([None, 2]),
                                  "cross")
     assert low_rank.down.kernel.shape == (2, 1) and low_rank(x).shape == (1, 2)
+
+
+def test_cross_stack_keeps_x0_fixed_hand_computed():
+    stack = CrossStack(2, num_layers=2, diag_scale=1.0, preactivation="relu")
+    for layer, kernel, bias in zip(stack.layers, ([[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]]),
+                                   ([0.0, -5.0], [1.0, 0.0])):
+        layer.dense.kernel.assign(kernel)
+        layer.dense.bias.assign(bias)
+    # x0 = [1, 2]. Layer 1: relu(I x0 + [0, -5]) = [1, 0]; + 1.0 * x0 = [2, 2];
+    #   x1 = x0 * [2, 2] + x0 = [3, 6].
+    # Layer 2: relu(swap(x1) + [1, 0]) = [7, 3]; + x1 = [10, 9]; x2 = x0 * [10, 9] + x1 = [13, 24]
+    np.testing.assert_allclose(stack(tf.constant([[1.0, 2.0]])).numpy(), [[13.0, 24.0]])
+    low_rank = CrossStack(4, num_layers=3, projection_dim=2, use_bias=False)
+    assert sorted(tuple(k.shape) for k in tree_kernels(low_rank)) == [(2, 4)] * 3 + [(4, 2)] * 3
+    assert all(layer.dense.bias is None for layer in low_rank.layers)

@@ -2,14 +2,18 @@
 DeepFM's FM vector under final_dnn, MultiTower's batch-normalised tower inputs."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import sample_rows
+from conftest import SAMPLES, sample_rows
 from layers.layer_helpers import tree_kernels
 from pipeline_helpers import sample_model_and_batch
 
 from easy_rec.layers.interaction import fm_interaction
+from easy_rec.models.builder import build_model
+from easy_rec.pipeline import parse_pipeline_config_text
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +69,15 @@ def test_multi_tower_batch_normalizes_tower_inputs_and_leaves_the_output_unregul
     features.deep[group] = [10.0 * t for t in features.deep[group]]
     np.testing.assert_allclose(model.logits(features, training=True).numpy(), logits.numpy(),
                                rtol=1e-2, atol=1e-3)
+
+
+def test_multi_tower_without_final_dnn_feeds_the_towers_to_the_output(tmp_path):
+    # EasyRec reads an absent (proto-required) final_dnn as an empty DNN: the identity
+    with open(os.path.join(SAMPLES, "multi_tower_on_movielens.config"), encoding="utf-8") as f:
+        text = "\n".join(line for line in f.read().splitlines() if "final_dnn" not in line)
+    config = parse_pipeline_config_text(text, "multi_tower.config").config
+    assert not config.model_config.multi_tower.HasField("final_dnn")
+    model = build_model(config, base_dir=SAMPLES)
+    width = sum(t.output_dim for t in model.towers)
+    assert model.final_dnn.output_dim == width and not model.final_dnn.dense_layers
+    assert model.output_layer.kernel.shape == (width, 1)

@@ -19,6 +19,7 @@ from easy_rec.config.errors import ConfigError
 from easy_rec.input.column_plan import build_column_plan
 from easy_rec.input.reader import build_reader
 from easy_rec.models.builder import build_model
+from easy_rec.models.cmbf import flat_fields, tower_config
 from easy_rec.models.dropoutnet import row_dropout
 from easy_rec.models.losses.metric_learning import circle_loss, multi_similarity_loss
 from easy_rec.pipeline import parse_pipeline_config_text
@@ -311,6 +312,26 @@ def test_cmbf_and_uniter_config_errors(data, tmp_path):
     short = sample_text("cmbf").replace("max_position_embeddings: 16", "max_position_embeddings: 8")
     with pytest.raises(ValueError, match=r"max_position_embeddings \(8\) must be >= the longest"):
         build_model(config_of(short, data, str(tmp_path)), SAMPLES)
+
+
+def test_cmbf_flat_form_of_older_easyrec(data, tmp_path):
+    nested = sample_text("cmbf")
+    start, end = nested.index("    config {\n"), nested.index("    final_dnn {")
+    block = nested[start:end]
+    body = block[len("    config {\n"):block.rindex("    }")]
+    flat = nested.replace(block, body)
+    want = config_of(nested, data, str(tmp_path)).model_config.cmbf
+    got = config_of(flat, data, str(tmp_path)).model_config.cmbf
+    assert not got.HasField("config") and flat_fields(got)
+    assert tower_config(got) == want.config
+    with pytest.raises(ConfigError, match="not both: multi_head_num") as info:
+        config_of(nested.replace("    final_dnn {", "    multi_head_num: 2\n    final_dnn {"),
+                  data, str(tmp_path))
+    assert info.value.field == "model_config.cmbf.multi_head_num"
+    with pytest.raises(ConfigError, match="which multi_head_num .3. heads must divide") as info:
+        config_of(flat.replace("multi_head_num: 2\n", "multi_head_num: 3\n", 1), data,
+                  str(tmp_path))
+    assert info.value.field.startswith("model_config.cmbf.") and ".config." not in info.value.field
 
 
 def test_uniter_segments_and_rows_apart(data, tmp_path, batches):

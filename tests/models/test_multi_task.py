@@ -245,3 +245,15 @@ def test_regression_task_needs_regression_metrics():
     error = config_error(text)
     assert error.field == "eval_config.metrics_set[0]" and "'top'" in error.reason
     assert "metrics_set" in error.reason
+
+
+def test_dbmtl_use_feature_bn_normalises_group_all_before_bottom_dnn():
+    text = sample_text("dbmtl").replace("  dbmtl {\n", "  dbmtl {\n    use_feature_bn: true\n", 1)
+    config = parse_pipeline_config_text(text, "dbmtl.config").config
+    model = build_model(config, SAMPLES)
+    width = model.feature_layer.group_dim("all")
+    assert model.bottom.input_bn is not None and model.bottom.input_bn.gamma.shape == (width,)
+    fused = text.replace("    bottom_dnn { hidden_units: [256] use_bn: false }\n",
+                         "    bottom_uniter { hidden_size: 16 }\n")
+    assert fused != text
+    assert config_error(fused).field == "model_config.dbmtl.use_feature_bn"

@@ -35,6 +35,9 @@ def test_missing_group_is_a_located_config_error(sample, group):
 
 @pytest.mark.parametrize("sample,old,new,field", [
     ("dcn", "cross_num: 3", "cross_num: 0", "model_config.dcn.cross_tower.cross_num"),
+    ("dcn", "cross_num: 3", "cross_num: 3 version: 3", "model_config.dcn.cross_tower.version"),
+    ("dcn", "cross_num: 3", "cross_num: 3 version: 2 preactivation: 'relux'",
+     "model_config.dcn.cross_tower.preactivation"),
     ("dcn_v2", "cross_num: 3", "cross_num: 0", "model_config.dcn_v2.cross.cross_num"),
     ("autoint", "multi_head_num: 2", "multi_head_num: 0", "model_config.autoint.multi_head_num"),
     ("dlrm", 'arch_interaction_op: "dot"', 'arch_interaction_op: "sum"',
@@ -94,6 +97,25 @@ def test_dcn(rows_file):
     check_trains(model, batch)
     assert model.cross.output_dim == model.feature_layer.group_dim("all") == 9 * 16
     # EasyRec's DCN: L2 on the deep and final MLPs, not on the cross vectors or the output
+    regularized = {id(k) for k in model.regularized_kernels()}
+    assert regularized == kernel_ids(model.deep, model.final_dnn)
+
+
+def test_dcn_cross_v2_sample_parses():
+    with open(os.path.join(SAMPLES, "dcn_cross_v2.config"), encoding="utf-8") as f:
+        config = parse_pipeline_config_text(f.read(), "dcn_cross_v2.config")
+    assert config.config.model_config.dcn.cross_tower.version == 2
+
+
+def test_dcn_cross_tower_version_2(rows_file):
+    model, batch = build("dcn", rows_file, **{"model_config.dcn.cross_tower": {
+        "input": "all", "cross_num": 2, "version": 2, "projection_dim": 8, "diag_scale": 0.1,
+        "preactivation": "relu"}})
+    check_trains(model, batch)
+    width = model.feature_layer.group_dim("all")
+    assert sorted(tuple(k.shape) for k in tree_kernels(model.cross)) == [(8, width)] * 2 + [
+        (width, 8)] * 2
+    assert model.cross.layers[0].diag_scale == pytest.approx(0.1)
     regularized = {id(k) for k in model.regularized_kernels()}
     assert regularized == kernel_ids(model.deep, model.final_dnn)
 

@@ -34,9 +34,10 @@ def _fail(locate: Locate, field: str, reason: str) -> ConfigError:
 
 def check_task_losses(where: str, losses: Sequence[loss_pb2.Loss], loss_type: int,
                       num_class: int, strategy: int, inputs: set[str], locate: Locate,
-                      relations: Sequence[str] = ()) -> str:
+                      relations: Sequence[str] | None = None) -> str:
     """Checks one task's losses (`where`: the config path holding `losses` and loss_type);
-    returns the task's head. relations: the tower's relation_tower_names."""
+    returns the task's head. relations: the tower's relation_tower_names (None: the task's
+    message has no such field, e.g. a ranking model or a plain TaskTower)."""
     entries = [(f"{where}.losses[{i}]", loss) for i, loss in enumerate(losses)] \
         or [(f"{where}.loss_type", loss_pb2.Loss(loss_type=loss_type))]
     heads = []
@@ -44,11 +45,13 @@ def check_task_losses(where: str, losses: Sequence[loss_pb2.Loss], loss_type: in
         name = LossType.Name(loss.loss_type)
         field = f"{path}.loss_type" if losses else path
         if loss.loss_type == loss_pb2.ORDER_CALIBRATE_LOSS:
+            if relations is None:
+                raise _fail(locate, field, "ORDER_CALIBRATE_LOSS bounds a task by the towers it "
+                            "depends on: it needs relation_tower_names (a DBMTL tower)")
             if not relations:
-                # EasyRec sums the calibration over relation_tower_names: none, no term
-                logger.warning("%s: ORDER_CALIBRATE_LOSS bounds a task by the towers in its "
-                               "relation_tower_names; the tower has none, so it adds nothing "
-                               "(as in EasyRec)", field)
+                # EasyRec bounds the task by each of its relation_tower_names: none, no term
+                logger.warning("%s (line %s): ORDER_CALIBRATE_LOSS without relation_tower_names "
+                               "adds nothing, as in EasyRec", field, locate(field))
             continue
         spec = loss_spec(loss.loss_type)
         if spec is None:

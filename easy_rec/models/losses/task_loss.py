@@ -8,6 +8,9 @@ loss_type), each weighted by model_config.loss_weight_strategy as EasyRec does:
     Random       r_k L with r = softmax of one N(0, 1) draw per loss of the model, every step
                  (random loss weighting, Lin et al., 2021, https://arxiv.org/abs/2111.10603)
 
+An F1_REWEIGHTED_LOSS entry without its own f1_reweighted_loss takes the model-level
+model_config.f1_reweight_loss (older EasyRec releases' place for it; with_model_params).
+
 ORDER_CALIBRATE_LOSS entries add weight * mean(relu(p_task - p_r)) for every related tower r
 (a multi-task tower's relation_tower_names): a task downstream of r should not predict a
 higher probability than r.
@@ -23,6 +26,21 @@ from easy_rec.protos import easy_rec_model_pb2, loss_pb2
 
 Strategy = easy_rec_model_pb2.EasyRecModel.LossWeightStrategy
 _HALVED = (loss_pb2.L2_LOSS, loss_pb2.SIGMOID_L2_LOSS)
+
+
+def with_model_params(losses: Sequence[loss_pb2.Loss],
+                      model_config: easy_rec_model_pb2.EasyRecModel) -> list[loss_pb2.Loss]:
+    """`losses`, where an F1_REWEIGHTED_LOSS entry without parameters gets a copy with
+    model_config.f1_reweight_loss as its f1_reweighted_loss."""
+    if not model_config.HasField("f1_reweight_loss"):
+        return list(losses)
+    filled = []
+    for loss in losses:
+        if loss.loss_type == loss_pb2.F1_REWEIGHTED_LOSS and loss.WhichOneof("loss_param") is None:
+            loss = loss_pb2.Loss.FromString(loss.SerializeToString())
+            loss.f1_reweighted_loss.CopyFrom(model_config.f1_reweight_loss)
+        filled.append(loss)
+    return filled
 
 
 class LossWeight(tf.Module):

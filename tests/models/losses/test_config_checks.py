@@ -92,6 +92,13 @@ def test_order_calibration_without_related_towers_adds_nothing(caplog):
 
 
 def test_multi_task_loss_errors():
+    # a TaskTower (MMoE) has no relation_tower_names to bound the task by
+    mmoe = sample_text("mmoe_on_movielens.config").replace(
+        '      label_name: "top_rating"\n', '      label_name: "top_rating"\n      losses { '
+        'loss_type: CLASSIFICATION }\n      losses { loss_type: ORDER_CALIBRATE_LOSS }\n')
+    error = error_of(mmoe)
+    assert error.field == "model_config.mmoe.task_towers[1].losses[1].loss_type"
+    assert "needs relation_tower_names" in error.reason
     error = error_of(MULTI.replace('task_space_indicator_label: "label"',
                                    'task_space_indicator_label: "click"'))
     assert error.field == "model_config.dbmtl.task_towers[1].task_space_indicator_label"
@@ -159,3 +166,12 @@ def test_unimplemented_options_are_refused_with_a_reason():
     assert "is not supported: feature-complexity regularisation" in error.reason
     error = error_of(RANKING.replace("loss_type: PAIRWISE_LOGISTIC_LOSS", "loss_type: CIRCLE_LOSS"))
     assert "CIRCLE_LOSS is not supported" in error.reason
+
+
+def test_order_calibration_without_relation_towers_adds_nothing_as_in_easyrec(caplog):
+    # EasyRec bounds a DBMTL / backbone task by each of its relation_tower_names: none, no term
+    text = MULTI.replace('      relation_tower_names: "ctr"\n', "")
+    assert text != MULTI
+    with caplog.at_level("WARNING"):
+        parse_pipeline_config_text(text, path="x.config")
+    assert "ORDER_CALIBRATE_LOSS without relation_tower_names adds nothing" in caplog.text

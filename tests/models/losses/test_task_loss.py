@@ -1,4 +1,5 @@
-"""Weighting of a task's losses (Fixed, Uncertainty, Random), order calibration and heads."""
+"""Weighting of a task's losses (Fixed, Uncertainty, Random), order calibration, model-level
+loss parameters and heads."""
 from __future__ import annotations
 
 import math
@@ -9,7 +10,8 @@ import tensorflow as tf
 
 from easy_rec.models.losses.heads import common_head, head_outputs, logits_width
 from easy_rec.models.losses.registry import LossInputs
-from easy_rec.models.losses.task_loss import TaskLoss
+from easy_rec.models.losses.reweighted import f1_reweighted_loss
+from easy_rec.models.losses.task_loss import TaskLoss, with_model_params
 from easy_rec.protos import easy_rec_model_pb2, loss_pb2
 
 Model = easy_rec_model_pb2.EasyRecModel
@@ -51,6 +53,26 @@ def test_random_weights_replace_the_configured_ones():
     assert task.num_terms == 2
     got = task(INPUTS, random_weights=tf.constant([0.25, 0.75]))
     assert float(got) == pytest.approx(0.25 * BCE + 0.75 * PAIRWISE, rel=1e-6)
+
+
+def test_model_level_f1_reweight_loss_fills_entries_without_parameters():
+    model = Model(f1_reweight_loss=loss_pb2.F1ReweighedLoss(f1_beta_square=0.25))
+    own = loss_pb2.Loss(loss_type=loss_pb2.F1_REWEIGHTED_LOSS)
+    own.f1_reweighted_loss.f1_beta_square = 4.0
+    entries = [loss_pb2.Loss(loss_type=loss_pb2.F1_REWEIGHTED_LOSS), own,
+               loss_pb2.Loss(loss_type=loss_pb2.CLASSIFICATION)]
+    filled = with_model_params(entries, model)
+    assert [e.f1_reweighted_loss.f1_beta_square for e in filled[:2]] == [0.25, 4.0]
+    assert filled[2] == entries[2] and not entries[0].HasField("f1_reweighted_loss")
+    assert with_model_params(entries, Model()) == entries
+    # the filled entry trains with beta^2 = 0.25: TP = sum p, w_neg = TP / (0.25 P + N - TN)
+    probs = 1 / (1 + np.exp(-np.array([1.0, -2.0, 0.5])))
+    w_neg = probs.sum() / (0.25 * 2 + 1 - (3 - probs.sum()))
+    ce = np.log1p(np.exp(-np.array([1.0, 2.0, 0.5])))
+    expected = (ce[0] + w_neg * ce[1] + ce[2]) / 3
+    got = TaskLoss(filled[:1], Model.Fixed)(INPUTS)
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+    assert float(got) == pytest.approx(float(f1_reweighted_loss(LABELS, LOGITS, 0.25)), rel=1e-6)
 
 
 def test_order_calibration_against_related_probabilities():
