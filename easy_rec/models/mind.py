@@ -95,8 +95,8 @@ class MIND(MatchModel):
             user = match.normalize(label_aware_attention(
                 outputs["user_emb"], outputs["item_emb"], active, float(self.params.simi_pow)),
                 self.cosine)
-            logits = self.to_logits(match.pair_scores(user, outputs["item_emb"]))
-            outputs.update(user_emb=user, logits=logits, probs=tf.sigmoid(logits))
+            outputs.update(self.pair_outputs(match.pair_scores(user, outputs["item_emb"])),
+                           user_emb=user)
         return outputs
 
     # -- config ------------------------------------------------------------------------------
