@@ -129,3 +129,12 @@ def label_aware_attention(interests: tf.Tensor, item: tf.Tensor, active: tf.Tens
     sharpened = tf.sign(scores) * tf.pow(tf.abs(scores), power)
     weights = tf.nn.softmax(tf.where(active, sharpened, tf.float32.min), axis=-1)
     return tf.einsum("bk,bkd->bd", weights, interests)
+
+
+def time_weights(time: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """EasyRec MIND's time attention over a behaviour sequence: weights softmax_i(t_i) over the
+    real elements (mask True), 0 on padding, from a learned scalar per element t ([batch, len,
+    1], e.g. a time-bucket embedding of width 1). -> [batch, len, 1], summing to 1 per row
+    with any real element."""
+    logits = tf.where(mask[:, :, None], time, tf.constant(-1e32, time.dtype))
+    return tf.nn.softmax(logits, axis=1) * tf.cast(mask, time.dtype)[:, :, None]
