@@ -450,9 +450,10 @@ def test_co_metric_learning_outputs_and_config_errors(data, tmp_path, batches):
     with pytest.raises(ConfigError, match="reads metric_learning.multi_similarity_loss"):
         config_of(text.replace("loss_type: CIRCLE_LOSS", "loss_type: MULTI_SIMILARITY_LOSS"),
                   data, str(tmp_path))
-    with pytest.raises(ConfigError, match="recall_at_topk is not supported"):
-        config_of(text, data, str(tmp_path),
-                  **{"eval_config.metrics_set": [{"recall_at_topk": {"topk": 5}}]})
+    with pytest.raises(ConfigError, match="auc is not supported"):
+        config_of(text, data, str(tmp_path), **{"eval_config.metrics_set": [{"auc": {}}]})
+    config_of(text, data, str(tmp_path),  # EasyRec's in-batch metric-learning recall
+              **{"eval_config.metrics_set": [{"recall_at_topk": {"topk": 5}}]})
     highway = text.replace('input: "item"', 'input: "item" highway { input: "item" emb_size: 8 }')
     hw_model, _ = model_and_batch(config_of(highway, data, str(tmp_path)), batches)
     assert hw_model.tower.mlp.dense_layers[0].kernel.shape[0] == 64 + 8
