@@ -8,7 +8,7 @@ from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers import match
 from easy_rec.layers.capsule import CapsuleRouting, label_aware_attention, time_weights
-from easy_rec.layers.core import MLP
+from easy_rec.layers.core import MLP, BatchNorm
 from easy_rec.layers.match import EmbeddingTower
 from easy_rec.models.checks import (
     require,
@@ -71,10 +71,12 @@ class MIND(MatchModel):
         # without concat_dnn (EasyRec's configs before it existed) user_dnn is the MLP on
         # [capsule, profile embeddings], as EasyRec's MIND was then
         legacy = not params.concat_dnn.hidden_units
-        self.user_dnn = None
+        self.user_dnn = self.profile_bn = None
         profile_dim = 0
         if has_profile:
             profile_dim = feature_layer.group_dim(USER_GROUP)
+            if not legacy:  # as EasyRec's MIND: batch norm, then user_dnn, on the profile
+                self.profile_bn = BatchNorm(profile_dim, name="user_fea_bn")
             if params.user_dnn.hidden_units and not legacy:
                 self.user_dnn = MLP(profile_dim, **mlp_kwargs(params.user_dnn), name="user_dnn")
                 profile_dim = self.user_dnn.output_dim
@@ -146,6 +148,8 @@ class MIND(MatchModel):
         k = self.capsules.max_k
         if USER_GROUP in self.user_groups:
             profile = features.concat(USER_GROUP)
+            if self.profile_bn is not None:
+                profile = self.profile_bn(profile, training)
             if self.user_dnn is not None:
                 profile = self.user_dnn(profile, training)
             capsules = tf.concat([capsules, tf.tile(profile[:, None, :], [1, k, 1])], axis=-1)

@@ -67,11 +67,16 @@ def test_label_aware_attention_matches_numpy():
     got = label_aware_attention(tf.constant(interests), tf.constant(item), tf.constant(active),
                                 2.0).numpy()
     scores = np.einsum("bkd,bd->bk", interests, item)
-    sharp = np.where(active, np.sign(scores) * np.abs(scores) ** 2, -np.inf)
-    weights = np.exp(sharp - sharp.max(1, keepdims=True))
+    scaled = np.where(active, scores * 2.0, -np.inf)  # EasyRec: softmax(simi_pow * s)
+    weights = np.exp(scaled - scaled.max(1, keepdims=True))
     weights /= weights.sum(1, keepdims=True)
     np.testing.assert_allclose(got, np.einsum("bk,bkd->bd", weights, interests), rtol=1e-5)
     np.testing.assert_allclose(got[1], interests[1, 0], rtol=1e-6)
+    # simi_pow >= 100: the best active interest alone
+    hard = label_aware_attention(tf.constant(interests), tf.constant(item), tf.constant(active),
+                                 100.0).numpy()
+    best = np.argmax(np.where(active, scores, -np.inf), axis=1)
+    np.testing.assert_allclose(hard, interests[np.arange(3), best], rtol=1e-6)
 
 
 def test_time_weights_softmax_over_real_elements():
