@@ -11,7 +11,7 @@ from easy_rec.models.checks import require_groups
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.match_base import MatchModel, check_tower_sizes
 from easy_rec.models.registry import register_model
-from easy_rec.protos import dssm_pb2, easy_rec_model_pb2, match_pb2
+from easy_rec.protos import dssm_pb2, easy_rec_model_pb2
 
 TOWERS = ("user", "item")
 
@@ -23,6 +23,8 @@ class DSSM(MatchModel):
     (u . v / temperature) * |w| + b with learned w, b (scale_simi, on by default as in EasyRec);
     temperature applies to COSINE only."""
 
+    temperature_for_cosine_only = True
+
     def build(self, feature_layer: FeatureLayer) -> None:
         self.user_tower = EmbeddingTower(feature_layer.group_dim("user"),
                                          **mlp_kwargs(self.params.user_tower.dnn),
@@ -30,11 +32,6 @@ class DSSM(MatchModel):
         self.item_tower = EmbeddingTower(feature_layer.group_dim("item"),
                                          **mlp_kwargs(self.params.item_tower.dnn),
                                          name="item_tower")
-
-    def similarity_settings(self) -> tuple[bool, float]:
-        """As EasyRec's DSSM: temperature divides cosine similarities only."""
-        cosine = self.params.simi_func == match_pb2.COSINE
-        return cosine, float(self.params.temperature) if cosine else 1.0
 
     def scales_similarity(self) -> bool:
         return bool(self.params.scale_simi)

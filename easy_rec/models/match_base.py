@@ -10,6 +10,7 @@ provides simi_func, temperature and l2_regularization.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import tensorflow as tf
 
@@ -59,6 +60,9 @@ class MatchModel(RankModel):
     uses_negative_sampler = True
     #: trained by model_config.loss_type (DropoutNet reads `losses`)
     reads_losses = False
+    #: temperature divides COSINE similarities only, INNER_PRODUCT ones stay as they are
+    #: (EasyRec's DSSM and DSSM_SENet)
+    temperature_for_cosine_only: ClassVar[bool] = False
 
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],
@@ -79,8 +83,11 @@ class MatchModel(RankModel):
 
     # -- what subclasses provide -------------------------------------------------------------
     def similarity_settings(self) -> tuple[bool, float]:
-        """(cosine similarity?, temperature): the block's simi_func and temperature."""
-        return self.params.simi_func == match_pb2.COSINE, float(self.params.temperature)
+        """(cosine similarity?, temperature): the block's simi_func and temperature (1 for
+        INNER_PRODUCT with temperature_for_cosine_only)."""
+        cosine = self.params.simi_func == match_pb2.COSINE
+        applies = cosine or not self.temperature_for_cosine_only
+        return cosine, float(self.params.temperature) if applies else 1.0
 
     def scales_similarity(self) -> bool:
         """Whether logits pass a learned SimilarityScale (EasyRec's scale_simi); off by default."""
