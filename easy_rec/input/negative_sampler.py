@@ -179,7 +179,10 @@ class NegativeSampler:
         return {name: tf.gather(values, rows) for name, values in self._columns.items()}
 
     def _users(self, batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        return tf.cast(batch[self.user_id_field], tf.int64)
+        users = batch[self.user_id_field]
+        if users.dtype == tf.string:  # decimal ids in a STRING column, as graph-learn reads them
+            return tf.strings.to_number(users, tf.int64)
+        return tf.cast(users, tf.int64)
 
     def _distinct_rows(self, num: int, batch_items: tf.Tensor) -> tf.Tensor:
         """Up to `num` distinct rows, uniformly, whose item id is not in the batch."""

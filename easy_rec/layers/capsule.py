@@ -25,6 +25,8 @@ from easy_rec.layers.core import Dense
 from easy_rec.layers.registry import register_layer
 
 _EPSILON = 1e-9
+#: label_aware_attention's simi_pow from which the best interest takes all the weight
+ARGMAX_SIMI_POW = 100.0
 
 
 def squash(s: tf.Tensor, power: float = 1.0) -> tf.Tensor:
@@ -121,11 +123,24 @@ class CapsuleRouting(Layer):
 
 
 def label_aware_attention(interests: tf.Tensor, item: tf.Tensor, active: tf.Tensor,
-                          power: float) -> tf.Tensor:
+                          simi_pow: float) -> tf.Tensor:
     """MIND's training-time user vector: sum_k a_k v_k with a = softmax over the active
-    interests of sgn(s_k) |s_k|^power, s_k = v_k . item (the signed power keeps the order of
-    the scores for any power). interests [batch, k, dim], item [batch, dim] -> [batch, dim]."""
+    interests of simi_pow * s_k, s_k = v_k . item (EasyRec's current MIND scales the scores;
+    the paper raises them to a power); simi_pow >= 100 (EasyRec's switch) puts all weight on
+    the best active interest. interests [batch, k, dim], item [batch, dim] -> [batch, dim]."""
     scores = tf.einsum("bkd,bd->bk", interests, item)
-    sharpened = tf.sign(scores) * tf.pow(tf.abs(scores), power)
-    weights = tf.nn.softmax(tf.where(active, sharpened, tf.float32.min), axis=-1)
+    masked = tf.where(active, scores * simi_pow, tf.float32.min)
+    if simi_pow >= ARGMAX_SIMI_POW:
+        weights = tf.one_hot(tf.argmax(masked, axis=-1), tf.shape(masked)[-1])
+    else:
+        weights = tf.nn.softmax(masked, axis=-1)
     return tf.einsum("bk,bkd->bd", weights, interests)
+
+
+def time_weights(time: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """EasyRec MIND's time attention over a behaviour sequence: weights softmax_i(t_i) over the
+    real elements (mask True), 0 on padding, from a learned scalar per element t ([batch, len,
+    1], e.g. a time-bucket embedding of width 1). -> [batch, len, 1], summing to 1 per row
+    with any real element."""
+    logits = tf.where(mask[:, :, None], time, tf.constant(-1e32, time.dtype))
+    return tf.nn.softmax(logits, axis=1) * tf.cast(mask, time.dtype)[:, :, None]

@@ -89,7 +89,11 @@ def _compute_one(
 ) -> float:
     """Compute one metric given its oneof ``name`` and sub-message ``config``."""
     if name == "precision_at_topk":
-        return _precision_at_topk(config.topk, labels, outputs, batch_sizes)
+        return _metric_learning(metric_learning.mean_average_precision_at_k, name, config.topk,
+                                labels, outputs, batch_sizes)
+    if name == "recall_at_topk" and _ranks_embeddings(outputs):
+        return _metric_learning(metric_learning.recall_at_k, name, config.topk, labels, outputs,
+                                batch_sizes)
     if name in _REGRESSION_METRICS:
         preds = _require(outputs, "y", name)
         fn: Callable[..., float] = {
@@ -121,15 +125,21 @@ def _compute_one(
     raise ValueError(f"unsupported metric {name!r}")
 
 
-def _precision_at_topk(topk: int, labels: np.ndarray, outputs: Mapping[str, np.ndarray],
-                       batch_sizes: Sequence[int]) -> float:
-    """Metric learning MAP@k within each eval batch (metric_learning.py)."""
-    embeddings = _require(outputs, metric_learning.EMBEDDING_OUTPUT, "precision_at_topk")
+def _ranks_embeddings(outputs: Mapping[str, np.ndarray]) -> bool:
+    """True for a metric-learning model's outputs (embeddings, no class probabilities): its
+    recall_at_topk is metric learning's (metric_learning.py)."""
+    return metric_learning.EMBEDDING_OUTPUT in outputs and "probs" not in outputs
+
+
+def _metric_learning(metric: Callable[..., float], name: str, topk: int, labels: np.ndarray,
+                     outputs: Mapping[str, np.ndarray], batch_sizes: Sequence[int]) -> float:
+    """A metric-learning metric at k within each eval batch (metric_learning.py)."""
+    embeddings = _require(outputs, metric_learning.EMBEDDING_OUTPUT, name)
     sessions = outputs.get(metric_learning.SESSION_OUTPUT)
     bounds = np.cumsum([0, *batch_sizes]) if batch_sizes else np.array([0, len(labels)])
     batches = [(embeddings[a:b], labels[a:b], None if sessions is None else sessions[a:b])
                for a, b in zip(bounds[:-1], bounds[1:])]
-    return metric_learning.mean_average_precision_at_k(batches, topk)
+    return metric(batches, topk)
 
 
 def _check_num_class(name: str, num_class: int) -> None:
@@ -172,8 +182,9 @@ def compute_metrics(
       features: raw feature columns; gauc reads ``features[uid_field]``.
       weights: optional ``[N]`` sample weights.
       num_class: number of classes of the model (1 for binary / regression).
-      batch_sizes: rows of each eval batch, in order (precision_at_topk ranks the rows of a
-        batch among themselves, as EasyRec does); empty: one batch.
+      batch_sizes: rows of each eval batch, in order (metric learning's precision_at_topk
+        and recall_at_topk rank the rows of a batch among themselves, as EasyRec does);
+        empty: one batch.
 
     Returns:
       ``{result_key: value}``; a metric repeated in ``metrics_set`` gets a ``_<n>`` suffix.
@@ -189,7 +200,8 @@ def compute_metrics(
             continue
         if name not in METRIC_KEYS:
             raise ValueError(f"unsupported metric {name!r}")
-        _check_num_class(name, num_class)
+        if not (name == "recall_at_topk" and _ranks_embeddings(outputs)):
+            _check_num_class(name, num_class)
         value = _compute_one(name, getattr(metric, name), labels, outputs, features, weights,
                              batch_sizes)
         results[_unique_key(metric_result_keys(metric)[0], results)] = float(value)

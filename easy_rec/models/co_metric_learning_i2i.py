@@ -44,8 +44,9 @@ class CoMetricLearningI2I(RankModel):
     hidden_units entry is the (linear) embedding size. label_fields[0] is the click label; `session_id` names
     the column (e.g. user_id) whose rows form a session. Outputs `float_emb`, and with
     output_l2_normalized_emb (default) `norm_emb`; `sample_id` echoes that column if set.
-    Evaluation reports the loss over each eval batch and precision_at_topk (the session column
-    is the `session_id` output it reads)."""
+    Evaluation reports the loss over each eval batch, precision_at_topk and recall_at_topk
+    (metric learning's, within each eval batch; the session column is the `session_id` output
+    they read)."""
 
     own_losses = tuple(LOSS_FIELDS)
     reads_losses = False
@@ -133,7 +134,11 @@ class CoMetricLearningI2I(RankModel):
                 f"sample_id {params.sample_id!r} is not an input field", locate)
         for i, metric in enumerate(config.eval_config.metrics_set):
             kind = metric.WhichOneof("metric")
-            require(kind == "precision_at_topk", f"eval_config.metrics_set[{i}]",
-                    f"CoMetricLearningI2I's evaluation reports the loss and precision_at_topk; "
-                    f"{kind} is not supported (EasyRec's in-batch recall_at_topk included)",
+            require(kind in ("precision_at_topk", "recall_at_topk"),
+                    f"eval_config.metrics_set[{i}]", "CoMetricLearningI2I's evaluation reports "
+                    f"the loss, precision_at_topk and recall_at_topk; {kind} is not supported",
                     locate)
+            if kind == "recall_at_topk":
+                require(metric.recall_at_topk.topk > 0,
+                        f"eval_config.metrics_set[{i}].recall_at_topk.topk",
+                        f"topk must be > 0, got {metric.recall_at_topk.topk}", locate)

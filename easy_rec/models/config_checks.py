@@ -49,6 +49,12 @@ def check_model_config(ctx: CheckContext) -> None:
     model = ctx.config.model_config
     if model.num_class < 1:
         ctx.fail("model_config.num_class", f"num_class must be >= 1, got {model.num_class}")
+    for i, group in enumerate(model.feature_groups):
+        if group.negative_sampler and group.group_name not in getattr(cls, "candidate_groups", ()):
+            ctx.fail(f"model_config.feature_groups[{i}].negative_sampler",
+                     f"negative_sampler is not supported on group {group.group_name!r} of "
+                     f"{model.model_class}: only MultiTowerRecall's 'user' group recomputes its "
+                     "target attention for each drawn item")
     for hook, checked in (("validate_config", model), ("validate_pipeline", ctx.config)):
         if callable(getattr(cls, hook, None)):  # optional for classes not derived from RankModel
             getattr(cls, hook)(checked, ctx.locate)

@@ -19,7 +19,11 @@ TOWERS = ("user", "item")
 @register_model("DSSM", dssm_pb2.DSSM)
 class DSSM(MatchModel):
     """Groups 'user' and 'item' (DEEP); user_tower / item_tower hold each tower's id column and
-    MLP, whose last hidden_units entry is the (linear) embedding size."""
+    MLP, whose last hidden_units entry is the (linear) embedding size. Logits are
+    (u . v / temperature) * |w| + b with learned w, b (scale_simi, on by default as in EasyRec);
+    temperature applies to COSINE only."""
+
+    temperature_for_cosine_only = True
 
     def build(self, feature_layer: FeatureLayer) -> None:
         self.user_tower = EmbeddingTower(feature_layer.group_dim("user"),
@@ -28,6 +32,9 @@ class DSSM(MatchModel):
         self.item_tower = EmbeddingTower(feature_layer.group_dim("item"),
                                          **mlp_kwargs(self.params.item_tower.dnn),
                                          name="item_tower")
+
+    def scales_similarity(self) -> bool:
+        return bool(self.params.scale_simi)
 
     def user_embedding(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         return self.user_tower(features.concat("user"), training)

@@ -39,6 +39,8 @@ class DSSM_SENet(MatchModel):  # noqa: N801  (EasyRec's model_class name)
     """Groups 'user' and 'item' (DEEP). Each tower: FieldExcitation over its group's feature
     embeddings -> MLP whose last hidden_units entry is the (linear) embedding size."""
 
+    temperature_for_cosine_only = True
+
     def build(self, feature_layer: FeatureLayer) -> None:
         for name in TOWERS:
             names, _ = feature_layer.groups[name]

@@ -10,6 +10,7 @@ provides simi_func, temperature and l2_regularization.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import tensorflow as tf
 
@@ -36,17 +37,19 @@ from easy_rec.protos import (
     pipeline_pb2,
 )
 
-MATCH_LOSSES = (loss_pb2.CLASSIFICATION, loss_pb2.SOFTMAX_CROSS_ENTROPY)
+MATCH_LOSSES = (loss_pb2.CLASSIFICATION, loss_pb2.SOFTMAX_CROSS_ENTROPY, loss_pb2.L2_LOSS)
 EMBEDDING_OUTPUTS = ("user_emb", "item_emb")
 
 
 class MatchModel(RankModel):
     """Two-tower retrieval model; outputs logits = similarity / temperature, probs =
     sigmoid(logits), user_emb and item_emb (L2-normalised for COSINE, so that their inner
-    product / temperature is the logit).
+    product / temperature is the logit). With L2_LOSS the pair's score is the output y
+    instead of logits / probs.
 
     Losses (model_config.loss_type): CLASSIFICATION is sigmoid cross entropy of each row's pair
-    on its label; SOFTMAX_CROSS_ENTROPY ranks each positive row's item against the other items
+    on its label; L2_LOSS (EasyRec's regression DSSM) the squared error of y on the label;
+    SOFTMAX_CROSS_ENTROPY ranks each positive row's item against the other items
     of the batch (in-batch negatives) or, with data_config.negative_sampler, against
     num_sample items drawn for the step. Copies of a row's own item among the candidates are
     masked; rows with label 0 contribute no loss term.
@@ -57,6 +60,9 @@ class MatchModel(RankModel):
     uses_negative_sampler = True
     #: trained by model_config.loss_type (DropoutNet reads `losses`)
     reads_losses = False
+    #: temperature divides COSINE similarities only, INNER_PRODUCT ones stay as they are
+    #: (EasyRec's DSSM and DSSM_SENet)
+    temperature_for_cosine_only: ClassVar[bool] = False
 
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],
@@ -77,8 +83,11 @@ class MatchModel(RankModel):
 
     # -- what subclasses provide -------------------------------------------------------------
     def similarity_settings(self) -> tuple[bool, float]:
-        """(cosine similarity?, temperature): the block's simi_func and temperature."""
-        return self.params.simi_func == match_pb2.COSINE, float(self.params.temperature)
+        """(cosine similarity?, temperature): the block's simi_func and temperature (1 for
+        INNER_PRODUCT with temperature_for_cosine_only)."""
+        cosine = self.params.simi_func == match_pb2.COSINE
+        applies = cosine or not self.temperature_for_cosine_only
+        return cosine, float(self.params.temperature) if applies else 1.0
 
     def scales_similarity(self) -> bool:
         """Whether logits pass a learned SimilarityScale (EasyRec's scale_simi); off by default."""
@@ -150,10 +159,16 @@ class MatchModel(RankModel):
             item = outputs.pop("item_emb")
         else:
             item, item_l2 = self.embed_items(item_raw, training)
-        logits = self.to_logits(match.pair_scores(user, item))
-        outputs.update(logits=logits, probs=tf.sigmoid(logits), user_emb=user, item_emb=item,
-                       embedding_l2=user_l2 + item_l2)
+        outputs.update(self.pair_outputs(match.pair_scores(user, item)), user_emb=user,
+                       item_emb=item, embedding_l2=user_l2 + item_l2)
         return outputs
+
+    def pair_outputs(self, scores: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Outputs of each row's pair score [batch]: y (L2_LOSS), else logits and probs."""
+        logits = self.to_logits(scores)
+        if self.loss_type == loss_pb2.L2_LOSS:
+            return {"y": logits}
+        return {"logits": logits, "probs": tf.sigmoid(logits)}
 
     def to_logits(self, scores: tf.Tensor) -> tf.Tensor:
         """Similarities -> logits: / temperature, then the SimilarityScale if any."""
@@ -247,8 +262,9 @@ class MatchModel(RankModel):
         block = f"model_config.{model_config.WhichOneof('model')}"
         params = getattr(model_config, model_config.WhichOneof("model"))
         require(model_config.loss_type in MATCH_LOSSES, "model_config.loss_type",
-                f"{model_config.model_class} supports loss_type CLASSIFICATION (pointwise) or "
-                "SOFTMAX_CROSS_ENTROPY (in-batch or sampled negatives)", locate)
+                f"{model_config.model_class} supports loss_type CLASSIFICATION (pointwise), "
+                "L2_LOSS (pointwise regression) or SOFTMAX_CROSS_ENTROPY (in-batch or sampled "
+                "negatives)", locate)
         require(model_config.num_class <= 1, "model_config.num_class",
                 f"{model_config.model_class} scores user-item pairs: num_class must be 1", locate)
         if "temperature" in params.DESCRIPTOR.fields_by_name:
@@ -358,10 +374,12 @@ def check_negative_sampler(config: pipeline_pb2.EasyRecConfig, item_columns: lis
             f"{item_id!r}", locate)
     if kind in USER_SAMPLERS:
         user = sampler.user_id_field
-        integer = (dataset_pb2.DatasetConfig.INT32, dataset_pb2.DatasetConfig.INT64)
-        require(user in user_columns and inputs[user].input_type in integer,
+        kinds = (dataset_pb2.DatasetConfig.INT32, dataset_pb2.DatasetConfig.INT64,
+                 dataset_pb2.DatasetConfig.STRING)
+        require(user in user_columns and inputs[user].input_type in kinds,
                 f"{where}.user_id_field", f"user_id_field {user!r} must be an INT32 / INT64 "
-                "input of the user tower (the edge tables hold integer user ids)", locate)
+                "input of the user tower, or a STRING one holding decimal integers (the edge "
+                "tables hold integer user ids)", locate)
         if kind in ("hard_negative_sampler", "hard_negative_sampler_v2"):
             require(sampler.num_hard_sample > 0, f"{where}.num_hard_sample",
                     "num_hard_sample must be > 0", locate)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from easy_rec.config.context import Locate
+from easy_rec.config.features import feature_configs, feature_name
 from easy_rec.features.feature_layer import FeatureLayer
 from easy_rec.input.negative_sampler import HARD, NegativeSampler, sampler_settings
 from easy_rec.layers.core import MLP, Dense
@@ -38,9 +39,16 @@ class MultiTowerRecall(RankModel):
     a draw of the row's own item, by item id, is skipped), and the loss is the mean over the
     rows and these pairs. The drawn items pass the item tower with the batch's items, and all
     pairs pass final_dnn together (one batch-norm batch each). Evaluation scores the rows only.
+
+    A 'user' group with `negative_sampler: true` (EasyRec's flag) computes its target
+    attention (sequence_features) per pair: the attention keys, item attributes such as the
+    brand, come from the pair's item, so a drawn item is scored with the user's history as
+    seen from that item. Without the flag every pair reuses the row's own features.
     """
 
     uses_negative_sampler = True
+    #: feature groups whose `negative_sampler: true` this model reads
+    candidate_groups = ("user",)
     #: trained by sigmoid cross entropy (loss_type CLASSIFICATION), not model_config.losses
     reads_losses = False
 
@@ -71,6 +79,17 @@ class MultiTowerRecall(RankModel):
         """The item id column (item_id, else item_tower.id), which masks accidental hits."""
         return self.params.item_id or self.params.item_tower.id or None
 
+    @property
+    def per_item_user_columns(self) -> list[str]:
+        """Input columns of the user group's attention keys when the group is flagged
+        `negative_sampler: true` (they come from each pair's item), else none."""
+        flagged = any(g.group_name == "user" and g.negative_sampler
+                      for g in self.model_config.feature_groups)
+        if not flagged:
+            return []
+        keys = [k for a in self.feature_layer.group_attention.get("user", []) for k in a.keys]
+        return list(dict.fromkeys(c for k in keys for c in self.feature_layer.features[k].input_names))
+
     def __call__(self, raw: dict[str, tf.Tensor], training: bool = False) -> dict[str, tf.Tensor]:
         sampled = training and self.negative_sampler is not None
         users = self.feature_layer(raw, training=training, groups=("user",))
@@ -79,15 +98,20 @@ class MultiTowerRecall(RankModel):
             negatives = self.negative_sampler.draw(raw, training=True).items
             item_raw = {n: tf.concat([v, negatives[n]], axis=0) for n, v in item_raw.items()}
         items = self.feature_layer(item_raw, training=training, groups=("item",))
-        user = self.user_dnn(users.concat("user"), training)
         item = self.item_dnn(items.concat("item"), training)
-        size = tf.shape(user)[0]
+        size = tf.shape(users.concat("user"))[0]
+        per_item = self.per_item_user_columns if sampled else []
+        if per_item:
+            pair_user = self.user_dnn(self._pair_users(raw, negatives, per_item, training), training)
+        else:
+            user = self.user_dnn(users.concat("user"), training)
         if not sampled:
             outputs = self.outputs_from_logits(self._score(user, item, training))
         else:
             drawn = item[size:]
             count = tf.shape(drawn)[0]
-            pair_user = tf.concat([user, tf.repeat(user, count, axis=0)], axis=0)
+            if not per_item:
+                pair_user = tf.concat([user, tf.repeat(user, count, axis=0)], axis=0)
             pair_item = tf.concat([item[:size], tf.tile(drawn, [size, 1])], axis=0)
             scores = self._score(pair_user, pair_item, training)
             outputs = self.outputs_from_logits(scores[:size])
@@ -98,6 +122,22 @@ class MultiTowerRecall(RankModel):
                     negatives[self.negative_sampler.item_id_field][None, :])
         outputs["embedding_l2"] = users.embedding_l2 + items.embedding_l2
         return outputs
+
+    def _pair_users(self, raw: dict[str, tf.Tensor], negatives: dict[str, tf.Tensor],
+                    per_item: list[str], training: bool) -> tf.Tensor:
+        """User group features of every pair, rows first, then row i with drawn item j at
+        i * count + j: the key columns `per_item` from the pair's item, the rest from row i."""
+        count = tf.shape(negatives[per_item[0]])[0]
+        size = tf.shape(raw[per_item[0]])[0]
+        columns = {}
+        for name in self.feature_layer.group_input_names(["user"]):
+            value = raw[name]
+            if name in per_item:
+                paired = tf.tile(negatives[name], [size] + [1] * (value.shape.rank - 1))
+            else:
+                paired = tf.repeat(value, count, axis=0)
+            columns[name] = tf.concat([value, paired], axis=0)
+        return self.feature_layer(columns, training=training, groups=("user",)).concat("user")
 
     def _score(self, user: tf.Tensor, item: tf.Tensor, training: bool) -> tf.Tensor:
         return self.output_layer(self.final_dnn(tf.concat([user, item], axis=1), training))
@@ -147,3 +187,18 @@ class MultiTowerRecall(RankModel):
             check_negative_sampler(config, group_columns(config, ["item"]),
                                    group_columns(config, ["user"]),
                                    params.item_id or params.item_tower.id or None, locate)
+            attrs = getattr(config.data_config, kind).attr_fields
+            for i, group in enumerate(config.model_config.feature_groups):
+                missing = [c for c in attention_key_columns(config, group) if c not in attrs]
+                require(not (group.negative_sampler and missing),
+                        f"model_config.feature_groups[{i}].negative_sampler",
+                        f"negative_sampler takes the attention keys from each drawn item: "
+                        f"data_config.{kind}.attr_fields lacks {', '.join(missing)}", locate)
+
+
+def attention_key_columns(config: pipeline_pb2.EasyRecConfig,
+                          group: feature_config_pb2.FeatureGroupConfig) -> list[str]:
+    """Input columns of the attention keys of a feature group's sequence_features."""
+    features = {feature_name(f): f for f in feature_configs(config)}
+    keys = [k for entry in group.sequence_features for m in entry.seq_att_map for k in m.key]
+    return list(dict.fromkeys(c for k in keys if k in features for c in features[k].input_names))

@@ -95,6 +95,13 @@ def test_hard_sampler_adds_each_users_hard_negatives(tmp_path):
     assert sampler.hard_width == 2
 
 
+def test_string_user_ids_read_as_integers(tmp_path):
+    """A STRING user id column holding decimal ids finds its edges (graph-learn's int64 ids)."""
+    sampler = _sampler(tmp_path, "hard_negative_sampler", num_sample=3, num_hard_sample=2)
+    batch = dict(BATCH, user_id=tf.constant(["7", "8"]))
+    assert sampler.draw(batch, training=True).hard_items["item_id"].numpy().tolist() == [103, 101]
+
+
 def test_hard_sampler_v2_combines_both(tmp_path):
     sampler = _sampler(tmp_path, "hard_negative_sampler_v2", num_sample=2, num_hard_sample=5)
     drawn = sampler.draw(BATCH, training=True)

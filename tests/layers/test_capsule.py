@@ -4,7 +4,13 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from easy_rec.layers.capsule import CapsuleRouting, interest_count, label_aware_attention, squash
+from easy_rec.layers.capsule import (
+    CapsuleRouting,
+    interest_count,
+    label_aware_attention,
+    squash,
+    time_weights,
+)
 
 
 # -- layers ----------------------------------------------------------------------------------
@@ -61,8 +67,21 @@ def test_label_aware_attention_matches_numpy():
     got = label_aware_attention(tf.constant(interests), tf.constant(item), tf.constant(active),
                                 2.0).numpy()
     scores = np.einsum("bkd,bd->bk", interests, item)
-    sharp = np.where(active, np.sign(scores) * np.abs(scores) ** 2, -np.inf)
-    weights = np.exp(sharp - sharp.max(1, keepdims=True))
+    scaled = np.where(active, scores * 2.0, -np.inf)  # EasyRec: softmax(simi_pow * s)
+    weights = np.exp(scaled - scaled.max(1, keepdims=True))
     weights /= weights.sum(1, keepdims=True)
     np.testing.assert_allclose(got, np.einsum("bk,bkd->bd", weights, interests), rtol=1e-5)
     np.testing.assert_allclose(got[1], interests[1, 0], rtol=1e-6)
+    # simi_pow >= 100: the best active interest alone
+    hard = label_aware_attention(tf.constant(interests), tf.constant(item), tf.constant(active),
+                                 100.0).numpy()
+    best = np.argmax(np.where(active, scores, -np.inf), axis=1)
+    np.testing.assert_allclose(hard, interests[np.arange(3), best], rtol=1e-6)
+
+
+def test_time_weights_softmax_over_real_elements():
+    time = tf.constant([[[0.0], [np.log(3.0)], [5.0]], [[1.0], [2.0], [3.0]]])
+    mask = tf.constant([[True, True, False], [False, False, False]])
+    weights = time_weights(time, mask).numpy()[:, :, 0]
+    # row 0: softmax(0, log 3) = (1/4, 3/4), padding 0; row 1 has no behaviour
+    np.testing.assert_allclose(weights, [[0.25, 0.75, 0.0], [0.0, 0.0, 0.0]], atol=1e-6)

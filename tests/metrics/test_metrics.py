@@ -361,6 +361,26 @@ def test_session_auc_is_gauc_over_sessions():
     assert result == {"session_auc": pytest.approx((1.0 + 0.0) / 2)}
 
 
+def test_metric_learning_recall_at_topk_by_hand():
+    """EasyRec's metric-learning recall@k: each row's k true rows are its most similar relevant
+    rows (not itself), completed by the first rows by position; hits / (rows * k)."""
+    emb = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])  # cosines: 01 0.8, 02 0, 12 0.6
+    labels = np.array([5, 5, 6])
+    from easy_rec.metrics.metric_learning import recall_hits_at_k
+
+    # k=1: rows 0 and 1 find each other; row 2 (no relevant row) has true row 0, predicts 1
+    assert recall_hits_at_k(emb, labels, 1) == (2, 3)
+    # k=2: row 0 true [1, 0] vs predicted [1, 2]; row 1 [0, 1] vs [0, 2]; row 2 [0, 1] vs [1, 0]
+    assert recall_hits_at_k(emb, labels, 2) == (4, 6)
+    metric = eval_pb2.EvalMetrics()
+    metric.recall_at_topk.topk = 2
+    # batches [row 0] (k = 1: itself, 1 hit) and [rows 1, 2] (no relevant rows: 2 + 2 hits)
+    result = compute_metrics([metric], labels, {"float_emb": emb}, {}, batch_sizes=[1, 2])
+    assert result == {"recall_at_topk": pytest.approx(5 / 5)}
+    result = compute_metrics([metric], labels, {"float_emb": emb}, {})
+    assert result == {"recall_at_topk": pytest.approx(4 / 6)}
+
+
 def test_precision_at_topk_by_hand():
     """Rows 0 and 1 share a label (relevant to each other), row 2 is alone; the row itself
     counts in the denominator (EasyRec's mask keeps the diagonal)."""

@@ -88,7 +88,8 @@ def test_in_batch_softmax_matches_numpy(simi_func, tmp_path, data):
     user, item = out["user_emb"].numpy(), out["item_emb"].numpy()
     if simi_func == "COSINE":
         np.testing.assert_allclose(np.linalg.norm(user, axis=1), 1.0, rtol=1e-5)
-    logits = user @ item.T / TEMPERATURE
+    # EasyRec's DSSM divides cosine similarities only by the temperature
+    logits = user @ item.T / (TEMPERATURE if simi_func == "COSINE" else 1.0)
     np.testing.assert_allclose(out["logits"].numpy(), np.diag(logits), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(out["probs"].numpy(), 1 / (1 + np.exp(-np.diag(logits))),
                                rtol=1e-4, atol=1e-6)
@@ -111,6 +112,26 @@ def test_pointwise_classification_loss(tmp_path, data):
     labels, logits = batch["label"].numpy().astype(np.float64), out["logits"].numpy()
     expected = np.mean(np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-abs(logits))))
     assert float(model.loss(out, batch)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_scale_simi_and_regression_loss(tmp_path, data):
+    """scale_simi (EasyRec's default) maps the similarity s to s * |w| + b; with L2_LOSS the
+    scaled score is the output y, trained by the squared error on the label."""
+    config = sample_config("dssm", str(tmp_path / "m"), *data,
+                           **{"model_config.loss_type": "L2_LOSS"})
+    model = build_model(config, SAMPLES)
+    model.similarity_scale.weight.assign(-2.0)
+    model.similarity_scale.bias.assign(0.5)
+    batch = first_batch(config, model, 32)
+    out = model(batch, training=False)
+    assert "logits" not in out and "probs" not in out
+    scores = np.sum(out["user_emb"].numpy() * out["item_emb"].numpy(), axis=1)
+    y = scores / TEMPERATURE * 2.0 + 0.5
+    np.testing.assert_allclose(out["y"].numpy(), y, rtol=1e-4, atol=1e-4)
+    labels = batch["label"].numpy().astype(np.float64)
+    assert float(model.loss(out, batch)) == pytest.approx(np.mean((y - labels) ** 2), rel=1e-4)
+    config.model_config.dssm.scale_simi = False
+    assert build_model(config, SAMPLES).similarity_scale is None
 
 
 def test_rows_with_label_0_add_no_loss(tmp_path, data):
@@ -484,8 +505,8 @@ CONFIG_ERRORS = {
                     "hidden_units: [256, 32]"),
     "temperature": ("temperature: 0.05", "temperature: 0", "model_config.dssm.temperature",
                     "temperature must be > 0", "temperature: 0"),
-    "loss_type": ("loss_type: SOFTMAX_CROSS_ENTROPY", "loss_type: L2_LOSS",
-                  "model_config.loss_type", "CLASSIFICATION (pointwise) or", "L2_LOSS"),
+    "loss_type": ("loss_type: SOFTMAX_CROSS_ENTROPY", "loss_type: JRC_LOSS",
+                  "model_config.loss_type", "CLASSIFICATION (pointwise),", "JRC_LOSS"),
     "tower_id": ('id: "movie_id"', 'id: "rating"', "model_config.dssm.item_tower.id",
                  "'rating' must be an input column of a feature of group(s) item",
                  'id: "rating"'),

@@ -254,6 +254,48 @@ def test_multi_tower_recall_pairs_users_with_sampled_items(data, tmp_path, batch
     assert "negative_logits" not in model(batch, training=False)
 
 
+@pytest.mark.parametrize("flag", [True, False])
+def test_multi_tower_recall_user_attention_per_drawn_item(flag, data, tmp_path, batches):
+    """negative_sampler: true on the user group: a pair (row i, drawn item) is scored with the
+    user's attention keyed by the drawn item, as if the item were the row's own."""
+    text = sample_text("multi_tower_recall").replace(
+        '  features { input_names: "zip_id"',
+        '  features { input_names: "zip_id" feature_name: "zip_seq" feature_type: SequenceFeature'
+        ' separator: "|" embedding_dim: 16 hash_bucket_size: 2000 }\n'
+        '  features { input_names: "zip_id"').replace(
+        '    wide_deep: DEEP\n  }\n  feature_groups {\n    group_name: "item"',
+        f'    wide_deep: DEEP\n    negative_sampler: {str(flag).lower()}\n'
+        '    sequence_features { group_name: "seq" seq_att_map { key: "movie_id" '
+        'hist_seq: "zip_seq" } seq_dnn { hidden_units: [8, 1] use_bn: false } }\n'
+        '  }\n  feature_groups {\n    group_name: "item"')
+    text = text.replace("] }", "] use_bn: false }")  # every tower MLP: no batch statistics
+    with open(data.items, encoding="utf-8") as f:
+        header, item = f.readline(), f.readline()
+    table = tmp_path / "one_item.txt"
+    table.write_text(header + item, encoding="utf-8")
+    config = config_of(text, data, str(tmp_path), **sampler(data, num_sample=2))
+    config.data_config.negative_sampler.input_path = str(table)
+    model, batch = model_and_batch(config, batches)
+    out = model(batch, training=True)
+    attrs = item.rstrip("\n").split("\t")[2].split(";")
+    as_own = dict(batch, **{c: tf.fill(tf.shape(batch[c]), tf.constant(v, batch[c].dtype)
+                                       if batch[c].dtype == tf.string else
+                                       tf.cast(float(v), batch[c].dtype))
+                            for c, v in zip(ITEM_COLUMNS, attrs)})
+    expected = model(as_own, training=False)["logits"].numpy()
+    drawn = out["negative_logits"].numpy()
+    np.testing.assert_allclose(drawn[:, 0], drawn[:, 1], rtol=1e-5)
+    assert np.allclose(drawn[:, 0], expected, rtol=1e-4, atol=1e-5) == flag
+
+
+def test_group_negative_sampler_only_where_read(data, tmp_path):
+    text = sample_text("dssm_senet").replace('group_name: "user"',
+                                             'group_name: "user" negative_sampler: true', 1)
+    with pytest.raises(ConfigError, match="negative_sampler is not supported on group 'user' of "
+                                          "DSSM_SENet"):
+        config_of(text, data, str(tmp_path))
+
+
 # -- PDN ------------------------------------------------------------------------------------
 def test_pdn_sums_the_paths(data, tmp_path, batches):
     text = "\n".join(line for line in sample_text("pdn").splitlines()
@@ -429,9 +471,10 @@ def test_co_metric_learning_outputs_and_config_errors(data, tmp_path, batches):
     with pytest.raises(ConfigError, match="reads metric_learning.multi_similarity_loss"):
         config_of(text.replace("loss_type: CIRCLE_LOSS", "loss_type: MULTI_SIMILARITY_LOSS"),
                   data, str(tmp_path))
-    with pytest.raises(ConfigError, match="recall_at_topk is not supported"):
-        config_of(text, data, str(tmp_path),
-                  **{"eval_config.metrics_set": [{"recall_at_topk": {"topk": 5}}]})
+    with pytest.raises(ConfigError, match="auc is not supported"):
+        config_of(text, data, str(tmp_path), **{"eval_config.metrics_set": [{"auc": {}}]})
+    config_of(text, data, str(tmp_path),  # EasyRec's in-batch metric-learning recall
+              **{"eval_config.metrics_set": [{"recall_at_topk": {"topk": 5}}]})
     highway = text.replace('input: "item"', 'input: "item" highway { input: "item" emb_size: 8 }')
     hw_model, _ = model_and_batch(config_of(highway, data, str(tmp_path)), batches)
     assert hw_model.tower.mlp.dense_layers[0].kernel.shape[0] == 64 + 8

@@ -164,8 +164,9 @@ def test_mind_user_interests_and_label_aware_training(trained):
     for row, count in enumerate(counts):
         assert np.allclose(interests[row, count:], interests[row, :1])
     best = np.einsum("bkd,bd->bk", interests, outputs["item_emb"].numpy()).max(axis=1)
-    np.testing.assert_allclose(outputs["logits"].numpy(), best / model.temperature, rtol=1e-4,
-                               atol=1e-4)
+    scale = model.similarity_scale  # scale_simi (EasyRec's default): s * |w| + b
+    expected = best / model.temperature * abs(float(scale.weight)) + float(scale.bias)
+    np.testing.assert_allclose(outputs["logits"].numpy(), expected, rtol=1e-4, atol=1e-4)
     training = model(batch, training=True)
     assert training["user_emb"].shape == (64, dim)
     assert np.isfinite(float(model.loss(training, batch)))
