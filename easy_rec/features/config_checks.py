@@ -17,7 +17,7 @@ from easy_rec.features.base import (
     registered_feature_types,
 )
 from easy_rec.features.feature_layer import WIDE
-from easy_rec.features.group_attention import key_width_problem
+from easy_rec.features.group_attention import SEQ_MODELS, key_width_problem
 from easy_rec.features.raw_feature import raw_boundaries
 from easy_rec.features.sequence_feature import sequence_max_len
 
@@ -158,6 +158,9 @@ def _check_group_attention(ctx: CheckContext, group: Message, where: str) -> Non
             ctx.fail(f"{field}.group_name", f"sequence_features name {entry.group_name!r} is "
                      f"used twice in feature group {group.group_name!r}")
         seen[entry.group_name] = i
+        if entry.seq_model not in SEQ_MODELS:
+            ctx.fail(f"{field}.seq_model", f"seq_model must be \"self_attention\" or empty, "
+                     f"got {entry.seq_model!r}")
         keys, hists = _check_att_maps(ctx, entry, field, aux_allowed=True)
         key_dim = sum(_key_width(f) for f in keys)
         hist_dim = sum(int(f.embedding_dim) for f in hists)
@@ -188,6 +191,11 @@ def check_seq_att_groups(ctx: CheckContext) -> None:
             ctx.fail(f"{where}.group_name", f"sequence group name {group.group_name!r} "
                      "must be non-empty and differ from every other group name")
         names.add(group.group_name)
+        for option in ("only_sequence_feature", "seq_model"):
+            if getattr(group, option):
+                ctx.fail(f"{where}.{option}", f"{option} applies to the sequence_features of a "
+                         "feature group (target attention joining the group); the DIN / BST "
+                         "towers read model_config.seq_att_groups as they are")
         _check_att_maps(ctx, group, where, aux_allowed=False)
 
 

@@ -88,6 +88,11 @@ class FeatureLayer(tf.Module):
     A feature group named in `unpooled_groups` must hold SequenceFeatures only; its output is
     each feature's padded sequence of embeddings (FeatureLayerOutput.unpooled, EasyRec's
     `is_combine=False` input layer) instead of one pooled vector per feature.
+
+    A feature group named in `paired_groups` becomes a sequence group of the same name (as if
+    it were a seq_att_groups entry): its SequenceFeatures, in order, are the history and its
+    other features, in order, the target (EasyRec's input layer with
+    output_seq_and_normal_feature, which the backbone's BST / DIN components read).
     """
 
     def __init__(
@@ -99,24 +104,29 @@ class FeatureLayer(tf.Module):
         seq_att_groups: Sequence[feature_config_pb2.SeqAttGroupConfig] = (),
         unpooled_groups: Sequence[str] = (),
         variational_dropout: variational_dropout_pb2.VariationalDropoutLayer | None = None,
+        paired_groups: Sequence[str] = (),
     ):
         """variational_dropout: model_config.variational_dropout, a learned dropout of the
         features of every pooled feature group (deep and wide parts alike); None: no
         dropout."""
         super().__init__(name="feature_layer")
         configs = {feature_name(c): c for c in feature_configs}
-        self.groups = {g.group_name: (list(g.feature_names), g.wide_deep) for g in feature_groups}
+        groups = {g.group_name: (list(g.feature_names), g.wide_deep) for g in feature_groups}
+        paired = {g: split_target_and_history(groups.pop(g)[0], configs)
+                  for g in paired_groups if g in groups}
+        self.groups = groups
         self.unpooled_groups = [g for g in unpooled_groups if g in self.groups]
         #: sequence group name -> (key feature names, history feature names)
         self.sequence_groups = {
             g.group_name: ([k for m in g.seq_att_map for k in m.key],
                            [h for m in g.seq_att_map for h in m.hist_seq])
-            for g in seq_att_groups}
+            for g in seq_att_groups} | paired
         #: sequence groups whose keys and histories go to TensorBoard histograms
         self.summarised_groups = {g.group_name for g in seq_att_groups if g.tf_summary}
         #: feature group name -> its sequence_features entries
         attention_configs = {g.group_name: list(g.sequence_features) for g in feature_groups
-                             if g.sequence_features and g.wide_deep != WIDE}
+                             if g.sequence_features and g.wide_deep != WIDE
+                             and g.group_name in self.groups}
         used = [n for names, _ in self.groups.values() for n in names]
         used += [n for keys, hists in self.sequence_groups.values() for n in keys + hists]
         used += [n for entries in attention_configs.values() for entry in entries
@@ -388,6 +398,18 @@ class FeatureLayer(tf.Module):
             else:
                 values.wide[name] = self.wide_dense[name](value.dense)
         return values.wide[name]
+
+
+def split_target_and_history(
+        names: Sequence[str], configs: dict[str, feature_config_pb2.FeatureConfig]
+) -> tuple[list[str], list[str]]:
+    """(target features, history features) of a feature group read as a sequence group:
+    its SequenceFeatures are the history, the others the target, each in group order."""
+    hists = [n for n in names if feature_type_name(configs[n]) == "SequenceFeature"]
+    if not hists:
+        raise ValueError(f"a feature group read as (sequence, target) needs SequenceFeatures; "
+                         f"{', '.join(names)} has none")
+    return [n for n in names if n not in hists], hists
 
 
 @dataclass

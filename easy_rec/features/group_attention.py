@@ -10,7 +10,14 @@ element t concatenated ([batch, L, Dh]):
     s_t = seq_dnn([q, h_t, q - h_t, q * h_t]),   a = softmax of s over the real elements
     out = [sum_t a_t h_t,  sum_t a_t x_t for every aux_hist_seq x,  q]
 
-q is left out with need_key_feature: false. The output comes as a list of fields: the pooled
+q is left out with need_key_feature: false or only_sequence_feature: true (the pooled history
+alone). With seq_model: "self_attention" the histories first pass one head of masked
+self-attention with a residual connection (the sequence's elements see each other before the
+target attends to them):
+
+    h'_t = h_t + sum_u softmax_u((h_t Wq)(h_u Wk) / sqrt(Dh)) h_u Wv      (u over real elements)
+
+and h' replaces h in the scores and the pooling (aux_hist_seq are pooled as they are). The output comes as a list of fields: the pooled
 history split per hist_seq feature, each pooled aux_hist_seq, then the keys (one field per key
 feature, or one field when keys are padded / transformed), so models that treat a group's
 outputs as fields of one width (AutoInt) see each part, as EasyRec's AutoInt does. seq_dnn defaults to hidden_units [128, 64, 32, 1];
@@ -28,6 +35,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from easy_rec.layers.attention import MultiHeadSelfAttention
 from easy_rec.layers.core import Dense
 from easy_rec.layers.target_attention import TargetAttention
 from easy_rec.protos import dnn_pb2, feature_config_pb2
@@ -35,6 +43,8 @@ from easy_rec.protos import dnn_pb2, feature_config_pb2
 SeqAttGroupConfig = feature_config_pb2.SeqAttGroupConfig
 #: seq_dnn when a sequence_features entry sets none (EasyRec's default)
 DEFAULT_SEQ_DNN = (128, 64, 32, 1)
+#: values of seq_model: "" (target attention on the histories as embedded) or self-attention first
+SEQ_MODELS = ("", "self_attention")
 
 
 def attention_members(config: SeqAttGroupConfig) -> tuple[list[str], list[str], list[str]]:
@@ -65,10 +75,16 @@ class GroupAttention(tf.Module):
         self.group_name = config.group_name
         self.keys, self.hists, self.aux = attention_members(config)
         self.tf_summary = bool(config.tf_summary)
-        self.need_key_feature = bool(config.need_key_feature)
+        self.need_key_feature = bool(config.need_key_feature) and not config.only_sequence_feature
+        if config.seq_model not in SEQ_MODELS:
+            raise ValueError(f"sequence_features {config.group_name!r}: seq_model must be one of "
+                             f"{SEQ_MODELS}, got {config.seq_model!r}")
         self.pad_key = 0
         self.key_transform = self.hist_transform = None
         with self.name_scope:
+            self.self_attention = MultiHeadSelfAttention(
+                hist_dim, 1, hist_dim, name="self_attention") \
+                if config.seq_model == "self_attention" else None
             if key_dim != hist_dim:
                 if hist_dim > key_dim and not config.transform_dnn:
                     self.pad_key = hist_dim - key_dim
@@ -86,6 +102,8 @@ class GroupAttention(tf.Module):
     def __call__(self, query: tf.Tensor, sequence: tf.Tensor, mask: tf.Tensor,
                  aux: Sequence[tf.Tensor] = (), training: bool = False) -> list[tf.Tensor]:
         """The output fields ([batch, field_dims[i]] each)."""
+        if self.self_attention is not None:
+            sequence += self.self_attention(sequence, mask, training=training)
         if self.pad_key:
             query = tf.pad(query, [[0, 0], [0, self.pad_key]])
         if self.key_transform is not None:

@@ -12,6 +12,12 @@ with `combiner` into the element's embedding. Only the last `max_len` elements a
   after min-max scaling with min_val / max_val), else projected: x * e over a one-row table
   (with raw_input_dim > 1 and seq_multi_sep, the element's numbers x_k give sum_k x_k e_k).
 
+`sub_value_type` (EasyRec's FieldType) says how the element values are written: INT32 / INT64
+elements are integers (parsed, so "007" and "7" are one id; text that is not an integer fails
+the batch), FLOAT / DOUBLE elements are numbers and make the elements RawFeature ones (an
+explicit `sub_feature_type: IdFeature` with them is refused), STRING / BOOL elements are text
+(refused with `sub_feature_type: RawFeature`). Unset, the values are text.
+
 Listed in an ordinary feature group, the history becomes one vector: its `sequence_combiner`
 (attention or TextCNN, see sequence_combiner.py), else pooled with `combiner` like a
 TagFeature. Named as a hist_seq of a sequence group (`seq_att_groups`, or a feature group's
@@ -37,6 +43,18 @@ from easy_rec.features.sequence_combiner import check_sequence_combiner
 #: history length when neither max_seq_len nor sequence_length (> 1) is configured
 DEFAULT_MAX_LEN = 50
 ID, RAW = FeatureConfig.IdFeature, FeatureConfig.RawFeature
+#: sub_value_type values of integer, real-number and text elements
+INTEGER_TYPES = (FeatureConfig.INT32, FeatureConfig.INT64)
+NUMBER_TYPES = (FeatureConfig.FLOAT, FeatureConfig.DOUBLE)
+TEXT_TYPES = (FeatureConfig.STRING, FeatureConfig.BOOL)
+
+
+def element_type(config: FeatureConfig) -> int:
+    """The effective sub_feature_type: RawFeature when set so or when sub_value_type names a
+    real-number type, else IdFeature (or whatever other type was set, which validation refuses)."""
+    if config.HasField("sub_value_type") and config.sub_value_type in NUMBER_TYPES:
+        return RAW
+    return config.sub_feature_type
 
 
 def sequence_max_len(config: FeatureConfig) -> int:
@@ -62,10 +80,12 @@ class SequenceFeature(Feature):
         if config.HasField("sequence_combiner"):
             check_sequence_combiner(ctx, config.sequence_combiner, f"{where}.sequence_combiner",
                                     name)
-        if config.sub_feature_type == ID:
+        _check_sub_value_type(ctx, config, where, name)
+        kind = element_type(config)
+        if kind == ID:
             validate_categorical(cls, ctx, config, where)
             return
-        if config.sub_feature_type != RAW:
+        if kind != RAW:
             ctx.fail(f"{where}.sub_feature_type", f"SequenceFeature {name!r}: sub_feature_type "
                      "must be IdFeature or RawFeature (as in EasyRec), got "
                      f"{FeatureConfig.FeatureType.Name(config.sub_feature_type)}")
@@ -86,7 +106,8 @@ class SequenceFeature(Feature):
         self.max_len = sequence_max_len(config)
         self._separator = config.separator
         self._multi_sep = config.seq_multi_sep
-        self.raw = config.sub_feature_type == RAW
+        self.raw = element_type(config) == RAW
+        self._integers = config.HasField("sub_value_type") and config.sub_value_type in INTEGER_TYPES
         self.mapper = None if self.raw else CategoricalMapper(config, base_dir, name="mapper")
         self._boundaries = raw_boundaries(config) if self.raw else []
         self._min_max = (config.min_val, config.max_val) \
@@ -111,7 +132,10 @@ class SequenceFeature(Feature):
             elements = elements.with_flat_values(parts)
         if self.raw:
             return self._encode_numbers(elements)
-        ids, oov = self.mapper.map(elements.flat_values)
+        flat = elements.flat_values
+        if self._integers:
+            flat = tf.strings.to_number(flat, tf.int64)
+        ids, oov = self.mapper.map(flat)
         return Encoded(ids=elements.with_flat_values(ids), out_of_range=oov)
 
     def _encode_numbers(self, elements: tf.RaggedTensor) -> Encoded:
@@ -130,3 +154,19 @@ class SequenceFeature(Feature):
             positions = tf.where(positions < self._dim, positions, tf.zeros_like(positions))
         return Encoded(ids=elements.with_flat_values(positions),
                        weights=elements.with_flat_values(numbers))
+
+
+def _check_sub_value_type(ctx: CheckContext, config: FeatureConfig, where: str, name: str) -> None:
+    """Real-number elements cannot be ids, text elements cannot be numbers."""
+    if not config.HasField("sub_value_type"):
+        return
+    value_type = FeatureConfig.FieldType.Name(config.sub_value_type)
+    if (config.sub_value_type in NUMBER_TYPES and config.HasField("sub_feature_type")
+            and config.sub_feature_type == ID):
+        ctx.fail(f"{where}.sub_value_type", f"SequenceFeature {name!r}: sub_value_type "
+                 f"{value_type} makes the elements numbers (RawFeature); it contradicts "
+                 "sub_feature_type: IdFeature (use INT32 / INT64 / STRING ids)")
+    if config.sub_value_type in TEXT_TYPES and config.sub_feature_type == RAW:
+        ctx.fail(f"{where}.sub_value_type", f"SequenceFeature {name!r}: sub_value_type "
+                 f"{value_type} elements are text; sub_feature_type RawFeature needs numbers "
+                 "(INT32, INT64, FLOAT or DOUBLE)")

@@ -121,6 +121,8 @@ class RankModel(tf.Module):
     wide_output_dim: int = 1
     #: feature groups read as padded sequences of SequenceFeatures (FeatureLayer)
     unpooled_groups: tuple[str, ...] = ()
+    #: feature groups read as (history, target) sequence groups (FeatureLayer)
+    paired_groups: tuple[str, ...] = ()
     #: whether the model draws negatives from data_config's sampler
     uses_negative_sampler: ClassVar[bool] = False
     #: loss types of EMBEDDING_LOSSES (loss_type or model_config.losses entries) it computes
@@ -153,7 +155,7 @@ class RankModel(tf.Module):
             self.feature_layer = FeatureLayer(
                 feature_configs, model_config.feature_groups, self.wide_output_dim_from_config(),
                 base_dir, model_config.seq_att_groups, self.unpooled_groups,
-                variational_dropout=dropout)
+                variational_dropout=dropout, paired_groups=self.paired_groups)
             self.build(self.feature_layer)
             # models computing embedding losses (own_losses) replace loss() altogether
             self.task_losses = [] if self.own_losses else [

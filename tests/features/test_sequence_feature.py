@@ -11,6 +11,7 @@ from google.protobuf import text_format
 
 from easy_rec.config.errors import ConfigError
 from easy_rec.features.feature_layer import FeatureLayer
+from easy_rec.features.sequence_feature import SequenceFeature
 from easy_rec.pipeline import load_pipeline_config
 from easy_rec.protos import feature_config_pb2
 
@@ -81,6 +82,14 @@ def test_pooled_in_a_feature_group_and_list_input_match_strings():
     ({"feature_config.features[10].max_seq_len": 10}, "seq_att_groups[0]", "one max_seq_len"),
     ({"model_config.multi_tower.din_towers[0].input": "other"}, "seq_att_groups",
      "needs a seq_att_groups entry named 'other'"),
+    ({"feature_config.features[9].sub_value_type": "FLOAT",
+      "feature_config.features[9].sub_feature_type": "IdFeature"}, "sub_value_type",
+     "contradicts sub_feature_type: IdFeature"),
+    ({"feature_config.features[9].sub_value_type": "STRING",
+      "feature_config.features[9].sub_feature_type": "RawFeature"}, "sub_value_type",
+     "elements are text"),
+    ({"model_config.seq_att_groups[0].only_sequence_feature": True}, "only_sequence_feature",
+     "applies to the sequence_features of a feature group"),
 ])
 def test_sequence_group_errors_name_the_field_and_line(edits, field, words):
     with pytest.raises(ConfigError) as info:
@@ -113,3 +122,35 @@ def test_unpooled_group_gives_each_sequence_padded_with_its_mask():
     assert float(out.embedding_l2) == pytest.approx(l2, rel=1e-5)
     with pytest.raises(ValueError, match="movie_id are not"):
         FeatureLayer(features, groups, unpooled_groups=["item"])
+
+
+def _sequence(extra: str) -> SequenceFeature:
+    return SequenceFeature(_parse('input_names: "hist" feature_type: SequenceFeature '
+                                  f'separator: ";" embedding_dim: 2 {extra}',
+                                  feature_config_pb2.FeatureConfig()))
+
+
+def test_integer_sub_value_type_reads_elements_as_numbers():
+    as_text = _sequence("hash_bucket_size: 1000").encode({"hist": tf.constant(["007;7"])})
+    ids = as_text.ids.flat_values.numpy()
+    assert ids[0] != ids[1]  # text: "007" and "7" hash apart
+    as_ints = _sequence("hash_bucket_size: 1000 sub_value_type: INT32")
+    ids = as_ints.encode({"hist": tf.constant(["007;7"])}).ids.flat_values.numpy()
+    assert ids[0] == ids[1] == tf.strings.to_hash_bucket_fast("7", 1000).numpy()
+    identity = _sequence("num_buckets: 10 sub_value_type: INT64")
+    np.testing.assert_array_equal(
+        identity.encode({"hist": tf.constant(["3;+4;12"])}).ids.flat_values.numpy(), [3, 4, 0])
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        as_ints.encode({"hist": tf.constant(["7;x"])})
+
+
+def test_float_sub_value_type_makes_raw_elements_projected_per_position():
+    feature = _sequence('sub_value_type: FLOAT raw_input_dim: 2 seq_multi_sep: "|"')
+    assert feature.raw and feature.num_ids == 2
+    group = _parse('group_name: "h" feature_names: "hist"', feature_config_pb2.FeatureGroupConfig())
+    layer = FeatureLayer([feature.config], [group], unpooled_groups=["h"])
+    (table,) = layer.deep_tables.values()
+    table.weights.assign([[1.0, 0.0], [0.0, 10.0]])
+    (value,) = layer({"hist": tf.constant(["1.5|2;3"])}).unpooled["h"]
+    # element 1: 1.5 e_0 + 2 e_1; element 2: 3 e_0 (sum combiner)
+    np.testing.assert_allclose(value.values.numpy()[0, :2], [[1.5, 20.0], [3.0, 0.0]])

@@ -109,6 +109,32 @@ def test_need_key_feature_false_and_aux_histories_share_the_weights():
     np.testing.assert_allclose(fields[2].numpy()[0], weights @ [20.0, 30.0], rtol=1e-5)
 
 
+def test_only_sequence_feature_leaves_the_key_out():
+    layer = attention_layer("only_sequence_feature: true")
+    set_dot_product_score(layer, 2)
+    fields = layer({"age": tf.constant([1]), "item": tf.constant([3]),
+                    "hist": tf.constant(["1;4;2"])}).deep["user"]
+    rows = TABLE[[1, 4, 2]]
+    assert layer.field_dims("user") == [3, 2]  # age, pooled history; no key
+    np.testing.assert_allclose(fields[1].numpy()[0], softmax(rows @ TABLE[3]) @ rows, rtol=1e-5)
+
+
+def test_self_attention_seq_model_mixes_the_history_before_the_target_attention():
+    layer = attention_layer('seq_model: "self_attention"')
+    set_dot_product_score(layer, 2)
+    mixer = layer.group_attention["user"][0].self_attention
+    for dense in (mixer.query, mixer.key, mixer.value):
+        dense.kernel.assign(np.eye(2))
+    fields = layer({"age": tf.constant([1, 1]), "item": tf.constant([3, 3]),
+                    "hist": tf.constant(["1;4;2", "4"])}).deep["user"]
+    rows, key = TABLE[[1, 4, 2]], TABLE[3]
+    mixed = rows + np.stack([softmax(r @ rows.T / np.sqrt(2)) for r in rows]) @ rows
+    np.testing.assert_allclose(fields[1].numpy()[0], softmax(mixed @ key) @ mixed, rtol=1e-5)
+    # a one-element history attends to itself only: h' = 2 h (padding is not attended to)
+    np.testing.assert_allclose(fields[1].numpy()[1], 2 * TABLE[4], rtol=1e-5)
+    np.testing.assert_allclose(fields[2].numpy()[0], key)
+
+
 def test_allow_key_transform_pads_a_narrow_key_or_maps_both_with_transform_dnn():
     narrow_key = 'input_names: "key" embedding_dim: 1 num_buckets: 5'
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from google.protobuf.message import Message
 
 from easy_rec.config.context import CheckContext
+from easy_rec.features.base import feature_type_name
+from easy_rec.features.sequence_feature import sequence_max_len
 from easy_rec.layers.registry import UnsupportedComponent, component_class
 from easy_rec.models import registry
 from easy_rec.models.backbone.block import Block
@@ -30,25 +32,50 @@ def check_backbone(ctx: CheckContext) -> None:
     try:
         specs = analyse(model.backbone, groups)
         sequence_groups = {g.group_name for g in model.seq_att_groups}
+        paired: dict[str, str] = {}  # feature group -> path of a block pairing it
+        plain: dict[str, str] = {}  # feature group -> path of a block reading it plainly
         for spec in specs.values():
             for block in spec.blocks.values():
-                if block.config is None:
-                    continue
-                if block.group is None:
+                if block.config is not None and block.group is None:
                     Block(block)  # parses its snippets
                     _check_components(block.config, block.path)
-                elif (block.config.input_layer.output_seq_and_normal_feature
-                      and block.group not in sequence_groups):
-                    raise BackboneError(
-                        f"{block.path}.input_layer.output_seq_and_normal_feature",
-                        f"output_seq_and_normal_feature of feature group {block.group!r} is not "
-                        "supported: it reads a seq_att_groups entry (the sequences of a "
-                        "feature group are combined into one vector each)")
+                elif block.group is not None and block.group not in sequence_groups:
+                    pairs = (block.config is not None
+                             and block.config.input_layer.output_seq_and_normal_feature)
+                    (paired if pairs else plain).setdefault(block.group, block.path)
+        for group, path in paired.items():
+            _check_paired_group(ctx, group, f"{path}.input_layer.output_seq_and_normal_feature",
+                                plain.get(group))
         wide_output_dim(model)
     except BackboneError as error:
         ctx.fail(error.field, error.reason)
     if model.backbone.HasField("top_mlp") and not model.backbone.top_mlp.hidden_units:
         ctx.fail(f"{BACKBONE_PATH}.top_mlp.hidden_units", "top_mlp needs hidden_units")
+
+
+def _check_paired_group(ctx: CheckContext, group: str, path: str, plain: str | None) -> None:
+    """A feature group read as (sequence, target): SequenceFeatures of one max_seq_len, no
+    sequence_features entries, and no block reading it as an ordinary group."""
+    config = next(g for g in ctx.config.model_config.feature_groups if g.group_name == group)
+    if plain is not None:
+        raise BackboneError(path, f"feature group {group!r} is read with "
+                            f"output_seq_and_normal_feature here and as an ordinary group by "
+                            f"{plain}; give the two readings two feature groups")
+    if config.sequence_features:
+        raise BackboneError(path, f"feature group {group!r} is read as (sequence, target), so "
+                            "its sequence_features (target attention) would be lost; move them "
+                            "to another feature group")
+    lengths = {sequence_max_len(ctx.features_by_name[n][1]): n for n in config.feature_names
+               if n in ctx.features_by_name
+               and feature_type_name(ctx.features_by_name[n][1]) == "SequenceFeature"}
+    if not lengths:
+        raise BackboneError(path, f"output_seq_and_normal_feature reads the SequenceFeatures of "
+                            f"feature group {group!r} as the sequence; it has none")
+    if len(lengths) > 1:
+        found = ", ".join(f"{n} ({length})" for length, n in lengths.items())
+        raise BackboneError(path, f"the SequenceFeatures of feature group {group!r} are "
+                            f"concatenated per element, so they need one max_seq_len; found "
+                            f"{found}")
 
 
 def _check_components(block: Message, path: str) -> None:

@@ -4,7 +4,10 @@ EasyRec's input layer (InputLayer message) returns a group as one [batch, sum of
 (default), the list of per-feature [batch, dim] tensors (only_output_feature_list), a
 [batch, features, dim] tensor (only_output_3d_tensor), the pair (tensor, list)
 (output_2d_tensor_and_feature_list), or for a sequence group the triple (sequence [batch,
-len, dim], length [batch], target [batch, dim] or None) (output_seq_and_normal_feature). On the
+len, dim], length [batch], target [batch, dim] or None) (output_seq_and_normal_feature: a
+seq_att_groups entry, or a feature group whose SequenceFeatures, concatenated per element, are
+the sequence and whose other features, concatenated, are the target, as EasyRec's
+`sequence` groups of its BST / DIN backbone samples). On the
 way it may batch- or layer-normalise (the concatenation and, for list outputs, each feature
 with its own parameters), apply dropout, or drop whole features (feature_dropout_rate: one
 Bernoulli draw per feature and step, kept features scaled by 1 / keep probability).
@@ -29,7 +32,7 @@ from easy_rec.layers.base import Layer
 from easy_rec.layers.core import BatchNorm
 from easy_rec.layers.norm import LayerNorm
 from easy_rec.models.backbone.spec import BackboneError
-from easy_rec.protos import backbone_pb2
+from easy_rec.protos import backbone_pb2, easy_rec_model_pb2
 
 #: batch size of the placeholder features the backbone is built with
 PLACEHOLDER_BATCH = 2
@@ -123,6 +126,20 @@ class GroupInput(tf.Module):
             with self.name_scope:
                 self.norms[key] = kind(int(value.shape[-1]), name=key)
         return self.norms[key]
+
+
+def paired_feature_groups(model_config: easy_rec_model_pb2.EasyRecModel) -> tuple[str, ...]:
+    """The feature groups (not seq_att_groups) that input_layer blocks read with
+    output_seq_and_normal_feature: the model's feature layer pairs their histories with their
+    targets (FeatureLayer's paired_groups)."""
+    backbone = model_config.backbone
+    feature_groups = {g.group_name for g in model_config.feature_groups}
+    blocks = list(backbone.blocks) + [b for p in backbone.packages for b in p.blocks]
+    groups = [source.feature_group_name for block in blocks
+              if block.WhichOneof("layer") == "input_layer"
+              and block.input_layer.output_seq_and_normal_feature
+              for source in block.inputs if source.WhichOneof("name") == "feature_group_name"]
+    return tuple(dict.fromkeys(g for g in groups if g in feature_groups))
 
 
 def _dropout(value: tf.Tensor, rate: float, training: bool) -> tf.Tensor:

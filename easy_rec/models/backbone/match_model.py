@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
+from easy_rec.models.backbone.input_layer import paired_feature_groups
 from easy_rec.models.backbone.network import BACKBONE_PATH, Backbone
 from easy_rec.models.backbone.rank_model import require_backbone
 from easy_rec.models.backbone.spec import MAIN, BackboneError, analyse, groups_read
@@ -35,6 +36,10 @@ class BackboneMatchModel(MatchModel):
     model_params { simi_func temperature ... } }."""
 
     reads_backbone = True
+
+    @property
+    def paired_groups(self) -> tuple[str, ...]:
+        return paired_feature_groups(self.model_config)
 
     def build(self, feature_layer: FeatureLayer) -> None:
         self.backbone = Backbone(self.model_config.backbone, feature_layer)

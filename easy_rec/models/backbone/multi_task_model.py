@@ -13,6 +13,7 @@ import tensorflow as tf
 from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import MLP, Dense
+from easy_rec.models.backbone.input_layer import paired_feature_groups
 from easy_rec.models.backbone.network import (
     BACKBONE_PATH,
     Backbone,
@@ -34,6 +35,10 @@ class BackboneMultiTaskModel(MultiTaskModel):
     model_params { task_towers {...} ... } }."""
 
     reads_backbone = True
+
+    @property
+    def paired_groups(self) -> tuple[str, ...]:
+        return paired_feature_groups(self.model_config)
 
     def wide_output_dim_from_config(self) -> int:
         return wide_output_dim(self.model_config)

@@ -11,6 +11,7 @@ import tensorflow as tf
 from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import Dense
+from easy_rec.models.backbone.input_layer import paired_feature_groups
 from easy_rec.models.backbone.network import Backbone, losses_in, wide_output_dim, with_losses
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require
@@ -30,6 +31,10 @@ class BackboneRankModel(RankModel):
     """model_config { model_class: "RankModel" backbone {...} model_params {...} }."""
 
     reads_backbone = True
+
+    @property
+    def paired_groups(self) -> tuple[str, ...]:
+        return paired_feature_groups(self.model_config)
 
     def wide_output_dim_from_config(self) -> int:
         return wide_output_dim(self.model_config)

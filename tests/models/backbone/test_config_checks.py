@@ -61,12 +61,20 @@ def test_backbone_errors_name_line_and_field(sample, old, new, field, reason):
     assert error.line == line_of(new, text) and error.path == "bb.config"
 
 
-def test_sequence_outputs_of_plain_feature_groups_are_refused():
+def test_sequence_outputs_of_feature_groups_need_sequence_features_of_one_length():
     text = sample_text("fibinet").replace("input_layer { only_output_feature_list: true }",
                                           "input_layer { output_seq_and_normal_feature: true }")
     error = config_error(text)
     assert error.field == "model_config.backbone.blocks[0].input_layer.output_seq_and_normal_feature"
-    assert "of feature group 'all' is not supported" in error.reason
+    assert "feature group 'all' as the sequence; it has none" in error.reason
+    din = sample_text("din")
+    error = config_error(din.replace("max_seq_len: 20", "max_seq_len: 9", 1))
+    assert "need one max_seq_len" in error.reason
+    plain = din.replace('inputs { feature_group_name: "normal" }',
+                        'inputs { feature_group_name: "history" }')
+    error = config_error(plain)
+    assert error.field == "model_config.backbone.blocks[1].input_layer.output_seq_and_normal_feature"
+    assert "as an ordinary group by model_config.backbone.blocks[0]" in error.reason
 
 
 def test_model_classes_that_do_not_read_a_backbone_refuse_it():

@@ -215,3 +215,28 @@ def test_build_errors_name_the_field(text, field, reason):
         build(text)
     assert error.value.field == field
     assert reason in error.value.reason
+
+
+def test_a_feature_group_read_as_sequence_pairs_its_histories_with_its_targets():
+    features = [text_format.Parse(text, feature_config_pb2.FeatureConfig()) for text in (
+        'input_names: "a" embedding_dim: 2 num_buckets: 5 embedding_name: "t"',
+        'input_names: "hist" feature_type: SequenceFeature separator: ";" max_seq_len: 3 '
+        'embedding_dim: 2 num_buckets: 5 embedding_name: "t"')]
+    group = text_format.Parse('group_name: "pair" feature_names: ["hist", "a"]',
+                              feature_config_pb2.FeatureGroupConfig())
+    layer = FeatureLayer(features, [group], paired_groups=["pair"])
+    assert layer.sequence_groups == {"pair": (["a"], ["hist"])} and "pair" not in layer.groups
+    table = np.arange(10, dtype=np.float32).reshape(5, 2)
+    layer.deep_tables["t"].weights.assign(table)
+    backbone = Backbone(text_format.Parse('''
+        blocks { name: "s" inputs { feature_group_name: "pair" }
+                 input_layer { output_seq_and_normal_feature: true } }
+        blocks { name: "din" inputs { block_name: "s" }
+                 keras_layer { class_name: "DIN" din { attention_dnn { hidden_units: [1] } } } }
+        output_blocks: ["s", "din"]''', backbone_pb2.BackboneTower()), layer)
+    (sequence, length, target), din = backbone(layer({"a": tf.constant([3]),
+                                                      "hist": tf.constant(["1;2"])}))[0]
+    np.testing.assert_allclose(sequence.numpy()[0], [table[1], table[2], [0, 0]])
+    assert length.numpy().tolist() == [2] and np.allclose(target.numpy(), table[[3]])
+    assert din.shape == (1, 4)  # pooled history, then the target (need_target_feature)
+    np.testing.assert_allclose(din.numpy()[0, 2:], table[3])
