@@ -120,6 +120,12 @@ def test_sample_trains_learns_and_exports(sample, zoo):
     assert len(run.exports) == 1
 
 
+@pytest.mark.slow
+def test_multi_head_samples_report_a_metric_per_head(zoo):
+    assert {"auc_ctr", "auc_top"} <= set(zoo("simple_multi_task").results)
+    assert {"auc_light", "auc_booster"} <= set(zoo("rocket_launching").results)
+
+
 def _jsonable(tensor: tf.Tensor) -> list:
     values = tensor.numpy()
     if values.dtype == object:

@@ -102,8 +102,9 @@ def test_dcn(rows_file):
 
 
 def test_dcn_cross_v2_sample_parses():
-    with open(os.path.join(SAMPLES, "dcn_cross_v2.config"), encoding="utf-8") as f:
-        config = parse_pipeline_config_text(f.read(), "dcn_cross_v2.config")
+    path = os.path.join(SAMPLES, "options", "dcn_cross_v2_on_movielens.config")
+    with open(path, encoding="utf-8") as f:
+        config = parse_pipeline_config_text(f.read(), path)
     assert config.config.model_config.dcn.cross_tower.version == 2
 
 

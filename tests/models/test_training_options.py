@@ -32,6 +32,13 @@ SAMPLE_FILES = {
     "kd": "options/kd_on_movielens.config",
     "variational_dropout": "options/variational_dropout_on_movielens.config",
 }
+# trained, evaluated and exported below: the option samples (the zoo test trains the others)
+TRAINED_FILES = {
+    **{name: path for name, path in SAMPLE_FILES.items() if path.startswith("options/")},
+    "dcn_cross_v2": "options/dcn_cross_v2_on_movielens.config",
+    # GradNorm differentiates the task gradients: only inside the trainer's tf.function
+    "dbmtl_grad_norm": "options/dbmtl_grad_norm_on_movielens.config",
+}
 
 
 @dataclass
@@ -162,7 +169,7 @@ class Run:
 
 
 def _run(sample: str, folder) -> Run:
-    path = os.path.join(SAMPLES, SAMPLE_FILES[sample])
+    path = os.path.join(SAMPLES, TRAINED_FILES[sample])
     raw = load_pipeline_config(path).config
     data = {}
     for key, rows in (("train_input_path", 1500), ("eval_input_path", 200)):
@@ -196,7 +203,7 @@ def trained(tmp_path_factory) -> Callable[[str], Run]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sample", sorted(SAMPLE_FILES))
+@pytest.mark.parametrize("sample", sorted(TRAINED_FILES))
 def test_sample_trains_evaluates_and_exports(sample, trained):
     run = trained(sample)
     assert run.results and all(np.isfinite(v) for v in run.results.values()
@@ -206,7 +213,5 @@ def test_sample_trains_evaluates_and_exports(sample, trained):
 
 @pytest.mark.slow
 def test_trained_samples_report_their_metrics_and_learn_their_weights(trained):
-    assert {"auc_ctr", "auc_top"} <= set(trained("simple_multi_task").results)
-    assert {"auc_light", "auc_booster"} <= set(trained("rocket_launching").results)
     assert all(trained("multi_loss_uncertainty").changed("uncertainty"))
     assert all(trained("variational_dropout").changed("logit_p"))

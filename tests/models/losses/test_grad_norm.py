@@ -77,7 +77,8 @@ def rows_file(tmp_path_factory) -> str:
 
 
 def test_grad_norm_sample_parses():
-    config = load_pipeline_config(os.path.join(SAMPLES, "dbmtl_grad_norm.config")).config
+    path = os.path.join(SAMPLES, "options", "dbmtl_grad_norm_on_movielens.config")
+    config = load_pipeline_config(path).config
     assert config.model_config.grad_norm and config.model_config.dbmtl.bottom_dnn.hidden_units
 
 
