@@ -40,10 +40,11 @@ from easy_rec.training.optimization.optimizers import (
     build_optimizers,
     clip_by_global_norm,
 )
-from easy_rec.training.restore import read_model_weights, resolve_checkpoint
+from easy_rec.training.restore import resolve_checkpoint
 from easy_rec.training.stop_signals import StopSignals
 from easy_rec.training.throughput import Throughput
 from easy_rec.training.train_input import InputStateError, build_train_input
+from easy_rec.training.warm_start import warm_start
 from easy_rec.training.workdir import prepare_output_dirs, release_model_dir
 
 logger = logging.getLogger(__name__)
@@ -210,7 +211,8 @@ class Trainer:
             return True
         if self.train_config.fine_tune_checkpoint:
             path = resolve_checkpoint(self.train_config.fine_tune_checkpoint)
-            read_model_weights(self.model, path)
+            warm_start(self.model, path, self.config.model_config.restore_filters,
+                       self.train_config.force_restore_shape_compatible)
             logger.info("warm-started model weights from %s", path)
         return False
 

@@ -49,6 +49,10 @@ class MovingAverage:
             self.checkpointed.shadows[key] = shadow
             self._pairs.append((var, shadow, float(decay)))
 
+    def shadows(self) -> list[tuple[tf.Variable, tf.Variable]]:
+        """(variable, its shadow) pairs."""
+        return [(var, shadow) for var, shadow, _ in self._pairs]
+
     def update(self) -> None:
         """One averaging step of every shadow (graph-safe)."""
         for var, shadow, decay in self._pairs:
