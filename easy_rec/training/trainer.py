@@ -42,6 +42,7 @@ from easy_rec.training.optimization.optimizers import (
 )
 from easy_rec.training.restore import resolve_checkpoint
 from easy_rec.training.stop_signals import StopSignals
+from easy_rec.training.summaries import gradient_summaries, write_graph
 from easy_rec.training.throughput import Throughput
 from easy_rec.training.train_input import InputStateError, build_train_input
 from easy_rec.training.warm_start import warm_start
@@ -174,6 +175,10 @@ class Trainer:
         grads = tape.gradient(total, variables)
         if self.train_config.gradient_clipping_by_norm > 0:
             grads = clip_by_global_norm(grads, self.train_config.gradient_clipping_by_norm)
+        if self.train_config.summary_model_vars:
+            every = max(int(self.train_config.save_summary_steps), 1)
+            with tf.summary.record_if(tf.equal(self.global_step % every, 0)):
+                gradient_summaries(grads, variables)
         self.optimizers.apply_gradients(zip(grads, variables), step=self.global_step)
         self.moving_average.update()
         # the predictions made before this update, for the drift guard's window AUC
@@ -249,6 +254,9 @@ class Trainer:
                 with self._summary.as_default(step=self.global_step), tf.summary.record_if(
                         lambda: tf.equal(self.global_step % log_every, 0)):
                     result = self._train_step(batch)
+                if step == start and tc.write_graph:
+                    write_graph(self._train_step.get_concrete_function(self.input.output_signature),
+                                self.config.model_dir, self._summary)
                 step += 1
                 self._observe_drift(step, batch, result)
                 throughput.add(int(batch[self._label].shape[0]))

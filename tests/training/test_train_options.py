@@ -1,5 +1,6 @@
 """train_config options EasyRec configs use: dead_line, the stop signal file, freeze_gradient,
-use_moving_average, and the refusal of distributed-training options."""
+use_moving_average, summary_model_vars, write_graph, and the refusal of distributed-training
+options."""
 from __future__ import annotations
 
 import datetime
@@ -49,7 +50,8 @@ def test_stop_signals_follow_the_clock_and_the_stop_file(tmp_path) -> None:
 
 @pytest.fixture(scope="module")
 def one_run(tmp_path_factory):
-    """One short job with a passed dead_line, frozen embeddings and moving averages:
+    """One short job with a passed dead_line, frozen embeddings, moving averages and gradient
+    summaries:
     (config, trainer, final eval results, variable values before training)."""
     tmp = tmp_path_factory.mktemp("train_options")
     train_path, test_path = tmp / "train.csv", tmp / "test.csv"
@@ -61,6 +63,8 @@ def one_run(tmp_path_factory):
     config.train_config.freeze_gradient.append("feature_layer/.*_embedding/")
     config.train_config.optimizer_config[0].use_moving_average = True
     config.train_config.optimizer_config[0].moving_average_decay = 0.5
+    config.train_config.summary_model_vars = True
+    config.train_config.save_summary_steps = 1
     trainer = Trainer(config, base_dir=SAMPLES)
     before = {v.name: v.numpy() for v in trainer.model.trainable_variables}
     results = trainer.train()
@@ -95,6 +99,26 @@ def test_moving_average_reaches_checkpoint_readers(one_run) -> None:
     np.testing.assert_allclose(kernel.numpy(), (before[kernel.name] + raw.numpy()) / 2,
                                rtol=1e-5, atol=1e-7)
     assert not np.allclose(raw.numpy(), kernel.numpy())  # training kept the raw weights
+
+
+def _train_events(model_dir: str) -> list:
+    folder = os.path.join(model_dir, "train")
+    return [event for name in sorted(os.listdir(folder))
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(folder, name))]
+
+
+def test_summary_model_vars_and_write_graph(one_run) -> None:
+    config, trainer, _, _ = one_run
+    tags = {value.tag for event in _train_events(config.model_dir) for value in event.summary.value}
+    trained = [v.name.replace(":", "_") for v in trainer.model.trainable_variables
+               if "dnn/dense_0" in v.name]
+    for name in trained:
+        assert f"gradients/{name}" in tags and f"gradient_norm/{name}" in tags
+    # frozen embeddings get no gradient, so no gradient summary
+    assert not any(t.startswith("gradients/") and "_embedding" in t for t in tags)
+    assert any(event.graph_def for event in _train_events(config.model_dir))
+    graph = open(os.path.join(config.model_dir, "graph.pbtxt"), encoding="utf-8").read()
+    assert "node {" in graph and "dense_0" in graph
 
 
 def _load(tmp_path, text: str) -> None:
