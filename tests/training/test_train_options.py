@@ -146,8 +146,8 @@ def test_refused_train_options(tmp_path, text: str, message: str) -> None:
 
 
 def test_default_distribution_options_are_accepted(tmp_path) -> None:
-    _load(tmp_path, "train_config { train_distribute: NoStrategy dead_line: '20220516 23:59:59' }"
-          " data_config { chief_redundant: false }")
+    _load(tmp_path, "train_config { train_distribute: NoStrategy dead_line: '20220516 23:59:59' "
+          "startup_delay_steps: 0 } data_config { chief_redundant: false }")
 
 
 def test_train_options_sample_is_valid() -> None:
