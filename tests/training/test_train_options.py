@@ -139,6 +139,7 @@ def _load(tmp_path, text: str) -> None:
      "chief_redundant is not supported: chief_redundant only matters in distributed"),
     ("train_config { dead_line: '2022-05-16' }", "dead_line '2022-05-16' is neither"),
     ("train_config { freeze_gradient: 'a[' }", r"freeze_gradient\[0\]: 'a\[' is not a regular"),
+    ("model_config { dummy {} }", "dummy is not supported: DummyModel is EasyRec's input-speed"),
 ])
 def test_refused_train_options(tmp_path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
