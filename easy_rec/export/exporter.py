@@ -38,12 +38,21 @@ def serving_specs(model: RankModel, data_config: dataset_pb2.DatasetConfig) -> d
     return {name: tf.TensorSpec([None], dtypes[name], name=name) for name in model.serving_input_names}
 
 
+def feature_outputs(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """export_config.export_features, as EasyRec's feature outputs: each input column echoed
+    as ``feature_<column>``, a [batch] string tensor (numbers through tf.as_string)."""
+    return {f"feature_{name}": value if value.dtype == tf.string else tf.as_string(value)
+            for name, value in features.items()}
+
+
 class ServingModule(tf.Module):
     """Wraps a model with its serving function; only stock TF ops end up in the graph."""
 
-    def __init__(self, model: RankModel, specs: dict[str, tf.TensorSpec]):
+    def __init__(self, model: RankModel, specs: dict[str, tf.TensorSpec],
+                 export_features: bool = False):
         super().__init__(name="serving")
         self.model = model
+        self._export_features = export_features
         self.serve = tf.function(self._serve, input_signature=[specs], autograph=False)
         self.extra = {
             name: tf.function(function, input_signature=[{c: specs[c] for c in columns}],
@@ -51,8 +60,10 @@ class ServingModule(tf.Module):
             for name, (columns, function) in model.extra_signatures().items()}
 
     def _serve(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        outputs = self.model(features, training=False)
-        return self.model.serving_outputs(outputs)
+        outputs = self.model.serving_outputs(self.model(features, training=False))
+        if self._export_features:
+            outputs.update(feature_outputs(features))
+        return outputs
 
 
 def copy_asset_files(export_config: pipeline_pb2.ExportConfig, saved_model_dir: str,
@@ -78,7 +89,8 @@ def export_saved_model(model: RankModel, config: pipeline_pb2.EasyRecConfig, exp
     """
     os.makedirs(export_root, exist_ok=True)
     remove_dead_temps(export_root)
-    module = ServingModule(model, serving_specs(model, config.data_config))
+    module = ServingModule(model, serving_specs(model, config.data_config),
+                           config.export_config.export_features)
     stamp = int(time.time())
     while os.path.exists(os.path.join(export_root, str(stamp))):
         stamp += 1

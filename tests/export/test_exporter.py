@@ -150,3 +150,23 @@ def test_best_exporter_compares_the_first_eval_metric_when_its_metric_is_missing
     policy.after_evaluation({"auc": 0.7}, final=False)
     best = os.path.join(str(tmp_path / "model"), "export", "best")
     assert [exported_step(os.path.join(best, e)) for e in list_exports(best)] == [3]
+
+
+def test_export_features_echoes_the_input_columns(tmp_path):
+    import tensorflow as tf
+
+    from easy_rec.export.exporter import export_saved_model
+
+    model, batch = sample_model_and_batch("deepfm", ROWS, 4)
+    config = _config(str(tmp_path))
+    config.export_config.export_features = True
+    path = export_saved_model(model, config, str(tmp_path / "export"), global_step=1)
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    inputs = {name: batch[name] for name in model.serving_input_names}
+    outputs = serve(**inputs)
+    assert "probs" in outputs
+    for name, value in inputs.items():
+        echoed = outputs[f"feature_{name}"].numpy()
+        expected = value.numpy() if value.dtype == tf.string else tf.as_string(value).numpy()
+        assert list(echoed) == list(expected), name
+    assert inputs["user_id"].dtype == tf.int64 and outputs["feature_user_id"].dtype == tf.string
