@@ -13,7 +13,8 @@ from conftest import REPO, SAMPLES, sample_rows
 from fs_helpers import make_read_only, make_writable, permission_run_kwargs
 from pipeline_helpers import sample_config, train
 
-from easy_rec.export.exporter import exported_step, list_exports
+from easy_rec.export.exporter import list_exports
+from easy_rec.export.info import exported_step
 from easy_rec.utils.writable import NotWritableError
 
 CONFIG = os.path.join(SAMPLES, "deepfm_on_movielens.config")

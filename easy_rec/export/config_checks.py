@@ -10,15 +10,17 @@ from easy_rec.config.resources import (
     config_file_candidates,
     resolve_config_file,
 )
+from easy_rec.export.multi_value import list_columns
 from easy_rec.export.policy import EXPORTER_TYPES, best_metric
 from easy_rec.utils.pipeline_files import SAVED_MODEL_CONFIG
 
 
 def check_export_config(ctx: CheckContext) -> None:
-    """exporter_type is known; asset file names do not collide; best_exporter_metric is a
-    configured eval metric."""
+    """exporter_type is known; asset file names do not collide; multi-value inputs are list
+    columns; best_exporter_metric is a configured eval metric."""
     export = ctx.config.export_config
     check_asset_names(ctx)
+    check_multi_value_fields(ctx)
     if export.exporter_type not in EXPORTER_TYPES:
         ctx.fail("export_config.exporter_type", f"exporter_type {export.exporter_type!r} "
                  f"is not one of {', '.join(EXPORTER_TYPES)}")
@@ -40,6 +42,17 @@ def check_asset_names(ctx: CheckContext) -> None:
             ctx.fail(f"export_config.asset_files[{i}]", f"asset file {entry!r} would be "
                      f"assets/{name} in the export, which is already {taken.get(name, 'a folder')}")
         taken[name] = repr(entry)
+
+
+def check_multi_value_fields(ctx: CheckContext) -> None:
+    """Each multi_value_fields column is one a feature reads as a list."""
+    listed = list_columns(ctx.config)
+    for i, name in enumerate(ctx.config.export_config.multi_value_fields.input_name):
+        if name not in listed:
+            ctx.fail(f"export_config.multi_value_fields.input_name[{i}]", f"{name!r} is not "
+                     "read as a list by any feature (the inputs of a TagFeature or "
+                     "SequenceFeature, a RawFeature with raw_input_dim > 1), so it cannot be a "
+                     "multi-value input")
 
 
 def check_asset_files(ctx: CheckContext) -> None:

@@ -7,7 +7,6 @@ export_config.asset_files names, copied into ``assets/`` under their base names 
 adds them to the graph's asset collection)."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -17,32 +16,41 @@ import time
 import tensorflow as tf
 
 from easy_rec.config.resources import asset_file_name, resolve_config_file
+from easy_rec.export.info import write_export_info
+from easy_rec.export.multi_value import multi_value_columns, to_ragged
 from easy_rec.input.fields import column_dtypes
 from easy_rec.models.base import RankModel
-from easy_rec.protos import dataset_pb2, pipeline_pb2
+from easy_rec.protos import pipeline_pb2
 from easy_rec.utils.pipeline_files import SAVED_MODEL_CONFIG, pipeline_config_text
 from easy_rec.utils.writers import is_dead_writer, writer_tag
 
 logger = logging.getLogger(__name__)
 
-#: Written into every export: {"global_step": N}, the step of the checkpoint it was made from.
-EXPORT_INFO = os.path.join("assets.extra", "easy_rec_export.json")
-
 # `.tmp-<timestamp>-<writer tag>`: an export being written (writer tag: utils/writers.py)
 _TEMP_NAME = re.compile(r"\.tmp-\d+-(?P<writer>.+)")
 
 
-def serving_specs(model: RankModel, data_config: dataset_pb2.DatasetConfig) -> dict[str, tf.TensorSpec]:
-    """One [batch] TensorSpec per raw input column the model reads, in its configured dtype."""
-    dtypes = column_dtypes(data_config)
-    return {name: tf.TensorSpec([None], dtypes[name], name=name) for name in model.serving_input_names}
+def serving_specs(model: RankModel, config: pipeline_pb2.EasyRecConfig) -> dict[str, tf.TensorSpec]:
+    """One TensorSpec per raw input column the model reads: [batch] in its configured dtype, or
+    [batch, None] for a multi-value column (multi_value.py)."""
+    dtypes = column_dtypes(config.data_config)
+    multi = multi_value_columns(config, model.serving_input_names)
+    return {name: tf.TensorSpec([None, None], multi[name].dtype, name=name) if name in multi
+            else tf.TensorSpec([None], dtypes[name], name=name)
+            for name in model.serving_input_names}
 
 
 def feature_outputs(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """export_config.export_features, as EasyRec's feature outputs: each input column echoed
-    as ``feature_<column>``, a [batch] string tensor (numbers through tf.as_string)."""
-    return {f"feature_{name}": value if value.dtype == tf.string else tf.as_string(value)
-            for name, value in features.items()}
+    as ``feature_<column>``, a [batch] string tensor (numbers through tf.as_string; the values
+    of a [batch, None] multi-value column joined by ",")."""
+    outputs = {}
+    for name, value in features.items():
+        text = value if value.dtype == tf.string else tf.as_string(value)
+        if text.shape.rank == 2:
+            text = tf.strings.reduce_join(text, axis=-1, separator=",")
+        outputs[f"feature_{name}"] = text
+    return outputs
 
 
 class ServingModule(tf.Module):
@@ -53,14 +61,21 @@ class ServingModule(tf.Module):
         super().__init__(name="serving")
         self.model = model
         self._export_features = export_features
+        self._multi_value = [name for name, spec in specs.items() if spec.shape.rank == 2]
         self.serve = tf.function(self._serve, input_signature=[specs], autograph=False)
         self.extra = {
-            name: tf.function(function, input_signature=[{c: specs[c] for c in columns}],
-                              autograph=False)
+            name: tf.function(self._with_lists(function),
+                              input_signature=[{c: specs[c] for c in columns}], autograph=False)
             for name, (columns, function) in model.extra_signatures().items()}
 
+    def _with_lists(self, function):
+        """`function` taking the multi-value columns as RaggedTensors."""
+        return lambda features: function(
+            to_ragged(features, [name for name in self._multi_value if name in features]))
+
     def _serve(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        outputs = self.model.serving_outputs(self.model(features, training=False))
+        outputs = self.model.serving_outputs(
+            self.model(to_ragged(features, self._multi_value), training=False))
         if self._export_features:
             outputs.update(feature_outputs(features))
         return outputs
@@ -82,14 +97,14 @@ def export_saved_model(model: RankModel, config: pipeline_pb2.EasyRecConfig, exp
                        global_step: int, keep: int = 0, base_dir: str | None = None) -> str:
     """Writes `<export_root>/<timestamp>/` atomically (temp dir, then rename); returns its path.
 
-    The export records `global_step` (EXPORT_INFO), `config` (SAVED_MODEL_CONFIG) and the
+    The export records `global_step` and its multi-value inputs (info.py), `config` (SAVED_MODEL_CONFIG) and the
     asset_files of its export_config (relative ones also looked up in `base_dir`). Temp dirs
     that killed exports left in export_root are removed first. keep > 0 deletes the oldest
     exports beyond that many.
     """
     os.makedirs(export_root, exist_ok=True)
     remove_dead_temps(export_root)
-    module = ServingModule(model, serving_specs(model, config.data_config),
+    module = ServingModule(model, serving_specs(model, config),
                            config.export_config.export_features)
     stamp = int(time.time())
     while os.path.exists(os.path.join(export_root, str(stamp))):
@@ -98,9 +113,9 @@ def export_saved_model(model: RankModel, config: pipeline_pb2.EasyRecConfig, exp
     tmp = os.path.join(export_root, f".tmp-{stamp}-{writer_tag()}")
     try:
         tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve, **module.extra})
-        os.makedirs(os.path.dirname(os.path.join(tmp, EXPORT_INFO)))
-        with open(os.path.join(tmp, EXPORT_INFO), "w", encoding="utf-8") as f:
-            json.dump({"global_step": int(global_step)}, f)
+        multi_value = multi_value_columns(config, model.serving_input_names)
+        write_export_info(tmp, global_step, {name: column.separator
+                                             for name, column in multi_value.items()})
         os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
         with open(os.path.join(tmp, SAVED_MODEL_CONFIG), "w", encoding="utf-8") as f:
             f.write(pipeline_config_text(config))
@@ -113,15 +128,6 @@ def export_saved_model(model: RankModel, config: pipeline_pb2.EasyRecConfig, exp
     if keep > 0:
         _prune(export_root, keep)
     return final
-
-
-def exported_step(export_path: str) -> int | None:
-    """The global step an export was made from; None for an export without EXPORT_INFO."""
-    try:
-        with open(os.path.join(export_path, EXPORT_INFO), encoding="utf-8") as f:
-            return int(json.load(f)["global_step"])
-    except FileNotFoundError:
-        return None
 
 
 def remove_dead_temps(export_root: str) -> None:

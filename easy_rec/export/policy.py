@@ -14,7 +14,8 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 
-from easy_rec.export.exporter import export_saved_model, exported_step, list_exports
+from easy_rec.export.exporter import export_saved_model, list_exports
+from easy_rec.export.info import exported_step
 from easy_rec.metrics.evaluator import is_result_key, metric_result_keys
 from easy_rec.models.base import RankModel
 from easy_rec.protos import export_pb2, pipeline_pb2

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from easy_rec.export.info import multi_value_separators
+from easy_rec.export.multi_value import ListColumn, split_joined
 from easy_rec.tables.errors import PredictError
 
 logger = logging.getLogger(__name__)
@@ -39,7 +41,12 @@ class ServingSignature:
                                f"signature (has {sorted(self._loaded.signatures)})")
         self._fn = self._loaded.signatures[signature_key]
         specs = self._fn.structured_input_signature[1]
-        self.input_dtypes: dict[str, tf.DType] = {name: specs[name].dtype for name in specs}
+        # multi-value inputs (export_config.multi_value_fields) are read from files as the
+        # separator-joined strings and split here
+        self._lists = {name: ListColumn(specs[name].dtype, separator) for name, separator
+                       in multi_value_separators(saved_model_dir).items() if name in specs}
+        self.input_dtypes: dict[str, tf.DType] = {
+            name: tf.string if name in self._lists else specs[name].dtype for name in specs}
         self.outputs: dict[str, OutputSpec] = {
             name: OutputSpec(name, spec.dtype, tuple(spec.shape.as_list()[1:]))
             for name, spec in self._fn.structured_outputs.items()
@@ -63,5 +70,7 @@ class ServingSignature:
         """Runs the signature on one batch of numpy columns; returns the named outputs."""
         tensors = {name: tf.constant(inputs[name], dtype=dtype)
                    for name, dtype in self.input_dtypes.items()}
+        for name, column in self._lists.items():
+            tensors[name] = split_joined(tensors[name], column)
         result = self._fn(**tensors)
         return {name: result[name].numpy() for name in output_names}

@@ -14,7 +14,8 @@ from fs_helpers import dead_pid, host_tag
 from google.protobuf import text_format
 from pipeline_helpers import sample_model_and_batch
 
-from easy_rec.export.exporter import exported_step, list_exports, remove_dead_temps
+from easy_rec.export.exporter import list_exports, remove_dead_temps
+from easy_rec.export.info import exported_step
 from easy_rec.export.policy import ExportPolicy
 from easy_rec.protos import pipeline_pb2
 from easy_rec.utils.pipeline_files import saved_model_config_path
@@ -152,21 +153,57 @@ def test_best_exporter_compares_the_first_eval_metric_when_its_metric_is_missing
     assert [exported_step(os.path.join(best, e)) for e in list_exports(best)] == [3]
 
 
-def test_export_features_echoes_the_input_columns(tmp_path):
+def test_multi_value_inputs_and_export_features(tmp_path):
+    """auto_multi_value: list columns are [batch, None] inputs (also for batch prediction,
+    which splits the joined strings of input files); export_features echoes the inputs."""
+    import numpy as np
     import tensorflow as tf
 
     from easy_rec.export.exporter import export_saved_model
+    from easy_rec.serving.signature import ServingSignature
 
     model, batch = sample_model_and_batch("deepfm", ROWS, 4)
-    config = _config(str(tmp_path))
-    config.export_config.export_features = True
-    path = export_saved_model(model, config, str(tmp_path / "export"), global_step=1)
-    serve = tf.saved_model.load(path).signatures["serving_default"]
     inputs = {name: batch[name] for name in model.serving_input_names}
-    outputs = serve(**inputs)
-    assert "probs" in outputs
-    for name, value in inputs.items():
-        echoed = outputs[f"feature_{name}"].numpy()
-        expected = value.numpy() if value.dtype == tf.string else tf.as_string(value).numpy()
-        assert list(echoed) == list(expected), name
-    assert inputs["user_id"].dtype == tf.int64 and outputs["feature_user_id"].dtype == tf.string
+    expected = model(inputs, training=False)["probs"].numpy()
+    config = _config(str(tmp_path))
+    config.export_config.auto_multi_value = True
+    config.export_config.export_features = True
+    path = export_saved_model(model, config, str(tmp_path / "lists"), 1)
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    specs = serve.structured_input_signature[1]
+    # the two TagFeature columns of the sample (hash_bucket_size: strings); the others stay [batch]
+    assert {n for n, s in specs.items() if s.shape.rank == 2} == {"genres", "title"}
+    assert specs["genres"].dtype == tf.string and specs["user_id"].shape.rank == 1
+    lists = dict(inputs)
+    for name, separator in (("genres", "|"), ("title", " ")):
+        rows = [v.decode().split(separator) for v in inputs[name].numpy()]
+        width = max(map(len, rows))
+        lists[name] = tf.constant([r + [""] * (width - len(r)) for r in rows])
+    outputs = serve(**lists)
+    np.testing.assert_allclose(outputs["probs"].numpy(), expected, rtol=1e-6)
+    # export_features: numbers as strings, the values of a list input joined by ","
+    assert outputs["feature_user_id"].dtype == tf.string
+    assert list(outputs["feature_user_id"].numpy()) == list(tf.as_string(inputs["user_id"]).numpy())
+    genres = [v.decode().replace("|", ",") for v in inputs["genres"].numpy()]
+    assert [v.decode().rstrip(",") for v in outputs["feature_genres"].numpy()] == genres
+    # batch prediction reads the joined strings of the input files and splits them
+    signature = ServingSignature(path)
+    assert signature.input_dtypes["genres"] == tf.string
+    numpy_inputs = {name: value.numpy() for name, value in inputs.items()}
+    np.testing.assert_allclose(signature(numpy_inputs, ["probs"])["probs"], expected, rtol=1e-6)
+
+
+def test_multi_value_fields_must_be_list_columns(tmp_path):
+    from easy_rec.config.errors import ConfigError
+    from easy_rec.pipeline import load_pipeline_config
+
+    base = open(os.path.join(SAMPLES, "deepfm_on_movielens.config"), encoding="utf-8").read()
+    path = tmp_path / "c.config"
+    for name, ok in (("genres", True), ("user_id", False)):
+        path.write_text(base + f"export_config {{ multi_value_fields {{ input_name: '{name}' }} }}",
+                        encoding="utf-8")
+        if ok:
+            load_pipeline_config(str(path))
+        else:
+            with pytest.raises(ConfigError, match="'user_id' is not read as a list"):
+                load_pipeline_config(str(path))
