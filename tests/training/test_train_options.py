@@ -155,3 +155,5 @@ def test_train_options_sample_is_valid() -> None:
     config = load_pipeline_config(os.path.join(SAMPLES, "deepfm_train_options.config")).config
     assert config.train_config.optimizer_config[0].WhichOneof("optimizer") == "rms_prop_optimizer"
     assert config.train_config.dead_line and config.data_config.drop_remainder
+    assert config.train_config.summary_model_vars and list(config.model_config.restore_filters)
+    assert config.export_config.auto_multi_value and config.export_config.export_features
