@@ -2,15 +2,20 @@
 separator as CSVInput does."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import tensorflow as tf
+from conftest import SAMPLES
 from google.protobuf import text_format
+from pipeline_helpers import train
 
 from easy_rec.input.column_plan import ColumnPlan
 from easy_rec.input.csv_input import CSVInput
 from easy_rec.input.line_parser import MALFORMED_KEY, MalformedRowError, checked_batches
 from easy_rec.input.quoted_cells import split_quoted
 from easy_rec.input.reader import build_reader
+from easy_rec.pipeline import load_pipeline_config
 from easy_rec.protos import dataset_pb2
 
 FIELDS = """
@@ -100,3 +105,17 @@ def test_v2_resumes_at_the_checkpointed_batch(tmp_path):
     restored = iter(dataset())
     tf.train.Checkpoint(iterator=restored).read(saved).assert_consumed()
     assert first + [b["label"].numpy().tolist() for b in restored] == straight
+
+
+@pytest.mark.slow  # the reader is covered by the fast tests above
+def test_v2_sample_trains_and_evaluates_on_quoted_titles(tmp_path):
+    data = os.path.join(SAMPLES, "data", "movielens_quoted_500.csv")
+    config = load_pipeline_config(os.path.join(SAMPLES, "options", "dnn_csv_v2_on_movielens.config"), {
+        "model_dir": str(tmp_path / "m"), "train_input_path": data, "eval_input_path": data,
+        "train_config.num_steps": 5, "data_config.batch_size": 64,
+        "export_config.exporter_type": "none"}).config
+    plan = ColumnPlan((), ("title",), None, (), (), {}, {})
+    batch = next(iter(build_reader(config.data_config, data, plan).make_dataset(4)))
+    assert batch["title"].numpy()[0] == b"Rock, The"
+    trainer, results = train(config)
+    assert int(trainer.global_step) == 5 and 0.0 < results["auc"] < 1.0

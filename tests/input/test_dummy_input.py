@@ -1,13 +1,17 @@
 """DummyInput: constant batches of the fields' default values, without files."""
 from __future__ import annotations
 
+import os
+
 import tensorflow as tf
+from conftest import SAMPLES
 from google.protobuf import text_format
-from pipeline_helpers import sample_config, train
+from pipeline_helpers import train
 
 from easy_rec.input.column_plan import ColumnPlan
 from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.reader import build_reader
+from easy_rec.pipeline import load_pipeline_config
 from easy_rec.protos import dataset_pb2
 
 DATA = """
@@ -38,10 +42,12 @@ def test_batches_hold_the_defaults_and_no_file_is_read():
     assert int(batch[MALFORMED_KEY]) == 0
 
 
-def test_dnn_trains_on_dummy_input_without_a_path(tmp_path):
-    config = sample_config("dnn", str(tmp_path / "m"), "", "", **{
-        "data_config.input_type": "DummyInput", "data_config.batch_size": 16,
-        "train_config.num_steps": 5, "export_config.exporter_type": "none"})
+def test_sample_trains_on_dummy_input_without_a_path(tmp_path):
+    path = os.path.join(SAMPLES, "options", "dnn_dummy_input.config")
+    config = load_pipeline_config(path, {
+        "model_dir": str(tmp_path / "m"), "data_config.batch_size": 16,
+        "train_config.num_steps": 5, "export_config.exporter_type": "none"}).config
+    assert not config.HasField("train_input_path")
     trainer, _ = train(config)
     assert int(trainer.global_step) == 5
 
