@@ -9,6 +9,7 @@ from google.protobuf.message import Message
 from easy_rec.config.context import CheckContext
 from easy_rec.config.features import feature_configs, feature_list_field
 from easy_rec.input.kafka_settings import SERVERS_ENV, parse_offset_info, start_time
+from easy_rec.input.quoted_cells import UNIT_SEPARATOR
 from easy_rec.input.reader import supported_input_types
 from easy_rec.input.tfrecord_input import COMPRESSION_TYPES
 from easy_rec.protos import dataset_pb2, feature_config_pb2
@@ -24,6 +25,8 @@ PARQUET_V2_FEATURES = ("IdFeature", "TagFeature", "RawFeature")
 KAFKA_FIELDS = {"train_path": "kafka_train_input", "eval_path": "kafka_eval_input"}
 _DatasetConfig = dataset_pb2.DatasetConfig
 TFRECORD_TYPES = ("TFRecordInput", "BatchTFRecordInput")
+# input types read as delimited text lines
+TEXT_TYPES = ("CSVInput", "CSVInputV2", "CSVInputEx", "KafkaInput")
 
 
 def _input_type(ctx: CheckContext) -> str:
@@ -90,9 +93,16 @@ def _check_kafka_server(ctx: CheckContext, server: Message, field: str) -> None:
 
 
 def check_separator(ctx: CheckContext) -> None:
-    """Text readers (CSV, Kafka) need a separator."""
-    if _input_type(ctx) in ("CSVInput", "KafkaInput") and not ctx.config.data_config.separator:
+    """Text readers (CSV, Kafka) need a separator; CSVInputV2's quoted cells need one
+    character other than the quote (as tf.data's CSV parser, which EasyRec's V2 uses)."""
+    input_type = _input_type(ctx)
+    separator = ctx.config.data_config.separator
+    if input_type in TEXT_TYPES and not separator:
         ctx.fail("data_config.separator", "separator must not be empty")
+    if input_type == "CSVInputV2" and (len(separator) != 1 or separator in ('"', UNIT_SEPARATOR)):
+        ctx.fail("data_config.separator", "input_type CSVInputV2 (double-quoted cells) needs "
+                 f"a one-character separator other than '\"' and '\\x1f', got {separator!r}; "
+                 "use CSVInputEx or CSVInput to split on a longer separator")
 
 
 def check_default_values(ctx: CheckContext) -> None:
@@ -112,6 +122,24 @@ def check_default_values(ctx: CheckContext) -> None:
                      f"default_val {field.default_val!r} of input field {field.input_name!r} "
                      f"is not a valid {_DatasetConfig.FieldType.Name(field.input_type)}")
 
+
+
+def check_ignore_values(ctx: CheckContext) -> None:
+    """ignore_val is compared as the field's type, and a cell equal to it takes default_val,
+    so both must be valid values of the type (an empty ignore_val changes nothing)."""
+    for i, field in enumerate(ctx.config.data_config.input_fields):
+        if not field.ignore_val:
+            continue
+        type_name = _DatasetConfig.FieldType.Name(field.input_type)
+        if not is_valid_cell(field.ignore_val, field.input_type):
+            ctx.fail(f"data_config.input_fields[{i}].ignore_val",
+                     f"ignore_val {field.ignore_val!r} of input field {field.input_name!r} is "
+                     f"not a valid {type_name}")
+        if field.HasField("default_val") and not is_valid_cell(field.default_val,
+                                                               field.input_type):
+            ctx.fail(f"data_config.input_fields[{i}].default_val",
+                     f"input field {field.input_name!r} has an ignore_val, whose cells take "
+                     f"default_val {field.default_val!r}, which is not a valid {type_name}")
 
 
 def check_reading_options(ctx: CheckContext) -> None:

@@ -15,41 +15,41 @@ import logging
 import tensorflow as tf
 
 from easy_rec.input import fields as field_types
+from easy_rec.input.quoted_cells import cell_pattern, quoted_or_plain, re2_char
 from easy_rec.tables.cell_patterns import BLANKS
 
 logger = logging.getLogger(__name__)
 
 
-def _re2_char(char: str) -> str:
-    """RE2 escape of one character, usable inside and outside character classes."""
-    return f"\\x{{{ord(char):x}}}"
-
-
-def row_pattern(columns: list, separator: str, num_columns: int) -> str:
+def row_pattern(columns: list, separator: str, num_columns: int, quoted: bool = False) -> str:
     """RE2 pattern a line matches when its `num_columns` cells are valid for `columns`
-    (LineParser Columns; cells of other positions may hold anything but the separator)."""
-    sep = _re2_char(separator)
-    blanks = "[" + "".join(_re2_char(c) for c in BLANKS if c != separator) + "]"
+    (LineParser Columns; cells of other positions may hold anything but the separator).
+    `quoted`: cells may be double-quoted (quoted_cells.py)."""
+    sep = re2_char(separator)
+    blanks = "[" + "".join(re2_char(c) for c in BLANKS if c != separator) + "]"
     by_index = {c.index: c for c in columns}
     cells = []
     for index in range(num_columns):
         column = by_index.get(index)
         if column is None or column.dtype == tf.string:
-            cells.append(f"[^{sep}]*")
-        else:
-            cells.append(f"(?:{field_types.in_range_pattern(column.dtype, blanks)})?")
+            cells.append(cell_pattern(separator) if quoted else f"[^{sep}]*")
+            continue
+        value = f"(?:{field_types.in_range_pattern(column.dtype, blanks)})?"
+        cells.append(quoted_or_plain(value) if quoted else value)
     return sep.join(cells)
 
 
 class BlockDecoder:
     """Decodes blocks of lines with decode_csv once `all_valid` says the block fits."""
 
-    def __init__(self, columns: list, separator: str, num_columns: int):
-        """`columns`: LineParser Columns (with valid defaults) at distinct positions."""
+    def __init__(self, columns: list, separator: str, num_columns: int, quoted: bool = False):
+        """`columns`: LineParser Columns (with valid defaults) at distinct positions;
+        `quoted`: cells may be double-quoted."""
         self._columns = sorted(columns, key=lambda c: c.index)
         self._separator = separator
+        self._quoted = quoted
         self._select = [c.index for c in self._columns]
-        self._pattern = row_pattern(self._columns, separator, num_columns)
+        self._pattern = row_pattern(self._columns, separator, num_columns, quoted)
         self._defaults = [self._record_default(c) for c in self._columns]
 
     @staticmethod
@@ -79,6 +79,6 @@ class BlockDecoder:
     def decode(self, lines: tf.Tensor) -> dict[str, tf.Tensor]:
         """{column name: [n] values} of lines for which `all_valid` holds."""
         cells = tf.io.decode_csv(lines, self._defaults, field_delim=self._separator,
-                                 use_quote_delim=False, select_cols=self._select)
+                                 use_quote_delim=self._quoted, select_cols=self._select)
         return {c.name: field_types.parse_cells(v, c.dtype) if c.dtype == tf.bool else v
                 for c, v in zip(self._columns, cells)}

@@ -1,5 +1,8 @@
 """CSV reader: delimited text files -> batches of named raw columns on tf.data.
 
+It reads input_type CSVInput and CSVInputEx (a cell is everything between two separators) and
+CSVInputV2, whose cells may be double-quoted (quoted_cells.py).
+
 Files are read as blocks of whole lines (line_blocks.py). Each row keeps its file and line
 number until it is parsed (see line_parser.py), so a malformed row (wrong column count, a cell
 that does not parse as its field's type) is reported by place. With ``data_config.ignore_error`` such rows are dropped and counted instead; every
@@ -51,8 +54,10 @@ class CSVInput:
         positions = self._column_positions(names)
         self._num_columns = len(positions) if not data_config.with_header else self._header_width
         wanted = set(needed_fields) if needed_fields is not None else set(names)
+        quoted = data_config.input_type == dataset_pb2.DatasetConfig.CSVInputV2
         self._parser = LineParser(columns_for(data_config, positions, wanted), self._separator,
-                                  self._num_columns, data_config.ignore_error, self.files)
+                                  self._num_columns, data_config.ignore_error, self.files,
+                                  quoted=quoted)
 
     def _column_positions(self, names: list[str]) -> dict[str, int]:
         if not self._config.with_header:

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from easy_rec.input import fields as field_types
 from easy_rec.input.csv_decode import BlockDecoder
+from easy_rec.input.quoted_cells import split_quoted
 from easy_rec.protos import dataset_pb2
 from easy_rec.tables.errors import InputError
 
@@ -31,6 +32,8 @@ MISSING_KEY = "__missing_cells__"
 VALID_KEY = "__valid_rows__"
 POSITION_BITS = 40
 MALFORMED_MARKER = "malformed CSV row at "
+QUOTE_REASON = ("a cell holds a quote but is not wrapped in double quotes, or a quote is "
+                "not closed")
 # a bad cell is quoted in error messages up to this many characters
 _SHOWN_CHARS = 40
 
@@ -123,9 +126,10 @@ class LineParser:
 
     def __init__(self, columns: list[Column], separator: str, num_columns: int,
                  ignore_error: bool, places: list[str], position_label: str = ":",
-                 with_missing: bool = False):
+                 with_missing: bool = False, quoted: bool = False):
         """`places[i]` names place i in error messages as `<place><position_label><position>`;
-        with_missing adds the MISSING_KEY matrix to each batch."""
+        with_missing adds the MISSING_KEY matrix to each batch; `quoted`: cells may be
+        double-quoted (quoted_cells.py; `separator` is then one character)."""
         self.columns = columns
         self._separator = separator
         self._num_columns = num_columns
@@ -133,9 +137,10 @@ class LineParser:
         self._places = places
         self._position_label = position_label
         self._with_missing = with_missing
+        self._quoted = quoted
         self._decoder = None
         if columns and not with_missing and BlockDecoder.supports(separator):
-            decoder = BlockDecoder(columns, separator, num_columns)
+            decoder = BlockDecoder(columns, separator, num_columns, quoted)
             self._decoder = decoder if decoder.compiles() else None
 
     @property
@@ -181,7 +186,10 @@ class LineParser:
 
     def _parse_cells(self, row_ids: tf.Tensor, lines: tf.Tensor) -> dict[str, tf.Tensor]:
         """Cell by cell: checks every wanted cell, reports or flags malformed rows."""
-        tokens = tf.strings.split(lines, self._separator)
+        if self._quoted:
+            tokens, quotes_ok = split_quoted(lines, self._separator)
+        else:
+            tokens, quotes_ok = tf.strings.split(lines, self._separator), None
         counts = tokens.row_lengths()
         count_ok = tf.equal(counts, self._num_columns)
         cells = _CellPicker(tokens)
@@ -201,10 +209,13 @@ class LineParser:
             values[MISSING_KEY] = tf.stack(missing, axis=1)
         cell_ok_matrix = tf.stack(cell_ok, axis=1) if cell_ok else tf.ones([tf.size(lines), 0], tf.bool)
         valid = tf.logical_and(count_ok, tf.reduce_all(cell_ok_matrix, axis=1))
+        if quotes_ok is not None:
+            valid = tf.logical_and(valid, quotes_ok)
         if not self._ignore_error:
             check = tf.debugging.Assert(
                 tf.reduce_all(valid),
-                [self._describe_first_bad(row_ids, cells, counts, count_ok, cell_ok_matrix, valid)],
+                [self._describe_first_bad(row_ids, cells, counts, count_ok, cell_ok_matrix, valid,
+                                          quotes_ok)],
                 summarize=1,
             )
             with tf.control_dependencies([check]):
@@ -212,7 +223,8 @@ class LineParser:
         values[VALID_KEY] = valid
         return values
 
-    def _describe_first_bad(self, row_ids, cells, counts, count_ok, cell_ok_matrix, valid) -> tf.Tensor:
+    def _describe_first_bad(self, row_ids, cells, counts, count_ok, cell_ok_matrix, valid,
+                            quotes_ok) -> tf.Tensor:
         """Human readable place and reason of the first malformed row of a batch."""
         row = tf.argmin(tf.cast(valid, tf.int32), output_type=tf.int32)
         row_id = row_ids[row]
@@ -231,10 +243,12 @@ class LineParser:
                 ": value ", printable_cell(cells.cell(row, column)), " is not a valid ",
                 tf.gather(tf.constant([c.dtype.name for c in numeric]), bad_col)])
 
-        if not numeric:  # only the column count can be wrong
+        if not numeric:  # only the column count (or the quoting) can be wrong
             reason = count_reason
         else:
             reason = tf.cond(count_ok[row], cell_reason, lambda: count_reason)
+        if quotes_ok is not None:
+            reason = tf.where(quotes_ok[row], reason, QUOTE_REASON)
         return tf.strings.join([
             MALFORMED_MARKER, place, self._position_label, tf.strings.as_string(position),
             ": ", reason, " (set data_config.ignore_error: true to skip and count such rows)"])

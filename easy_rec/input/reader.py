@@ -8,6 +8,8 @@ import tensorflow as tf
 
 from easy_rec.input.column_plan import LIST_COLUMN_FEATURES, ColumnPlan
 from easy_rec.input.csv_input import CSVInput
+from easy_rec.input.dummy_input import DummyInput
+from easy_rec.input.ignore_values import IgnoreValues, ignore_rules
 from easy_rec.input.label_columns import SplitLabels, label_widths
 from easy_rec.protos import dataset_pb2, kafka_pb2, pipeline_pb2
 from easy_rec.tables.errors import InputError
@@ -55,6 +57,10 @@ def _kafka_reader(*args) -> InputReader:
 
 _READERS: dict[int, Callable[..., InputReader]] = {
     dataset_pb2.DatasetConfig.CSVInput: CSVInput,
+    # EasyRec's CSV variants: V2 unquotes double-quoted cells, Ex splits as CSVInput does
+    dataset_pb2.DatasetConfig.CSVInputV2: CSVInput,
+    dataset_pb2.DatasetConfig.CSVInputEx: CSVInput,
+    dataset_pb2.DatasetConfig.DummyInput: DummyInput,
     dataset_pb2.DatasetConfig.ParquetInput: _parquet_reader,
     # EasyRec's ParquetInputV2 reads the same files (docs/input.md: what differs)
     dataset_pb2.DatasetConfig.ParquetInputV2: _parquet_reader,
@@ -84,8 +90,9 @@ def build_reader(data_config: dataset_pb2.DatasetConfig,
     """Reader over `input_path` (a KafkaServer for KafkaInput) for data_config.input_type.
 
     It parses `columns` (default: every column of `plan`); InputError when a list column feeds
-    anything but TagFeature / RawFeature (see check_list_columns). Labels wider than one value
-    (data_config.label_dim) come out as [batch, width] floats (label_columns.py).
+    anything but TagFeature / RawFeature (see check_list_columns). Cells equal to their field's
+    ignore_val read as missing; labels wider than one value (data_config.label_dim) come out as
+    [batch, width] floats (with_column_rules).
     """
     input_type = data_config.input_type
     if input_type not in _READERS:
@@ -95,7 +102,17 @@ def build_reader(data_config: dataset_pb2.DatasetConfig,
     reader = _READERS[input_type](data_config, input_path,
                                   list(plan.columns if columns is None else columns))
     check_list_columns(plan, getattr(reader, "list_columns", frozenset()))
-    parsed = set(plan.columns if columns is None else columns)
+    return with_column_rules(reader, data_config, set(plan.columns if columns is None
+                                                      else columns))
+
+
+def with_column_rules(reader: InputReader, data_config: dataset_pb2.DatasetConfig,
+                      parsed: set[str]) -> InputReader:
+    """`reader` with the data_config rules on read columns applied to its batches:
+    ignore_val (ignore_values.py), then wide labels (label_columns.py)."""
+    rules = ignore_rules(data_config, parsed)
+    if rules:
+        reader = IgnoreValues(reader, rules)
     widths = {k: v for k, v in label_widths(data_config).items() if k in parsed}
     return SplitLabels(reader, widths) if widths else reader
 

@@ -27,6 +27,7 @@ from easy_rec.features.config_checks import (
 )
 from easy_rec.input.config_checks import (
     check_default_values,
+    check_ignore_values,
     check_input_paths,
     check_input_type,
     check_kafka_inputs,
@@ -57,6 +58,7 @@ PIPELINE_CHECKS: tuple[Check, ...] = (
     check_batch_size,
     check_input_field_names,
     check_default_values,
+    check_ignore_values,
     check_reading_options,
     check_parquet_v2_features,
     check_label_columns,

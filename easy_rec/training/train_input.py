@@ -14,7 +14,7 @@ from easy_rec.input.column_plan import ColumnPlan
 from easy_rec.input.kafka_input import OFFSETS_KEY, KafkaInput
 from easy_rec.input.kafka_settings import worker_shard
 from easy_rec.input.line_parser import MALFORMED_KEY
-from easy_rec.input.reader import build_reader, train_input_path
+from easy_rec.input.reader import build_reader, train_input_path, with_column_rules
 from easy_rec.protos import pipeline_pb2
 
 logger = logging.getLogger(__name__)
@@ -67,8 +67,10 @@ class KafkaTrainInput:
 
     def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan):
         self._data = config.data_config
-        self._reader = KafkaInput(self._data, config.kafka_train_input, list(plan.columns),
-                                  shard=worker_shard(), with_missing=config.HasField("drift_guard"))
+        self._reader = with_column_rules(
+            KafkaInput(self._data, config.kafka_train_input, list(plan.columns),
+                       shard=worker_shard(), with_missing=config.HasField("drift_guard")),
+            self._data, set(plan.columns))
         self._server = config.kafka_train_input
         self.missing_columns = self._reader.column_names
         self.output_signature = {**self._reader.output_signature,
