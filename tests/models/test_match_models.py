@@ -573,3 +573,25 @@ def test_retrieval_metrics_and_sampler_need_a_matching_model():
 def test_sample_config_with_a_sampler_block_is_valid():
     config = parse_pipeline_config_text(sample_text(sampler=True), "dssm.config").config
     assert config.data_config.negative_sampler.num_sample == 8
+
+
+def test_hist_seq_masks_drop_seen_items_from_the_negatives(tmp_path, data):
+    """hist_seq_masks names user-group features holding the user's past item ids; here the
+    user id itself, so movies whose id equals the row's user id are no negatives."""
+    config = sample_config("dssm", str(tmp_path / "m"), *data)
+    config.model_config.dssm.hist_seq_masks.append("user_id")
+    model = build_model(config, SAMPLES)
+    batch = first_batch(config, model, 400)
+    out = model(batch, training=False)
+    logits = out["user_emb"].numpy() @ out["item_emb"].numpy().T / TEMPERATURE
+    ids = batch["movie_id"].numpy()
+    users = batch["user_id"].numpy()
+    seen = users[:, None] == ids[None, :]
+    assert seen.any(), "the slice should hold a movie id equal to some row's user id"
+    valid = ((ids[:, None] != ids[None, :]) & ~seen) | np.eye(len(ids), dtype=bool)
+    positive = batch["label"].numpy() > 0
+    expected = softmax_ce(logits, valid, np.arange(len(ids)))[positive].mean()
+    assert float(model.loss(out, batch)) == pytest.approx(expected, rel=1e-4)
+    config.model_config.dssm.hist_seq_masks[:] = ["movie_id"]
+    with pytest.raises(ConfigError, match="must be a feature of group 'user'"):
+        parse_pipeline_config_text(str(config), path="x.config")
