@@ -180,6 +180,27 @@ def test_sampled_softmax(tmp_path, data, ignore_in_batch):
     per_row = softmax_ce(logits / TEMPERATURE, valid, target)
     positive = batch["label"].numpy() > 0
     assert float(model.loss(out, batch)) == pytest.approx(per_row[positive].mean(), rel=1e-4)
+    # hist_seq_masks: items in a user's history (here the user id column, set to the first
+    # movie's id) are no negatives of the user's rows, sampled or in-batch
+    model.params.hist_seq_masks.append("user_id")
+    seen_id = int(movies[0][0])
+    users = np.where(np.arange(32) % 2 == 0, seen_id, 0)
+    out = model(dict(batch, user_id=tf.constant(users, tf.int64)), training=True)
+    user, item = out["user_emb"].numpy(), out["item_emb"].numpy()
+    negatives, negative_ids = out["neg_item_emb"].numpy(), out["neg_item_id"].numpy()
+    own = (user * item).sum(1, keepdims=True) if ignore_in_batch else user @ item.T
+    logits = np.concatenate([own, user @ negatives.T], 1)
+    columns = np.concatenate([[-1] if ignore_in_batch else ids, negative_ids])
+    accidental = ids[:, None] == columns[None, :]
+    accidental[np.arange(32), target] = False
+    seen = users[:, None] == columns[None, :]
+    seen[np.arange(32), target] = False
+    assert seen.any()
+    per_row = softmax_ce(logits / TEMPERATURE, ~accidental & ~seen, target)
+    hist_batch = dict(batch, user_id=tf.constant(users, tf.int64))
+    assert float(model.loss(out, hist_batch)) == pytest.approx(per_row[positive].mean(),
+                                                                rel=1e-4)
+    del model.params.hist_seq_masks[:]
     # evaluation draws num_eval_sample negatives through the inference-mode item tower
     eval_scores, _, _ = model.candidates(model(batch, training=False), batch)
     assert eval_scores.shape == (32, 6 if ignore_in_batch else 32 + 5)
