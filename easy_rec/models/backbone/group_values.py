@@ -20,6 +20,7 @@ from easy_rec.features.base import Encoded
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.fused_embedding import COMBINERS, FusedEmbedding
 from easy_rec.models.backbone.spec import BackboneError, BlockSpec
+from easy_rec.protos import backbone_pb2
 
 
 def _features_of(feature_layer: FeatureLayer, spec: BlockSpec) -> list[str]:
@@ -28,6 +29,15 @@ def _features_of(feature_layer: FeatureLayer, spec: BlockSpec) -> list[str]:
                             f"a {spec.kind} block reads a feature group (feature_groups); "
                             f"{spec.group!r} is a seq_att_groups entry")
     return list(feature_layer.groups[spec.group][0])
+
+
+def check_embedding_layer(config: backbone_pb2.EmbeddingLayer, where: str) -> None:
+    """BackboneError for an embedding_layer without embedding_dim or with an unknown combiner."""
+    if config.embedding_dim < 1:
+        raise BackboneError(f"{where}.embedding_dim", "embedding_layer needs embedding_dim")
+    if config.combiner not in COMBINERS:
+        raise BackboneError(f"{where}.combiner", f"combiner must be one of "
+                            f"{', '.join(COMBINERS)}, got {config.combiner!r}")
 
 
 class RawGroupInput(tf.Module):
@@ -67,11 +77,7 @@ class EmbeddingGroupInput(tf.Module):
             raise BackboneError(f"{spec.path}.inputs[0].feature_group_name", f"embedding_layer "
                                 f"embeds ids; {', '.join(dense)} of group {spec.group!r} "
                                 "have dense values")
-        if config.embedding_dim < 1:
-            raise BackboneError(f"{where}.embedding_dim", "embedding_layer needs embedding_dim")
-        if config.combiner not in COMBINERS:
-            raise BackboneError(f"{where}.combiner", f"combiner must be one of "
-                                f"{', '.join(COMBINERS)}, got {config.combiner!r}")
+        check_embedding_layer(config, where)
         counts = [feature_layer.features[n].num_ids for n in self.names]
         self.offsets = [sum(counts[:i]) for i in range(len(counts))]
         with self.name_scope:
