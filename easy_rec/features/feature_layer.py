@@ -60,7 +60,8 @@ class SequenceValue:
 class FeatureLayerOutput:
     """Per group: the list of per-feature tensors [batch, dim]; per unpooled group the list of
     its features' SequenceValues; per sequence group its SequenceGroup; the embedding L2 term;
-    the variational dropout penalty (None without variational dropout)."""
+    the variational dropout penalty (None without variational dropout); per feature its
+    encoded value (the backbone's raw_input / embedding_layer blocks read it)."""
 
     deep: dict[str, list[tf.Tensor]] = field(default_factory=dict)
     wide: dict[str, list[tf.Tensor]] = field(default_factory=dict)
@@ -68,6 +69,8 @@ class FeatureLayerOutput:
     unpooled: dict[str, list[SequenceValue]] = field(default_factory=dict)
     embedding_l2: tf.Tensor | None = None
     dropout_penalty: tf.Tensor | None = None
+    #: per feature of the selected groups: its value before any embedding (ids or dense)
+    encoded: dict[str, Encoded] = field(default_factory=dict)
 
     def concat(self, group: str) -> tf.Tensor:
         """Deep group as one [batch, sum of dims] tensor."""
@@ -305,7 +308,7 @@ class FeatureLayer(tf.Module):
                                for n in self.identity_features])
             self.out_of_range_ids.assign_add(counts)
         values = _Values(encoded, training)
-        out = FeatureLayerOutput()
+        out = FeatureLayerOutput(encoded=encoded)
         for group, (names, kind) in self.groups.items():
             if group not in selected:
                 continue

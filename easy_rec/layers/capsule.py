@@ -57,15 +57,18 @@ class CapsuleRouting(Layer):
     u_k = squash(sum_i w_ik h_i), and (except the last) b_ik += routing_logits_scale *
     cos(h_i, u_k) (the plain inner product when the scale is 0). Only the last iteration passes
     gradients to h; padded behaviours get w = 0. Only the most recent max_len behaviours are
-    routed.
+    routed. The output is scale_ratio * u_k (EasyRec multiplies its final squash by it), so
+    interests have norms below scale_ratio.
     """
 
     def __init__(self, input_dim: int, max_len: int, max_k: int = 5, max_seq_len: int = 0,
                  high_dim: int = 32, num_iters: int = 3, routing_logits_scale: float = 20.0,
                  routing_logits_stddev: float = 1.0, squash_pow: float = 1.0,
-                 const_caps_num: bool = False, name: str | None = None):
+                 const_caps_num: bool = False, scale_ratio: float = 1.0,
+                 name: str | None = None):
         """max_len: the history's padded length; max_seq_len (0: max_len) caps the routed
-        behaviours; const_caps_num: always max_k interests (else adaptive)."""
+        behaviours; const_caps_num: always max_k interests (else adaptive); scale_ratio
+        multiplies the capsules the last iteration outputs (EasyRec's squash scale ratio)."""
         super().__init__(name=name)
         self.max_k = max_k
         self.max_len = max_seq_len or max_len
@@ -73,6 +76,7 @@ class CapsuleRouting(Layer):
         self.num_iters = num_iters
         self.scale = routing_logits_scale
         self.squash_pow = squash_pow
+        self.scale_ratio = scale_ratio
         self.constant_count = const_caps_num
         if min(self.max_k, self.max_len, self.high_dim, self.num_iters) < 1:
             raise ValueError("capsule_config: max_k, max_seq_len, high_dim and num_iters must "
@@ -105,7 +109,7 @@ class CapsuleRouting(Layer):
                               self.squash_pow)
             if not last:
                 logits += self._agreement(fixed, capsules)
-        return capsules * tf.cast(active, tf.float32)[:, :, None], active
+        return capsules * self.scale_ratio * tf.cast(active, tf.float32)[:, :, None], active
 
     def active(self, length: tf.Tensor) -> tf.Tensor:
         """bool [batch, max_k]: True on the capsules a history of `length` behaviours gets."""

@@ -145,6 +145,21 @@ def batch_and_sampled_candidates(user: tf.Tensor, item: tf.Tensor, negatives: tf
             tf.concat([batch_valid, sampled_valid[:, 1:]], axis=1), target)
 
 
+def mask_history_hits(valid: tf.Tensor, target: tf.Tensor, history: tf.RaggedTensor,
+                      columns: tf.Tensor) -> tf.Tensor:
+    """`valid` [batch, candidates] with every candidate j < len(columns) whose id columns[j]
+    is among row b's history ids (ragged [batch, None] strings) masked, except the row's
+    target column: items the user already interacted with are no negatives (EasyRec's DSSM
+    hist_seq_masks). Columns past len(columns) (hard negatives) are left as they are."""
+    padded = history.to_tensor(default_value="")
+    hits = tf.reduce_any(tf.logical_and(
+        tf.equal(padded[:, :, None], columns[None, None, :]), padded[:, :, None] != ""), axis=1)
+    extra = tf.shape(valid)[1] - tf.shape(hits)[1]
+    hits = tf.pad(hits, [[0, 0], [0, extra]])
+    keep = tf.logical_or(tf.logical_not(hits), tf.one_hot(target, tf.shape(valid)[1]) > 0)
+    return tf.logical_and(valid, keep)
+
+
 def append_hard_negatives(scores: tf.Tensor, valid: tf.Tensor, user: tf.Tensor,
                           hard_items: tf.Tensor, hard_indices: tf.Tensor, width: int,
                           item_ids: tf.Tensor | None = None, hard_ids: tf.Tensor | None = None

@@ -63,6 +63,15 @@ class UnsupportedComponent(ValueError):
     """A keras_layer class_name that no backbone component has."""
 
 
+#: EasyRec components refused with their reason
+REFUSED_COMPONENTS = {
+    "TextNormalize": "its normalisation rules (norm_parameter flags) are compiled into EasyRec's "
+                     "prebuilt custom-op library (text_normalize_op of libcustom_ops.so, whose "
+                     "source is not published), so its output cannot be reproduced; normalise "
+                     "the text before training",
+}
+
+
 def component_names() -> list[str]:
     """Names usable as keras_layer.class_name (registered layers with `from_params`)."""
     return [name for name, cls in registered_layers().items() if hasattr(cls, "from_params")]
@@ -72,6 +81,9 @@ def component_class(name: str) -> type[Layer]:
     """The backbone component registered as `name`; UnsupportedComponent ("... is not
     supported") for any other name."""
     layers = registered_layers()
+    if name in REFUSED_COMPONENTS:
+        raise UnsupportedComponent(f"class_name {name!r} is not supported: "
+                                   f"{REFUSED_COMPONENTS[name]}")
     if name not in layers or not hasattr(layers[name], "from_params"):
         raise UnsupportedComponent(
             f"class_name {name!r} is not supported: no easy_rec component has that name "

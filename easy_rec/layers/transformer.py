@@ -94,7 +94,7 @@ class TransformerBlock(Layer):
         return self(x, tf.cast(mask, tf.bool), training)
 
 
-@register_layer("TransformerEncoder")
+@register_layer("SequenceTransformer")
 class TransformerEncoder(Layer):
     """LayerNorm of the input tokens (as BERT normalises its embeddings; skipped with
     normalize_input False, for tokens normalised by the caller), then a stack of

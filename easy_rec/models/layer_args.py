@@ -28,7 +28,8 @@ def capsule_kwargs(config: mind_pb2.Capsule) -> dict[str, Any]:
             "high_dim": int(config.high_dim), "num_iters": int(config.num_iters),
             "routing_logits_scale": float(config.routing_logits_scale),
             "routing_logits_stddev": float(config.routing_logits_stddev),
-            "squash_pow": float(config.squash_pow), "const_caps_num": bool(config.const_caps_num)}
+            "squash_pow": float(config.squash_pow), "const_caps_num": bool(config.const_caps_num),
+            "scale_ratio": float(config.scale_ratio)}
 
 
 def extraction_kwargs(config: multi_task_pb2.ExtractionNetwork) -> dict[str, Any]:

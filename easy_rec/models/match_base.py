@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from easy_rec.config.context import Locate
 from easy_rec.config.features import feature_configs, feature_name
+from easy_rec.features.categorical import as_strings
 from easy_rec.features.feature_layer import FeatureLayerOutput
 from easy_rec.input.negative_sampler import (
     USER_SAMPLERS,
@@ -195,8 +196,12 @@ class MatchModel(RankModel):
         ids = batch[self.item_id_field] if self.item_id_field else None
         user, item = outputs["user_emb"], outputs["item_emb"]
         sampler = self.negative_sampler
+        history = self.history_ids(batch)
         if sampler is None:
-            return match.in_batch_candidates(user, item, ids)
+            scores, valid, target = match.in_batch_candidates(user, item, ids)
+            if history is not None and ids is not None:
+                valid = match.mask_history_hits(valid, target, history, as_strings(ids))
+            return scores, valid, target
         if "neg_item_emb" not in outputs:  # evaluation: num_eval_sample through the eval tower
             drawn = sampler.draw(batch, training=False)
             negatives, _ = self.embed_items(_stacked({}, drawn, self.item_input_names))
@@ -205,11 +210,21 @@ class MatchModel(RankModel):
                    else match.batch_and_sampled_candidates)
         scores, valid, target = combine(user, item, outputs["neg_item_emb"], ids,
                                         outputs["neg_item_id"])
+        if history is not None and ids is not None:
+            own = tf.constant([""]) if self.ignore_in_batch_negatives else as_strings(ids)
+            columns = tf.concat([own, as_strings(outputs["neg_item_id"])], axis=0)
+            valid = match.mask_history_hits(valid, target, history, columns)
         if "hard_neg_item_emb" in outputs:
             scores, valid = match.append_hard_negatives(
                 scores, valid, user, outputs["hard_neg_item_emb"], outputs["hard_neg_indices"],
                 sampler.hard_width, ids, outputs["hard_neg_item_id"])
         return scores, valid, target
+
+    def history_ids(self, batch: dict[str, tf.Tensor]  # noqa: ARG002
+                    ) -> tf.RaggedTensor | None:
+        """[batch, None] string ids of items each row's user already interacted with, which are
+        then no softmax negatives (DSSM's hist_seq_masks); None by default."""
+        return None
 
     @property
     def ignore_in_batch_negatives(self) -> bool:

@@ -7,14 +7,17 @@ light_dnn -> light logits. Both are trained with cross entropy on the label; the
 mean((z_light - stop_gradient(z_booster))^2) pulls the light net's logits towards the
 booster's, and, with feature_based_distillation, each light hidden layer is pulled towards the
 first booster hidden layer of the same width: loss -0.1 * mean cosine(h_light,
-stop_gradient(h_booster)). The light net does not train the shared layers.
+stop_gradient(h_booster)) with feature_distillation_function COSINE, or (EUCLID) 0.1 *
+||h_light - stop_gradient(h_booster)||, the Euclidean norm over the whole batch. The light net
+does not train the shared layers.
 
 Outputs: probs_light / logits_light (the net to serve) and probs_booster / logits_booster;
 eval_config's metrics are computed for both (auc_light, auc_booster, ...).
 
 EasyRec compares feature_based_distillation (a bool) with COSINE, so its cosine branch never
-runs and it adds -0.1 times the Euclidean distance; here the configured
-feature_distillation_function (COSINE) is what is used.
+runs and it adds -0.1 times the Euclidean distance (pushing the layers apart); here the
+configured feature_distillation_function is what is used, and the EUCLID term pulls the layers
+together (+0.1, as TorchEasyRec).
 """
 from __future__ import annotations
 
@@ -63,6 +66,11 @@ def cosine_agreement(student: tf.Tensor, teacher: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.reduce_sum(tf.math.l2_normalize(student, axis=1) * teacher, axis=1))
 
 
+def euclidean_gap(student: tf.Tensor, teacher: tf.Tensor) -> tf.Tensor:
+    """||student - stop_gradient(teacher)|| over all rows and columns (EasyRec's EUCLID)."""
+    return tf.sqrt(tf.reduce_sum(tf.square(student - tf.stop_gradient(teacher))))
+
+
 @register_model("RocketLaunching", rocket_launching_pb2.RocketLaunching)
 class RocketLaunching(RankModel):
     """Booster and light networks over group 'all' (module docstring)."""
@@ -101,8 +109,12 @@ class RocketLaunching(RankModel):
         outputs = {**self.outputs_from_logits(self.light_output(light[-1]), light_task),
                    **self.outputs_from_logits(self.booster_output(booster[-1]), booster_task)}
         if self.hint_pairs:
-            outputs[FEATURE_LOSS_KEY] = -FEATURE_LOSS_WEIGHT * tf.add_n(
-                [cosine_agreement(light[i], booster[j]) for i, j in self.hint_pairs])
+            if self.params.feature_distillation_function == match_pb2.EUCLID:
+                terms = [euclidean_gap(light[i], booster[j]) for i, j in self.hint_pairs]
+                outputs[FEATURE_LOSS_KEY] = FEATURE_LOSS_WEIGHT * tf.add_n(terms)
+            else:
+                outputs[FEATURE_LOSS_KEY] = -FEATURE_LOSS_WEIGHT * tf.add_n(
+                    [cosine_agreement(light[i], booster[j]) for i, j in self.hint_pairs])
         return outputs
 
     def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
@@ -131,6 +143,7 @@ class RocketLaunching(RankModel):
         require(not model_config.losses, "model_config.losses", "RocketLaunching has its own "
                 "losses (cross entropies, hint and feature distillation)", locate)
         require(not params.feature_based_distillation
-                or params.feature_distillation_function == match_pb2.COSINE,
+                or params.feature_distillation_function != match_pb2.INNER_PRODUCT,
                 "model_config.rocket_launching.feature_distillation_function",
-                "feature-based distillation compares hidden layers by COSINE similarity", locate)
+                "feature-based distillation compares hidden layers by COSINE similarity or "
+                "EUCLID distance", locate)

@@ -85,3 +85,15 @@ def test_time_weights_softmax_over_real_elements():
     weights = time_weights(time, mask).numpy()[:, :, 0]
     # row 0: softmax(0, log 3) = (1/4, 3/4), padding 0; row 1 has no behaviour
     np.testing.assert_allclose(weights, [[0.25, 0.75, 0.0], [0.0, 0.0, 0.0]], atol=1e-6)
+
+
+def test_scale_ratio_multiplies_the_final_capsules():
+    tf.random.set_seed(4)
+    behaviours, length = tf.random.normal([2, 10, 5]), tf.constant([10, 3])
+    plain = _capsule(name="plain")
+    scaled = _capsule(scale_ratio=2.5, name="scaled")
+    for a, b in zip(plain.variables, scaled.variables):
+        b.assign(a)
+    # routing itself is unchanged; only the output capsules are scaled
+    np.testing.assert_allclose(scaled(behaviours, length)[0].numpy(),
+                               2.5 * plain(behaviours, length)[0].numpy(), rtol=1e-5)

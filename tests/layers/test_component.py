@@ -71,3 +71,7 @@ def test_component_lookup_refuses_unknown_names():
     assert "MLP" in component_names()
     with pytest.raises(UnsupportedComponent, match="'Nope' is not supported"):
         component_class("Nope")
+    with pytest.raises(UnsupportedComponent,
+                       match="'TextNormalize' is not supported: its normalisation rules"):
+        component_class("TextNormalize")
+    assert {"EmbeddingLayer", "TextEncoder", "TransformerEncoder"} <= set(component_names())

@@ -73,3 +73,20 @@ def test_similarity_scale_uses_the_absolute_weight():
     scale.weight.assign(-2.0)
     scale.bias.assign(0.5)
     np.testing.assert_allclose(scale(tf.constant([1.0, -1.0])).numpy(), [2.5, -1.5])
+
+
+def test_history_hits_are_no_negatives():
+    valid = tf.constant([[True, True, False, True, True]] * 3)
+    history = tf.ragged.constant([["b", "x"], [], ["a", "b", "c"]])
+    # columns 0-3 hold candidates a, b, c, d; column 4 (a hard negative) is not compared
+    masked = match.mask_history_hits(valid, tf.constant([0, 1, 2]), history,
+                                     tf.constant(["a", "b", "c", "d"]))
+    # row 0 saw b (masked); row 1 saw nothing; row 2 saw a, b, c: a masked, b kept as its
+    # target... is c (column 2), so b is masked too and c stays as `valid` had it
+    np.testing.assert_array_equal(masked.numpy(), [[1, 0, 0, 1, 1],
+                                                   [1, 1, 0, 1, 1],
+                                                   [0, 0, 0, 1, 1]])
+    # a row's own item (its target column) is never masked by its history
+    kept = match.mask_history_hits(tf.ones([1, 2], tf.bool), tf.constant([1]),
+                                   tf.ragged.constant([["a", "b"]]), tf.constant(["a", "b"]))
+    assert kept.numpy().tolist() == [[False, True]]

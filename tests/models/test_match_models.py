@@ -180,6 +180,27 @@ def test_sampled_softmax(tmp_path, data, ignore_in_batch):
     per_row = softmax_ce(logits / TEMPERATURE, valid, target)
     positive = batch["label"].numpy() > 0
     assert float(model.loss(out, batch)) == pytest.approx(per_row[positive].mean(), rel=1e-4)
+    # hist_seq_masks: items in a user's history (here the user id column, set to the first
+    # movie's id) are no negatives of the user's rows, sampled or in-batch
+    model.params.hist_seq_masks.append("user_id")
+    seen_id = int(movies[0][0])
+    users = np.where(np.arange(32) % 2 == 0, seen_id, 0)
+    out = model(dict(batch, user_id=tf.constant(users, tf.int64)), training=True)
+    user, item = out["user_emb"].numpy(), out["item_emb"].numpy()
+    negatives, negative_ids = out["neg_item_emb"].numpy(), out["neg_item_id"].numpy()
+    own = (user * item).sum(1, keepdims=True) if ignore_in_batch else user @ item.T
+    logits = np.concatenate([own, user @ negatives.T], 1)
+    columns = np.concatenate([[-1] if ignore_in_batch else ids, negative_ids])
+    accidental = ids[:, None] == columns[None, :]
+    accidental[np.arange(32), target] = False
+    seen = users[:, None] == columns[None, :]
+    seen[np.arange(32), target] = False
+    assert seen.any()
+    per_row = softmax_ce(logits / TEMPERATURE, ~accidental & ~seen, target)
+    hist_batch = dict(batch, user_id=tf.constant(users, tf.int64))
+    assert float(model.loss(out, hist_batch)) == pytest.approx(per_row[positive].mean(),
+                                                                rel=1e-4)
+    del model.params.hist_seq_masks[:]
     # evaluation draws num_eval_sample negatives through the inference-mode item tower
     eval_scores, _, _ = model.candidates(model(batch, training=False), batch)
     assert eval_scores.shape == (32, 6 if ignore_in_batch else 32 + 5)
@@ -573,3 +594,25 @@ def test_retrieval_metrics_and_sampler_need_a_matching_model():
 def test_sample_config_with_a_sampler_block_is_valid():
     config = parse_pipeline_config_text(sample_text(sampler=True), "dssm.config").config
     assert config.data_config.negative_sampler.num_sample == 8
+
+
+def test_hist_seq_masks_drop_seen_items_from_the_negatives(tmp_path, data):
+    """hist_seq_masks names user-group features holding the user's past item ids; here the
+    user id itself, so movies whose id equals the row's user id are no negatives."""
+    config = sample_config("dssm", str(tmp_path / "m"), *data)
+    config.model_config.dssm.hist_seq_masks.append("user_id")
+    model = build_model(config, SAMPLES)
+    batch = first_batch(config, model, 400)
+    out = model(batch, training=False)
+    logits = out["user_emb"].numpy() @ out["item_emb"].numpy().T / TEMPERATURE
+    ids = batch["movie_id"].numpy()
+    users = batch["user_id"].numpy()
+    seen = users[:, None] == ids[None, :]
+    assert seen.any(), "the slice should hold a movie id equal to some row's user id"
+    valid = ((ids[:, None] != ids[None, :]) & ~seen) | np.eye(len(ids), dtype=bool)
+    positive = batch["label"].numpy() > 0
+    expected = softmax_ce(logits, valid, np.arange(len(ids)))[positive].mean()
+    assert float(model.loss(out, batch)) == pytest.approx(expected, rel=1e-4)
+    config.model_config.dssm.hist_seq_masks[:] = ["movie_id"]
+    with pytest.raises(ConfigError, match="must be a feature of group 'user'"):
+        parse_pipeline_config_text(str(config), path="x.config")

@@ -12,6 +12,7 @@ from easy_rec.features.sequence_feature import sequence_max_len
 from easy_rec.layers.registry import UnsupportedComponent, component_class
 from easy_rec.models import registry
 from easy_rec.models.backbone.block import Block
+from easy_rec.models.backbone.group_values import check_embedding_layer
 from easy_rec.models.backbone.network import BACKBONE_PATH, wide_output_dim
 from easy_rec.models.backbone.spec import BackboneError, analyse
 
@@ -39,6 +40,9 @@ def check_backbone(ctx: CheckContext) -> None:
                 if block.config is not None and block.group is None:
                     Block(block)  # parses its snippets
                     _check_components(block.config, block.path)
+                elif block.kind == "embedding_layer":
+                    check_embedding_layer(block.config.embedding_layer,
+                                          f"{block.path}.embedding_layer")
                 elif block.group is not None and block.group not in sequence_groups:
                     pairs = (block.config is not None
                              and block.config.input_layer.output_seq_and_normal_feature)

@@ -31,6 +31,7 @@ from easy_rec.features.feature_layer import (
 from easy_rec.layers.base import Layer
 from easy_rec.layers.core import BatchNorm
 from easy_rec.layers.norm import LayerNorm
+from easy_rec.models.backbone.group_values import placeholder_encoded
 from easy_rec.models.backbone.spec import BackboneError
 from easy_rec.protos import backbone_pb2, easy_rec_model_pb2
 
@@ -150,7 +151,8 @@ def placeholder_features(feature_layer: FeatureLayer,
                          batch: int = PLACEHOLDER_BATCH) -> FeatureLayerOutput:
     """Zero-valued feature layer output of the right shapes: the backbone runs it once to
     create its layers with the input sizes (EasyRec's Keras layers learn them on first call)."""
-    out = FeatureLayerOutput(embedding_l2=tf.constant(0.0))
+    out = FeatureLayerOutput(embedding_l2=tf.constant(0.0),
+                             encoded=placeholder_encoded(feature_layer, batch))
     for group, (names, kind) in feature_layer.groups.items():
         if kind != WIDE:
             out.deep[group] = [tf.zeros([batch, feature_layer.feature_dim(n)]) for n in names]

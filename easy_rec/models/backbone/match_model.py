@@ -4,7 +4,7 @@ model_class MatchModel).
 The backbone's output_blocks are the towers: model_params.user_tower_idx_in_output (0) and
 item_tower_idx_in_output (1) pick the user and the item embedding. Each tower is computed from
 the feature groups it reads only, so the exported user_embedding / item_embedding signatures
-take only their own columns. Similarity, temperature, losses (pointwise CLASSIFICATION or
+take only their own columns. Similarity, temperature (COSINE only, as in EasyRec), scale_simi, losses (pointwise CLASSIFICATION or
 in-batch / sampled SOFTMAX_CROSS_ENTROPY) and outputs are those of every matching model
 (match_base.py).
 """
@@ -36,10 +36,15 @@ class BackboneMatchModel(MatchModel):
     model_params { simi_func temperature ... } }."""
 
     reads_backbone = True
+    #: EasyRec's backbone MatchModel divides COSINE similarities only by the temperature
+    temperature_for_cosine_only = True
 
     @property
     def paired_groups(self) -> tuple[str, ...]:
         return paired_feature_groups(self.model_config)
+
+    def scales_similarity(self) -> bool:
+        return bool(self.params.scale_simi)
 
     def build(self, feature_layer: FeatureLayer) -> None:
         self.backbone = Backbone(self.model_config.backbone, feature_layer)
@@ -77,5 +82,8 @@ class BackboneMatchModel(MatchModel):
             require(0 <= index < outputs, f"model_config.model_params.{tower}_tower_idx_in_output",
                     f"the {tower} tower is output {index} of the backbone, which has "
                     f"{outputs} output_blocks (the towers' blocks)", locate)
+        require(not model_config.model_params.outputs, "model_config.model_params.outputs",
+                "a MatchModel exports its towers' embeddings and similarity; EasyRec's MatchModel "
+                "fails on extra outputs (RankModel and MultiTaskModel export them)", locate)
         require(not backbone.HasField("top_mlp"), f"{BACKBONE_PATH}.top_mlp",
                 "a MatchModel's towers are output_blocks; top_mlp would merge them", locate)

@@ -17,6 +17,7 @@ from easy_rec.models.backbone.input_layer import paired_feature_groups
 from easy_rec.models.backbone.network import (
     BACKBONE_PATH,
     Backbone,
+    ExtraOutputs,
     losses_in,
     wide_output_dim,
     with_losses,
@@ -45,6 +46,7 @@ class BackboneMultiTaskModel(MultiTaskModel):
 
     def build(self, feature_layer: FeatureLayer) -> None:
         self.backbone = Backbone(self.model_config.backbone, feature_layer)
+        self.extra_outputs = ExtraOutputs(list(self.params.outputs), self.backbone)
         towers = list(self.params.task_towers)
         shape = self.backbone.output_shape
         if isinstance(shape, list):
@@ -71,7 +73,7 @@ class BackboneMultiTaskModel(MultiTaskModel):
             self.heads.append(Dense(width, task.output_dim, name=f"{task.name}_output"))
 
     def task_outputs(self, features: FeatureLayerOutput, training: bool) -> dict[str, tf.Tensor]:
-        output, losses = self.backbone(features, training)
+        output, losses, blocks = self.backbone.run(features, training)
         towers = self.params.task_towers
         inputs = output if isinstance(output, list) else [output] * len(towers)
         relations: dict[str, tf.Tensor] = {}
@@ -85,10 +87,13 @@ class BackboneMultiTaskModel(MultiTaskModel):
                 hidden = relation(tf.concat([hidden, *linked], axis=-1), training)
             relations[task.name] = hidden
             outputs.update(self.outputs_from_logits(head(hidden), task))
-        return with_losses(outputs, losses)
+        return with_losses(self.extra_outputs.add(outputs, blocks), losses)
 
     def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
         return super().loss(outputs, batch) + losses_in(outputs)
+
+    def serving_outputs(self, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return self.extra_outputs.served(super().serving_outputs(outputs), outputs)
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:

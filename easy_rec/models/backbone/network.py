@@ -40,7 +40,9 @@ class Backbone(tf.Module):
                              for name, spec in specs.items() if name != MAIN}
             self.main = Package(specs[MAIN], feature_layer)
         self.top_mlp = None
-        output, losses = self._run_dag(placeholder_features(feature_layer), training=False)
+        output, losses, blocks = self._run_dag(placeholder_features(feature_layer), False)
+        #: static shapes of the main backbone's block outputs (model_params.outputs exports them)
+        self.block_shapes = {name: shapes_of(value) for name, value in blocks.items()}
         #: whether components add loss terms (the model must add them to its loss)
         self.adds_losses = bool(losses)
         if config.HasField("top_mlp"):
@@ -53,10 +55,16 @@ class Backbone(tf.Module):
 
     def __call__(self, features: FeatureLayerOutput, training: bool = False
                  ) -> tuple[Value, dict[str, tf.Tensor]]:
-        output, losses = self._run_dag(features, training)
+        output, losses, _ = self.run(features, training)
+        return output, losses
+
+    def run(self, features: FeatureLayerOutput, training: bool = False
+            ) -> tuple[Value, dict[str, tf.Tensor], dict[str, Value]]:
+        """(output, losses, the outputs of every block of the main backbone by name)."""
+        output, losses, blocks = self._run_dag(features, training)
         if self.top_mlp is not None:
             output = self.top_mlp(_concat_list(output), training)
-        return output, losses
+        return output, losses, blocks
 
     def output_at(self, features: FeatureLayerOutput, training: bool, index: int) -> Value:
         """Output `index` of a backbone with output_blocks, computing only what it needs
@@ -70,10 +78,10 @@ class Backbone(tf.Module):
         return groups_read(self.specs, MAIN, [self.specs[MAIN].outputs[index]])
 
     def _run_dag(self, features: FeatureLayerOutput, training: bool
-                 ) -> tuple[Value, dict[str, tf.Tensor]]:
+                 ) -> tuple[Value, dict[str, tf.Tensor], dict[str, Value]]:
         context = BlockContext(training=training)
         run = Run(features, training, context, self.packages)
-        return self.main(run), context.losses
+        return self.main(run), context.losses, run.main_outputs
 
     @property
     def output_dim(self) -> int:
@@ -137,3 +145,38 @@ def optional_backbone(model_config: easy_rec_model_pb2.EasyRecModel,
         raise BackboneError(BACKBONE_PATH, f"components that add losses need model_class "
                             f"RankModel or MultiTaskModel, not {model_config.model_class}")
     return backbone
+
+
+OUTPUTS_PATH = "model_config.model_params.outputs"
+
+
+class ExtraOutputs:
+    """model_params.outputs: more names the exported signature returns (EasyRec's RankModel
+    adds them to its export outputs). A name is a block of the main backbone, whose output
+    (one tensor) is returned under the block's name, or an output the model computes anyway
+    (e.g. `logits_ctr` of a multi-task model)."""
+
+    def __init__(self, names: list[str], backbone: Backbone):
+        for i, name in enumerate(names):
+            shape = backbone.block_shapes.get(name, tf.TensorShape(None))
+            if not isinstance(shape, tf.TensorShape):
+                raise BackboneError(f"{OUTPUTS_PATH}[{i}]", f"block {name!r} outputs a list of "
+                                    "tensors; only a block with one tensor output can be exported")
+        self.names = tuple(names)
+        self.blocks = tuple(n for n in names if n in backbone.block_shapes)
+
+    def add(self, outputs: dict[str, tf.Tensor], blocks: dict[str, Value]
+            ) -> dict[str, tf.Tensor]:
+        """`outputs` plus the named block outputs (a model output keeps its name)."""
+        return {**{n: blocks[n] for n in self.blocks}, **outputs}
+
+    def served(self, served: dict[str, tf.Tensor], outputs: dict[str, tf.Tensor]
+               ) -> dict[str, tf.Tensor]:
+        """`served` plus the named outputs."""
+        for i, name in enumerate(self.names):
+            if name not in outputs:
+                known = sorted(k for k in outputs if not k.startswith(LOSS_PREFIX))
+                raise BackboneError(f"{OUTPUTS_PATH}[{i}]", f"{name!r} is neither a block of "
+                                    f"the backbone nor an output of the model ({', '.join(known)})")
+            served[name] = outputs[name]
+        return served

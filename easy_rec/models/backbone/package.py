@@ -16,11 +16,20 @@ from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.component import BlockContext
 from easy_rec.models.backbone import expressions
 from easy_rec.models.backbone.block import Block, Value, merge_inputs, module_name
+from easy_rec.models.backbone.group_values import EmbeddingGroupInput, RawGroupInput
 from easy_rec.models.backbone.input_layer import GroupInput
-from easy_rec.models.backbone.spec import MAIN, BackboneError, InputRef, PackageSpec
+from easy_rec.models.backbone.spec import (
+    INPUT_LAYER,
+    MAIN,
+    BackboneError,
+    InputRef,
+    PackageSpec,
+)
 from easy_rec.protos import backbone_pb2
 
 _DEFAULT_INPUT_LAYER = backbone_pb2.InputLayer()
+#: the group-reading blocks other than input_layer
+_GROUP_INPUTS = {"raw_input": RawGroupInput, "embedding_layer": EmbeddingGroupInput}
 
 
 @dataclass
@@ -48,8 +57,12 @@ class Package(tf.Module):
             for name in spec.order:
                 block = spec.blocks[name]
                 if block.group is not None:
-                    self.inputs[name] = GroupInput(feature_layer, block.group, block.path,
-                                                   name=module_name(f"input_{name}"))
+                    input_class = _GROUP_INPUTS.get(block.kind)
+                    self.inputs[name] = (
+                        input_class(feature_layer, block, module_name(f"input_{name}"))
+                        if input_class is not None else
+                        GroupInput(feature_layer, block.group, block.path,
+                                   name=module_name(f"input_{name}")))
                 else:
                     self.blocks[name] = Block(block)
                     for ref in block.inputs:
@@ -79,7 +92,9 @@ class Package(tf.Module):
             if name not in needed:
                 continue
             block = self.spec.blocks[name]
-            if block.group is not None:
+            if block.group is not None and block.kind != INPUT_LAYER:
+                outputs[name] = self.inputs[name](run.features, run.training)
+            elif block.group is not None:
                 config = (reset_input if reset_input is not None
                           else block.config.input_layer if block.config is not None
                           else _DEFAULT_INPUT_LAYER)

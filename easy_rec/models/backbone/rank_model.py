@@ -12,7 +12,13 @@ from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.core import Dense
 from easy_rec.models.backbone.input_layer import paired_feature_groups
-from easy_rec.models.backbone.network import Backbone, losses_in, wide_output_dim, with_losses
+from easy_rec.models.backbone.network import (
+    Backbone,
+    ExtraOutputs,
+    losses_in,
+    wide_output_dim,
+    with_losses,
+)
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require
 from easy_rec.models.registry import register_model
@@ -41,17 +47,22 @@ class BackboneRankModel(RankModel):
 
     def build(self, feature_layer: FeatureLayer) -> None:
         self.backbone = Backbone(self.model_config.backbone, feature_layer)
+        self.extra_outputs = ExtraOutputs(list(self.params.outputs), self.backbone)
         width = self.backbone.output_dim
         self.output_layer = (Dense(width, self.output_dim, name="output")
                              if width != self.output_dim else None)
 
     def task_outputs(self, features: FeatureLayerOutput, training: bool) -> dict[str, tf.Tensor]:
-        output, losses = self.backbone(features, training)
+        output, losses, blocks = self.backbone.run(features, training)
         logits = self.output_layer(output) if self.output_layer is not None else output
-        return with_losses(self.outputs_from_logits(logits), losses)
+        outputs = self.extra_outputs.add(self.outputs_from_logits(logits), blocks)
+        return with_losses(outputs, losses)
 
     def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
         return super().loss(outputs, batch) + losses_in(outputs)
+
+    def serving_outputs(self, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return self.extra_outputs.served(super().serving_outputs(outputs), outputs)
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:

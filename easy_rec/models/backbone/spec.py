@@ -18,8 +18,11 @@ from easy_rec.protos import backbone_pb2
 
 #: name of the main DAG among the packages
 MAIN = "backbone"
-#: the block kind that reads a feature group
+#: the block kind that reads a feature group's embeddings
 INPUT_LAYER = "input_layer"
+#: the block kinds that read a feature group: its embeddings, its features' values before
+#: embedding, or their ids through one shared table
+GROUP_KINDS = (INPUT_LAYER, "raw_input", "embedding_layer")
 
 
 class BackboneError(ValueError):
@@ -57,6 +60,11 @@ class BlockSpec:
     config: backbone_pb2.Block | None
     inputs: list[InputRef] = field(default_factory=list)
     group: str | None = None
+
+    @property
+    def kind(self) -> str | None:
+        """The block's layer kind (input_layer for the implicit group blocks)."""
+        return self.config.WhichOneof("layer") if self.config is not None else INPUT_LAYER
 
     @property
     def deps(self) -> list[str]:
@@ -188,10 +196,10 @@ def _resolve_inputs(spec: BlockSpec, blocks: dict[str, BlockSpec], implicit: dic
     kind = block.WhichOneof("layer")
     if not block.inputs:
         raise BackboneError(f"{spec.path}.inputs", f"block {spec.name!r} needs at least one input")
-    if kind == INPUT_LAYER:
+    if kind in GROUP_KINDS:
         source = block.inputs[0]
         if len(block.inputs) != 1 or source.WhichOneof("name") != "feature_group_name":
-            raise BackboneError(f"{spec.path}.inputs", f"input_layer block {spec.name!r} takes "
+            raise BackboneError(f"{spec.path}.inputs", f"{kind} block {spec.name!r} takes "
                                 "exactly one input, a feature_group_name")
         if source.feature_group_name not in groups:
             raise BackboneError(f"{spec.path}.inputs[0].feature_group_name",

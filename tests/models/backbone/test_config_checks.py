@@ -52,6 +52,11 @@ def test_backbone_samples_pass(path):
      "model_config.backbone.top_mlp.hidden_units", "top_mlp needs hidden_units"),
     ("dssm", "item_tower_idx_in_output: 1", "item_tower_idx_in_output: 2",
      "model_config.model_params.item_tower_idx_in_output", "which has 2 output_blocks"),
+    ("components", "embedding_layer { embedding_dim: 8 }",
+     'embedding_layer { embedding_dim: 8 combiner: "sqrtn" }',
+     "model_config.backbone.blocks[7].embedding_layer.combiner", "combiner must be one of"),
+    ("dssm", "simi_func: COSINE", 'simi_func: COSINE outputs: "user_tower"',
+     "model_config.model_params.outputs", "EasyRec's MatchModel fails on extra outputs"),
 ])
 def test_backbone_errors_name_line_and_field(sample, old, new, field, reason):
     text = sample_text(sample).replace(old, new)

@@ -240,3 +240,36 @@ def test_a_feature_group_read_as_sequence_pairs_its_histories_with_its_targets()
     assert length.numpy().tolist() == [2] and np.allclose(target.numpy(), table[[3]])
     assert din.shape == (1, 4)  # pooled history, then the target (need_target_feature)
     np.testing.assert_allclose(din.numpy()[0, 2:], table[3])
+
+
+def test_raw_input_and_embedding_layer_read_the_features_before_embedding():
+    features = [text_format.Parse(text, feature_config_pb2.FeatureConfig()) for text in (
+        'input_names: "a" embedding_dim: 2 num_buckets: 3',
+        'input_names: "tags" feature_type: TagFeature separator: "|" embedding_dim: 2 '
+        'num_buckets: 4',
+        'input_names: "x" feature_type: RawFeature')]
+    groups = [text_format.Parse(text, feature_config_pb2.FeatureGroupConfig()) for text in (
+        'group_name: "ids" feature_names: ["a", "tags"]',
+        'group_name: "mixed" feature_names: ["a", "x"]')]
+    layer = FeatureLayer(features, groups)
+    backbone = Backbone(text_format.Parse('''
+        blocks { name: "raw" inputs { feature_group_name: "mixed" } raw_input {} }
+        blocks { name: "emb" inputs { feature_group_name: "ids" }
+                 embedding_layer { embedding_dim: 2 combiner: "sum" } }
+        output_blocks: ["raw", "emb"]''', backbone_pb2.BackboneTower()), layer)
+    table = backbone.main.inputs["emb"].embedding.embeddings
+    assert table.shape == [7, 2]  # 3 ids of a, then 4 of tags
+    table.assign(np.arange(14, dtype=np.float32).reshape(7, 2))
+    (ids, x), emb = backbone(layer({"a": tf.constant([2, 0]), "tags": tf.constant(["1|3", ""]),
+                                    "x": tf.constant([0.5, 2.0])}))[0]
+    assert ids.numpy().tolist() == [2, 0] and x.numpy().tolist() == [[0.5], [2.0]]
+    # row 0: a=2 -> row 2 = [4, 5]; tags 1, 3 -> rows 4, 6 = [8, 9] + [12, 13]
+    # row 1: a=0 -> row 0 = [0, 1]; no tags -> 0
+    assert emb.numpy().tolist() == [[4, 5, 20, 22], [0, 1, 0, 0]]
+    with pytest.raises(BackboneError, match="have dense values"):
+        Backbone(text_format.Parse('''blocks { name: "e" inputs { feature_group_name: "mixed" }
+            embedding_layer { embedding_dim: 2 } }''', backbone_pb2.BackboneTower()), layer)
+    ragged = Backbone(text_format.Parse('''blocks { name: "r" inputs {
+        feature_group_name: "ids" } raw_input {} }''', backbone_pb2.BackboneTower()), layer)
+    with pytest.raises(BackboneError, match="'tags' has several values per example"):
+        ragged(layer({"a": tf.constant([1]), "tags": tf.constant(["1"]), "x": tf.constant([1.0])}))

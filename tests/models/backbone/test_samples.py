@@ -14,6 +14,7 @@ from conftest import REPO, SAMPLES, sample_rows
 
 from easy_rec.input.reader import build_reader
 from easy_rec.models.backbone.network import LOSS_PREFIX
+from easy_rec.models.backbone.spec import BackboneError
 from easy_rec.models.builder import build_model, model_column_plan
 from easy_rec.pipeline import load_pipeline_config
 from easy_rec.training.trainer import Trainer
@@ -117,3 +118,36 @@ def test_sample_trains_evaluates_exports_and_serves(sample, trained):
     for key, value in expected.items():
         np.testing.assert_allclose(served[key].numpy(), value.numpy(), rtol=1e-4, atol=1e-5,
                                    err_msg=f"{sample}: {key}")
+
+
+def test_model_params_outputs_export_named_blocks(data, tmp_path):
+    config = sample_config("components", str(tmp_path), data)
+    assert list(config.model_config.model_params.outputs) == ["attention_pooled"]
+    model = build_model(config, REPO)
+    batch = batch_of(config, model, 8)
+    served = model.serving_outputs(model(batch, training=False))
+    assert {"probs", "logits", "attention_pooled"} <= set(served)
+    assert served["attention_pooled"].shape == [8, 16]
+
+
+def test_model_params_outputs_name_blocks_or_model_outputs(data, tmp_path):
+    config = sample_config("components", str(tmp_path), data)
+    config.model_config.model_params.outputs[:] = ["logits", "nowhere"]
+    model = build_model(config, REPO)
+    outputs = model(batch_of(config, model, 4), training=False)
+    with pytest.raises(BackboneError, match=r"outputs\[1\]: 'nowhere' is neither a block"):
+        model.serving_outputs(outputs)
+    config.model_config.model_params.outputs[:] = ["fields"]  # a [batch, 5, 16] tensor: fine
+    assert build_model(config, REPO).extra_outputs.blocks == ("fields",)
+
+
+def test_match_scale_simi_scales_the_logits(data, tmp_path):
+    config = sample_config("dssm", str(tmp_path), data)
+    config.model_config.model_params.scale_simi = True
+    model = build_model(config, REPO)
+    batch = batch_of(config, model, 8)
+    before = model(batch, training=False)["logits"].numpy()
+    model.similarity_scale.weight.assign(-2.0)
+    model.similarity_scale.bias.assign(0.5)
+    np.testing.assert_allclose(model(batch, training=False)["logits"].numpy(),
+                               before * 2.0 + 0.5, rtol=1e-5)

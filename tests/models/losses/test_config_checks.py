@@ -148,6 +148,8 @@ def test_model_specific_refusals():
     error = error_of(rocket.replace("feature_distillation_function: COSINE",
                                     "feature_distillation_function: INNER_PRODUCT"))
     assert error.field == "model_config.rocket_launching.feature_distillation_function"
+    parse_pipeline_config_text(rocket.replace("feature_distillation_function: COSINE",
+                                              "feature_distillation_function: EUCLID"))
     error = error_of(rocket.replace("  embedding_regularization: 1e-5\n",
                                     "  embedding_regularization: 1e-5\n  loss_type: L2_LOSS\n"))
     assert error.field == "model_config.loss_type" and "CLASSIFICATION" in error.reason
