@@ -131,11 +131,13 @@ class Cross(Layer):
                    params.get("kernel_initializer", "truncated_normal", str), name=name)
 
 
+@register_layer("CrossStack")
 class CrossStack(Layer):
     """`num_layers` Cross layers over a fixed x0: x_{l+1} = Cross_l([x0, x_l]), x_0 = input.
 
     The same network as a backbone `recurrent { fixed_input_index: 0 keras_layer Cross }`
     block; every layer has its own weights. Shapes: [batch, dim] -> [batch, dim].
+    An easy_rec component name (EasyRec spells it as that recurrent block).
     """
 
     def __init__(self, dim: int, num_layers: int, name: str | None = None, **cross_options: Any):
@@ -145,9 +147,26 @@ class CrossStack(Layer):
                            for i in range(num_layers)]
         self.output_dim = dim
 
-    def __call__(self, x0: tf.Tensor) -> tf.Tensor:
+    def __call__(self, x0: tf.Tensor, training: bool = False) -> tf.Tensor:  # noqa: ARG002
         """[batch, dim] -> [batch, dim]."""
         x = x0
         for layer in self.layers:
             x = layer([x0, x])
         return x
+
+    @classmethod
+    def from_params(cls, params: Params, input_shape: Shapes, name: str) -> CrossStack:
+        """num_layers (required), and each layer's Cross parameters: projection_dim,
+        diag_scale, use_bias, preactivation, kernel_initializer."""
+        if not isinstance(input_shape, tf.TensorShape) or input_shape.rank != 2:
+            raise ValueError(f"CrossStack takes x of shape [batch, dim], got {input_shape}")
+        num_layers = params.get("num_layers", 0, int)
+        if num_layers < 1:
+            raise params.error("num_layers must be >= 1", "num_layers")
+        return cls(int(input_shape[-1]), num_layers,
+                   projection_dim=params.get("projection_dim", 0, int),
+                   diag_scale=params.get("diag_scale", 0.0),
+                   use_bias=params.get("use_bias", True),
+                   preactivation=params.get("preactivation", None, str),
+                   initializer=params.get("kernel_initializer", "truncated_normal", str),
+                   name=name)

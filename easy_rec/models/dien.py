@@ -13,7 +13,7 @@ from easy_rec.models.checks import require
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.registry import register_model
 from easy_rec.models.sequence_base import SequenceInterestModel
-from easy_rec.protos import dien_pb2, easy_rec_model_pb2
+from easy_rec.protos import dien_pb2, dnn_pb2, easy_rec_model_pb2
 
 
 @register_model("DIEN", dien_pb2.DIEN)
@@ -71,6 +71,6 @@ class DIEN(SequenceInterestModel):
                 "gru_units must be >= 1", locate)
 
 
-def attention_dnn(params: dien_pb2.DIEN):
+def attention_dnn(params: dien_pb2.DIEN) -> dnn_pb2.DNN:
     """The attention MLP: din_towers[0].dnn in EasyRec's form, else att_dnn."""
     return params.din_towers[0].dnn if params.din_towers else params.att_dnn

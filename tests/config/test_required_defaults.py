@@ -19,12 +19,12 @@ def _sample_text(name: str) -> str:
 
 def test_fill_sets_messages_and_scalars_with_defaults_only():
     config = pipeline_pb2.EasyRecConfig()
-    config.model_config.multi_tower.towers.add(input="user")
+    config.model_config.mind.user_dnn.hidden_units.append(8)
     config.data_config.input_fields.add()  # input_name: required, no default
     filled = fill_required_defaults(config)
-    assert "model_config.multi_tower.final_dnn" in filled
-    assert config.model_config.multi_tower.HasField("final_dnn")
-    assert not config.model_config.multi_tower.final_dnn.hidden_units
+    assert "model_config.mind.concat_dnn" in filled
+    assert config.model_config.mind.HasField("concat_dnn")
+    assert not config.model_config.mind.concat_dnn.hidden_units
     assert config.data_config.input_type == dataset_pb2.DatasetConfig.CSVInput
     assert "model_dir" not in filled and "data_config.input_fields[0].input_name" not in filled
     assert set(config.FindInitializationErrors()) == {

@@ -84,13 +84,6 @@ def test_losses_of_a_task_share_their_head_and_num_class():
     assert "JRC_LOSS needs num_class 2, got 1" in error.reason
 
 
-def test_order_calibration_without_related_towers_adds_nothing(caplog):
-    # EasyRec sums the calibration over relation_tower_names: an empty list is no error
-    parse_pipeline_config_text(MULTI.replace('relation_tower_names: "ctr"\n', ""))
-    assert "task_towers[1].losses[1].loss_type: ORDER_CALIBRATE_LOSS" in caplog.text
-    assert "adds nothing" in caplog.text
-
-
 def test_multi_task_loss_errors():
     # a TaskTower (MMoE) has no relation_tower_names to bound the task by
     mmoe = sample_text("mmoe_on_movielens.config").replace(
