@@ -40,6 +40,6 @@ setup(
     packages=find_packages(include=["easy_rec", "easy_rec.*"]),
     python_requires=">=3.11",
     install_requires=read_requirements(),
-    extras_require={"test": ["pytest>=8", "noida-db>=0.2.3"]},
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5", "noida-db>=0.2.3"]},
     cmdclass={"build_py": BuildPyWithProtos},
 )

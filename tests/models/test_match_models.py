@@ -376,7 +376,8 @@ _SIGNATURE_SCRIPT = r"""
 import json, sys
 import numpy as np
 import tensorflow as tf
-export, inputs_path, temperature = sys.argv[1], sys.argv[2], float(sys.argv[3])
+export, inputs_path = sys.argv[1], sys.argv[2]
+temperature, scale_w, scale_b = (float(v) for v in sys.argv[3:6])
 rows = json.load(open(inputs_path))
 loaded = tf.saved_model.load(export)
 assert sorted(loaded.signatures) == ["item_embedding", "serving_default", "user_embedding"]
@@ -391,12 +392,14 @@ item, item_inputs = call("item_embedding")
 assert "easy_rec" not in sys.modules
 np.testing.assert_allclose(user["user_emb"], full["user_emb"], rtol=1e-5, atol=1e-6)
 np.testing.assert_allclose(item["item_emb"], full["item_emb"], rtol=1e-5, atol=1e-6)
-logits = (user["user_emb"] * item["item_emb"]).sum(axis=1) / temperature
+def scaled(similarity):  # scale_simi: s * |w| + b
+    return similarity / temperature * abs(scale_w) + scale_b
+logits = scaled((user["user_emb"] * item["item_emb"]).sum(axis=1))
 np.testing.assert_allclose(logits, full["logits"], rtol=1e-4, atol=1e-4)
 np.testing.assert_allclose(1 / (1 + np.exp(-logits)), full["probs"], rtol=1e-4, atol=1e-6)
 cosine = (user["user_emb"] * item["item_emb"]).sum(1) / np.linalg.norm(
     user["user_emb"], axis=1) / np.linalg.norm(item["item_emb"], axis=1)
-np.testing.assert_allclose(cosine / temperature, full["logits"], rtol=1e-4, atol=1e-4)
+np.testing.assert_allclose(scaled(cosine), full["logits"], rtol=1e-4, atol=1e-4)
 print(json.dumps({"full": full_inputs, "user": user_inputs, "item": item_inputs,
                   "outputs": sorted(full), "user_outputs": sorted(user),
                   "item_outputs": sorted(item), "user_id": user["user_id"].tolist(),
@@ -407,6 +410,7 @@ print(json.dumps({"full": full_inputs, "user": user_inputs, "item": item_inputs,
 @pytest.mark.slow
 def test_export_signatures_agree_in_a_fresh_process(trained, tmp_path):
     trainer, _, export = trained
+    scale = trainer.model.similarity_scale  # the sample keeps EasyRec's default scale_simi
     rows = [dict(zip(COLUMNS, line.rstrip("\n").split("\t"))) for line in sample_rows(
         "movielens_test.csv", 12)]
     inputs = {c: [r[c] if c in ("zip_id", "title", "genres") else int(r[c]) for r in rows]
@@ -414,7 +418,8 @@ def test_export_signatures_agree_in_a_fresh_process(trained, tmp_path):
     (tmp_path / "rows.json").write_text(json.dumps(inputs))
     (tmp_path / "check.py").write_text(_SIGNATURE_SCRIPT)
     result = subprocess.run([sys.executable, str(tmp_path / "check.py"), export,
-                             str(tmp_path / "rows.json"), str(TEMPERATURE)], capture_output=True,
+                             str(tmp_path / "rows.json"), str(TEMPERATURE),
+                             str(float(scale.weight)), str(float(scale.bias))], capture_output=True,
                             text=True, cwd=str(tmp_path), timeout=300,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-4000:]
