@@ -39,14 +39,15 @@ from easy_rec.features.categorical import (
 )
 from easy_rec.features.raw_feature import check_boundaries, raw_boundaries
 from easy_rec.features.sequence_combiner import check_sequence_combiner
+from easy_rec.protos.dataset_pb2 import DatasetConfig
 
 #: history length when neither max_seq_len nor sequence_length (> 1) is configured
 DEFAULT_MAX_LEN = 50
 ID, RAW = FeatureConfig.IdFeature, FeatureConfig.RawFeature
 #: sub_value_type values of integer, real-number and text elements
-INTEGER_TYPES = (FeatureConfig.INT32, FeatureConfig.INT64)
-NUMBER_TYPES = (FeatureConfig.FLOAT, FeatureConfig.DOUBLE)
-TEXT_TYPES = (FeatureConfig.STRING, FeatureConfig.BOOL)
+INTEGER_TYPES = (DatasetConfig.INT32, DatasetConfig.INT64)
+NUMBER_TYPES = (DatasetConfig.FLOAT, DatasetConfig.DOUBLE)
+TEXT_TYPES = (DatasetConfig.STRING, DatasetConfig.BOOL)
 
 
 def element_type(config: FeatureConfig) -> int:
@@ -160,7 +161,7 @@ def _check_sub_value_type(ctx: CheckContext, config: FeatureConfig, where: str, 
     """Real-number elements cannot be ids, text elements cannot be numbers."""
     if not config.HasField("sub_value_type"):
         return
-    value_type = FeatureConfig.FieldType.Name(config.sub_value_type)
+    value_type = DatasetConfig.FieldType.Name(config.sub_value_type)
     if (config.sub_value_type in NUMBER_TYPES and config.HasField("sub_feature_type")
             and config.sub_feature_type == ID):
         ctx.fail(f"{where}.sub_value_type", f"SequenceFeature {name!r}: sub_value_type "
