@@ -1,7 +1,7 @@
 """Base class of ranking models: feature layer, logits -> outputs, losses, regularisation."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -22,7 +22,7 @@ from easy_rec.models.losses.heads import (
 from easy_rec.models.losses.kd import Distillation
 from easy_rec.models.losses.registry import LossInputs, loss_spec, session_column
 from easy_rec.models.losses.task_loss import TaskLoss, with_model_params
-from easy_rec.protos import easy_rec_model_pb2, eval_pb2, feature_config_pb2, loss_pb2, pipeline_pb2
+from easy_rec.protos import dataset_pb2, easy_rec_model_pb2, eval_pb2, feature_config_pb2, loss_pb2, pipeline_pb2
 
 LossType = loss_pb2.LossType
 #: loss types comparing embeddings, not a task's logits: only the models listing them in
@@ -140,8 +140,9 @@ class RankModel(tf.Module):
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],
                  base_dir: str | None = None, label_fields: Sequence[str] = ("label",),
-                 sample_weight: str | None = None):
-        """label_fields / sample_weight: data_config's label columns and weight column."""
+                 sample_weight: str | None = None, string_columns: Collection[str] = ()):
+        """label_fields / sample_weight: data_config's label columns and weight column;
+        string_columns: its STRING input fields (a PassThroughFeature over one is text)."""
         super().__init__(name=type(self).__name__)
         self.model_config = model_config
         self.label_fields = list(label_fields)
@@ -155,7 +156,8 @@ class RankModel(tf.Module):
             self.feature_layer = FeatureLayer(
                 feature_configs, model_config.feature_groups, self.wide_output_dim_from_config(),
                 base_dir, model_config.seq_att_groups, self.unpooled_groups,
-                variational_dropout=dropout, paired_groups=self.paired_groups)
+                variational_dropout=dropout, paired_groups=self.paired_groups,
+                string_columns=string_columns)
             self.build(self.feature_layer)
             # models computing embedding losses (own_losses) replace loss() altogether
             self.task_losses = [] if self.own_losses else [
@@ -317,11 +319,12 @@ class RankModel(tf.Module):
         return {}
 
     @classmethod
-    def pipeline_arguments(cls, config: pipeline_pb2.EasyRecConfig  # noqa: ARG003
-                           ) -> dict[str, object]:
+    def pipeline_arguments(cls, config: pipeline_pb2.EasyRecConfig) -> dict[str, object]:
         """Extra constructor arguments taken from the pipeline config (e.g. data_config's
-        negative sampler); none by default."""
-        return {}
+        negative sampler); by default its STRING input fields (string_columns)."""
+        string = dataset_pb2.DatasetConfig.STRING
+        return {"string_columns": {f.input_name for f in config.data_config.input_fields
+                                   if f.input_type == string}}
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel,  # noqa: ARG003
