@@ -15,6 +15,21 @@ import tensorflow as tf
 
 from easy_rec.features.base import Encoded, Feature, FeatureConfig, register_feature
 from easy_rec.features.raw_feature import dense_numbers
+from easy_rec.protos import dataset_pb2
+
+
+def string_columns(data_config: dataset_pb2.DatasetConfig) -> set[str]:
+    """The STRING input fields of data_config."""
+    return {f.input_name for f in data_config.input_fields
+            if f.input_type == dataset_pb2.DatasetConfig.STRING}
+
+
+def reads_strings(config: FeatureConfig, string_columns: Collection[str]) -> bool:
+    """Whether a feature is text: a PassThroughFeature with raw_input_dim 1 over a STRING
+    input field."""
+    return (config.feature_type == FeatureConfig.PassThroughFeature
+            and config.raw_input_dim <= 1 and bool(config.input_names)
+            and config.input_names[0] in string_columns)
 
 
 @register_feature("PassThroughFeature")
@@ -30,7 +45,7 @@ class PassThroughFeature(Feature):
         self._separator = config.separator
 
     def read_types(self, string_columns: Collection[str]) -> None:
-        self.text = self._dim == 1 and self.input_names[0] in string_columns
+        self.text = reads_strings(self.config, string_columns)
 
     @property
     def dense_dim(self) -> int:

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
+from easy_rec.features import passthrough_feature
 from easy_rec.layers.base import declared_kernels
 from easy_rec.models import registry as model_registry
 from easy_rec.models.losses.grad_norm import GradNorm
@@ -22,7 +23,7 @@ from easy_rec.models.losses.heads import (
 from easy_rec.models.losses.kd import Distillation
 from easy_rec.models.losses.registry import LossInputs, loss_spec, session_column
 from easy_rec.models.losses.task_loss import TaskLoss, with_model_params
-from easy_rec.protos import dataset_pb2, easy_rec_model_pb2, eval_pb2, feature_config_pb2, loss_pb2, pipeline_pb2
+from easy_rec.protos import easy_rec_model_pb2, eval_pb2, feature_config_pb2, loss_pb2, pipeline_pb2
 
 LossType = loss_pb2.LossType
 #: loss types comparing embeddings, not a task's logits: only the models listing them in
@@ -322,9 +323,7 @@ class RankModel(tf.Module):
     def pipeline_arguments(cls, config: pipeline_pb2.EasyRecConfig) -> dict[str, object]:
         """Extra constructor arguments taken from the pipeline config (e.g. data_config's
         negative sampler); by default its STRING input fields (string_columns)."""
-        string = dataset_pb2.DatasetConfig.STRING
-        return {"string_columns": {f.input_name for f in config.data_config.input_fields
-                                   if f.input_type == string}}
+        return {"string_columns": passthrough_feature.string_columns(config.data_config)}
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel,  # noqa: ARG003

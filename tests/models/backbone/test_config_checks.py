@@ -57,6 +57,9 @@ def test_backbone_samples_pass(path):
      "model_config.backbone.blocks[7].embedding_layer.combiner", "combiner must be one of"),
     ("dssm", "simi_func: COSINE", 'simi_func: COSINE outputs: "user_tower"',
      "model_config.model_params.outputs", "EasyRec's MatchModel fails on extra outputs"),
+    ("text_match", "raw_input {}", "input_layer {}", "model_config.backbone.blocks[0].input_layer",
+     "holds text features (raw_genres, raw_title: PassThroughFeatures over STRING columns), "
+     "which only a raw_input block reads, not input_layer"),
 ])
 def test_backbone_errors_name_line_and_field(sample, old, new, field, reason):
     text = sample_text(sample).replace(old, new)
