@@ -8,8 +8,8 @@ from typing import ClassVar
 import tensorflow as tf
 
 from easy_rec.config.context import Locate
-from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.features import passthrough_feature
+from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.base import declared_kernels
 from easy_rec.models import registry as model_registry
 from easy_rec.models.losses.grad_norm import GradNorm
