@@ -101,3 +101,13 @@ def test_backbone_models_need_a_backbone():
     error = config_error(text[:start] + text[end:])
     assert error.field == "model_config.model_params"
     assert "builds its network from model_config.backbone" in error.reason
+
+
+def test_text_features_need_a_backbone_raw_input():
+    text = sample_text("text_match")
+    start, end = text.index("  backbone {"), text.index("  embedding_regularization")
+    text = (text[:start] + "  dnn { dnn { hidden_units: [8] } }\n" + text[end:]).replace(
+        'model_class: "RankModel"', 'model_class: "DNN"')
+    error = config_error(text)
+    assert error.field == "model_config.feature_groups[1]"
+    assert "only a backbone raw_input block reads" in error.reason
