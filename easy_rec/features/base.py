@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -78,13 +78,15 @@ class Encoded:
     """A feature's value for a batch.
 
     Categorical features set `ids` ([batch] int64, or a RaggedTensor [batch, None] with optional
-    `weights`); dense features set `dense` ([batch, dim] float32). `out_of_range` counts
-    identity ids that were mapped to 0.
+    `weights`); dense features set `dense` ([batch, dim] float32); text features (a
+    PassThroughFeature over a STRING column) set `text` ([batch] string, the column as it is).
+    `out_of_range` counts identity ids that were mapped to 0.
     """
 
     ids: tf.Tensor | tf.RaggedTensor | None = None
     weights: tf.RaggedTensor | None = None
     dense: tf.Tensor | None = None
+    text: tf.Tensor | None = None
     out_of_range: tf.Tensor | None = None
 
 
@@ -92,6 +94,8 @@ class Feature(tf.Module):
     """Transforms raw input columns into ids or dense values, with TensorFlow ops only."""
 
     categorical: bool = True
+    #: True when the value is the raw string column, which only a backbone raw_input reads
+    text: bool = False
 
     @classmethod
     def validate_config(cls, ctx: CheckContext, config: FeatureConfig, where: str) -> None:
@@ -110,6 +114,10 @@ class Feature(tf.Module):
         self.input_names = list(config.input_names)
         self.embedding_dim = int(config.embedding_dim)
         self.combiner = config.combiner
+
+    def read_types(self, string_columns: Collection[str]) -> None:
+        """Told which input columns are STRING fields (a PassThroughFeature over one is
+        text); nothing by default."""
 
     @property
     def table_name(self) -> str:

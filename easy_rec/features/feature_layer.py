@@ -5,7 +5,7 @@ same transforms at serving time.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +96,10 @@ class FeatureLayer(tf.Module):
     it were a seq_att_groups entry): its SequenceFeatures, in order, are the history and its
     other features, in order, the target (EasyRec's input layer with
     output_seq_and_normal_feature, which the backbone's BST / DIN components read).
+
+    `string_columns` names the STRING input fields: a PassThroughFeature over one is text (its
+    raw strings, FeatureLayerOutput.encoded), and a feature group holding a text feature has
+    no deep or wide output (text_groups; only the backbone's raw_input block reads it).
     """
 
     def __init__(
@@ -108,6 +112,7 @@ class FeatureLayer(tf.Module):
         unpooled_groups: Sequence[str] = (),
         variational_dropout: variational_dropout_pb2.VariationalDropoutLayer | None = None,
         paired_groups: Sequence[str] = (),
+        string_columns: Collection[str] = (),
     ):
         """variational_dropout: model_config.variational_dropout, a learned dropout of the
         features of every pooled feature group (deep and wide parts alike); None: no
@@ -137,6 +142,10 @@ class FeatureLayer(tf.Module):
         self.features: dict[str, Feature] = {}
         for name in dict.fromkeys(used):
             self.features[name] = build_feature(configs[name], base_dir)
+            self.features[name].read_types(string_columns)
+        #: feature groups holding a text feature: read by raw_input blocks only
+        self.text_groups = {g for g, (names, _) in self.groups.items()
+                            if any(self.features[n].text for n in names)}
         for group in self.unpooled_groups:
             pooled = [n for n in self.groups[group][0]
                       if not isinstance(self.features[n], SequenceFeature)]
@@ -154,8 +163,8 @@ class FeatureLayer(tf.Module):
         self.group_attention: dict[str, list[GroupAttention]] = {}
         with self.name_scope:
             for group, (names, kind) in self.groups.items():
-                if group in self.unpooled_groups:  # embedded below, as sequences
-                    continue
+                if group in self.unpooled_groups or group in self.text_groups:
+                    continue  # unpooled groups are embedded below, as sequences
                 for name in names:
                     if kind in (DEEP, WIDE_AND_DEEP):
                         self._add_deep(self.features[name])
@@ -221,7 +230,7 @@ class FeatureLayer(tf.Module):
 
     def _add_dropouts(self, config: variational_dropout_pb2.VariationalDropoutLayer) -> None:
         for group, (names, kind) in self.groups.items():
-            if group in self.unpooled_groups:
+            if group in self.unpooled_groups or group in self.text_groups:
                 continue
             parts = []
             if kind in (DEEP, WIDE_AND_DEEP):
@@ -310,7 +319,7 @@ class FeatureLayer(tf.Module):
         values = _Values(encoded, training)
         out = FeatureLayerOutput(encoded=encoded)
         for group, (names, kind) in self.groups.items():
-            if group not in selected:
+            if group not in selected or group in self.text_groups:
                 continue
             if group in self.unpooled_groups:
                 out.unpooled[group] = [SequenceValue(*self._sequence(n, values)) for n in names]

@@ -1,13 +1,14 @@
 """Base class of ranking models: feature layer, logits -> outputs, losses, regularisation."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 import tensorflow as tf
 
 from easy_rec.config.context import Locate
+from easy_rec.features import passthrough_feature
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.base import declared_kernels
 from easy_rec.models import registry as model_registry
@@ -140,8 +141,9 @@ class RankModel(tf.Module):
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],
                  base_dir: str | None = None, label_fields: Sequence[str] = ("label",),
-                 sample_weight: str | None = None):
-        """label_fields / sample_weight: data_config's label columns and weight column."""
+                 sample_weight: str | None = None, string_columns: Collection[str] = ()):
+        """label_fields / sample_weight: data_config's label columns and weight column;
+        string_columns: its STRING input fields (a PassThroughFeature over one is text)."""
         super().__init__(name=type(self).__name__)
         self.model_config = model_config
         self.label_fields = list(label_fields)
@@ -155,7 +157,8 @@ class RankModel(tf.Module):
             self.feature_layer = FeatureLayer(
                 feature_configs, model_config.feature_groups, self.wide_output_dim_from_config(),
                 base_dir, model_config.seq_att_groups, self.unpooled_groups,
-                variational_dropout=dropout, paired_groups=self.paired_groups)
+                variational_dropout=dropout, paired_groups=self.paired_groups,
+                string_columns=string_columns)
             self.build(self.feature_layer)
             # models computing embedding losses (own_losses) replace loss() altogether
             self.task_losses = [] if self.own_losses else [
@@ -317,11 +320,10 @@ class RankModel(tf.Module):
         return {}
 
     @classmethod
-    def pipeline_arguments(cls, config: pipeline_pb2.EasyRecConfig  # noqa: ARG003
-                           ) -> dict[str, object]:
+    def pipeline_arguments(cls, config: pipeline_pb2.EasyRecConfig) -> dict[str, object]:
         """Extra constructor arguments taken from the pipeline config (e.g. data_config's
-        negative sampler); none by default."""
-        return {}
+        negative sampler); by default its STRING input fields (string_columns)."""
+        return {"string_columns": passthrough_feature.string_columns(config.data_config)}
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel,  # noqa: ARG003

@@ -9,7 +9,7 @@ provides simi_func, temperature and l2_regularization.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import ClassVar
 
 import tensorflow as tf
@@ -69,9 +69,12 @@ class MatchModel(RankModel):
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],
                  base_dir: str | None = None, label_fields: Sequence[str] = ("label",),
                  sample_weight: str | None = None,
-                 negative_sampler: NegativeSampler | None = None):
-        """negative_sampler: draws the negatives of sampled softmax (None: in-batch)."""
-        super().__init__(model_config, feature_configs, base_dir, label_fields, sample_weight)
+                 negative_sampler: NegativeSampler | None = None,
+                 string_columns: Collection[str] = ()):
+        """negative_sampler: draws the negatives of sampled softmax (None: in-batch);
+        string_columns: data_config's STRING input fields (see RankModel)."""
+        super().__init__(model_config, feature_configs, base_dir, label_fields, sample_weight,
+                         string_columns)
         self.cosine, self.temperature = self.similarity_settings()
         self.negative_sampler = negative_sampler
         with self.name_scope:
@@ -80,7 +83,8 @@ class MatchModel(RankModel):
 
     @classmethod
     def pipeline_arguments(cls, config: pipeline_pb2.EasyRecConfig) -> dict[str, object]:
-        return {"negative_sampler": NegativeSampler.from_data_config(config.data_config)}
+        return {**super().pipeline_arguments(config),
+                "negative_sampler": NegativeSampler.from_data_config(config.data_config)}
 
     # -- what subclasses provide -------------------------------------------------------------
     def similarity_settings(self) -> tuple[bool, float]:

@@ -3,7 +3,7 @@ a final MLP, trained pointwise, optionally with sampled negative items (EasyRec'
 MultiTowerRecall)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import tensorflow as tf
 
@@ -56,13 +56,16 @@ class MultiTowerRecall(RankModel):
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],
                  base_dir: str | None = None, label_fields: Sequence[str] = ("label",),
                  sample_weight: str | None = None,
-                 negative_sampler: NegativeSampler | None = None):
-        super().__init__(model_config, feature_configs, base_dir, label_fields, sample_weight)
+                 negative_sampler: NegativeSampler | None = None,
+                 string_columns: Collection[str] = ()):
+        super().__init__(model_config, feature_configs, base_dir, label_fields, sample_weight,
+                         string_columns)
         self.negative_sampler = negative_sampler
 
     @classmethod
     def pipeline_arguments(cls, config: pipeline_pb2.EasyRecConfig) -> dict[str, object]:
-        return {"negative_sampler": NegativeSampler.from_data_config(config.data_config)}
+        return {**super().pipeline_arguments(config),
+                "negative_sampler": NegativeSampler.from_data_config(config.data_config)}
 
     def build(self, feature_layer: FeatureLayer) -> None:
         params = self.params

@@ -37,7 +37,7 @@ from easy_rec.input.config_checks import (
     check_separator,
 )
 from easy_rec.metrics.config_checks import check_eval_config
-from easy_rec.models.backbone.config_checks import check_backbone
+from easy_rec.models.backbone.config_checks import check_backbone, check_text_groups
 from easy_rec.models.config_checks import (
     check_losses,
     check_matching_settings,
@@ -68,6 +68,7 @@ PIPELINE_CHECKS: tuple[Check, ...] = (
     check_seq_att_groups,
     check_losses,
     check_backbone,
+    check_text_groups,
     check_model_config,
     check_matching_settings,
     check_train_config,

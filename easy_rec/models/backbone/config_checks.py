@@ -8,6 +8,7 @@ from google.protobuf.message import Message
 
 from easy_rec.config.context import CheckContext
 from easy_rec.features.base import feature_type_name
+from easy_rec.features.passthrough_feature import reads_strings, string_columns
 from easy_rec.features.sequence_feature import sequence_max_len
 from easy_rec.layers.registry import UnsupportedComponent, component_class
 from easy_rec.models import registry
@@ -55,6 +56,40 @@ def check_backbone(ctx: CheckContext) -> None:
         ctx.fail(error.field, error.reason)
     if model.backbone.HasField("top_mlp") and not model.backbone.top_mlp.hidden_units:
         ctx.fail(f"{BACKBONE_PATH}.top_mlp.hidden_units", "top_mlp needs hidden_units")
+
+
+def check_text_groups(ctx: CheckContext) -> None:
+    """A feature group holding a text feature (a PassThroughFeature over a STRING column) is
+    read by backbone raw_input blocks only: its strings have no embedding or dense value."""
+    model = ctx.config.model_config
+    strings = string_columns(ctx.config.data_config)
+    readers: dict[str, list[tuple[str, str | None]]] = {}  # group -> (field path, kind)
+    if model.HasField("backbone"):
+        try:
+            specs = analyse(model.backbone, [g.group_name for g in model.feature_groups]
+                            + [g.group_name for g in model.seq_att_groups])
+        except BackboneError:
+            return  # check_backbone reports it
+        for spec in specs.values():
+            for block in spec.blocks.values():
+                if block.group is not None:  # an input_layer / raw_input / ... block
+                    path = block.path if block.config is None else f"{block.path}.{block.kind}"
+                    readers.setdefault(block.group, []).append((path, block.kind))
+    for i, group in enumerate(model.feature_groups):
+        text = [n for n in group.feature_names if n in ctx.features_by_name
+                and reads_strings(ctx.features_by_name[n][1], strings)]
+        if not text:
+            continue
+        where = f"model_config.feature_groups[{i}]"
+        if not model.HasField("backbone"):
+            ctx.fail(where, f"feature group {group.group_name!r} holds text features "
+                     f"({', '.join(text)}: PassThroughFeatures over STRING columns), which "
+                     "only a backbone raw_input block reads")
+        for path, kind in readers.get(group.group_name, []):
+            if kind != "raw_input":
+                ctx.fail(path, f"feature group {group.group_name!r} holds text features "
+                         f"({', '.join(text)}: PassThroughFeatures over STRING columns), "
+                         f"which only a raw_input block reads, not {kind}")
 
 
 def _check_paired_group(ctx: CheckContext, group: str, path: str, plain: str | None) -> None:

@@ -1,9 +1,10 @@
 """raw_input and embedding_layer blocks: a feature group's values before embedding.
 
 `raw_input {}` gives the list of the group's feature values as the feature layer encodes
-them, before any embedding: a dense feature's [batch, dim] floats (a RawFeature after its
-min_val / max_val scaling), a categorical feature's [batch] int64 ids (hashed, looked up or
-bucketed; EasyRec gives the raw column, e.g. strings, which no component reads).
+them, before any embedding: a text feature's [batch] strings (a PassThroughFeature over a
+STRING column, as in EasyRec, whose raw_input gives the input columns), a dense feature's
+[batch, dim] floats (a RawFeature after its min_val / max_val scaling), a categorical
+feature's [batch] int64 ids (hashed, looked up or bucketed; EasyRec gives the raw column).
 Multi-valued categorical features have no fixed-shape value and are refused there.
 
 `embedding_layer { embedding_dim combiner concat }` embeds the ids of the group's categorical
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from easy_rec.features.base import Encoded
+from easy_rec.features.base import Encoded, Feature
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
 from easy_rec.layers.fused_embedding import COMBINERS, FusedEmbedding
 from easy_rec.models.backbone.spec import BackboneError, BlockSpec
@@ -41,7 +42,7 @@ def check_embedding_layer(config: backbone_pb2.EmbeddingLayer, where: str) -> No
 
 
 class RawGroupInput(tf.Module):
-    """raw_input: the list of the group's feature values (ids or dense floats)."""
+    """raw_input: the list of the group's feature values (strings, ids or dense floats)."""
 
     def __init__(self, feature_layer: FeatureLayer, spec: BlockSpec, name: str):
         super().__init__(name=name)
@@ -53,7 +54,9 @@ class RawGroupInput(tf.Module):
         values = []
         for name in self.names:
             value: Encoded = features.encoded[name]
-            if value.dense is not None:
+            if value.text is not None:
+                values.append(value.text)
+            elif value.dense is not None:
                 values.append(value.dense)
             elif isinstance(value.ids, tf.RaggedTensor):
                 raise BackboneError(f"{self.path}.raw_input", f"feature {name!r} has several "
@@ -92,7 +95,12 @@ class EmbeddingGroupInput(tf.Module):
 
 
 def placeholder_encoded(feature_layer: FeatureLayer, batch: int) -> dict[str, Encoded]:
-    """Zero-valued encoded features of the right shapes (single ids for categorical ones)."""
-    return {name: Encoded(ids=tf.zeros([batch], tf.int64)) if feature.categorical
-            else Encoded(dense=tf.zeros([batch, feature.dense_dim]))
-            for name, feature in feature_layer.features.items()}
+    """Zero-valued encoded features of the right shapes (single ids for categorical ones,
+    empty strings for text ones)."""
+    def placeholder(feature: Feature) -> Encoded:
+        if feature.text:
+            return Encoded(text=tf.fill([batch], ""))
+        if feature.categorical:
+            return Encoded(ids=tf.zeros([batch], tf.int64))
+        return Encoded(dense=tf.zeros([batch, feature.dense_dim]))
+    return {name: placeholder(feature) for name, feature in feature_layer.features.items()}

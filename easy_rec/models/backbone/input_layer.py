@@ -154,6 +154,8 @@ def placeholder_features(feature_layer: FeatureLayer,
     out = FeatureLayerOutput(embedding_l2=tf.constant(0.0),
                              encoded=placeholder_encoded(feature_layer, batch))
     for group, (names, kind) in feature_layer.groups.items():
+        if group in feature_layer.text_groups:
+            continue
         if kind != WIDE:
             out.deep[group] = [tf.zeros([batch, feature_layer.feature_dim(n)]) for n in names]
         if kind != DEEP:

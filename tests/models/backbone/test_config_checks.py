@@ -57,6 +57,9 @@ def test_backbone_samples_pass(path):
      "model_config.backbone.blocks[7].embedding_layer.combiner", "combiner must be one of"),
     ("dssm", "simi_func: COSINE", 'simi_func: COSINE outputs: "user_tower"',
      "model_config.model_params.outputs", "EasyRec's MatchModel fails on extra outputs"),
+    ("text_match", "raw_input {}", "input_layer {}", "model_config.backbone.blocks[0].input_layer",
+     "holds text features (raw_genres, raw_title: PassThroughFeatures over STRING columns), "
+     "which only a raw_input block reads, not input_layer"),
 ])
 def test_backbone_errors_name_line_and_field(sample, old, new, field, reason):
     text = sample_text(sample).replace(old, new)
@@ -98,3 +101,13 @@ def test_backbone_models_need_a_backbone():
     error = config_error(text[:start] + text[end:])
     assert error.field == "model_config.model_params"
     assert "builds its network from model_config.backbone" in error.reason
+
+
+def test_text_features_need_a_backbone_raw_input():
+    text = sample_text("text_match")
+    start, end = text.index("  backbone {"), text.index("  embedding_regularization")
+    text = (text[:start] + "  dnn { dnn { hidden_units: [8] } }\n" + text[end:]).replace(
+        'model_class: "RankModel"', 'model_class: "DNN"')
+    error = config_error(text)
+    assert error.field == "model_config.feature_groups[1]"
+    assert "only a backbone raw_input block reads" in error.reason

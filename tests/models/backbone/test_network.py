@@ -273,3 +273,24 @@ def test_raw_input_and_embedding_layer_read_the_features_before_embedding():
         feature_group_name: "ids" } raw_input {} }''', backbone_pb2.BackboneTower()), layer)
     with pytest.raises(BackboneError, match="'tags' has several values per example"):
         ragged(layer({"a": tf.constant([1]), "tags": tf.constant(["1"]), "x": tf.constant([1.0])}))
+
+
+def test_raw_input_gives_the_strings_of_text_features():
+    features = [text_format.Parse(text, feature_config_pb2.FeatureConfig()) for text in (
+        'input_names: "title" feature_type: PassThroughFeature',
+        'input_names: "x" feature_type: PassThroughFeature')]
+    groups = [text_format.Parse('group_name: "text" feature_names: ["title", "x"]',
+                                feature_config_pb2.FeatureGroupConfig())]
+    layer = FeatureLayer(features, groups, string_columns={"title"})
+    assert layer.text_groups == {"text"}
+    backbone = Backbone(text_format.Parse('''
+        blocks { name: "raw" inputs { feature_group_name: "text" } raw_input {} }
+        blocks { name: "edit" inputs { block_name: "raw" input_fn: "lambda x: [x[0], x[0]]" }
+                 keras_layer { class_name: "EditDistance" } }
+        output_blocks: ["raw", "edit"]''', backbone_pb2.BackboneTower()), layer)
+    out = layer({"title": tf.constant(["Heat", "Up"]), "x": tf.constant([1.5, 2.0])})
+    assert "text" not in out.deep  # strings have no embedding or dense value
+    (title, x), edit = backbone(out)[0]
+    assert title.numpy().tolist() == [b"Heat", b"Up"] and x.numpy().tolist() == [[1.5], [2.0]]
+    assert edit.shape == [2, 4]  # distance 0 of each title to itself: the same row
+    np.testing.assert_allclose(edit.numpy()[0], edit.numpy()[1])
