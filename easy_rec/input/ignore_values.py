@@ -7,7 +7,7 @@ the field's default_val (else 0, "" or false). Items equal to it are dropped fro
 columns, which have no default per item. An empty ignore_val changes nothing (empty cells are
 missing already; EasyRec skips it too).
 
-`IgnoreValues` wraps any reader (CSV, Parquet, TFRecord, Kafka, DummyInput).
+`apply_rules` is mapped over any reader's batches (mapped_reader.py).
 """
 from __future__ import annotations
 
@@ -48,19 +48,3 @@ def apply_rules(batch: dict[str, Any], rules: Rules) -> dict[str, Any]:
             batch[name] = tf.where(tf.equal(values, ignored), default, values)
     return batch
 
-
-class IgnoreValues:
-    """A reader whose cells equal to their field's ignore_val come out as missing cells;
-    everything else is the wrapped reader's."""
-
-    def __init__(self, reader: Any, rules: Rules):
-        self._reader = reader
-        self._rules = rules
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._reader, name)
-
-    def make_dataset(self, *args: Any, **kwargs: Any) -> tf.data.Dataset:
-        """The wrapped reader's batches with the ignored values replaced."""
-        return self._reader.make_dataset(*args, **kwargs).map(
-            lambda batch: apply_rules(batch, self._rules))

@@ -6,7 +6,7 @@ knowledge distillation, "0.1|0.7|0.2"); the readers' batches carry it as a [batc
 tensor. An empty label_sep splits the cell into single characters, as TF1's string_split
 (EasyRec's) does: "01001" with label_dim 5 is [0, 1, 0, 0, 1].
 
-`SplitLabels` wraps any reader (CSV, Parquet, TFRecord, Kafka) and splits its batches.
+`split_labels` is mapped over any reader's batches (mapped_reader.py).
 """
 from __future__ import annotations
 
@@ -39,30 +39,15 @@ def split_label(cells: tf.Tensor, width: int, separator: str, name: str) -> tf.T
     return tf.reshape(values, [-1, width])
 
 
-class SplitLabels:
-    """A reader whose wide label columns (label_widths) come out as [batch, width] floats;
-    everything else is the wrapped reader's."""
 
-    def __init__(self, reader: Any, widths: dict[str, tuple[int, str]]):
-        self._reader = reader
-        self._widths = widths
+def split_labels(batch: dict[str, Any], widths: dict[str, tuple[int, str]]) -> dict[str, Any]:
+    """`batch` with its wide label columns (label_widths) as [batch, width] floats."""
+    batch = dict(batch)
+    for name, (width, separator) in widths.items():
+        batch[name] = split_label(batch[name], width, separator, name)
+    return batch
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._reader, name)
 
-    @property
-    def output_signature(self) -> dict[str, Any]:
-        signature = dict(self._reader.output_signature)
-        for name, (width, _) in self._widths.items():
-            signature[name] = tf.TensorSpec([None, width], tf.float32)
-        return signature
-
-    def make_dataset(self, *args: Any, **kwargs: Any) -> tf.data.Dataset:
-        """The wrapped reader's batches with the wide labels split."""
-        return self._reader.make_dataset(*args, **kwargs).map(self._split)
-
-    def _split(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        batch = dict(batch)
-        for name, (width, separator) in self._widths.items():
-            batch[name] = split_label(batch[name], width, separator, name)
-        return batch
+def label_specs(widths: dict[str, tuple[int, str]]) -> dict[str, tf.TensorSpec]:
+    """The output_signature entries of the split label columns."""
+    return {name: tf.TensorSpec([None, width], tf.float32) for name, (width, _) in widths.items()}

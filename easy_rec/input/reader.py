@@ -9,8 +9,9 @@ import tensorflow as tf
 from easy_rec.input.column_plan import LIST_COLUMN_FEATURES, ColumnPlan
 from easy_rec.input.csv_input import CSVInput
 from easy_rec.input.dummy_input import DummyInput
-from easy_rec.input.ignore_values import IgnoreValues, ignore_rules
-from easy_rec.input.label_columns import SplitLabels, label_widths
+from easy_rec.input.ignore_values import apply_rules, ignore_rules
+from easy_rec.input.label_columns import label_specs, label_widths, split_labels
+from easy_rec.input.mapped_reader import MappedReader
 from easy_rec.protos import dataset_pb2, kafka_pb2, pipeline_pb2
 from easy_rec.tables.errors import InputError
 
@@ -112,9 +113,12 @@ def with_column_rules(reader: InputReader, data_config: dataset_pb2.DatasetConfi
     ignore_val (ignore_values.py), then wide labels (label_columns.py)."""
     rules = ignore_rules(data_config, parsed)
     if rules:
-        reader = IgnoreValues(reader, rules)
+        reader = MappedReader(reader, lambda batch: apply_rules(batch, rules))
     widths = {k: v for k, v in label_widths(data_config).items() if k in parsed}
-    return SplitLabels(reader, widths) if widths else reader
+    if widths:
+        reader = MappedReader(reader, lambda batch: split_labels(batch, widths),
+                              label_specs(widths))
+    return reader
 
 
 def check_list_columns(plan: ColumnPlan, list_columns: frozenset[str]) -> None:
