@@ -57,6 +57,21 @@ def best_metric(config: pipeline_pb2.EasyRecConfig) -> str:
     return keys[0]
 
 
+class BestValue:
+    """The best value of a metric seen so far; bigger or smaller is better."""
+
+    def __init__(self, bigger: bool) -> None:
+        self.bigger = bigger
+        self.value: float | None = None
+
+    def update(self, value: float) -> bool:
+        """Whether `value` is strictly better than the best so far (then it is the best)."""
+        better = self.value is None or (value > self.value if self.bigger else value < self.value)
+        if better:
+            self.value = value
+        return better
+
+
 class ExportPolicy:
     """Decides the trainer's exports and writes them."""
 
@@ -72,7 +87,7 @@ class ExportPolicy:
         self._gate = gate
         self._base_dir = base_dir
         self._metric = best_metric(config) if self._config.exporter_type == "best" else ""
-        self._best: float | None = None
+        self._best = BestValue(bool(config.export_config.metric_bigger))
 
     def after_evaluation(self, results: Mapping[str, float], final: bool) -> None:
         """Exports what exporter_type asks for after an evaluation (`final`: the last one)."""
@@ -100,10 +115,4 @@ class ExportPolicy:
     def _improved(self, results: Mapping[str, float]) -> bool:
         """Whether results beat the best best_exporter_metric so far (then the new best)."""
         value = results.get(self._metric)
-        if value is None:
-            return False
-        better = self._best is None or (
-            value > self._best if self._config.metric_bigger else value < self._best)
-        if better:
-            self._best = value
-        return better
+        return value is not None and self._best.update(value)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from easy_rec.export.policy import BestValue
 from easy_rec.protos import export_pb2
 
 
@@ -25,7 +26,7 @@ class EarlyStop:
         self.metric = export_config.best_exporter_metric
         self.bigger = bool(export_config.metric_bigger)
         self.patience = int(export_config.max_check_steps)
-        self.best: float | None = None
+        self._best = BestValue(self.bigger)
         self.best_step: int | None = None
         self._last_step: int | None = None
 
@@ -33,11 +34,9 @@ class EarlyStop:
         """Records the evaluation `results` made at training step `step`."""
         if not self.enabled or self.metric not in results:
             return
-        value = float(results[self.metric])
         self._last_step = step
-        better = self.best is None or (value > self.best if self.bigger else value < self.best)
-        if better:
-            self.best, self.best_step = value, step
+        if self._best.update(float(results[self.metric])):
+            self.best_step = step
 
     def reason(self) -> str | None:
         """Why training should stop now (None: go on)."""
@@ -48,4 +47,4 @@ class EarlyStop:
         direction = "increased" if self.bigger else "decreased"
         return (f"export_config.enable_early_stop: {self.metric} has not {direction} for "
                 f"{self._last_step - self.best_step} steps (max_check_steps "
-                f"{self.patience}; best {self.best:.6g} at step {self.best_step})")
+                f"{self.patience}; best {self._best.value:.6g} at step {self.best_step})")
