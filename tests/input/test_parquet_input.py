@@ -360,9 +360,13 @@ def test_deepfm_trains_the_same_from_parquet_as_from_csv(tmp_path, movielens_pai
     assert pq_results["loss"] == pytest.approx(csv_results["loss"], rel=1e-4)
     pairs = list(zip(csv_trainer.model.variables, pq_trainer.model.variables))
     assert pairs
+    # Parquet's list column and the CSV's split string reach the genre combiner by different
+    # ops, so sums differ in the last float bits; Adam scales a near-zero gradient up to a
+    # whole step (learning rate 1e-3), so a rounding difference can move a weight by a
+    # fraction of one step. 1% of one step is far below any real divergence.
     for a, b in pairs:
         assert a.name == b.name
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6, err_msg=a.name)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5, err_msg=a.name)
 
     # serving takes the joined strings (the CSV form) and matches the model on the list columns
     export_root = os.path.join(str(tmp_path / "pq"), "export", "final")
