@@ -25,6 +25,7 @@ NNI_DIR = "nni"
 TRIALS_DIR = "trials"
 BEST_CONFIG_FILE = "best.config"
 PLOT_FILE = "hpo_report.png"
+RESULTS_FILE = "hpo_results.csv"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Reads ``D/hpo.sqlite`` (also while the experiment runs) and
 
 * prints the trials ranked by their final metric (failed and unfinished ones last, with
-  their error and log path);
+  their error and log path) and writes the same table to ``D/hpo_results.csv`` (pandas);
 * writes ``D/best.config``: the best trial's fully rewritten pipeline config;
 * writes ``D/hpo_report.png``: the metric per trial with the best so far, the metric over
   training steps per trial, and the metric against each searched parameter.
@@ -111,22 +111,46 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def format_table(report: Report) -> str:
-    """The ranked trials as an aligned text table."""
+def trials_frame(report: Report) -> "pandas.DataFrame":
+    """The ranked trials as a table: rank, trial, status, the metric, last step, seconds and
+    one column per searched parameter (short names where unambiguous); raw values."""
+    import pandas
+
     experiment = report.experiment
     keys = list(experiment.search_space)
     names = short_names(keys)
-    header = ["rank", "trial", "status", experiment.metric, "steps", "seconds"] + \
+    rows = [{"rank": r.rank, "trial": r.trial.trial_id, "status": r.trial.status,
+             experiment.metric: r.trial.metric, "steps": r.last_step,
+             "seconds": None if r.trial.duration is None else round(r.trial.duration, 1),
+             **{names[k]: r.trial.params.get(k) for k in keys}} for r in report.ranked]
+    columns = ["rank", "trial", "status", experiment.metric, "steps", "seconds"] + \
         [names[k] for k in keys]
-    rows = [[format_value(r.rank), r.trial.trial_id, r.trial.status,
-             format_value(r.trial.metric), format_value(r.last_step),
-             format_value(None if r.trial.duration is None else round(r.trial.duration, 1))]
-            + [format_value(r.trial.params.get(k)) for k in keys] for r in report.ranked]
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
+    return pandas.DataFrame(rows, columns=columns).astype({"rank": "Int64", "steps": "Int64"})
+
+
+def format_table(frame: "pandas.DataFrame") -> str:
+    """The trials table as aligned text, values in their compact form."""
+    import pandas
+
+    def cell(value: Any) -> str:
+        missing = value is None or value is pandas.NA or (
+            isinstance(value, float) and math.isnan(value))
+        return format_value(None if missing else value)
+
+    header = [str(name) for name in frame.columns]
+    rows = [[cell(value) for value in row] for row in frame.astype(object).itertuples(index=False)]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip()
              for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def write_results_csv(exp_dir: str, frame: "pandas.DataFrame") -> str:
+    """Writes ``exp_dir/hpo_results.csv`` (one row per trial, ranked) atomically."""
+    path = os.path.join(exp_dir, layout.RESULTS_FILE)
+    atomic_write_text(path, frame.to_csv(index=False))
+    return path
 
 
 def summary_lines(report: Report) -> list[str]:
@@ -278,10 +302,12 @@ def write_report(exp_dir: str, out: TextIO | None = None, plot: bool = True) -> 
     plot; returns the exit status (0, or 1 when no trial succeeded)."""
     out = out or sys.stdout
     report = load_report(exp_dir)
-    print(format_table(report), file=out)
+    frame = trials_frame(report)
+    print(format_table(frame), file=out)
     print(file=out)
     for line in summary_lines(report):
         print(line, file=out)
+    print(f"table: {write_results_csv(exp_dir, frame)}", file=out)
     if plot and report.ranked:
         print(f"plot: {plot_report(report, os.path.join(exp_dir, layout.PLOT_FILE))}", file=out)
     if report.best is None:

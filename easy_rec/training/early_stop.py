@@ -9,6 +9,8 @@ after each step:
     stop when  step - (step of the best value so far) >= max_check_steps
 
 Only a strictly better value moves the best step. Evaluations without the metric are ignored.
+The trainer passes the metric the best exporter compares (`export.policy.best_metric`), so
+both follow the same fallback when `best_exporter_metric` is not a configured eval metric.
 """
 from __future__ import annotations
 
@@ -21,9 +23,9 @@ from easy_rec.protos import export_pb2
 class EarlyStop:
     """Tracks the best value of the early-stop metric over evaluations (module docstring)."""
 
-    def __init__(self, export_config: export_pb2.ExportConfig):
+    def __init__(self, export_config: export_pb2.ExportConfig, metric: str | None = None):
         self.enabled = bool(export_config.enable_early_stop)
-        self.metric = export_config.best_exporter_metric
+        self.metric = export_config.best_exporter_metric if metric is None else metric
         self.bigger = bool(export_config.metric_bigger)
         self.patience = int(export_config.max_check_steps)
         self._best = BestValue(self.bigger)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import tensorflow as tf
 from tqdm import tqdm
 
-from easy_rec.export.policy import ExportPolicy
+from easy_rec.export.policy import ExportPolicy, best_metric
 from easy_rec.input.line_parser import (
     MALFORMED_KEY,
     MalformedRowError,
@@ -126,7 +126,8 @@ class Trainer:
                     [v for v in self._variables if (v.ref() in tables) == embedding], decay)
         self.stop_signals = StopSignals(self.train_config, config.model_dir)
         # export_config.enable_early_stop: stop when the metric stops improving
-        self.early_stop = EarlyStop(config.export_config)
+        self.early_stop = EarlyStop(config.export_config, best_metric(config)
+                                    if config.export_config.enable_early_stop else None)
         self._label = config.data_config.label_fields[0]
         plan = model_column_plan(config, self.model)
         self.input = build_train_input(config, plan)

@@ -286,6 +286,10 @@ def test_report_ranks_minimized_metric_and_lists_failures(tmp_path, hpo_data, ca
     assert "failed c: ValueError: boom" in out
     assert os.path.exists(os.path.join(exp_dir, layout.BEST_CONFIG_FILE))
     assert os.path.exists(os.path.join(exp_dir, layout.PLOT_FILE))
+    with open(os.path.join(exp_dir, layout.RESULTS_FILE), encoding="utf-8") as f:
+        csv_rows = [line.split(",")[:3] for line in f.read().splitlines()]
+    assert csv_rows[0] == ["rank", "trial", "status"]
+    assert [row[:2] for row in csv_rows[1:]] == [["1", "b"], ["2", "a"], ["", "c"]]
 
 
 def test_report_without_a_successful_trial_exits_1(tmp_path, hpo_data, capsys):

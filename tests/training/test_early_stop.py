@@ -56,6 +56,16 @@ def test_trainer_stops_at_the_first_evaluation_without_improvement(tmp_path):
     assert int(trainer.global_step) == 2
 
 
+def test_trainer_early_stops_on_the_metric_the_best_exporter_falls_back_to(tmp_path):
+    train_path = tmp_path / "train.csv"
+    train_path.write_text("".join(sample_rows("movielens_train.csv", 64)), encoding="utf-8")
+    config = sample_config("dnn", str(tmp_path / "m"), str(train_path), str(train_path), **{
+        "export_config.enable_early_stop": True,
+        "export_config.best_exporter_metric": "mean_absolute_error"})  # not configured here
+    trainer = Trainer(config, base_dir=SAMPLES)
+    assert trainer.early_stop.metric == "auc"  # the first configured eval metric, as best_metric()
+
+
 def test_early_stop_func_is_refused():
     text = ('model_dir: "m" export_config { enable_early_stop: true '
             'early_stop_func: "my.module.stop" }')
