@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from google.protobuf import text_format
 
@@ -33,6 +33,9 @@ from easy_rec.hpo.store import (
 )
 from easy_rec.protos import pipeline_pb2
 from easy_rec.utils.files import atomic_write_text
+
+if TYPE_CHECKING:
+    import pandas
 
 LOG_SCALE_TYPES = ("loguniform", "qloguniform", "lognormal", "qlognormal")
 
@@ -111,7 +114,7 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def trials_frame(report: Report) -> "pandas.DataFrame":
+def trials_frame(report: Report) -> pandas.DataFrame:
     """The ranked trials as a table: rank, trial, status, the metric, last step, seconds and
     one column per searched parameter (short names where unambiguous); raw values."""
     import pandas
@@ -128,7 +131,7 @@ def trials_frame(report: Report) -> "pandas.DataFrame":
     return pandas.DataFrame(rows, columns=columns).astype({"rank": "Int64", "steps": "Int64"})
 
 
-def format_table(frame: "pandas.DataFrame") -> str:
+def format_table(frame: pandas.DataFrame) -> str:
     """The trials table as aligned text, values in their compact form."""
     import pandas
 
@@ -146,7 +149,7 @@ def format_table(frame: "pandas.DataFrame") -> str:
     return "\n".join(lines)
 
 
-def write_results_csv(exp_dir: str, frame: "pandas.DataFrame") -> str:
+def write_results_csv(exp_dir: str, frame: pandas.DataFrame) -> str:
     """Writes ``exp_dir/hpo_results.csv`` (one row per trial, ranked) atomically."""
     path = os.path.join(exp_dir, layout.RESULTS_FILE)
     atomic_write_text(path, frame.to_csv(index=False))
