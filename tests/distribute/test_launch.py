@@ -22,6 +22,7 @@ NEVER = ["--chief_waits_for", "1000"]   # a chief that runs until it is stopped
 
 
 def command(out_dir, launcher_args, stub_args):
+    OUT_DIRS.add(str(out_dir))
     return [*LAUNCH, *launcher_args, "--", "--out", str(out_dir), *stub_args]
 
 
@@ -30,8 +31,12 @@ def run_launcher(out_dir, launcher_args, stub_args):
                           capture_output=True, text=True, timeout=120)
 
 
+OUT_DIRS: set[str] = set()   # every job's output folder, for the clean-up after a failure
+
+
 def starts(out_dir) -> list[dict]:
     """Every start of a stand-in task, in order: {"name", "pid", "tf_config"[, "child_pid"]}."""
+    OUT_DIRS.add(str(out_dir))
     path = os.path.join(out_dir, "starts.jsonl")
     if not os.path.exists(path):
         return []
@@ -54,6 +59,27 @@ def alive(pid: int) -> bool:
 
 def pids(records) -> list[int]:
     return [r[key] for r in records for key in ("pid", "child_pid") if key in r]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_leftovers():
+    """Kills what a failed test left running (a passing test has checked that nothing is)."""
+    yield
+    for out_dir in OUT_DIRS:
+        for pid in pids(starts(out_dir)):
+            if alive(pid) and stand_in(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def stand_in(pid: int) -> bool:
+    """Whether `pid` is still a stand-in task or its child (not a process that got the PID
+    later)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            command_line = f.read()
+    except FileNotFoundError:
+        return False
+    return b"launch_stub" in command_line or b"import time; time.sleep" in command_line
 
 
 def wait_for_starts(out_dir, count: int, launcher: subprocess.Popen) -> list[dict]:
