@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the launcher's exit status (0: the chief finished; 1: restarts
     used up; 2: a bad command line; 128 + N: stopped by signal N)."""
+    env = dict(os.environ)   # the tasks' environment, before --verbose changes ours
     parser = build_parser()
     args = cli.parse_args(parser, argv, tensorflow=False)
     if not args.train_args:
@@ -80,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     tasks = cluster_tasks(cluster, args.evaluator)
     logger.info("cluster: %s%s", cluster, " and an evaluator" if args.evaluator else "")
     supervisor = Supervisor(
-        cluster, tasks, [sys.executable, "-m", args.program, *args.train_args],
-        dict(os.environ),
+        cluster, tasks, [sys.executable, "-m", args.program, *args.train_args], env,
         SupervisorOptions(args.max_restarts, args.restart_delay_s, args.stop_timeout_s,
                           args.evaluator_timeout_s))
     for number in (signal.SIGINT, signal.SIGTERM):

@@ -137,7 +137,8 @@ def test_chief_success_stops_every_task_and_what_they_started(full_cluster):
     assert "easy_rec.distribute.launch succeeded: the chief finished (exit 0)" in done.stderr
     rows = summary_rows(done.stderr)
     assert sorted(rows) == names(records)
-    assert rows["chief:0"].split()[1:] == ["1", str(records[0]["pid"]), "exit", "0"]
+    [chief] = [r for r in records if r["name"] == "chief:0"]
+    assert rows["chief:0"].split()[1:] == ["1", str(chief["pid"]), "exit", "0"]
     for name in ("worker:0", "worker:1", "ps:0", "ps:1", "evaluator:0"):
         assert rows[name].endswith("stopped (SIGTERM)"), rows[name]
     assert any("child_pid" in r for r in records)
