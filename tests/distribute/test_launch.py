@@ -107,6 +107,7 @@ def full_cluster(tmp_path_factory):
     return done, starts(out)
 
 
+@pytest.mark.slow
 def test_each_task_gets_its_tf_config_in_easyrec_layout(full_cluster):
     done, records = full_cluster
     assert done.returncode == 0, done.stderr[-3000:]
@@ -122,6 +123,7 @@ def test_each_task_gets_its_tf_config_in_easyrec_layout(full_cluster):
         assert config == {"cluster": cluster, "task": {"type": kind, "index": int(index)}}
 
 
+@pytest.mark.slow
 def test_every_line_is_prefixed_with_its_task(full_cluster):
     done, records = full_cluster
     for record in records:
@@ -131,6 +133,7 @@ def test_every_line_is_prefixed_with_its_task(full_cluster):
     assert "stderr line" not in done.stdout and "stdout line" not in done.stderr
 
 
+@pytest.mark.slow
 def test_chief_success_stops_every_task_and_what_they_started(full_cluster):
     done, records = full_cluster
     assert done.returncode == 0
@@ -145,6 +148,7 @@ def test_chief_success_stops_every_task_and_what_they_started(full_cluster):
     assert [pid for pid in pids(records) if alive(pid)] == []
 
 
+@pytest.mark.slow
 def test_a_failed_worker_is_restarted_alone_with_the_same_tf_config(tmp_path):
     done = run_launcher(tmp_path, ["--num_workers", "2", "--num_ps", "1"],
                         ["--chief_waits_for", "5", "--crash", "worker:1", "--crash_after_starts", "4"])
@@ -158,6 +162,7 @@ def test_a_failed_worker_is_restarted_alone_with_the_same_tf_config(tmp_path):
     assert [pid for pid in pids(records) if alive(pid)] == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lost", ["ps:0", "chief:0"])
 def test_a_lost_ps_or_chief_restarts_the_whole_cluster(tmp_path, lost):
     done = run_launcher(tmp_path, ["--num_workers", "1", "--num_ps", "1"],
@@ -175,6 +180,7 @@ def test_a_lost_ps_or_chief_restarts_the_whole_cluster(tmp_path, lost):
     assert [pid for pid in pids(records) if alive(pid)] == []
 
 
+@pytest.mark.slow
 def test_when_restarts_are_used_up_every_task_is_stopped(tmp_path):
     done = run_launcher(tmp_path, ["--num_workers", "1", "--num_ps", "1", "--max_restarts", "2"],
                         [*NEVER, "--crash", "worker:0", "--crash_times", "100",
@@ -190,6 +196,7 @@ def test_when_restarts_are_used_up_every_task_is_stopped(tmp_path):
     assert [pid for pid in pids(records) if alive(pid)] == []
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_launcher_stops_every_task(tmp_path):
     launcher = subprocess.Popen(
         command(tmp_path, ["--num_workers", "1", "--num_ps", "1", "--evaluator"], NEVER),
@@ -203,6 +210,7 @@ def test_sigterm_to_the_launcher_stops_every_task(tmp_path):
     assert [pid for pid in pids(records) if alive(pid)] == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_tasks_die_with_a_killed_launcher(tmp_path):
     launcher = subprocess.Popen(command(tmp_path, ["--num_workers", "1", "--num_ps", "1"], NEVER),
