@@ -6,7 +6,8 @@ one line to stdout and one to stderr. The chief exits 0 once starts.jsonl has
 --chief_waits_for lines; every other task waits to be stopped, like a TF server. The task named
 by --crash exits with --crash_code once starts.jsonl has --crash_after_starts lines, for its
 first --crash_times starts. The task named by --spawn_child starts a child process of its own
-(its pid is recorded as "child_pid"). Every task gives up after --give_up_s (exit 99), so a
+(its pid is recorded as "child_pid"). The task named by --exit_after_chief exits 0 as soon as
+the chief has ended, as an evaluator does after the last checkpoint. Every task gives up after --give_up_s (exit 99), so a
 broken launcher leaves nothing behind for long.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ def main() -> int:
     parser.add_argument("--crash_after_starts", type=int, default=0)
     parser.add_argument("--crash_times", type=int, default=1)
     parser.add_argument("--spawn_child", default="")
+    parser.add_argument("--exit_after_chief", default="")
     parser.add_argument("--give_up_s", type=float, default=60)
     args = parser.parse_args()
 
@@ -54,6 +56,8 @@ def main() -> int:
         return args.crash_code
     if name == "chief:0":
         return 0 if wait_for_starts(starts, args.chief_waits_for, deadline) else 99
+    if name == args.exit_after_chief:
+        return 0 if wait_for_chief_end(starts, deadline) else 99
     wait_for_starts(starts, sys.maxsize, deadline)
     return 99
 
@@ -66,6 +70,26 @@ def wait_for_starts(path: str, count: int, deadline: float) -> bool:
                 return True
         time.sleep(0.05)
     return False
+
+
+def wait_for_chief_end(path: str, deadline: float) -> bool:
+    """Waits until the chief recorded in `path` has exited (True) or the deadline has passed."""
+    while time.monotonic() < deadline:
+        with open(path, encoding="utf-8") as f:
+            chiefs = [r["pid"] for r in map(json.loads, f) if r["name"] == "chief:0"]
+        if chiefs and not running(chiefs[-1]):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def running(pid: int) -> bool:
+    """Whether process `pid` runs (an exited one its parent has not collected yet does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from conftest import REPO
 
 from easy_rec.distribute import launch
 
+from .launch_stub import running as alive
+
 STUB_DIR = os.path.dirname(os.path.abspath(__file__))
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, STUB_DIR]))
 LAUNCH = [sys.executable, "-m", "easy_rec.distribute.launch", "--program", "launch_stub",
@@ -48,13 +50,6 @@ def names(records) -> list[str]:
     return sorted(r["name"] for r in records)
 
 
-def alive(pid: int) -> bool:
-    """Whether process `pid` still runs (a zombie waiting for its parent does not)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def pids(records) -> list[int]:
@@ -99,11 +94,13 @@ def summary_rows(stderr: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def full_cluster(tmp_path_factory):
     """One job of 1 chief, 2 workers, 2 ps and an evaluator whose chief finishes once all six
-    have started; worker:1 starts a child process of its own."""
+    have started; worker:1 starts a child process of its own; the evaluator exits 0 once the
+    chief has ended."""
     out = tmp_path_factory.mktemp("full")
     done = run_launcher(out, ["--num_workers", "2", "--num_ps", "2", "--evaluator",
-                              "--evaluator_timeout_s", "0.2"],
-                        ["--chief_waits_for", "6", "--spawn_child", "worker:1"])
+                              "--evaluator_timeout_s", "100"],
+                        ["--chief_waits_for", "6", "--spawn_child", "worker:1",
+                         "--exit_after_chief", "evaluator:0"])
     return done, starts(out)
 
 
@@ -142,23 +139,29 @@ def test_chief_success_stops_every_task_and_what_they_started(full_cluster):
     assert sorted(rows) == names(records)
     [chief] = [r for r in records if r["name"] == "chief:0"]
     assert rows["chief:0"].split()[1:] == ["1", str(chief["pid"]), "exit", "0"]
-    for name in ("worker:0", "worker:1", "ps:0", "ps:1", "evaluator:0"):
+    for name in ("worker:0", "worker:1", "ps:0", "ps:1"):
         assert rows[name].endswith("stopped (SIGTERM)"), rows[name]
+    assert rows["evaluator:0"].endswith("exit 0")   # it was given the time to finish
     assert any("child_pid" in r for r in records)
     assert [pid for pid in pids(records) if alive(pid)] == []
 
 
 @pytest.mark.slow
 def test_a_failed_worker_is_restarted_alone_with_the_same_tf_config(tmp_path):
-    done = run_launcher(tmp_path, ["--num_workers", "2", "--num_ps", "1"],
-                        ["--chief_waits_for", "5", "--crash", "worker:1", "--crash_after_starts", "4"])
+    done = run_launcher(tmp_path, ["--num_workers", "2", "--num_ps", "1", "--evaluator",
+                                   "--evaluator_timeout_s", "0.2"],
+                        ["--chief_waits_for", "6", "--crash", "worker:1",
+                         "--crash_after_starts", "5"])
     assert done.returncode == 0, done.stderr[-3000:]
     records = starts(tmp_path)
-    assert names(records) == ["chief:0", "ps:0", "worker:0", "worker:1", "worker:1"]
+    assert names(records) == ["chief:0", "evaluator:0", "ps:0", "worker:0", "worker:1",
+                              "worker:1"]
     first, second = [r for r in records if r["name"] == "worker:1"]
     assert first["tf_config"] == second["tf_config"] and first["pid"] != second["pid"]
     assert "1 of 3 restarts used (0 of the whole cluster)" in done.stderr
-    assert summary_rows(done.stderr)["worker:1"].split()[1] == "2"
+    rows = summary_rows(done.stderr)
+    assert rows["worker:1"].split()[1] == "2"
+    assert rows["evaluator:0"].endswith("stopped (SIGTERM)")   # its time after the chief is up
     assert [pid for pid in pids(records) if alive(pid)] == []
 
 
