@@ -6,8 +6,8 @@ one line to stdout and one to stderr. The chief exits 0 once starts.jsonl has
 --chief_waits_for lines; every other task waits to be stopped, like a TF server. The task named
 by --crash exits with --crash_code once starts.jsonl has --crash_after_starts lines, for its
 first --crash_times starts. The task named by --spawn_child starts a child process of its own
-(its pid is recorded as "child_pid"). The task named by --exit_after_chief exits 0 as soon as
-the chief has ended, as an evaluator does after the last checkpoint. Every task gives up after --give_up_s (exit 99), so a
+(its pid is recorded as "child_pid"). The task named by --exit_after_chief exits 0 a second after
+the chief has ended, as an evaluator does after evaluating the last checkpoint. Every task gives up after --give_up_s (exit 99), so a
 broken launcher leaves nothing behind for long.
 """
 from __future__ import annotations
@@ -78,6 +78,7 @@ def wait_for_chief_end(path: str, deadline: float) -> bool:
         with open(path, encoding="utf-8") as f:
             chiefs = [r["pid"] for r in map(json.loads, f) if r["name"] == "chief:0"]
         if chiefs and not running(chiefs[-1]):
+            time.sleep(1)   # the last evaluation
             return True
         time.sleep(0.05)
     return False
