@@ -230,19 +230,17 @@ class Supervisor:
             logger.info("the chief finished (exit 0): stopping the other tasks")
             self._finish()
             return Outcome(0, "the chief finished (exit 0)")
-        if task.type in ("chief", "ps"):
-            logger.error("%s ended (%s): the cluster is lost", task.name, ended)
-            if not self._take_restart(f"{task.name} {ended}"):
-                return Outcome(1, f"{task.name} ended ({ended}) and no restart is left")
-            self._restart_cluster()
-            return None
-        if code == 0:
+        lost = task.type in ("chief", "ps")
+        if code == 0 and not lost:
             logger.info("%s finished (exit 0)", task.name)
             return None
-        logger.error("%s ended (%s)", task.name, ended)
+        logger.error("%s ended (%s)%s", task.name, ended, ": the cluster is lost" if lost else "")
         if not self._take_restart(f"{task.name} {ended}"):
             return Outcome(1, f"{task.name} ended ({ended}) and no restart is left")
-        self._due[task.name] = time.monotonic() + self.options.restart_delay_s
+        if lost:
+            self._restart_cluster()
+        else:
+            self._due[task.name] = time.monotonic() + self.options.restart_delay_s
         return None
 
     def _take_restart(self, why: str) -> bool:
