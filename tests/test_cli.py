@@ -26,6 +26,7 @@ ENTRY_POINTS = [
     ("easy_rec.tools.dump_item_embeddings", [], "python -m easy_rec.tools.dump_item_embeddings"),
     ("easy_rec.tools.read_kafka", [], "python -m easy_rec.tools.read_kafka"),
     ("easy_rec.tools.write_kafka", [], "python -m easy_rec.tools.write_kafka"),
+    ("easy_rec.distribute.launch", [], "python -m easy_rec.distribute.launch"),
 ]
 
 # Runs `python -m <module> <args> --help` in this process, then says whether TensorFlow was

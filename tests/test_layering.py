@@ -31,25 +31,32 @@ LEVELS: list[tuple[str, ...]] = [
     ("pipeline",),               # every config check together
     ("cli",),                    # command-line plumbing
     ("hpo", "tools"),            # tools around the pipeline
-    ("train", "eval", "predict", "serve", "__init__"),  # entry points (and every __main__)
+    ("train", "eval", "predict", "serve", "__init__"),  # entry points (+ __main__, ENTRY_MODULES)
 ]
 LEAF_IMPORTS = {"config": {"protos"}}
+# Entry points that live inside a package (run as `python -m <module>`), besides every __main__.
+ENTRY_MODULES = ("easy_rec.distribute.launch",)
 LEVEL_OF = {name: i for i, names in enumerate(LEVELS) for name in names}
 ENTRY_LEVEL = len(LEVELS) - 1
 
 
 def unit_of(module: str) -> str:
-    """What a module counts as: its package, a top-level module's own name, or for a
-    package's ``__main__`` (an entry point) ``<package>.__main__``."""
+    """What a module counts as: its package, a top-level module's own name, or for an entry
+    point inside a package (its ``__main__``, or one of ENTRY_MODULES) ``<package>.<module>``."""
     parts = module.split(".")
     if parts[-1] == "__main__":
         return f"{parts[1]}.__main__"
+    if module in ENTRY_MODULES:
+        return module.removeprefix("easy_rec.")
     return parts[1] if len(parts) > 1 else "__init__"
 
 
 def level_of(unit: str) -> int | None:
-    """Index in LEVELS (every __main__ is an entry point), None for an unplaced unit."""
-    return ENTRY_LEVEL if unit.endswith(".__main__") else LEVEL_OF.get(unit)
+    """Index in LEVELS (every __main__ and ENTRY_MODULES are entry points), None for an
+    unplaced unit."""
+    if unit.endswith(".__main__") or f"easy_rec.{unit}" in ENTRY_MODULES:
+        return ENTRY_LEVEL
+    return LEVEL_OF.get(unit)
 
 
 def modules() -> dict[str, str]:
@@ -158,6 +165,8 @@ def test_architecture_doc_lists_exactly_the_dependencies_of_the_code():
     ("easy_rec.config.loader", "easy_rec.utils.files", False),    # config is a leaf
     ("easy_rec.config.loader", "easy_rec.protos.pipeline_pb2", True),
     ("easy_rec.export.__main__", "easy_rec.cli", True),           # entry points sit on top
+    ("easy_rec.distribute.launch", "easy_rec.cli", True),
+    ("easy_rec.distribute.supervisor", "easy_rec.cli", False),
 ])
 def test_the_rule_itself(source, target, allowed, tmp_path, monkeypatch):
     """The check catches an upward import written into a module (and allows a downward one)."""
