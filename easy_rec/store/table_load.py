@@ -18,7 +18,7 @@ import numpy as np
 import redis
 
 from easy_rec.store.keys import PLACEHOLDER, TableKeys, bucket_of
-from easy_rec.store.values import column_texts, encode_row, row_texts
+from easy_rec.store.values import column_texts, encode_columns, encode_row, row_texts
 from easy_rec.store.versions import LoadError, VersionInfo, as_text
 
 logger = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_EXPIRE_OLD_SECS = 24 * 3600
 DEFAULT_LOADING_TTL_SECS = 6 * 3600
 DEFAULT_NUM_BUCKETS = 1024
+DEFAULT_BATCH_ROWS = 10000  # rows per pipelined write: ~10 rows per HSET with 1024 buckets
 LOCK_SECS = 300  # a crashed loader blocks the next load of its table at most this long
 
 # KEYS: current pointer, expiry hash; ARGV: new version, expiry (epoch s) of the replaced one
@@ -84,31 +85,35 @@ class TableLoad:
         """Writes rows of field -> value (typed, or text as in a CSV cell) in one pipelined
         round trip; returns how many keys were new. ValueError for a field the schema lacks or
         a value that does not fit its type."""
-        return self._write([row_texts(self.info.fields, row) for row in rows])
+        return self._write_texts([row_texts(self.info.fields, row) for row in rows])
 
     def write_columns(self, columns: Mapping[str, np.ndarray]) -> int:
         """Writes rows given as typed columns (one numpy array per schema field, as the table
         converter makes them) in one pipelined round trip; returns how many keys were new."""
         texts = {name: column_texts(self.info.fields[name], values)
                  for name, values in columns.items()}
-        names = list(texts)
-        return self._write([dict(zip(names, cells)) for cells in zip(*texts.values())])
+        if self.info.key_field not in texts:
+            raise ValueError(f"no column of the key field {self.info.key_field!r}")
+        return self._write(texts[self.info.key_field], encode_columns(self.info.fields, texts))
 
-    def _write(self, rows: list[dict[str, str]]) -> int:
+    def _write_texts(self, rows: list[dict[str, str]]) -> int:
+        keys = [row.get(self.info.key_field, "") for row in rows]
+        return self._write(keys, [encode_row(row) for row in rows])
+
+    def _write(self, keys: list[str], encoded: list[str]) -> int:
+        """Writes encoded rows under their keys in one pipelined round trip."""
         self._check_open()
         by_bucket: dict[int, dict[str, str]] = {}
-        for row in rows:
-            key = row.get(self.info.key_field, "")
+        for key, row in zip(keys, encoded):
             if not key:
                 raise ValueError(f"row without a value of the key field {self.info.key_field!r}")
-            by_bucket.setdefault(bucket_of(key, self.info.num_buckets), {})[key] = \
-                encode_row(row)
+            by_bucket.setdefault(bucket_of(key, self.info.num_buckets), {})[key] = row
         pipe = self._client.pipeline(transaction=False)
         for index, mapping in by_bucket.items():
             pipe.hset(self._keys.bucket(self.version, index), mapping=mapping)
         self._renew(pipe)
         added = pipe.execute()[:len(by_bucket)]
-        self.info.rows += len(rows)
+        self.info.rows += len(keys)
         self.keys_written += sum(added)
         return sum(added)
 

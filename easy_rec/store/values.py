@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 
 import numpy as np
 
@@ -115,6 +116,19 @@ def row_texts(types: Mapping[str, str], row: Mapping[str, object]) -> dict[str, 
 def encode_row(texts: Mapping[str, str]) -> str:
     """The stored form of a row: a compact JSON object of field -> text."""
     return json.dumps(texts, ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_columns(types: Mapping[str, str], texts: Mapping[str, list[str]]) -> list[str]:
+    """`encode_row` of every row of columns of canonical texts (the same JSON, made faster:
+    only STRING cells need escaping)."""
+    parts = []
+    for name, cells in texts.items():
+        prefix = encode_basestring(name) + ":"
+        if types[name] == "STRING":
+            parts.append([prefix + q for q in map(encode_basestring, cells)])
+        else:
+            parts.append([f'{prefix}"{t}"' for t in cells])
+    return ["{" + ",".join(cells) + "}" for cells in zip(*parts)]
 
 
 def decode_row(types: Mapping[str, str], stored: bytes | str) -> dict[str, object]:
