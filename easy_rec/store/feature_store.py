@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import redis
+
 from easy_rec.store.keys import TableKeys, bucket_of
 from easy_rec.store.table_load import (
     DEFAULT_EXPIRE_OLD_SECS,
@@ -49,7 +51,7 @@ class FeatureStore:
         self._client = client
         self.namespace = namespace
         self._known: dict[str, VersionInfo] = {}
-        self._upsert_script = client.register_script(_UPSERT)
+        self._upsert_sha: str | None = None
 
     def _keys(self, table: str) -> TableKeys:
         return TableKeys(self.namespace, table)
@@ -87,12 +89,16 @@ class FeatureStore:
         """The rows of `keys` in the current version, in order (None for a key without a row),
         values typed by the version's field types. One pipelined round trip: the rows of the
         version last seen and the version pointer; if the pointer moved, again with the new
-        version. TableNotFoundError when the table has no current version."""
+        version. Keys are the key field's text (other values are turned into text).
+        TableNotFoundError when the table has no current version."""
         table_keys = self._keys(table)
+        keys = [k if isinstance(k, str) else str(k) for k in keys]
         for _ in range(_ATTEMPTS):
             info = self._cached(table)
             groups: dict[int, list[int]] = {}
             for position, key in enumerate(keys):
+                if not key:
+                    continue  # no row has an empty key (the field "" is each bucket's marker)
                 groups.setdefault(bucket_of(key, info.num_buckets), []).append(position)
             pipe = self._client.pipeline(transaction=False)
             pipe.get(table_keys.current)
@@ -128,17 +134,32 @@ class FeatureStore:
                 raise ValueError(f"upsert: key {key!r} differs from the row's "
                                  f"{info.key_field} or from its canonical text "
                                  f"{texts[info.key_field]!r}")
-            pipe = self._client.pipeline(transaction=False)
-            self._upsert_script(
-                keys=[table_keys.bucket(info.version, bucket_of(key, info.num_buckets))],
-                args=[key, encode_row(texts), "1" if replace else "0"], client=pipe)
-            pipe.get(table_keys.current)
-            written, current = pipe.execute()
+            bucket = table_keys.bucket(info.version, bucket_of(key, info.num_buckets))
+            written, current = self._upsert_round_trip(
+                table_keys, bucket, key, encode_row(texts), replace)
             if written and as_text(current) == info.version:
                 return
             self._refresh(table)
         raise RuntimeError(f"feature table {table!r}: the current version kept changing "
                            f"during {_ATTEMPTS} upserts")
+
+    def _upsert_round_trip(self, table_keys: TableKeys, bucket: str, key: str, row: str,
+                           replace: bool) -> tuple[int, bytes | None]:
+        """(the upsert script's answer, the version pointer after it) in one pipeline; the
+        script is loaded once per server (again after a restart emptied its script cache)."""
+        for _ in range(2):
+            if self._upsert_sha is None:
+                self._upsert_sha = as_text(self._client.script_load(_UPSERT))
+            pipe = self._client.pipeline(transaction=False)
+            pipe.evalsha(self._upsert_sha, 1, bucket, key, row, "1" if replace else "0")
+            pipe.get(table_keys.current)
+            try:
+                written, current = pipe.execute()
+            except redis.exceptions.NoScriptError:
+                self._upsert_sha = None
+                continue
+            return written, current
+        raise redis.exceptions.NoScriptError("the upsert script could not be loaded")
 
     def begin_load(self, table: str, key_field: str, fields: Mapping[str, str | int], *,
                    num_buckets: int = DEFAULT_NUM_BUCKETS,

@@ -164,3 +164,13 @@ def test_upsert_from_a_stale_store_lands_in_the_new_version(store, redis_server)
     load(store, user_rows(2, age=2))
     stale.upsert("user", "2", {"age": 99})
     assert store.fetch("user", ["1", "2"])[1]["age"] == 99
+
+
+def test_upsert_survives_a_flushed_script_cache(store):
+    load(store, user_rows(1, age=1))
+    store.upsert("user", "1", {"age": 2})
+    store._client.script_flush()
+    store.upsert("user", "1", {"age": 3})
+    assert store.fetch("user", ["1", "", 1]) == [
+        {"user_id": 1, "age": 3, "score": 0.1, "tags": "a|b1", "vip": True}, None,
+        {"user_id": 1, "age": 3, "score": 0.1, "tags": "a|b1", "vip": True}]
