@@ -19,7 +19,7 @@ over the cluster. A row's bucket is ``crc32(utf-8 key) mod buckets``.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PLACEHOLDER = ""  # hash field every bucket holds; no row key is empty
 _FORBIDDEN = set("{}: \t\r\n")
@@ -39,45 +39,30 @@ def bucket_of(key: str, num_buckets: int) -> int:
     return zlib.crc32(key.encode("utf-8", "surrogateescape")) % num_buckets
 
 
+# attribute of TableKeys -> suffix of the table's own (hash-tagged) keys
+_TABLE_KEYS = {"current": "current", "versions": "versions", "expiry": "expiry",
+               "counter": "next", "lock": "lock"}
+
+
 @dataclass(frozen=True)
 class TableKeys:
-    """The Redis key names of one feature table."""
+    """The Redis key names of one feature table: `current` (version pointer), `versions`
+    (schemas), `expiry` (expiry times), `counter` (version numbers), `lock` (load lock), and
+    the row buckets of each version."""
 
     namespace: str
     table: str
+    current: str = field(init=False, repr=False)
+    versions: str = field(init=False, repr=False)
+    expiry: str = field(init=False, repr=False)
+    counter: str = field(init=False, repr=False)
+    lock: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_name("namespace", self.namespace)
         check_name("table", self.table)
-
-    @property
-    def _tag(self) -> str:
-        return f"{{{self.namespace}:{self.table}}}"
-
-    @property
-    def current(self) -> str:
-        """String key holding the current version."""
-        return f"{self._tag}:current"
-
-    @property
-    def versions(self) -> str:
-        """Hash key: version -> JSON schema of the version."""
-        return f"{self._tag}:versions"
-
-    @property
-    def expiry(self) -> str:
-        """Hash key: version -> epoch seconds when its rows expire."""
-        return f"{self._tag}:expiry"
-
-    @property
-    def counter(self) -> str:
-        """Counter key the version numbers come from."""
-        return f"{self._tag}:next"
-
-    @property
-    def lock(self) -> str:
-        """Key of the lock a load holds."""
-        return f"{self._tag}:lock"
+        for attribute, suffix in _TABLE_KEYS.items():
+            object.__setattr__(self, attribute, f"{{{self.namespace}:{self.table}}}:{suffix}")
 
     def bucket(self, version: str, index: int) -> str:
         """Hash key of one row bucket of `version`."""

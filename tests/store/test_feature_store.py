@@ -136,10 +136,10 @@ def test_replaced_version_expires_and_is_forgotten_when_due(store):
 
 def test_upsert_merges_fields_or_replaces_the_row_and_is_visible(store):
     load(store, user_rows(2, age=1))
-    store.upsert("user", "1", {"age": "41", "tags": "new|seq"})
+    store.upsert("user", "1", {"age": "41", "tags": "new|seq/é\"\\"})
     store.upsert("user", "7", {"score": 1.5})
     assert store.fetch("user", ["1", "7"]) == [
-        {"user_id": 1, "age": 41, "score": 0.1, "tags": "new|seq", "vip": True},
+        {"user_id": 1, "age": 41, "score": 0.1, "tags": "new|seq/é\"\\", "vip": True},
         {"user_id": 7, "score": 1.5}]
     store.upsert("user", "1", {"age": 3}, replace=True)
     assert store.fetch("user", ["1"]) == [{"user_id": 1, "age": 3}]
