@@ -21,7 +21,7 @@ from easy_rec.store.table_load import (
     TableLoad,
     new_load,
 )
-from easy_rec.store.values import decode_row, encode_row, row_texts, type_name
+from easy_rec.store.values import decode_rows, encode_row, row_texts, type_name
 from easy_rec.store.versions import TableNotFoundError, VersionInfo, as_text
 
 _ATTEMPTS = 3  # round trips a fetch or upsert makes at most when versions switch meanwhile
@@ -177,8 +177,8 @@ class FeatureStore:
 def _assemble(info: VersionInfo, count: int, groups: dict[int, list[int]],
               replies: list[list[bytes | None]]) -> list[dict[str, object] | None]:
     rows: list[dict[str, object] | None] = [None] * count
-    for positions, values in zip(groups.values(), replies):
-        for position, stored in zip(positions, values):
-            if stored is not None:
-                rows[position] = decode_row(info.fields, stored)
+    found = [(position, stored) for positions, values in zip(groups.values(), replies)
+             for position, stored in zip(positions, values) if stored is not None]
+    for (position, _), row in zip(found, decode_rows(info.fields, [s for _, s in found])):
+        rows[position] = row
     return rows

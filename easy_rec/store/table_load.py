@@ -25,8 +25,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_EXPIRE_OLD_SECS = 24 * 3600
 DEFAULT_LOADING_TTL_SECS = 6 * 3600
-DEFAULT_NUM_BUCKETS = 1024
-DEFAULT_BATCH_ROWS = 10000  # rows per pipelined write: ~10 rows per HSET with 1024 buckets
+DEFAULT_NUM_BUCKETS = 16
+ROWS_PER_BUCKET = 50000  # what buckets_for aims at
+MAX_BUCKETS = 65536
 LOCK_SECS = 300  # a crashed loader blocks the next load of its table at most this long
 
 # KEYS: current pointer, expiry hash; ARGV: new version, expiry (epoch s) of the replaced one
@@ -223,6 +224,13 @@ def expire_versions(client, keys: TableKeys) -> None:
             pipe.hdel(keys.versions, raw_version)
             pipe.hdel(keys.expiry, raw_version)
     pipe.execute()
+
+
+def buckets_for(rows: int) -> int:
+    """A bucket count for a table of about `rows` rows: ROWS_PER_BUCKET rows per bucket.
+    Few buckets make fetches cheap (one HMGET per bucket a request touches); more spread a
+    table over a cluster and make each bucket smaller."""
+    return min(max(-(-rows // ROWS_PER_BUCKET), 1), MAX_BUCKETS)
 
 
 def new_load(client, keys: TableKeys, key_field: str, fields: Mapping[str, str],

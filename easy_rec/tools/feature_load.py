@@ -25,6 +25,7 @@ from easy_rec.serving.options import (
     split_names,
 )
 from easy_rec.store.feature_store import FeatureStore
+from easy_rec.store.table_load import buckets_for
 from easy_rec.tables.chunk import MAX_LOGGED_REJECTS, Chunk
 from easy_rec.tables.column_types import FIELD_DTYPES, zero_text
 from easy_rec.tables.convert import ColumnRule
@@ -55,7 +56,7 @@ class LoadSummary:
 @dataclass
 class LoadPlan:
     """What to load: reader options, the columns (key first) with FieldType names, and the
-    table's store settings."""
+    table's store settings (num_buckets 0: from the input's row count)."""
 
     options: PredictOptions
     table: str
@@ -159,9 +160,11 @@ def load_features(client, plan: LoadPlan) -> LoadSummary:
     check_keys = KeyCheck(plan.key_field, options.ignore_error)
     summary = LoadSummary(table=plan.table)
     store = FeatureStore(client, plan.namespace)
-    with store.begin_load(plan.table, plan.key_field, plan.fields, num_buckets=plan.num_buckets,
+    total = count_rows(options)
+    with store.begin_load(plan.table, plan.key_field, plan.fields,
+                          num_buckets=plan.num_buckets or buckets_for(total),
                           expire_old_secs=plan.expire_old_secs) as job, \
-            tqdm(total=count_rows(options), unit="rows", desc=f"load {plan.table}",
+            tqdm(total=total, unit="rows", desc=f"load {plan.table}",
                  disable=None if options.progress is None else not options.progress) as bar:
         summary.version = job.version
         for chunk in source:

@@ -39,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--namespace", default="easy_rec", help="prefix of the Redis keys")
     parser.add_argument("--expire_old_secs", type=int, default=24 * 3600,
                         help="seconds the replaced version stays readable")
-    parser.add_argument("--num_buckets", type=int, default=1024,
-                        help="Redis hashes the rows of a version spread over")
+    parser.add_argument("--num_buckets", type=int, default=0,
+                        help="Redis hashes the rows of a version spread over (default: one "
+                             "per 50,000 rows of the input)")
     add_table_arguments(parser, "rows read and converted at a time (bounds memory)",
                         batch_help="rows per pipelined write", batch_size=10000)
     parser.set_defaults(saved_model_dir="", output_path="")
