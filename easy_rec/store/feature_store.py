@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import redis
+import redis.cluster
 
 from easy_rec.store.keys import TableKeys, bucket_of
 from easy_rec.store.table_load import (
@@ -52,6 +53,9 @@ class FeatureStore:
         self.namespace = namespace
         self._known: dict[str, VersionInfo] = {}
         self._upsert_sha: str | None = None
+        self._upsert_script = client.register_script(_UPSERT)
+        # redis-py's cluster pipelines take no scripts: there an upsert is two round trips
+        self._cluster = isinstance(client, redis.cluster.RedisCluster)
 
     def _keys(self, table: str) -> TableKeys:
         return TableKeys(self.namespace, table)
@@ -147,11 +151,15 @@ class FeatureStore:
                            replace: bool) -> tuple[int, bytes | None]:
         """(the upsert script's answer, the version pointer after it) in one pipeline; the
         script is loaded once per server (again after a restart emptied its script cache)."""
+        flag = "1" if replace else "0"
+        if self._cluster:
+            written = self._upsert_script(keys=[bucket], args=[key, row, flag])
+            return written, self._client.get(table_keys.current)
         for _ in range(2):
             if self._upsert_sha is None:
                 self._upsert_sha = as_text(self._client.script_load(_UPSERT))
             pipe = self._client.pipeline(transaction=False)
-            pipe.evalsha(self._upsert_sha, 1, bucket, key, row, "1" if replace else "0")
+            pipe.evalsha(self._upsert_sha, 1, bucket, key, row, flag)
             pipe.get(table_keys.current)
             try:
                 written, current = pipe.execute()
