@@ -6,7 +6,7 @@ import codecs
 import json
 from dataclasses import dataclass, field
 
-from easy_rec.protos import dataset_pb2
+from easy_rec.protos import dataset_pb2, pipeline_pb2
 from easy_rec.tables.errors import PredictError
 from easy_rec.utils.pipeline_files import saved_model_config_path
 
@@ -133,7 +133,9 @@ def add_table_arguments(parser: argparse.ArgumentParser, chunk_help: str,
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
 
 
-def options_from_arguments(args: argparse.Namespace, config=None, **extra) -> PredictOptions:
+def options_from_arguments(args: argparse.Namespace,
+                           config: pipeline_pb2.EasyRecConfig | None = None,
+                           **extra) -> PredictOptions:
     """PredictOptions from the arguments add_table_arguments defines (plus saved_model_dir,
     input_path, output_path; empty for a command without them) and `extra` fields; the
     data_config of `config` (the pipeline config the caller loaded), else of
