@@ -31,20 +31,25 @@ class ServeProcess:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 90.0) -> None:
-        """Starts the server and waits until /readyz answers 200."""
+    def start(self, timeout: float = 120.0, route: str = "/readyz") -> None:
+        """Starts the server and waits until `route` answers 200 (/readyz: a model version is
+        loaded; /healthz: it listens)."""
         env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "easy_rec.serve", *self.args], stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=REPO)
+        self.wait(route, timeout)
+
+    def wait(self, route: str = "/readyz", timeout: float = 120.0) -> None:
+        """Waits until `route` answers 200."""
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(f"easy_rec.serve exited with {self.process.returncode}:\n"
                                    + self.log())
             try:
-                if httpx.get(self.base_url + "/readyz", timeout=2).status_code == 200:
+                if httpx.get(self.base_url + route, timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

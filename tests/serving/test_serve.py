@@ -21,6 +21,8 @@ from conftest import sample_rows
 from pipeline_helpers import sample_config, train
 from serve_process import ServeProcess
 
+from easy_rec.serving.warmup import WARMUP_FILE, warmup_record
+
 MOVIE_COLUMNS = ["label", "user_id", "movie_id", "rating", "gender", "age", "job_id", "zip_id",
                  "title", "genres", "year"]
 INPUTS = ["user_id", "movie_id", "gender", "age", "job_id", "zip_id", "title", "genres", "year"]
@@ -37,27 +39,18 @@ def rows(count: int) -> list[dict[str, str]]:
             for line in sample_rows("movielens_test.csv", count)]
 
 
-@pytest.fixture(scope="module")
-def export(tmp_path_factory) -> str:
-    """A DeepFM export (20 training steps) whose config gives some columns a default_val."""
-    root = tmp_path_factory.mktemp("serve_model")
-    train_file, test_file = root / "train.csv", root / "test.csv"
-    train_file.write_text("".join(sample_rows("movielens_train.csv", 3000)), encoding="utf-8")
-    test_file.write_text("".join(sample_rows("movielens_test.csv", 200)), encoding="utf-8")
-    edits = {f"data_config.input_fields[input_name={name}]": f'default_val: "{value}"'
-             for name, value in DEFAULTS.items()}
-    config = sample_config("deepfm", str(root / "model"), str(train_file), str(test_file),
-                           **{"train_config.num_steps": 20, "export_config.exporter_type": "final",
-                              **edits})
-    train(config)
-    final = root / "model" / "export" / "final"
-    return str(final / os.listdir(final)[0])
+def land_version(versions_dir: str, number: int, export: str,
+                 warmup: list[bytes] = ()) -> None:
+    """Copies `export` in as version `number` (with TF Serving warm-up records), appearing at
+    once (copy, then rename)."""
+    import tensorflow as tf
 
-
-def land_version(versions_dir: str, number: int, export: str) -> None:
-    """Copies `export` in as version `number`, appearing at once (copy, then rename)."""
     temp = os.path.join(versions_dir, f".tmp-{number}")
     shutil.copytree(export, temp)
+    if warmup:
+        with tf.io.TFRecordWriter(os.path.join(temp, WARMUP_FILE)) as writer:
+            for record in warmup:
+                writer.write(record)
     os.rename(temp, os.path.join(versions_dir, str(number)))
 
 
@@ -72,20 +65,52 @@ def redis(tmp_path_factory):
     server.stop()
 
 
+def train_export(root) -> str:
+    """A DeepFM export (20 training steps) whose config gives some columns a default_val."""
+    train_file, test_file = root / "train.csv", root / "test.csv"
+    train_file.write_text("".join(sample_rows("movielens_train.csv", 3000)), encoding="utf-8")
+    test_file.write_text("".join(sample_rows("movielens_test.csv", 200)), encoding="utf-8")
+    edits = {f"data_config.input_fields[input_name={name}]": f'default_val: "{value}"'
+             for name, value in DEFAULTS.items()}
+    config = sample_config("deepfm", str(root / "model"), str(train_file), str(test_file),
+                           **{"train_config.num_steps": 20, "export_config.exporter_type": "final",
+                              **edits})
+    train(config)
+    final = root / "model" / "export" / "final"
+    return str(final / os.listdir(final)[0])
+
+
 @pytest.fixture(scope="module")
-def server(export, redis, tmp_path_factory):
-    """The service over a folder holding version 1, with small bounds."""
+def served(redis, tmp_path_factory):
+    """(the service, the export it serves as version 1): the server starts on an empty folder
+    of versions (it loads TensorFlow while the model trains), then version 1 lands."""
     versions = tmp_path_factory.mktemp("versions")
-    land_version(str(versions), 1, export)
     process = ServeProcess(
         ["--saved_model_dir", str(versions), "--redis_url", redis.url, "--item_key", "movie_id",
          "--poll_secs", "0.2", "--max_items", str(MAX_ITEMS), "--max_body_bytes", str(MAX_BODY),
          "--body_timeout_secs", "2", "--drain_secs", "20"],
         str(tmp_path_factory.mktemp("serve_log") / "serve.log"))
     process.versions_dir = str(versions)
-    process.start()
-    yield process
-    process.stop()
+    process.start(route="/healthz")
+    try:
+        export = train_export(tmp_path_factory.mktemp("serve_model"))
+        land_version(str(versions), 1, export)
+        process.wait("/readyz")
+        yield process, export
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def server(served) -> ServeProcess:
+    """The running service."""
+    return served[0]
+
+
+@pytest.fixture
+def export(served) -> str:
+    """The export served as version 1."""
+    return served[1]
 
 
 def post(server: ServeProcess, path: str, body: object, **kwargs) -> httpx.Response:
@@ -93,16 +118,28 @@ def post(server: ServeProcess, path: str, body: object, **kwargs) -> httpx.Respo
     return httpx.post(server.base_url + path, json=body, timeout=30, **kwargs)
 
 
-def in_process_scores(export: str, batch: list[dict[str, str]]) -> dict[str, np.ndarray]:
-    """serving_default called in this process on the typed rows."""
+def serving_fn(export: str):
+    """The export's serving_default, loaded in this process."""
     import tensorflow as tf
 
-    fn = tf.saved_model.load(export).signatures["serving_default"]
+    return tf.saved_model.load(export).signatures["serving_default"]
+
+
+def typed_batch(fn, batch: list[dict[str, str]]) -> dict[str, np.ndarray]:
+    """The rows' CSV text as numpy columns of the signature's dtypes."""
+    import tensorflow as tf
+
     specs = fn.structured_input_signature[1]
-    typed = {name: tf.constant([spec.dtype.as_numpy_dtype(row[name]) if spec.dtype != tf.string
-                                else row[name].encode() for row in batch], spec.dtype)
-             for name, spec in specs.items()}
-    return {name: value.numpy() for name, value in fn(**typed).items()}
+    return {name: np.array([row[name].encode() if spec.dtype == tf.string
+                            else spec.dtype.as_numpy_dtype(row[name]) for row in batch],
+                           object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype)
+            for name, spec in specs.items()}
+
+
+def in_process_scores(export: str, batch: list[dict[str, str]]) -> dict[str, np.ndarray]:
+    """serving_default called in this process on the typed rows."""
+    fn = serving_fn(export)
+    return {name: value.numpy() for name, value in fn(**typed_batch(fn, batch)).items()}
 
 
 def test_predict_rows_and_columns_equal_the_saved_model(server, export):
@@ -266,7 +303,9 @@ def test_reload_under_load_fails_no_request(server, export):
     for thread in threads:
         thread.start()
     time.sleep(0.5)
-    land_version(server.versions_dir, 2, export)
+    warmup = [warmup_record("serving_default", typed_batch(serving_fn(export), rows(n)))
+              for n in (1, 3)]
+    land_version(server.versions_dir, 2, export, warmup)
     deadline = time.monotonic() + 60
     while "2" not in seen and time.monotonic() < deadline and any(t.is_alive() for t in threads):
         time.sleep(0.1)
@@ -275,6 +314,7 @@ def test_reload_under_load_fails_no_request(server, export):
     for thread in threads:
         thread.join()
     assert failures == [] and seen == {"1", "2"}
+    assert "loaded version 2 " in server.log() and "2 warm-up request(s)" in server.log()
     # both versions stay addressable; the newest is the default
     status = httpx.get(server.base_url + "/v1/models/model").json()["model_version_status"]
     assert [entry["version"] for entry in status] == ["2", "1"]
