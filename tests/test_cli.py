@@ -24,6 +24,7 @@ ENTRY_POINTS = [
     ("easy_rec.tools.create_config_from_excel", [],
      "python -m easy_rec.tools.create_config_from_excel"),
     ("easy_rec.tools.dump_item_embeddings", [], "python -m easy_rec.tools.dump_item_embeddings"),
+    ("easy_rec.tools.load_features", [], "python -m easy_rec.tools.load_features"),
     ("easy_rec.tools.read_kafka", [], "python -m easy_rec.tools.read_kafka"),
     ("easy_rec.tools.write_kafka", [], "python -m easy_rec.tools.write_kafka"),
 ]

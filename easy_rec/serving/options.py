@@ -47,20 +47,26 @@ def split_names(text: str | None) -> list[str]:
     return [n.strip() for n in (text or "").split(",") if n.strip()]
 
 
-def parse_input_fields(text: str) -> list[str]:
-    """Column names from 'name:TYPE,name,...' (TYPE, if given, must be a FieldType name;
-    values are converted to the SavedModel's input dtypes whatever the TYPE says)."""
-    names = []
+def parse_typed_input_fields(text: str) -> list[tuple[str, str | None]]:
+    """(name, FieldType name or None) pairs from 'name:TYPE,name,...'; PredictError for an
+    unknown TYPE or a name given twice."""
+    fields = []
     for item in split_names(text):
         name, _, type_name = item.partition(":")
         type_name = type_name.strip().upper()
         if type_name and type_name not in dataset_pb2.DatasetConfig.FieldType.keys():
             raise PredictError(f"--input_fields: {item!r}: unknown type {type_name} (use one of "
                                f"{', '.join(dataset_pb2.DatasetConfig.FieldType.keys())})")
-        names.append(name.strip())
-    if len(set(names)) != len(names):
+        fields.append((name.strip(), type_name or None))
+    if len({name for name, _ in fields}) != len(fields):
         raise PredictError(f"--input_fields names a column twice: {text}")
-    return names
+    return fields
+
+
+def parse_input_fields(text: str) -> list[str]:
+    """Column names from 'name:TYPE,name,...' (TYPE, if given, must be a FieldType name;
+    values are converted to the SavedModel's input dtypes whatever the TYPE says)."""
+    return [name for name, _ in parse_typed_input_fields(text)]
 
 
 def parse_defaults(text: str | None) -> dict[str, str]:
@@ -102,10 +108,11 @@ def apply_data_config(options: PredictOptions, data_config: dataset_pb2.DatasetC
     options.defaults = {**config_defaults, **options.defaults}
 
 
-def add_table_arguments(parser: argparse.ArgumentParser, chunk_help: str) -> None:
-    """Adds the options every SavedModel-over-a-table command shares: batching, the input
+def add_table_arguments(parser: argparse.ArgumentParser, chunk_help: str,
+                        batch_help: str = "rows per model call", batch_size: int = 1024) -> None:
+    """Adds the options every command over an input table shares: batching, the input
     format and CSV layout, a pipeline config to take them from, defaults, errors, progress."""
-    parser.add_argument("--batch_size", type=int, default=1024, help="rows per model call")
+    parser.add_argument("--batch_size", type=int, default=batch_size, help=batch_help)
     parser.add_argument("--chunk_rows", type=int, default=65536, help=chunk_help)
     parser.add_argument("--input_format", choices=["csv", "parquet"], default=None,
                         help="default: from the input extension (.parquet/.pq: parquet)")
@@ -126,10 +133,11 @@ def add_table_arguments(parser: argparse.ArgumentParser, chunk_help: str) -> Non
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
 
 
-def options_from_arguments(args: argparse.Namespace, **extra) -> PredictOptions:
+def options_from_arguments(args: argparse.Namespace, config=None, **extra) -> PredictOptions:
     """PredictOptions from the arguments add_table_arguments defines (plus saved_model_dir,
-    input_path, output_path) and `extra` fields; the data_config of --pipeline_config, else
-    of the config inside the export, applied last."""
+    input_path, output_path; empty for a command without them) and `extra` fields; the
+    data_config of `config` (the pipeline config the caller loaded), else of
+    --pipeline_config, else of the config inside the export, applied last."""
     from easy_rec.config.loader import load_pipeline_config
 
     options = PredictOptions(
@@ -142,8 +150,10 @@ def options_from_arguments(args: argparse.Namespace, **extra) -> PredictOptions:
         defaults=parse_defaults(args.defaults), ignore_error=args.ignore_error,
         progress=False if args.no_progress else None, **extra)
     # --pipeline_config, else the config the export carries (EasyRec's assets/pipeline.config)
-    config_path = args.pipeline_config or saved_model_config_path(args.saved_model_dir)
-    if config_path:
+    config_path = args.pipeline_config or (
+        saved_model_config_path(args.saved_model_dir) if args.saved_model_dir else None)
+    if config is None and config_path:
         config = load_pipeline_config(config_path).config
+    if config is not None:
         apply_data_config(options, config.data_config, separator_given=args.separator is not None)
     return options
