@@ -27,8 +27,13 @@ from easy_rec.serving.limits import Limits, read_json
 from easy_rec.serving.metrics import ServeMetrics
 from easy_rec.serving.model_versions import ModelVersion, ModelVersions
 from easy_rec.serving.recommend import Recommender, parse_recommend
-from easy_rec.serving.rest_codec import (RequestError, check_columns, encode_predict,
-                                         parse_predict, to_inputs)
+from easy_rec.serving.rest_codec import (
+    RequestError,
+    check_columns,
+    encode_predict,
+    parse_predict,
+    to_inputs,
+)
 from easy_rec.serving.signature import SIGNATURE_KEY
 
 logger = logging.getLogger(__name__)
@@ -124,12 +129,9 @@ async def upsert(service: Service, request: Request) -> Response:
     if service.recommender is None:
         raise RequestError(501, "upserts need a feature store: start the server with "
                                 "--redis_url")
-    version = service.models.get()
-    if version is None:
-        raise RequestError(503, "no model version loaded yet (upserts are checked against it)")
     body = await read_json(request, service.limits)
     result = await service.blocking(service.recommender.upsert, request.path_params["table"],
-                                    body, version.signatures[SIGNATURE_KEY], version.defaults)
+                                    body)
     return JSONResponse(result)
 
 

@@ -36,7 +36,7 @@ async def read_json(request: Request, limits: Limits) -> object:
         raise _too_big(limits)
     try:
         body = await asyncio.wait_for(_read_bounded(request, limits), limits.body_timeout_secs)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise RequestError(408, f"the request body did not arrive within "
                                 f"{limits.body_timeout_secs:g} s") from None
     except ClientDisconnect:

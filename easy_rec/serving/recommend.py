@@ -15,6 +15,8 @@ values repeated on every item row; a request may name either in ``signature_name
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,9 +25,16 @@ from easy_rec.serving.item_cache import ItemCache
 from easy_rec.serving.limits import Limits
 from easy_rec.serving.metrics import ServeMetrics
 from easy_rec.serving.model_versions import ModelVersion
-from easy_rec.serving.rest_codec import RequestError, bad_request, column_default, json_values, to_array
+from easy_rec.serving.rest_codec import (
+    RequestError,
+    bad_request,
+    column_default,
+    json_values,
+    to_array,
+)
 from easy_rec.serving.signature import SIGNATURE_KEY, ServingSignature
 from easy_rec.store.redis_client import redacted
+from easy_rec.store.versions import TableNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +100,6 @@ class FetchedRows:
     items: list[dict | None]
 
 
-class StoreUnavailable(RequestError):
-    """The feature store cannot be reached (HTTP 503)."""
-
-
 class Recommender:
     """Fetches features, assembles and scores recommend requests (blocking: run it in the
     service's thread pool)."""
@@ -107,25 +112,35 @@ class Recommender:
         self.cache = cache
         self.metrics = metrics
 
-    def _unavailable(self, error: Exception) -> StoreUnavailable:
-        logger.warning("feature store %s: %s", redacted(self.redis_url), type(error).__name__)
-        return StoreUnavailable(503, f"the feature store at {redacted(self.redis_url)} is "
-                                     f"unavailable ({type(error).__name__}); retry later")
+    @contextmanager
+    def _store_errors(self) -> Iterator[None]:
+        """Feature store errors as RequestErrors: Redis down or a table being switched 503,
+        a table never loaded 503 (naming it), a row the table's schema refuses 400."""
+        import redis
+
+        try:
+            yield
+        except (redis.RedisError, RuntimeError) as error:
+            logger.warning("feature store %s: %s", redacted(self.redis_url),
+                           type(error).__name__)
+            raise RequestError(503, f"the feature store at {redacted(self.redis_url)} is "
+                                    f"unavailable ({type(error).__name__}); retry later") \
+                from None
+        except TableNotFoundError as error:
+            raise RequestError(503, str(error)) from None
+        except ValueError as error:
+            raise bad_request(f"row: {error}") from None
 
     def fetch(self, request: RecommendRequest) -> FetchedRows:
         """The user's row and the items' rows: cached items from the cache, the others and the
-        user in one pipelined round trip each. StoreUnavailable when Redis is down."""
-        import redis
-
+        user in one pipelined round trip each; 503 when the store is unavailable."""
         keys = [str(item) for item in request.item_ids]
         cached = self.cache.get_many(keys)
         wanted = list(dict.fromkeys(k for k in keys if k not in cached))
-        try:
+        with self._store_errors():
             user = self.store.fetch(self.tables.user_table, [str(request.user_id)])[0]
             fetched = dict(zip(wanted, self.store.fetch(self.tables.item_table, wanted))) \
                 if wanted else {}
-        except redis.RedisError as error:
-            raise self._unavailable(error) from None
         self.cache.put_many({k: row for k, row in fetched.items() if row is not None})
         if self.cache.enabled:
             self.metrics.count_cache(len(keys) - len(wanted), len(wanted))
@@ -190,6 +205,9 @@ class Recommender:
             raise bad_request(f"signature_name: the model has no signature {name!r} (has "
                               f"{', '.join(sorted(version.signatures))})")
         signature = version.signatures[name]
+        unknown = sorted(set(request.context) - set(signature.input_dtypes))
+        if unknown:
+            raise bad_request(f"context: {', '.join(unknown)} not an input of the model")
         fetched = self.fetch(request)
         inputs = self.assemble(signature, version.defaults, request, fetched)
         output = signature.output_names[0]
@@ -203,37 +221,24 @@ class Recommender:
                 "missing_user_ids": [] if fetched.user is not None else [request.user_id],
                 "missing_items": len(missing_items), "missing_item_ids": missing_items}
 
-    def upsert(self, table: str, body: object, signature: ServingSignature,
-               defaults: dict[str, str]) -> dict:
+    def upsert(self, table: str, body: object) -> dict:
         """Writes one row into the current version of `table` (the user or the item table):
-        ``{"key": k, "row": {column: value}}``, each column an input of `signature`, each value
-        converted to its dtype first. The item cache forgets the row at once."""
-        import redis
-
+        ``{"key": k, "row": {field: value}}``, merged into the stored row. The store checks
+        the fields and values against the table's schema (400 naming the field). The item
+        cache forgets the row at once."""
         if table not in (self.tables.user_table, self.tables.item_table):
             raise RequestError(404, f"no feature table {table!r} (tables: "
                                     f"{self.tables.user_table}, {self.tables.item_table})")
         if not isinstance(body, dict) or set(body) != {"key", "row"}:
-            raise bad_request('the body must be {"key": ..., "row": {column: value}}')
-        if not _is_id(body["key"]):
-            raise bad_request("key: a string or an integer")
+            raise bad_request('the body must be {"key": ..., "row": {field: value}}')
+        if not _is_id(body["key"]) or body["key"] == "":
+            raise bad_request("key: a non-empty string or an integer")
         row = body["row"]
         if not isinstance(row, dict) or not row:
-            raise bad_request("row: a non-empty object of column: value")
-        unknown = sorted(set(row) - set(signature.input_dtypes))
-        if unknown:
-            raise bad_request(f"row: {', '.join(unknown)} not an input of the model")
-        typed = {}
-        for name, value in row.items():
-            array = to_array([value], signature.input_dtypes[name],
-                             column_default(signature, name, defaults),
-                             signature.list_separators.get(name), lambda _, n=name: f"row.{n}")
-            typed[name] = json_values(array, name)[0]
+            raise bad_request("row: a non-empty object of field: value")
         key = str(body["key"])
-        try:
-            self.store.upsert(table, key, typed)
-        except redis.RedisError as error:
-            raise self._unavailable(error) from None
+        with self._store_errors():
+            self.store.upsert(table, key, row)
         if table == self.tables.item_table:
             self.cache.drop(key)
-        return {"table": table, "key": key, "row": typed}
+        return {"table": table, "key": key, "fields": sorted(row)}

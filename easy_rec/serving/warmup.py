@@ -109,7 +109,7 @@ def generated_inputs(signature: ServingSignature, defaults: dict[str, str]) -> d
     """A small batch of default values for every input of `signature`."""
     return {name: to_array([None] * (signature.input_batch[name] or GENERATED_ITEMS), dtype,
                            column_default(signature, name, defaults),
-                           signature.list_separators.get(name), lambda _: name)
+                           signature.list_separators.get(name), lambda _, n=name: n)
             for name, dtype in signature.input_dtypes.items()}
 
 

@@ -95,6 +95,7 @@ def served(redis, tmp_path_factory):
     try:
         export = train_export(tmp_path_factory.mktemp("serve_model"))
         land_version(str(versions), 1, export)
+        store_rows(redis.url, rows(5))
         process.wait("/readyz")
         yield process, export
     finally:
@@ -181,8 +182,11 @@ def test_predict_rows_and_columns_equal_the_saved_model(server, export):
      "item_ids"),
     ("/v1/models/model:recommend", {"user_id": 1, "item_ids": [2], "context": {"age": "old"}},
      400, "context.age"),
+    ("/v1/models/model:recommend", {"user_id": 1, "item_ids": [2], "context": {"x": 1}}, 400,
+     "context: x"),
     ("/v1/features/shops:upsert", {"key": 1, "row": {"age": 2}}, 404, "shops"),
     ("/v1/features/user:upsert", {"key": 1, "row": {"height": 2}}, 400, "height"),
+    ("/v1/features/user:upsert", {"key": 1, "row": {"age": "old"}}, 400, "old"),
     ("/v1/nothing", {}, 404, "/v1/nothing"),
 ])
 def test_errors_name_what_is_wrong(server, path, body, status, names):
@@ -215,14 +219,16 @@ def store_rows(redis_url: str, batch: list[dict[str, str]]) -> None:
     from easy_rec.store.redis_client import connect
 
     store = FeatureStore(connect(redis_url))
-    for row in batch:
-        store.upsert("user", row["user_id"], {name: row[name] for name in USER_COLUMNS})
-        store.upsert("item", row["movie_id"], {name: row[name] for name in ITEM_COLUMNS})
+    for table, key, columns in [("user", "user_id", USER_COLUMNS),
+                                ("item", "movie_id", ITEM_COLUMNS)]:
+        types = {name: "STRING" if name in ("zip_id", "title", "genres") else "INT64"
+                 for name in [key, *columns]}
+        with store.begin_load(table, key, types) as load:
+            load.write_rows([{name: row[name] for name in [key, *columns]} for row in batch])
 
 
 def test_recommend_scores_stored_features_and_counts_missing(server, redis, export):
-    batch = rows(6)
-    store_rows(redis.url, batch[:5])
+    batch = rows(6)  # the first 5 users and movies are stored
     user = batch[0]
     items = [row["movie_id"] for row in batch[:5]] + ["999999"]
     body = {"user_id": user["user_id"], "item_ids": items, "context": {}}
@@ -257,7 +263,7 @@ def test_upsert_is_seen_by_the_next_request(server):
     upserted = post(server, "/v1/features/item:upsert",
                     {"key": movie, "row": {"year": "1920", "genres": "Horror"}})
     assert upserted.status_code == 200, upserted.text
-    assert upserted.json()["row"] == {"year": 1920, "genres": "Horror"}
+    assert upserted.json()["fields"] == ["genres", "year"]
     after = post(server, "/v1/models/model:recommend", {"user_id": 1, "item_ids": [movie]})
     assert after.json()["scores"] != before.json()["scores"]
 
@@ -270,7 +276,10 @@ def test_redis_outage_is_503_then_recovers(server, redis):
     assert "feature store" in response.json()["error"] and redis.url in response.json()["error"]
     assert post(server, "/v1/models/model:predict",
                 {"instances": [dict.fromkeys(INPUTS, "1")]}).status_code == 200
-    redis.start()
+    redis.start()  # empty: the tables have to be loaded again
+    response = post(server, "/v1/models/model:recommend", body)
+    assert response.status_code == 503 and "load it first" in response.json()["error"]
+    store_rows(redis.url, rows(5))
     assert post(server, "/v1/models/model:recommend", body).status_code == 200
 
 
