@@ -137,6 +137,13 @@ def typed_batch(fn, batch: list[dict[str, str]]) -> dict[str, np.ndarray]:
             for name, spec in specs.items()}
 
 
+def tf_signatures(export: str) -> list[str]:
+    """The export's signature names."""
+    import tensorflow as tf
+
+    return list(tf.saved_model.load(export).signatures)
+
+
 def in_process_scores(export: str, batch: list[dict[str, str]]) -> dict[str, np.ndarray]:
     """serving_default called in this process on the typed rows."""
     fn = serving_fn(export)
@@ -244,6 +251,12 @@ def test_recommend_scores_stored_features_and_counts_missing(server, redis, expo
     np.testing.assert_allclose(result["scores"], expected, atol=1e-6)
     assert result["model_version"] == "1" and result["missing_items"] == 1
     assert result["missing_item_ids"] == ["999999"] and result["missing_users"] == 0
+    # the 1 x N signature when the export has one (user inputs batch 1), else serving_default
+    tiled = "score_user_items" in tf_signatures(export)
+    assert result["signature_name"] == ("score_user_items" if tiled else "serving_default")
+    naive = post(server, "/v1/models/model:recommend",
+                 {**body, "signature_name": "serving_default"}).json()
+    np.testing.assert_allclose(naive["scores"], result["scores"], atol=1e-6)
     # an unknown user: counted, named, scored with the defaults; items now from the cache
     response = post(server, "/v1/models/model:recommend", {"user_id": 424242, "item_ids": items})
     result = response.json()
