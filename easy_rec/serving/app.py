@@ -1,7 +1,7 @@
 """The HTTP routes of the scoring service (a Starlette app).
 
 TF Serving's REST API: ``POST /v1/models/<name>[/versions/<n>]:predict`` and ``GET
-/v1/models/<name>[/versions/<n>]``; easy_rec's own: ``POST /v1/models/<name>[/versions/<n>]
+/v1/models/<name>[/versions/<n>][/metadata]``; easy_rec's own: ``POST /v1/models/<name>[/versions/<n>]
 :recommend``, ``POST /v1/features/<table>:upsert``, ``GET /healthz``, ``/readyz`` and
 ``/metrics``. Errors are ``{"error": message}`` with the status of RequestError. Model and
 feature store calls block, so they run in the service's thread pool, never on the event loop.
@@ -149,6 +149,27 @@ async def model_status(service: Service, request: Request) -> Response:
     return JSONResponse({"model_version_status": entries})
 
 
+def _tensor_info(name: str, dtype, batch: int | None, rank: int) -> dict:
+    dims = [{"size": str(batch if batch is not None else -1)}] + [{"size": "-1"}] * (rank - 1)
+    return {"dtype": f"DT_{dtype.name.upper()}", "tensor_shape": {"dim": dims}, "name": name}
+
+
+async def model_metadata(service: Service, request: Request) -> Response:
+    """TF Serving's model metadata: each signature's inputs and outputs (dtype, shape)."""
+    version = service.version(request)
+    signatures = {
+        key: {"inputs": {name: _tensor_info(name, dtype, signature.input_batch[name], 1)
+                         for name, dtype in signature.input_dtypes.items()},
+              "outputs": {name: _tensor_info(name, spec.dtype, None, 1 + len(spec.example_shape))
+                          for name, spec in signature.outputs.items()},
+              "method_name": "tensorflow/serving/predict"}
+        for key, signature in version.signatures.items()}
+    return JSONResponse({
+        "model_spec": {"name": service.models.name, "signature_name": "",
+                       "version": str(version.number)},
+        "metadata": {"signature_def": {"signature_def": signatures}}})
+
+
 async def healthz(service: Service, request: Request) -> Response:
     """The process answers."""
     return JSONResponse({"status": "ok"})
@@ -178,6 +199,8 @@ ROUTES = [
     ("/v1/features/{table}:upsert", "POST", "upsert", upsert),
     ("/v1/models/{name}", "GET", "status", model_status),
     ("/v1/models/{name}/versions/{version:int}", "GET", "status", model_status),
+    ("/v1/models/{name}/metadata", "GET", "metadata", model_metadata),
+    ("/v1/models/{name}/versions/{version:int}/metadata", "GET", "metadata", model_metadata),
     ("/healthz", "GET", "healthz", healthz),
     ("/readyz", "GET", "readyz", readyz),
     ("/metrics", "GET", "metrics", metrics),

@@ -213,6 +213,9 @@ def test_model_status_health_and_metrics(server):
     assert status["model_version_status"][-1] == {
         "version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
     assert httpx.get(server.base_url + "/v1/models/model/versions/9").status_code == 404
+    metadata = httpx.get(server.base_url + "/v1/models/model/metadata").json()
+    inputs = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]["inputs"]
+    assert sorted(inputs) == sorted(INPUTS) and inputs["user_id"]["dtype"] == "DT_INT64"
     assert httpx.get(server.base_url + "/healthz").status_code == 200
     assert httpx.get(server.base_url + "/readyz").json()["status"] == "ready"
     text = httpx.get(server.base_url + "/metrics").text
