@@ -12,6 +12,32 @@ import argparse
 from easy_rec import cli
 
 
+# (option, default, help) of the plain options; NUMBER_OPTIONS are ServeOptions fields
+TEXT_OPTIONS = [
+    ("namespace", "easy_rec", "feature store key prefix"),
+    ("user_table", "user", "feature table of users"),
+    ("item_table", "item", "feature table of items"),
+    ("user_key", "user_id", "input column of the user id"),
+    ("item_key", "item_id", "input column of the item id"),
+]
+NUMBER_OPTIONS = [
+    ("keep_versions", 2, "newest versions kept loaded and addressable"),
+    ("poll_secs", 5.0, "how often the export folder is checked for new versions"),
+    ("num_threads", 4, "threads that run model and feature store calls"),
+    ("item_cache_size", 100_000, "item rows cached in process (0: no cache)"),
+    ("item_cache_ttl_secs", 60.0, "how long a cached item row is used (0: no cache)"),
+    ("max_connections", 1000, "concurrent connections and requests (503 beyond)"),
+    ("keep_alive_secs", 5.0, "idle keep-alive connections are closed after this"),
+    ("drain_secs", 30.0, "on SIGTERM, time the requests in flight have to finish"),
+]
+LIMIT_OPTIONS = [
+    ("max_body_bytes", 1 << 20, "largest request body (413 beyond)"),
+    ("max_items", 1000, "most rows of a predict request / items of a recommend request (413 "
+                        "beyond)"),
+    ("body_timeout_secs", 10.0, "time a client has to send its request body (408 beyond)"),
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of the scoring service."""
     parser = cli.build_parser("easy_rec.serve", __doc__)
@@ -21,37 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (0.0.0.0 exposes the service to the network)")
     parser.add_argument("--model_name", default="model", help="the name in /v1/models/<name>")
-    parser.add_argument("--keep_versions", type=int, default=2,
-                        help="newest versions kept loaded and addressable")
-    parser.add_argument("--poll_secs", type=float, default=5.0,
-                        help="how often the export folder is checked for new versions")
-    parser.add_argument("--num_threads", type=int, default=4,
-                        help="threads that run model and feature store calls")
     parser.add_argument("--redis_url", default=None,
                         help="feature store for :recommend, redis://[:password@]host:port/db "
                              "(or the password in $EASY_REC_REDIS_PASSWORD)")
-    parser.add_argument("--namespace", default="easy_rec", help="feature store key prefix")
-    parser.add_argument("--user_table", default="user", help="feature table of users")
-    parser.add_argument("--item_table", default="item", help="feature table of items")
-    parser.add_argument("--user_key", default="user_id", help="input column of the user id")
-    parser.add_argument("--item_key", default="item_id", help="input column of the item id")
-    parser.add_argument("--item_cache_size", type=int, default=100_000,
-                        help="item rows cached in process (0: no cache)")
-    parser.add_argument("--item_cache_ttl_secs", type=float, default=60.0,
-                        help="how long a cached item row is used (0: no cache)")
-    parser.add_argument("--max_body_bytes", type=int, default=1 << 20,
-                        help="largest request body (413 beyond)")
-    parser.add_argument("--max_items", type=int, default=1000,
-                        help="most rows of a predict request / items of a recommend request "
-                             "(413 beyond)")
-    parser.add_argument("--body_timeout_secs", type=float, default=10.0,
-                        help="time a client has to send its request body (408 beyond)")
-    parser.add_argument("--max_connections", type=int, default=1000,
-                        help="concurrent connections and requests (503 beyond)")
-    parser.add_argument("--keep_alive_secs", type=float, default=5.0,
-                        help="idle keep-alive connections are closed after this")
-    parser.add_argument("--drain_secs", type=float, default=30.0,
-                        help="on SIGTERM, time the requests in flight have to finish")
+    for name, default, text in TEXT_OPTIONS + NUMBER_OPTIONS + LIMIT_OPTIONS:
+        parser.add_argument(f"--{name}", type=type(default), default=default, help=text)
     return parser
 
 
@@ -66,11 +66,8 @@ def main() -> int:
         saved_model_dir=args.saved_model_dir, port=args.port, model_name=args.model_name,
         host=args.host, redis_url=args.redis_url, namespace=args.namespace,
         tables=FeatureTables(args.user_table, args.item_table, args.user_key, args.item_key),
-        keep_versions=args.keep_versions, poll_secs=args.poll_secs, num_threads=args.num_threads,
-        item_cache_size=args.item_cache_size, item_cache_ttl_secs=args.item_cache_ttl_secs,
-        limits=Limits(args.max_body_bytes, args.max_items, args.body_timeout_secs),
-        max_connections=args.max_connections, keep_alive_secs=args.keep_alive_secs,
-        drain_secs=args.drain_secs))
+        limits=Limits(*(getattr(args, name) for name, _, _ in LIMIT_OPTIONS)),
+        **{name: getattr(args, name) for name, _, _ in NUMBER_OPTIONS}))
     return 0
 
 

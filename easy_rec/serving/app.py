@@ -191,20 +191,22 @@ async def metrics(service: Service, request: Request) -> Response:
     return Response(service.metrics.text(), media_type="text/plain; version=0.0.4")
 
 
-ROUTES = [
-    ("/v1/models/{name}:predict", "POST", "predict", predict),
-    ("/v1/models/{name}/versions/{version:int}:predict", "POST", "predict", predict),
-    ("/v1/models/{name}:recommend", "POST", "recommend", recommend),
-    ("/v1/models/{name}/versions/{version:int}:recommend", "POST", "recommend", recommend),
+# (path after /v1/models/<name>[/versions/<n>], method, metrics route, handler)
+MODEL_ROUTES = [
+    (":predict", "POST", "predict", predict),
+    (":recommend", "POST", "recommend", recommend),
+    ("", "GET", "status", model_status),
+    ("/metadata", "GET", "metadata", model_metadata),
+]
+OTHER_ROUTES = [
     ("/v1/features/{table}:upsert", "POST", "upsert", upsert),
-    ("/v1/models/{name}", "GET", "status", model_status),
-    ("/v1/models/{name}/versions/{version:int}", "GET", "status", model_status),
-    ("/v1/models/{name}/metadata", "GET", "metadata", model_metadata),
-    ("/v1/models/{name}/versions/{version:int}/metadata", "GET", "metadata", model_metadata),
     ("/healthz", "GET", "healthz", healthz),
     ("/readyz", "GET", "readyz", readyz),
     ("/metrics", "GET", "metrics", metrics),
 ]
+ROUTES = [(f"/v1/models/{{name}}{version}{suffix}", method, route, handler)
+          for suffix, method, route, handler in MODEL_ROUTES
+          for version in ("", "/versions/{version:int}")] + OTHER_ROUTES
 
 
 def build_app(service: Service) -> Starlette:
