@@ -11,7 +11,6 @@ import argparse
 
 from easy_rec import cli
 
-
 # (option, default, help) of the plain options; NUMBER_OPTIONS are ServeOptions fields
 TEXT_OPTIONS = [
     ("namespace", "easy_rec", "feature store key prefix"),

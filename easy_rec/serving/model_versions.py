@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from easy_rec.config.loader import load_pipeline_config
 from easy_rec.export.exporter import list_exports
-from easy_rec.serving.signature import SIGNATURE_KEY, ServingSignature, load_saved_model
+from easy_rec.serving.signature import ServingSignature, load_saved_model
 from easy_rec.serving.warmup import warm_up
 from easy_rec.utils.pipeline_files import saved_model_config_path
 
@@ -104,7 +104,7 @@ class ModelVersions:
         for number in sorted(n for n in wanted if n not in current and n not in self.failed):
             try:
                 updated[number] = load_version(number, on_disk[number])
-            except Exception as error:  # noqa: BLE001 - any failure keeps the version out
+            except Exception as error:  # any failure keeps the version out
                 self.failed[number] = f"{type(error).__name__}: {error}"
                 logger.error("version %d (%s) failed to load, not served: %s", number,
                              on_disk[number], self.failed[number])
@@ -126,7 +126,7 @@ class ModelVersions:
         while not self._stop.wait(self.poll_secs):
             try:
                 self.refresh()
-            except Exception:  # noqa: BLE001 - the watcher must outlive a bad poll
+            except Exception:  # the watcher must outlive a bad poll
                 logger.exception("looking for new versions under %s failed", self.base_path)
 
     def stop(self) -> None:
@@ -144,7 +144,3 @@ class ModelVersions:
                 for n, state, code, message in sorted(entries, reverse=True)
                 if number is None or n == number]
 
-
-def default_signature(version: ModelVersion) -> ServingSignature:
-    """The version's `serving_default` signature."""
-    return version.signatures[SIGNATURE_KEY]
