@@ -210,12 +210,11 @@ ROUTES = [(f"/v1/models/{{name}}{version}{suffix}", method, route, handler)
 
 
 def build_app(service: Service) -> Starlette:
-    """The app: loads the model's versions at start-up (the watcher then runs in the
-    background) and stops the watcher and the thread pool at shutdown, after uvicorn has
-    drained the requests in flight."""
+    """The app: starts the watcher that loads the model's versions at start-up, and stops it
+    and the thread pool at shutdown, after uvicorn has drained the requests in flight."""
     @asynccontextmanager
     async def lifespan(app: Starlette):
-        await asyncio.to_thread(service.models.start)
+        service.models.start()
         yield
         await asyncio.to_thread(service.models.stop)
         service.executor.shutdown(wait=True)

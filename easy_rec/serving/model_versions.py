@@ -70,7 +70,7 @@ class ModelVersions:
         self.keep = max(int(keep), 1)
         self.poll_secs = poll_secs
         self._versions: dict[int, ModelVersion] = {}  # replaced whole, never changed in place
-        self.failed: dict[int, str] = {}
+        self.failed: dict[int, str] = {}  # version -> why it failed to load (replaced whole)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -98,16 +98,18 @@ class ModelVersions:
         """Loads the newest `keep` versions on disk that are not loaded yet, drops the others,
         then swaps the new set in."""
         on_disk = self._on_disk()
+        failed = {n: message for n, message in self.failed.items() if n in on_disk}
         wanted = sorted(on_disk, reverse=True)[:self.keep]
         current = self._versions
         updated = {n: v for n, v in current.items() if n in wanted}
-        for number in sorted(n for n in wanted if n not in current and n not in self.failed):
+        for number in sorted(n for n in wanted if n not in current and n not in failed):
             try:
                 updated[number] = load_version(number, on_disk[number])
             except Exception as error:  # any failure keeps the version out
-                self.failed[number] = f"{type(error).__name__}: {error}"
+                failed[number] = f"{type(error).__name__}: {error}"
                 logger.error("version %d (%s) failed to load, not served: %s", number,
-                             on_disk[number], self.failed[number])
+                             on_disk[number], failed[number])
+        self.failed = failed  # replaced whole, as the versions are
         if not updated and current:  # every folder gone: keep serving what is loaded
             return
         if set(updated) != set(current):
@@ -116,18 +118,20 @@ class ModelVersions:
                         sorted(updated), max(updated) if updated else -1)
 
     def start(self) -> None:
-        """Loads the current versions, then (for a folder of versions) starts the watcher."""
-        self.refresh()
-        if not is_saved_model(self.base_path):
-            self._thread = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
-            self._thread.start()
+        """Starts the watcher thread: it loads the current versions, then (for a folder of
+        versions) looks for new ones every poll_secs. The service answers meanwhile (/readyz:
+        503 until a version is loaded)."""
+        self._thread = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
+        self._thread.start()
 
     def _watch(self) -> None:
-        while not self._stop.wait(self.poll_secs):
+        while True:
             try:
                 self.refresh()
             except Exception:  # the watcher must outlive a bad poll
-                logger.exception("looking for new versions under %s failed", self.base_path)
+                logger.exception("looking for versions under %s failed", self.base_path)
+            if is_saved_model(self.base_path) or self._stop.wait(self.poll_secs):
+                return
 
     def stop(self) -> None:
         """Stops the watcher (waits for a load in progress)."""
