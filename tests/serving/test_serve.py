@@ -370,6 +370,23 @@ def read_all(connection: socket.socket) -> bytes:
     return b"".join(parts)
 
 
+def test_a_version_that_fails_to_load_is_reported_not_served(server, export):
+    broken = os.path.join(server.versions_dir, ".tmp-3")
+    shutil.copytree(export, broken)
+    with open(os.path.join(broken, "saved_model.pb"), "wb") as f:
+        f.write(b"not a SavedModel")
+    os.rename(broken, os.path.join(server.versions_dir, "3"))
+    deadline, status = time.monotonic() + 30, []
+    while time.monotonic() < deadline and not any(e["version"] == "3" for e in status):
+        status = httpx.get(server.base_url + "/v1/models/model").json()["model_version_status"]
+        time.sleep(0.1)
+    assert status[0]["version"] == "3" and status[0]["state"] == "END"
+    assert status[0]["status"]["error_message"]
+    response = post(server, "/v1/models/model:predict",
+                    {"instances": [dict.fromkeys(INPUTS, "1")]})
+    assert response.status_code == 200 and response.headers["X-Model-Version"] == "1"
+
+
 def test_sigterm_drains_the_request_in_flight(server):
     body = json.dumps({"instances": [dict.fromkeys(INPUTS, "1")]}).encode()
     with socket.create_connection(("127.0.0.1", server.port)) as client:
