@@ -19,6 +19,7 @@ ENTRY_POINTS = [
     ("easy_rec.eval", [], "python -m easy_rec.eval"),
     ("easy_rec.export", [], "python -m easy_rec.export"),
     ("easy_rec.predict", [], "python -m easy_rec.predict"),
+    ("easy_rec.serve", [], "python -m easy_rec.serve"),
     ("easy_rec.hpo", [], "python -m easy_rec.hpo"),
     ("easy_rec.hpo", ["report"], "python -m easy_rec.hpo report"),
     ("easy_rec.tools.create_config_from_excel", [],

@@ -28,14 +28,23 @@ class OutputSpec:
     example_shape: tuple[int | None, ...]
 
 
+def load_saved_model(saved_model_dir: str) -> object:
+    """The SavedModel in `saved_model_dir` (tf.saved_model.load); PredictError when the folder
+    holds none."""
+    if not os.path.exists(os.path.join(saved_model_dir, "saved_model.pb")):
+        raise PredictError(f"{saved_model_dir}: no saved_model.pb (not a SavedModel folder)")
+    return tf.saved_model.load(saved_model_dir)
+
+
 class ServingSignature:
     """Loads a signature (default `serving_default`) from a SavedModel and calls it on numpy
     inputs."""
 
-    def __init__(self, saved_model_dir: str, signature_key: str = SIGNATURE_KEY):
-        if not os.path.exists(os.path.join(saved_model_dir, "saved_model.pb")):
-            raise PredictError(f"{saved_model_dir}: no saved_model.pb (not a SavedModel folder)")
-        self._loaded = tf.saved_model.load(saved_model_dir)
+    def __init__(self, saved_model_dir: str, signature_key: str = SIGNATURE_KEY,
+                 loaded: object | None = None):
+        """`loaded`: the SavedModel already loaded from `saved_model_dir` (to share one load
+        among its signatures); else it is loaded here."""
+        self._loaded = load_saved_model(saved_model_dir) if loaded is None else loaded
         if signature_key not in self._loaded.signatures:
             raise PredictError(f"{saved_model_dir}: the SavedModel has no {signature_key!r} "
                                f"signature (has {sorted(self._loaded.signatures)})")
@@ -47,6 +56,12 @@ class ServingSignature:
                        in multi_value_separators(saved_model_dir).items() if name in specs}
         self.input_dtypes: dict[str, tf.DType] = {
             name: tf.string if name in self._lists else specs[name].dtype for name in specs}
+        # the batch size an input requires (1 for the user side of a 1 x N signature), or None
+        self.input_batch: dict[str, int | None] = {
+            name: specs[name].shape.as_list()[0] if specs[name].shape.rank else None
+            for name in specs}
+        self.list_separators: dict[str, str] = {
+            name: column.separator for name, column in self._lists.items()}
         self.outputs: dict[str, OutputSpec] = {
             name: OutputSpec(name, spec.dtype, tuple(spec.shape.as_list()[1:]))
             for name, spec in self._fn.structured_outputs.items()

@@ -1,0 +1,72 @@
+"""The REST codec's conversions and response forms, and the recommend path's feature store
+errors, in process (no server, no model)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from redis_server import free_port
+
+from easy_rec.serving.item_cache import ItemCache
+from easy_rec.serving.metrics import ServeMetrics
+from easy_rec.serving.recommend import FeatureTables, Recommender, RecommendRequest
+from easy_rec.serving.rest_codec import RequestError, encode_predict, to_array
+from easy_rec.store.feature_store import FeatureStore
+from easy_rec.store.redis_client import connect
+
+
+def where(index: int) -> str:
+    return f"inputs.x[{index}]"
+
+
+def test_json_values_become_the_column_dtype():
+    assert to_array(["17", 18, None, " 19 "], tf.int64, "5", None, where).tolist() == [17, 18, 5, 19]
+    assert to_array([True, "false", 1], tf.bool, "false", None, where).tolist() == [True, False, True]
+    assert to_array([{"b64": "/w=="}, "a", ["x", "y"]], tf.string, "", "|", where).tolist() == [
+        b"\xff", b"a", b"x|y"]
+    np.testing.assert_allclose(to_array(["1.5", 2], tf.float32, "0", None, where), [1.5, 2.0])
+
+
+@pytest.mark.parametrize("values, dtype, message", [
+    (["1", "x"], tf.int64, "inputs.x[1]: 'x' is not a valid int64"),
+    ([1.5], tf.int32, "inputs.x[0]: 1.5 is not a valid int32"),
+    ([float("nan")], tf.float32, "inputs.x[0]: not a finite number"),
+    ([{"code": "1"}], tf.string, "inputs.x[0]: an object"),
+    ([[1, 2]], tf.int64, "inputs.x[0]: a list where a single value is expected"),
+])
+def test_values_a_column_cannot_take_are_400_naming_the_field(values, dtype, message):
+    with pytest.raises(RequestError) as error:
+        to_array(values, dtype, "0" if dtype != tf.string else "", None, where)
+    assert error.value.status == 400 and error.value.message.startswith(message)
+
+
+def test_responses_mirror_the_request_form():
+    outputs = {"probs": np.array([0.25, 0.5], np.float32), "ids": np.array([b"a", b"\xff"], object)}
+    assert encode_predict(outputs, row_format=True) == {"predictions": [
+        {"probs": 0.25, "ids": "a"}, {"probs": 0.5, "ids": {"b64": "/w=="}}]}
+    assert encode_predict({"probs": outputs["probs"]}, row_format=True) == {
+        "predictions": [0.25, 0.5]}
+    assert encode_predict(outputs, row_format=False) == {
+        "outputs": {"probs": [0.25, 0.5], "ids": ["a", {"b64": "/w=="}]}}
+
+
+def test_an_unreachable_store_is_503_without_the_password():
+    url = f"redis://:s3cret@127.0.0.1:{free_port()}/0"
+    recommender = Recommender(FeatureStore(connect(url, timeout_secs=1, retries=0)), url,
+                              FeatureTables(), ItemCache(10, 60), ServeMetrics())
+    with pytest.raises(RequestError) as error:
+        recommender.fetch(RecommendRequest(1, [2]))
+    assert error.value.status == 503 and "unavailable" in error.value.message
+    assert "s3cret" not in error.value.message and ":***@127.0.0.1" in error.value.message
+
+
+def test_item_cache_is_bounded_and_expires():
+    cache = ItemCache(2, 60)
+    cache.put_many({"a": {"x": 1}, "b": {"x": 2}})
+    cache.get_many(["a"])
+    cache.put_many({"c": {"x": 3}})  # b is the least recently used
+    assert sorted(cache.get_many(["a", "b", "c"])) == ["a", "c"]
+    expired = ItemCache(2, 1e-9)
+    expired.put_many({"a": {"x": 1}})
+    assert expired.get_many(["a"]) == {}
+    assert not ItemCache(0, 60).enabled and not ItemCache(10, 0).enabled
