@@ -5,16 +5,16 @@ from __future__ import annotations
 import os
 
 from easy_rec.config.context import CheckContext
+from easy_rec.config.features import feature_name
 from easy_rec.config.resources import (
     asset_file_name,
     config_file_candidates,
     resolve_config_file,
 )
-from easy_rec.config.features import feature_name
 from easy_rec.export.multi_value import list_columns
+from easy_rec.export.policy import EXPORTER_TYPES, best_metric
 from easy_rec.export.user_items import SIGNATURE
 from easy_rec.models.registry import get_model_class, registered_models
-from easy_rec.export.policy import EXPORTER_TYPES, best_metric
 from easy_rec.utils.pipeline_files import SAVED_MODEL_CONFIG
 
 

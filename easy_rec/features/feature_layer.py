@@ -41,6 +41,17 @@ class SequenceGroup:
     sequence: tf.Tensor
     mask: tf.Tensor
     length: tf.Tensor
+    #: in a one user × N items call with user-side histories: (sequence, mask) at batch 1, N
+    history_once: tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None = None
+
+    def history_per_user(self, function: Callable[[tf.Tensor, tf.Tensor], Any]) -> Any:
+        """`function(sequence, mask)` for a sub-network reading the history only (e.g. an
+        interest extractor): once on the batch-1 history and broadcast to the N rows when the
+        history is user-side (FeatureLayerOutput.per_user), else on this group's rows."""
+        if self.history_once is None:
+            return function(self.sequence, self.mask)
+        sequence, mask, batch_size = self.history_once
+        return broadcast(function(sequence, mask), batch_size)
 
 
 @dataclass
@@ -452,6 +463,10 @@ class FeatureLayer(tf.Module):
         else:
             query = tf.zeros([tf.shape(sequence)[0], 0])
         length = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        once = None
+        if isinstance(spread, Broadcaster) and set(hists) <= spread.side.features:
+            once = (tf.concat([self._sequence(h, values)[0] for h in hists], axis=-1),
+                    self._sequence(hists[0], values)[1], spread.side.batch_size)
         if summary is not None:
             for name in keys:
                 tf.summary.histogram(f"sequence_feature/{summary}/{name}", values.deep[name])
@@ -459,7 +474,8 @@ class FeatureLayer(tf.Module):
                 tf.summary.histogram(f"sequence_feature/{summary}/{name}",
                                      values.sequences[name][0])
             tf.summary.histogram(f"sequence_feature/{summary}/length", length)
-        return SequenceGroup(query=query, sequence=sequence, mask=mask, length=length)
+        return SequenceGroup(query=query, sequence=sequence, mask=mask, length=length,
+                             history_once=once)
 
     def _sequence_group(self, group: str, values: _Values,
                         spread: Callable[[str, str, Any], Any]) -> SequenceGroup:
