@@ -243,6 +243,8 @@ class Trainer:
                           secs=self.config.export_config.export_every_n_secs)
         saves.mark(step)
         exports.mark(step)
+        if self.pusher is not None:
+            self.pusher.cadence.mark(step)
         evals = Throttle(self.config.eval_config.eval_interval_secs)
         log_every = max(int(tc.log_step_count_steps), 1)
         throughput = Throughput()
