@@ -25,8 +25,8 @@ from easy_rec.models.builder import build_model, model_column_plan
 from easy_rec.protos import pipeline_pb2, train_pb2
 from easy_rec.training.cadence import Cadence, Throttle
 from easy_rec.training.drift_guard import DriftGuard, DriftStopError
-from easy_rec.training.embedding_push import EmbeddingPusher
 from easy_rec.training.early_stop import EarlyStop
+from easy_rec.training.embedding_push import EmbeddingPusher
 from easy_rec.training.evaluation.evaluator import Evaluator
 from easy_rec.training.optimization.freeze import trainable_after_freeze
 from easy_rec.training.optimization.moving_average import (
