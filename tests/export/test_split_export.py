@@ -183,3 +183,19 @@ def test_export_takes_easyrecs_redis_flags(monkeypatch):
             store.expire_hours) == ("redis://127.0.0.1:6390/0", 8, 512, 30, 2)
     assert os.environ["EASY_REC_REDIS_PASSWORD"] == "pw" and "pw" not in str(config)
     assert StoreRelease("v1", False).write_rows is False
+
+
+@pytest.mark.parametrize("store, message", [
+    ("redis_url: 'http://h:1'", "redis_url 'http://h:1' is not a redis://"),
+    ("min_rows_to_store: 10", "embedding_store needs redis_url"),
+    ("redis_url: 'redis://h:1/0' num_buckets: 0", "num_buckets must be at least 1"),
+])
+def test_embedding_store_config_errors_name_the_field(tmp_path, store, message):
+    from easy_rec.config.errors import ConfigError
+
+    base = open(os.path.join(SAMPLES, "deepfm_on_movielens.config"), encoding="utf-8").read()
+    path = tmp_path / "c.config"
+    path.write_text(base + f"export_config {{ embedding_store {{ {store} }} }}", encoding="utf-8")
+    with pytest.raises(ConfigError, match=message) as error:
+        load_pipeline_config(str(path))
+    assert "c.config:" in str(error.value) and "export_config.embedding_store" in str(error.value)
