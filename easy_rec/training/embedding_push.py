@@ -99,13 +99,13 @@ class EmbeddingPusher(tf.Module):
             return None
         try:
             number = self._push_rows(exports)
+            if number is not None and self._dense_step != step:
+                exports.export(PUSH_KIND, StoreRelease(self.store.current_version(),
+                                                       write_rows=False, push=number))
+                self._dense_step = step
         except StoreUnavailableError as error:
             logger.warning("embedding push failed, retried at the next one: %s", error)
             return None
-        if number is not None and self._dense_step != step:
-            version = self.store.current_version()
-            exports.export(PUSH_KIND, StoreRelease(version, write_rows=False, push=number))
-            self._dense_step = step
         return number
 
     def _push_rows(self, exports: ExportPolicy) -> int | None:
