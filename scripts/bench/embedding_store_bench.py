@@ -5,8 +5,8 @@ On a local redis-server (tests/redis_server.py) unless --redis_url is given:
 - lookups: one table of --rows rows x 16 (default 10M) written as a store version; requests
   of 200 ids drawn Zipf (s = 1.1) over the rows; rows/s and p99 latency of a request for the
   table in-graph (tf.gather on a variable), Redis without cache (one pipelined HMGET round
-  trip) and Redis with a hot-id cache bounded at 1 % of the table's bytes (its hit rate);
-- memory: RSS of a bare TensorFlow process, of one that loaded the whole table as a
+  trip) and Redis with a hot-id cache holding 1 % of the rows (its hit rate);
+- memory: resident memory (after loading) of a bare TensorFlow process, of one that loaded the whole table as a
   SavedModel, and of one that loaded the split SavedModel (no table) and filled its cache;
 - pushes: at 20,000 trained examples/s with 26 ids each (Zipf), the rows touched in one second
   pushed as one delta: rows/s and the delay from the step to the rows being in Redis (push
@@ -39,7 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from easy_rec.store.embedding_store import EmbeddingStore  # noqa: E402
-from easy_rec.store.hot_cache import HotRowCache  # noqa: E402
+from easy_rec.store.hot_cache import ENTRY_OVERHEAD, HotRowCache  # noqa: E402
 from easy_rec.store.redis_client import connect  # noqa: E402
 
 DIM = 16
@@ -49,7 +49,7 @@ CRITEO = os.path.join(REPO, "..", "shared", "data", "criteo-sample")
 CRITEO_BUCKETS = 20_000
 
 RSS_SCRIPT = r"""
-import resource, sys, numpy as np, tensorflow as tf
+import sys, numpy as np, tensorflow as tf
 mode, path = sys.argv[1], sys.argv[2]
 if mode != "bare":
     fn = tf.saved_model.load(path).signatures["serving_default"]
@@ -58,23 +58,36 @@ if mode == "split":
     sys.path.insert(0, sys.argv[3])
     from easy_rec.store.hot_cache import HotRowCache
     cache = HotRowCache(int(sys.argv[4]), min_count=1)
-    rows = int(sys.argv[4]) // (4 * 16 + 160)
+    rows = int(sys.argv[4]) // (4 * 16 + 160)  # as many rows as the bound holds
     cache.offer("t", np.arange(rows), np.ones([rows, 16], np.float32))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+import gc; gc.collect()
+with open("/proc/self/statm") as f:
+    print(int(f.read().split()[1]) * 4096)
 """
 
 
-def zipf_ids(rng: np.random.Generator, rows: int, count: int) -> np.ndarray:
-    """`count` ids in [0, rows) with Zipf(s) frequencies (rank r has weight r^-s), shuffled
-    ranks so hot ids are spread over the table."""
-    ranks = np.arange(1, rows + 1, dtype=np.float64)
-    weights = ranks ** -ZIPF_S
-    draws = rng.choice(rows, size=count, p=weights / weights.sum())
-    return rng.permutation(rows)[draws].astype(np.int64)
+class ZipfIds:
+    """Ids in [0, rows) with Zipf(s) frequencies (rank r has weight r^-s); ranks are mapped to
+    ids by one fixed random permutation, so hot ids are spread over the table."""
+
+    def __init__(self, rng: np.random.Generator, rows: int):
+        weights = np.arange(1, rows + 1, dtype=np.float64) ** -ZIPF_S
+        self._cdf = np.cumsum(weights / weights.sum())
+        self._ids = rng.permutation(rows).astype(np.int64)
+        self._rng = rng
+
+    def draw(self, count: int) -> np.ndarray:
+        ranks = np.searchsorted(self._cdf, self._rng.random(count))
+        return self._ids[np.minimum(ranks, len(self._ids) - 1)]
 
 
 def percentile_ms(seconds: list[float], q: float) -> float:
     return round(float(np.percentile(np.array(seconds) * 1e3, q)), 3)
+
+
+def cache_bound(rows: int) -> int:
+    """Cache bytes that hold 1 % of the table's rows."""
+    return rows // 100 * (DIM * 4 + ENTRY_OVERHEAD)
 
 
 def timed_requests(requests: list[np.ndarray], call) -> dict:
@@ -96,7 +109,7 @@ def lookups(store: EmbeddingStore, table: np.ndarray, requests: list[np.ndarray]
     in_graph = timed_requests(requests, lambda ids: gather(tf.constant(ids)).numpy())
     info = store.version_info(store.current_version())
     no_cache = timed_requests(requests, lambda ids: store.read_rows(info, {"t": ids}))
-    cache = HotRowCache(table.nbytes // 100)
+    cache = HotRowCache(cache_bound(len(table)))
 
     def cached(ids: np.ndarray) -> None:
         rows, missed = cache.get("t", ids, DIM)
@@ -126,7 +139,7 @@ def memory(table: np.ndarray, work_dir: str) -> dict:
     for name, module in (("whole", whole), ("split", split)):
         path = os.path.join(work_dir, name)
         tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
-    cache_bytes = table.nbytes // 100
+    cache_bytes = cache_bound(len(table))
     for mode in ("bare", "whole", "split"):
         result = subprocess.run([sys.executable, "-c", RSS_SCRIPT, mode,
                                  os.path.join(work_dir, mode), REPO, str(cache_bytes)],
@@ -138,10 +151,10 @@ def memory(table: np.ndarray, work_dir: str) -> dict:
     return out
 
 
-def pushes(store: EmbeddingStore, rows: int, rng: np.random.Generator) -> dict:
+def pushes(store: EmbeddingStore, zipf: ZipfIds, rng: np.random.Generator) -> dict:
     """One second of a 20k examples/s job (26 ids each) pushed as one delta."""
     info = store.version_info(store.current_version())
-    touched = np.unique(zipf_ids(rng, rows, 20_000 * 26))
+    touched = np.unique(zipf.draw(20_000 * 26))
     values = rng.normal(size=[len(touched), DIM]).astype(np.float32)
     start = time.perf_counter()
     store.push(info, {"t": (touched, values)}, threads=4, batch_size=1024)
@@ -246,13 +259,14 @@ def main() -> None:
         store.write_version(store.new_version_name(), {"t": table}, "float32", 64,
                             threads=4, batch_size=1024)
         write_seconds = time.perf_counter() - start
-        requests = [zipf_ids(rng, args.rows, REQUEST_IDS) for _ in range(args.requests)]
+        zipf = ZipfIds(rng, args.rows)
+        requests = [zipf.draw(REQUEST_IDS) for _ in range(args.requests)]
         with tempfile.TemporaryDirectory() as work_dir:
             result = {"rows": args.rows, "dim": DIM, "requests": args.requests,
                       "ids_per_request": REQUEST_IDS, "zipf_s": ZIPF_S,
                       "version_write_rows_per_sec": round(args.rows / write_seconds, 1),
                       **lookups(store, table, requests), **memory(table, work_dir),
-                      **pushes(store, args.rows, rng)}
+                      **pushes(store, zipf, rng)}
             if not args.skip_auc:
                 result["float16"] = float16_auc(url, work_dir)
         result["bench_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
