@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--list_separator", default=None,
                         help="joins the values of multi-dimensional outputs in a CSV cell "
                              "(default ',', or ';' when the separator is ',')")
+    parser.add_argument("--redis_url", default=None,
+                        help="embedding store of a split export (default: the URL in its "
+                        "config; password from the URL or $EASY_REC_REDIS_PASSWORD)")
     add_table_arguments(parser, "rows read, predicted and written at a time (bounds memory)")
     return parser
 
@@ -42,7 +45,8 @@ def main() -> int:
     options = options_from_arguments(
         args, reserved_cols=split_names(args.reserved_cols),
         output_cols=split_names(args.output_cols) or None, output_format=args.output_format,
-        list_separator=decode_separator(args.list_separator) if args.list_separator else None)
+        list_separator=decode_separator(args.list_separator) if args.list_separator else None,
+        redis_url=args.redis_url)
     print(json.dumps(batch_predict(options).as_dict(), sort_keys=True))
     return 0
 

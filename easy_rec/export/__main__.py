@@ -2,6 +2,9 @@
 
 Without --pipeline_config, --model_dir names a trained model_dir and its pipeline.config
 (the config as run, which training writes there) is used, as EasyRec's export does.
+
+EasyRec's --redis_* flags make it a split export (docs/embedding_store.md): they override
+export_config.embedding_store (--redis_url alone switches it on).
 """
 from __future__ import annotations
 
@@ -23,7 +26,44 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the SavedModel goes to <export_dir>/<timestamp>/")
     parser.add_argument("--checkpoint_path", default=None,
                         help="checkpoint prefix or directory (default: latest in model_dir)")
+    store = parser.add_argument_group("embedding store (EasyRec's export flags; they override "
+                                      "export_config.embedding_store)")
+    store.add_argument("--redis_url", default=None, help="redis://host:port/db to store the "
+                       "big embedding tables in (a host:port is taken as redis://host:port/0)")
+    store.add_argument("--redis_passwd", default=None, help="Redis password (else from the URL "
+                       "or $EASY_REC_REDIS_PASSWORD)")
+    store.add_argument("--redis_threads", type=int, default=0, help="writer threads (0: config)")
+    store.add_argument("--redis_batch_size", type=int, default=0,
+                       help="rows per pipelined write (0: config)")
+    store.add_argument("--redis_timeout", type=int, default=0,
+                       help="socket timeout in seconds (0: config)")
+    store.add_argument("--redis_expire", type=int, default=0,
+                       help="hours a replaced version stays readable (0: config)")
+    store.add_argument("--redis_embedding_version", default="",
+                       help="version name (default: the time in seconds)")
+    store.add_argument("--redis_write_kv", type=int, default=1, choices=(0, 1),
+                       help="0: write no rows; --redis_embedding_version names a version "
+                       "already in Redis")
     return parser
+
+
+def apply_store_flags(args: argparse.Namespace, config) -> None:
+    """Copies the --redis_* flags given into export_config.embedding_store; the password goes
+    to the environment (never into the config, which the export carries)."""
+    from easy_rec.store.redis_client import PASSWORD_ENV
+
+    store = config.export_config.embedding_store
+    if args.redis_url:
+        store.redis_url = args.redis_url if "://" in args.redis_url else f"redis://{args.redis_url}/0"
+    for flag, field in (("redis_threads", "threads"), ("redis_batch_size", "batch_size"),
+                        ("redis_timeout", "timeout_secs"), ("redis_expire", "expire_hours")):
+        if getattr(args, flag) > 0:
+            setattr(store, field, getattr(args, flag))
+    if args.redis_passwd:
+        os.environ[PASSWORD_ENV] = args.redis_passwd
+    if args.redis_write_kv == 0 and not args.redis_embedding_version:
+        raise ConfigError("--redis_write_kv 0 needs --redis_embedding_version (the version "
+                          "already in Redis)", path="<command line>")
 
 
 def config_of_model_dir(args: argparse.Namespace) -> None:
@@ -46,7 +86,9 @@ def main() -> int:
     args = cli.parse_args(build_parser())
     config_of_model_dir(args)
     config = cli.load_config(args).config
+    apply_store_flags(args, config)
     from easy_rec.export.exporter import export_saved_model
+    from easy_rec.export.split import StoreRelease
     from easy_rec.training.restore import load_trained_model
     from easy_rec.utils.writable import require_writable_dir
 
@@ -54,7 +96,9 @@ def main() -> int:
     require_writable_dir(args.export_dir, "--export_dir")
     base_dir = os.path.dirname(os.path.abspath(args.pipeline_config))
     model, step, _ = load_trained_model(config, args.checkpoint_path, base_dir)
-    print(export_saved_model(model, config, args.export_dir, step, base_dir=base_dir))
+    release = StoreRelease(args.redis_embedding_version or None, bool(args.redis_write_kv))
+    print(export_saved_model(model, config, args.export_dir, step, base_dir=base_dir,
+                             release=release))
     return 0
 
 

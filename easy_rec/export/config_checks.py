@@ -3,6 +3,7 @@ evaluation reports, and user features of a model that can score one user × N it
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 from easy_rec.config.context import CheckContext
 from easy_rec.config.features import feature_name
@@ -15,6 +16,7 @@ from easy_rec.export.multi_value import list_columns
 from easy_rec.export.policy import EXPORTER_TYPES, best_metric
 from easy_rec.export.user_items import SIGNATURE
 from easy_rec.models.registry import get_model_class, registered_models
+from easy_rec.store.redis_client import redacted
 from easy_rec.utils.pipeline_files import SAVED_MODEL_CONFIG
 
 
@@ -25,6 +27,7 @@ def check_export_config(ctx: CheckContext) -> None:
     check_asset_names(ctx)
     check_multi_value_fields(ctx)
     check_user_features(ctx)
+    check_embedding_store(ctx)
     if export.exporter_type not in EXPORTER_TYPES:
         ctx.fail("export_config.exporter_type", f"exporter_type {export.exporter_type!r} "
                  f"is not one of {', '.join(EXPORTER_TYPES)}")
@@ -46,6 +49,23 @@ def check_asset_names(ctx: CheckContext) -> None:
             ctx.fail(f"export_config.asset_files[{i}]", f"asset file {entry!r} would be "
                      f"assets/{name} in the export, which is already {taken.get(name, 'a folder')}")
         taken[name] = repr(entry)
+
+
+def check_embedding_store(ctx: CheckContext) -> None:
+    """embedding_store: a redis:// URL (needed by every other field), at least one bucket,
+    thread and row per batch."""
+    export = ctx.config.export_config
+    if not export.HasField("embedding_store"):
+        return
+    store, where = export.embedding_store, "export_config.embedding_store"
+    if not store.redis_url:
+        ctx.fail(f"{where}.redis_url", "embedding_store needs redis_url (redis://host:port/db)")
+    elif urlsplit(store.redis_url).scheme not in ("redis", "rediss", "unix"):
+        ctx.fail(f"{where}.redis_url", f"redis_url {redacted(store.redis_url)!r} is not a "
+                 "redis://, rediss:// or unix:// URL")
+    for field in ("num_buckets", "threads", "batch_size"):
+        if getattr(store, field) < 1:
+            ctx.fail(f"{where}.{field}", f"{field} must be at least 1")
 
 
 def check_multi_value_fields(ctx: CheckContext) -> None:

@@ -20,6 +20,7 @@ import tensorflow as tf
 from easy_rec.config.resources import asset_file_name, resolve_config_file
 from easy_rec.export.info import write_export_info
 from easy_rec.export.multi_value import multi_value_columns, to_ragged
+from easy_rec.export.split import StoreRelease, save_split, store_settings
 from easy_rec.export.user_items import (
     SIGNATURE,
     split_columns,
@@ -114,8 +115,12 @@ def copy_asset_files(export_config: pipeline_pb2.ExportConfig, saved_model_dir: 
 
 
 def export_saved_model(model: RankModel, config: pipeline_pb2.EasyRecConfig, export_root: str,
-                       global_step: int, keep: int = 0, base_dir: str | None = None) -> str:
+                       global_step: int, keep: int = 0, base_dir: str | None = None,
+                       release: StoreRelease | None = None) -> str:
     """Writes `<export_root>/<timestamp>/` atomically (temp dir, then rename); returns its path.
+
+    With export_config.embedding_store the export is split (split.py): the big tables go to
+    Redis as `release` says (default: a new version), the rest to the SavedModel.
 
     The export records `global_step` and its multi-value inputs (info.py), `config` (SAVED_MODEL_CONFIG) and the
     asset_files of its export_config (relative ones also looked up in `base_dir`). Temp dirs
@@ -124,15 +129,22 @@ def export_saved_model(model: RankModel, config: pipeline_pb2.EasyRecConfig, exp
     """
     os.makedirs(export_root, exist_ok=True)
     remove_dead_temps(export_root)
-    module = ServingModule(model, serving_specs(model, config),
-                           config.export_config.export_features, user_features(config))
+    specs = serving_specs(model, config)
     stamp = int(time.time())
     while os.path.exists(os.path.join(export_root, str(stamp))):
         stamp += 1
     final = os.path.join(export_root, str(stamp))
     tmp = os.path.join(export_root, f".tmp-{stamp}-{writer_tag()}")
     try:
-        tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve, **module.extra})
+        split = store_settings(config) is not None
+        if split and user_features(config):
+            logger.warning("export_config.embedding_store: a split export has no %s "
+                           "signature; the user_features declaration is not used", SIGNATURE)
+        if not (split and save_split(model, config, tmp, specs, release or StoreRelease())):
+            module = ServingModule(model, specs, config.export_config.export_features,
+                                   user_features(config))
+            tf.saved_model.save(module, tmp,
+                                signatures={"serving_default": module.serve, **module.extra})
         multi_value = multi_value_columns(config, model.serving_input_names)
         write_export_info(tmp, global_step, {name: column.separator
                                              for name, column in multi_value.items()})

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 
 from easy_rec.export.exporter import export_saved_model, list_exports
 from easy_rec.export.info import exported_step
+from easy_rec.export.split import StoreRelease
 from easy_rec.metrics.evaluator import is_result_key, metric_result_keys
 from easy_rec.models.base import RankModel
 from easy_rec.protos import export_pb2, pipeline_pb2
@@ -96,9 +97,10 @@ class ExportPolicy:
                 kind == "final" and final):
             self.export(kind)
 
-    def export(self, kind: str) -> str | None:
+    def export(self, kind: str, release: StoreRelease | None = None) -> str | None:
         """Writes a `kind` export; its path (the newest one's when it was made from this global
-        step already), or None when the gate held it back."""
+        step already), or None when the gate held it back. `release`: how a split export uses
+        the embedding store (split.py; default: it writes a new version)."""
         if self._gate is not None and not self._gate(kind):
             return None
         root, step = os.path.join(self._root, kind), self._step()
@@ -110,7 +112,7 @@ class ExportPolicy:
             return path
         keep = 0 if kind == "final" else self._config.exports_to_keep
         return export_saved_model(self._model, self._pipeline_config, root, step, keep=keep,
-                                  base_dir=self._base_dir)
+                                  base_dir=self._base_dir, release=release)
 
     def _improved(self, results: Mapping[str, float]) -> bool:
         """Whether results beat the best best_exporter_metric so far (then the new best)."""

@@ -9,10 +9,16 @@ RecSys 2016). A multi-valued feature with ids i_1..i_n and weights w_1..w_n comb
 
 Shapes: lookup [batch] -> [batch, dim]; lookup_multi ragged [batch, None] -> [batch, dim];
 lookup_sequence ragged [batch, None] -> ([batch, max_len, dim], mask [batch, max_len]).
+
+Every row a table hands out comes through `EmbeddingTable.rows`; inside `row_sources(...)` a
+table's rows come from the function given for it instead of its variable (the split export,
+easy_rec/export/split.py, records the ids there and later feeds rows fetched from Redis).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import tensorflow as tf
 
@@ -22,6 +28,21 @@ from easy_rec.layers.registry import register_layer
 COMBINERS = ("sum", "mean", "sqrtn")
 INITIALIZERS = ("truncated_normal", "random_normal", "glorot_normal", "constant")
 Initializer = Callable[[list[int]], tf.Tensor]
+#: ids (any shape) -> their rows (the ids' shape + [dim])
+RowSource = Callable[[tf.Tensor], tf.Tensor]
+_ROW_SOURCES: contextvars.ContextVar[dict[int, RowSource] | None] = contextvars.ContextVar(
+    "row_sources", default=None)
+
+
+@contextlib.contextmanager
+def row_sources(sources: Mapping[EmbeddingTable, RowSource]) -> Iterator[None]:
+    """While active (e.g. while a tf.function traces), the named tables take their rows from
+    the given functions and never read their variables."""
+    token = _ROW_SOURCES.set({**(_ROW_SOURCES.get() or {}), **{id(t): s for t, s in sources.items()}})
+    try:
+        yield
+    finally:
+        _ROW_SOURCES.reset(token)
 
 
 #: stddev of the default initializer is DEFAULT_STDDEV_SCALE / sqrt(dim), as EasyRec's
@@ -64,16 +85,22 @@ class EmbeddingTable(Layer):
         with self.name_scope:
             self.weights = tf.Variable(init([self.num_ids, self.dim]), name="weights")
 
+    def rows(self, ids: tf.Tensor) -> tf.Tensor:
+        """The rows of `ids` (any shape -> shape + [dim]): the variable's, or the active
+        row source's (row_sources)."""
+        source = (_ROW_SOURCES.get() or {}).get(id(self))
+        return tf.gather(self.weights, ids) if source is None else source(ids)
+
     def lookup(self, ids: tf.Tensor) -> tf.Tensor:
         """[batch] ids -> [batch, dim]."""
-        return tf.gather(self.weights, ids)
+        return self.rows(ids)
 
     def lookup_multi(self, ids: tf.RaggedTensor, weights: tf.RaggedTensor | None,
                      combiner: str) -> tf.Tensor:
         """Ragged [batch, None] ids (optionally weighted) -> combined [batch, dim]; empty rows -> 0."""
         rows = ids.value_rowids()
         nrows = ids.nrows()
-        vectors = tf.gather(self.weights, ids.flat_values)
+        vectors = self.rows(ids.flat_values)
         w = weights.flat_values if weights is not None else tf.ones_like(ids.flat_values, tf.float32)
         summed = tf.math.unsorted_segment_sum(vectors * w[:, None], rows, nrows)
         if combiner == "sum":
@@ -98,7 +125,7 @@ class EmbeddingTable(Layer):
                                          combiner)
             vectors = tf.RaggedTensor.from_row_splits(elements, ids.row_splits, validate=False)
         else:
-            rows = tf.gather(self.weights, ids.flat_values)
+            rows = self.rows(ids.flat_values)
             if weights is not None:
                 rows *= weights.flat_values[:, None]
             vectors = ids.with_flat_values(rows)

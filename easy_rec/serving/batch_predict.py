@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
+from easy_rec.export.split import read_store_info
 from easy_rec.serving.options import PredictOptions
 from easy_rec.serving.signature import OutputSpec, ServingSignature
 from easy_rec.tables.chunk import MAX_LOGGED_REJECTS, Chunk
@@ -226,6 +227,20 @@ def output_schema(source: CsvSource | ParquetSource, reserved: list[str],
     return pa.schema(fields)
 
 
+def open_signature(options: PredictOptions) -> ServingSignature:
+    """The export's serving_default; for a split export its SplitModelRunner on the embedding
+    store at options.redis_url."""
+    if read_store_info(options.saved_model_dir) is None:
+        return ServingSignature(options.saved_model_dir)
+    if not options.redis_url:
+        raise PredictError(f"{options.saved_model_dir} is a split export: give --redis_url of "
+                           "its embedding store")
+    from easy_rec.serving.split_runner import SplitModelRunner
+    from easy_rec.store.redis_client import connect
+
+    return SplitModelRunner.load(options.saved_model_dir, connect(options.redis_url))
+
+
 def batch_predict(options: PredictOptions) -> PredictSummary:
     """Runs one batch prediction; returns its counts. Raises InputError (PredictError but for
     input paths that name no file, CSV headers that differ and output paths that cannot be
@@ -233,7 +248,7 @@ def batch_predict(options: PredictOptions) -> PredictSummary:
     cannot be read, a row is rejected without ignore_error or every row is rejected."""
     start = time.perf_counter()
     check_output_path(options.output_path)
-    signature = ServingSignature(options.saved_model_dir)
+    signature = open_signature(options)
     rules = column_rules(signature, options.defaults)
     output_names = select_outputs(signature, options.output_cols)
     reserved = list(dict.fromkeys(options.reserved_cols))

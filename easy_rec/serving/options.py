@@ -40,6 +40,8 @@ class PredictOptions:
     defaults: dict[str, str] = field(default_factory=dict)
     ignore_error: bool = False
     progress: bool | None = None
+    #: the embedding store of a split export (docs/embedding_store.md)
+    redis_url: str | None = None
 
 
 def split_names(text: str | None) -> list[str]:
@@ -158,4 +160,5 @@ def options_from_arguments(args: argparse.Namespace,
         config = load_pipeline_config(config_path).config
     if config is not None:
         apply_data_config(options, config.data_config, separator_given=args.separator is not None)
+        options.redis_url = options.redis_url or config.export_config.embedding_store.redis_url
     return options

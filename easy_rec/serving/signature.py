@@ -87,5 +87,9 @@ class ServingSignature:
                    for name, dtype in self.input_dtypes.items()}
         for name, column in self._lists.items():
             tensors[name] = split_joined(tensors[name], column)
-        result = self._fn(**tensors)
+        result = self._run(tensors)
         return {name: result[name].numpy() for name in output_names}
+
+    def _run(self, tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """The signature's outputs for input tensors."""
+        return self._fn(**tensors)

@@ -26,6 +26,7 @@ from easy_rec.protos import pipeline_pb2, train_pb2
 from easy_rec.training.cadence import Cadence, Throttle
 from easy_rec.training.drift_guard import DriftGuard, DriftStopError
 from easy_rec.training.early_stop import EarlyStop
+from easy_rec.training.embedding_push import EmbeddingPusher
 from easy_rec.training.evaluation.evaluator import Evaluator
 from easy_rec.training.optimization.freeze import trainable_after_freeze
 from easy_rec.training.optimization.moving_average import (
@@ -133,6 +134,8 @@ class Trainer:
         self.input = build_train_input(config, plan)
         self.drift_guard = (DriftGuard(config, self.model, plan, self.input.missing_columns)
                             if config.HasField("drift_guard") else None)
+        # export_config.embedding_store pushes: touched rows, marked in the step (not saved)
+        self.pusher = EmbeddingPusher.create(config, self.model)
         self._train_step = tf.function(self._step, input_signature=[self.input.output_signature],
                                        autograph=False)
         extra = {"drift_guard": self.drift_guard} if self.drift_guard else {}
@@ -174,6 +177,8 @@ class Trainer:
             loss = self.model.loss(outputs, batch)
             total = loss + self.model.regularization(outputs)
         grads = tape.gradient(total, variables)
+        if self.pusher is not None:
+            self.pusher.track(grads, variables)
         if self.train_config.gradient_clipping_by_norm > 0:
             grads = clip_by_global_norm(grads, self.train_config.gradient_clipping_by_norm)
         if self.train_config.summary_model_vars:
@@ -239,6 +244,8 @@ class Trainer:
                           secs=self.config.export_config.export_every_n_secs)
         saves.mark(step)
         exports.mark(step)
+        if self.pusher is not None:
+            self.pusher.cadence.mark(step)
         evals = Throttle(self.config.eval_config.eval_interval_secs)
         log_every = max(int(tc.log_step_count_steps), 1)
         throughput = Throughput()
@@ -275,6 +282,9 @@ class Trainer:
                     with self.moving_average.swapped():
                         self.exports.export("latest")
                     exports.mark(step)
+                if self.pusher is not None:
+                    with self.moving_average.swapped():
+                        self.pusher.maybe_push(step, self._may_export, self.exports)
                 stop_reason = self.stop_signals.reason() or self.early_stop.reason()
                 if stop_reason:
                     logger.info("training stops at step %d: %s", step, stop_reason)

@@ -1,0 +1,147 @@
+"""Real-time updates of the Redis embedding store from a training job
+(export_config.embedding_store with push_every_n_steps / push_every_n_secs;
+docs/embedding_store.md).
+
+Inside the train step, each stored table's gradient (IndexedSlices) marks the rows it updates
+in a boolean `touched` variable of the table's size. Every N steps or seconds the trainer
+pushes: the touched rows' current values go into the store's current version as the next
+numbered push, the marks are cleared, and a dense SavedModel is published under
+`<export root>/push/` naming that push (a runner loads it only once the push is committed).
+
+- A push that fails (Redis down) keeps its ids and is retried, together with the rows touched
+  since, at the next push.
+- A drift alarm blocks pushes as it blocks exports; the marks are kept until it clears.
+- The marks are not checkpointed: the first push of every process (so the one after a
+  kill -9 and restart) is a full push of every row, which also overwrites rows pushed after
+  the checkpoint the job resumed from.
+- Without a current version in the store, the first push is a split export (a new version).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from easy_rec.export.policy import ExportPolicy
+from easy_rec.export.split import StoreRelease, check_tables, store_settings, stored_tables
+from easy_rec.models.base import RankModel
+from easy_rec.protos import pipeline_pb2
+from easy_rec.store.embedding_store import EmbeddingStore, StoreUnavailableError
+from easy_rec.store.redis_client import connect
+from easy_rec.training.cadence import Cadence
+
+logger = logging.getLogger(__name__)
+
+#: the export kind (folder under the export root) of the dense models pushes publish
+PUSH_KIND = "push"
+
+
+class EmbeddingPusher(tf.Module):
+    """Touched-row marks of the stored tables and the pushes of their rows."""
+
+    def __init__(self, config: pipeline_pb2.EasyRecConfig, model: RankModel):
+        super().__init__(name="embedding_push")
+        settings = store_settings(config)
+        self._settings = settings
+        self._tables = stored_tables(model, settings.min_rows_to_store)
+        self._names = {t.weights.ref(): n for n, t in self._tables.items()}
+        self.touched = {n: tf.Variable(tf.zeros([t.num_ids], tf.bool), trainable=False,
+                                       name=f"{n}_touched") for n, t in self._tables.items()}
+        self.cadence = Cadence(steps=settings.push_every_n_steps,
+                               secs=settings.push_every_n_secs)
+        self.store = EmbeddingStore(connect(settings.redis_url,
+                                            timeout_secs=settings.timeout_secs),
+                                    settings.model_name)
+        #: ids of pushes that failed, per table, pushed again with the next one
+        self._pending: dict[str, np.ndarray] = {}
+        self._full = True
+        self._dense_step: int | None = None
+        self.pushes: list[int] = []
+
+    @classmethod
+    def create(cls, config: pipeline_pb2.EasyRecConfig, model: RankModel
+               ) -> EmbeddingPusher | None:
+        """The pusher of a job whose embedding store has a push cadence and a table to store;
+        None otherwise."""
+        settings = store_settings(config)
+        if settings is None or not (settings.push_every_n_steps or settings.push_every_n_secs):
+            return None
+        if not stored_tables(model, settings.min_rows_to_store):
+            logger.warning("embedding_store push cadence set, but no table has %d rows or "
+                           "more: nothing to push", settings.min_rows_to_store)
+            return None
+        return cls(config, model)
+
+    def track(self, grads: Sequence[tf.Tensor | tf.IndexedSlices | None],
+              variables: Sequence[tf.Variable]) -> None:
+        """Marks the rows the step's gradients update (called inside the train step)."""
+        for grad, variable in zip(grads, variables):
+            name = self._names.get(variable.ref())
+            if name is None or grad is None:
+                continue
+            if isinstance(grad, tf.IndexedSlices):
+                self.touched[name].scatter_update(tf.IndexedSlices(
+                    tf.ones_like(grad.indices, tf.bool), grad.indices))
+            else:
+                self.touched[name].assign(tf.ones_like(self.touched[name]))
+
+    def maybe_push(self, step: int, gate: Callable[[str], bool], exports: ExportPolicy) -> None:
+        """Pushes when the cadence is due (and the gate lets it)."""
+        if self.cadence.due(step):
+            self.push(step, gate, exports)
+            self.cadence.mark(step)
+
+    def push(self, step: int, gate: Callable[[str], bool], exports: ExportPolicy) -> int | None:
+        """One push (see the module docstring); its number, or None when none was made."""
+        if not gate("embedding push"):
+            return None
+        try:
+            number = self._push_rows(exports)
+            if number is not None and self._dense_step != step:
+                exports.export(PUSH_KIND, StoreRelease(self.store.current_version(),
+                                                       write_rows=False, push=number))
+                self._dense_step = step
+        except StoreUnavailableError as error:
+            logger.warning("embedding push failed, retried at the next one: %s", error)
+            return None
+        return number
+
+    def _push_rows(self, exports: ExportPolicy) -> int | None:
+        version = self.store.current_version()
+        if version is None:
+            exports.export(PUSH_KIND)  # a whole new version; its dense model goes with push 0
+            self._clear(None)
+            self._full = False
+            return None
+        info = self.store.version_info(version)
+        check_tables(info, self._tables)
+        ids = self._ids_to_push()
+        if not self._full and not any(len(i) for i in ids.values()):
+            return None
+        rows = {n: (i, tf.gather(self._tables[n].weights, i).numpy()) for n, i in ids.items()}
+        self._pending = {n: i for n, (i, _) in rows.items()}
+        self._clear(ids)
+        number = self.store.push(info, rows, full=self._full, threads=self._settings.threads,
+                                 batch_size=self._settings.batch_size)
+        self._pending, self._full = {}, False
+        self.pushes.append(number)
+        return number
+
+    def _ids_to_push(self) -> dict[str, np.ndarray]:
+        """Per table: every id for a full push, else the touched and the pending ones."""
+        if self._full:
+            return {n: np.arange(t.num_ids, dtype=np.int64) for n, t in self._tables.items()}
+        return {n: np.union1d(np.flatnonzero(self.touched[n].numpy()),
+                              self._pending.get(n, np.zeros([0], np.int64))).astype(np.int64)
+                for n in self._tables}
+
+    def _clear(self, ids: dict[str, np.ndarray] | None) -> None:
+        """Clears the marks of `ids` (all marks with None)."""
+        for name, touched in self.touched.items():
+            if ids is None:
+                touched.assign(tf.zeros_like(touched))
+            elif len(ids[name]):
+                touched.scatter_update(tf.IndexedSlices(
+                    tf.zeros([len(ids[name])], tf.bool), tf.constant(ids[name])))
