@@ -12,6 +12,7 @@ lookup_sequence ragged [batch, None] -> ([batch, max_len, dim], mask [batch, max
 """
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Sequence
 
 import tensorflow as tf
@@ -48,6 +49,12 @@ def make_initializer(dim: int, kind: str = "", mean: float = 0.0, stddev: float 
     return lambda shape: tf.random.truncated_normal(shape, 0.0, DEFAULT_STDDEV_SCALE / dim ** 0.5)
 
 
+#: True while an EmbeddingTable creates its weights: a variable partitioner (parameter-server
+#: training, easy_rec.distribute) shards these variables and leaves all others whole
+CREATING_TABLE: contextvars.ContextVar[bool] = contextvars.ContextVar("creating_embedding_table",
+                                                                     default=False)
+
+
 @register_layer("EmbeddingTable")
 class EmbeddingTable(Layer):
     """A [num_ids, dim] table; lookups produce IndexedSlices gradients (sparse updates).
@@ -61,19 +68,28 @@ class EmbeddingTable(Layer):
         init = initializer or make_initializer(dim)
         self.num_ids = int(num_ids)
         self.dim = int(dim)
-        with self.name_scope:
-            self.weights = tf.Variable(init([self.num_ids, self.dim]), name="weights")
+        token = CREATING_TABLE.set(True)
+        try:
+            with self.name_scope:
+                self.weights = tf.Variable(init([self.num_ids, self.dim]), name="weights")
+        finally:
+            CREATING_TABLE.reset(token)
 
     def lookup(self, ids: tf.Tensor) -> tf.Tensor:
         """[batch] ids -> [batch, dim]."""
-        return tf.gather(self.weights, ids)
+        return self._rows(ids)
+
+    def _rows(self, ids: tf.Tensor) -> tf.Tensor:
+        """The rows of `ids`: a gather, which embedding_lookup also spreads over the shards of a
+        table sharded across parameter servers (only the looked-up rows travel)."""
+        return tf.nn.embedding_lookup(self.weights, ids)
 
     def lookup_multi(self, ids: tf.RaggedTensor, weights: tf.RaggedTensor | None,
                      combiner: str) -> tf.Tensor:
         """Ragged [batch, None] ids (optionally weighted) -> combined [batch, dim]; empty rows -> 0."""
         rows = ids.value_rowids()
         nrows = ids.nrows()
-        vectors = tf.gather(self.weights, ids.flat_values)
+        vectors = self._rows(ids.flat_values)
         w = weights.flat_values if weights is not None else tf.ones_like(ids.flat_values, tf.float32)
         summed = tf.math.unsorted_segment_sum(vectors * w[:, None], rows, nrows)
         if combiner == "sum":
@@ -98,7 +114,7 @@ class EmbeddingTable(Layer):
                                          combiner)
             vectors = tf.RaggedTensor.from_row_splits(elements, ids.row_splits, validate=False)
         else:
-            rows = tf.gather(self.weights, ids.flat_values)
+            rows = self._rows(ids.flat_values)
             if weights is not None:
                 rows *= weights.flat_values[:, None]
             vectors = ids.with_flat_values(rows)

@@ -7,6 +7,7 @@ continues with exactly the next unseen batch.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from easy_rec.input.line_parser import (
     malformed_rows_reported,
 )
 from easy_rec.input.reader import eval_input_path
+from easy_rec.models.base import RankModel
 from easy_rec.models.builder import build_model, model_column_plan
 from easy_rec.protos import pipeline_pb2, train_pb2
 from easy_rec.training.cadence import Cadence, Throttle
@@ -44,7 +46,12 @@ from easy_rec.training.restore import resolve_checkpoint
 from easy_rec.training.stop_signals import StopSignals
 from easy_rec.training.summaries import gradient_summaries, write_graph
 from easy_rec.training.throughput import Throughput
-from easy_rec.training.train_input import InputStateError, build_train_input
+from easy_rec.training.train_input import (
+    FileTrainInput,
+    InputStateError,
+    KafkaTrainInput,
+    build_train_input,
+)
 from easy_rec.training.warm_start import warm_start
 from easy_rec.training.workdir import prepare_output_dirs, release_model_dir
 
@@ -105,12 +112,62 @@ class Trainer:
         prepare_output_dirs(config)
         configure_threads(self.train_config)
         apply_seed(self.train_config)
+        self._batch_observer = batch_observer
+        self._eval_observer = eval_observer
+        with self._variable_scope():
+            self._build_training_state(config, base_dir)
+        self.stop_signals = StopSignals(self.train_config, config.model_dir)
+        # export_config.enable_early_stop: stop when the metric stops improving
+        self.early_stop = EarlyStop(config.export_config)
+        self._label = config.data_config.label_fields[0]
+        plan = model_column_plan(config, self.model)
+        self.input = self._build_input(config, plan)
+        with self._variable_scope():
+            self.drift_guard = (DriftGuard(config, self.model, plan, self.input.missing_columns)
+                                if config.HasField("drift_guard") else None)
+        self._train_step = tf.function(self._step, input_signature=[self.input.output_signature],
+                                       autograph=False)
+        extra = {"drift_guard": self.drift_guard} if self.drift_guard else {}
+        if self.moving_average:
+            extra[AVERAGES_KEY] = self.moving_average.checkpointed
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, dense_optimizer=self.optimizers.dense_optimizer,
+            embedding_optimizer=self.optimizers.embedding_optimizer, global_step=self.global_step,
+            malformed_rows=self.malformed_rows, **self.input.checkpoint_items(), **extra)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, config.model_dir, max_to_keep=self.train_config.keep_checkpoint_max or None,
+            step_counter=self.global_step)
+        output_model = self._output_model(base_dir)
+        eval_path = eval_input_path(config)
+        self.evaluator = Evaluator(config, output_model, eval_path, plan) if eval_path else None
+        self.exports = ExportPolicy(output_model, config, step=lambda: int(self.global_step),
+                                    gate=self._may_export, base_dir=base_dir)
+        self._summary = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
+        self.train_stats: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ hooks (distribute/)
+    def _variable_scope(self) -> contextlib.AbstractContextManager:
+        """Where the model, optimizer and step variables are created (a strategy's scope)."""
+        return contextlib.nullcontext()
+
+    def _build_input(self, config: pipeline_pb2.EasyRecConfig,
+                     plan) -> FileTrainInput | KafkaTrainInput:
+        """The training input of this process."""
+        return build_train_input(config, plan)
+
+    def _output_model(self, base_dir: str | None) -> RankModel:
+        """The model evaluations and exports read (the trained one)."""
+        del base_dir
+        return self.model
+
+    def _build_training_state(self, config: pipeline_pb2.EasyRecConfig,
+                              base_dir: str | None) -> None:
+        """Model, step counters, optimizers and their slots, moving averages."""
         self.model = build_model(config, base_dir)
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.malformed_rows = tf.Variable(0, dtype=tf.int64, trainable=False, name="malformed_rows")
-        self._batch_observer = batch_observer
-        self._eval_observer = eval_observer
-        tables = {t.weights.ref() for t in self.model.feature_layer.embedding_tables()}
+        tables = {v.ref() for t in self.model.feature_layer.embedding_tables()
+                  for v in getattr(t.weights, "variables", None) or [t.weights]}
         self.optimizers = OptimizerGroup(*build_optimizers(self.train_config),
                                          is_embedding=lambda var: var.ref() in tables)
         # train_config.freeze_gradient: matching variables get no gradient and no slots
@@ -124,32 +181,6 @@ class Trainer:
             if decay is not None:
                 self.moving_average.build(
                     [v for v in self._variables if (v.ref() in tables) == embedding], decay)
-        self.stop_signals = StopSignals(self.train_config, config.model_dir)
-        # export_config.enable_early_stop: stop when the metric stops improving
-        self.early_stop = EarlyStop(config.export_config)
-        self._label = config.data_config.label_fields[0]
-        plan = model_column_plan(config, self.model)
-        self.input = build_train_input(config, plan)
-        self.drift_guard = (DriftGuard(config, self.model, plan, self.input.missing_columns)
-                            if config.HasField("drift_guard") else None)
-        self._train_step = tf.function(self._step, input_signature=[self.input.output_signature],
-                                       autograph=False)
-        extra = {"drift_guard": self.drift_guard} if self.drift_guard else {}
-        if self.moving_average:
-            extra[AVERAGES_KEY] = self.moving_average.checkpointed
-        self.checkpoint = tf.train.Checkpoint(
-            model=self.model, dense_optimizer=self.optimizers.dense_optimizer,
-            embedding_optimizer=self.optimizers.embedding_optimizer, global_step=self.global_step,
-            malformed_rows=self.malformed_rows, **self.input.checkpoint_items(), **extra)
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, config.model_dir, max_to_keep=self.train_config.keep_checkpoint_max or None,
-            step_counter=self.global_step)
-        eval_path = eval_input_path(config)
-        self.evaluator = Evaluator(config, self.model, eval_path, plan) if eval_path else None
-        self.exports = ExportPolicy(self.model, config, step=lambda: int(self.global_step),
-                                    gate=self._may_export, base_dir=base_dir)
-        self._summary = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
-        self.train_stats: dict[str, float] = {}
 
     # ------------------------------------------------------------------ the step
     def _step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:

@@ -123,7 +123,9 @@ class Optimizer(tf.Module):
 
     def _create_slots(self, var: tf.Variable, key: str) -> Slots:
         slots = {}
-        with tf.device(var.device):
+        # on var's device; under a distribution strategy also where it puts var (a shard of a
+        # table on its parameter server, a mirrored variable on every replica)
+        with tf.device(var.device), tf.distribute.get_strategy().extended.colocate_vars_with(var):
             for slot_name, value in self._slot_initial_values().items():
                 initial = tf.fill(var.shape, tf.constant(value, dtype=var.dtype))
                 slots[slot_name] = tf.Variable(initial, trainable=False, name=f"{key}/{slot_name}")
