@@ -42,6 +42,11 @@ def check_train_distribute(ctx: CheckContext) -> None:
                      "read through Python (pyarrow), which parameter-server workers (TensorFlow "
                      "servers driven by the chief) cannot run; convert the data to CSV or "
                      "TFRecord (scripts/csv_to_tfrecord.py), or use MultiWorkerMirroredStrategy")
+    if mode == Mode.MULTI_WORKER and not train.num_steps:
+        ctx.fail("train_config.num_steps", "MultiWorkerMirroredStrategy needs num_steps: the "
+                 "tasks step together, and shares of a finite input (num_epochs) may differ "
+                 "by a batch, which would leave one task waiting for the others forever",
+                 line_field="train_config")
     if mode != Mode.PS and ctx.config.data_config.chief_redundant:
         ctx.fail("data_config.chief_redundant", "chief_redundant (the chief trains no batch "
                  "after the first) only means something with parameter servers, where the "

@@ -25,15 +25,13 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from easy_rec.distribute.cluster import allow_worker_restarts, cluster_spec, mark_done
+from easy_rec.distribute.local_copy import LocalCopyMixin
 from easy_rec.distribute.per_worker_input import PerWorkerInput
 from easy_rec.distribute.tf_config import ClusterInfo
 from easy_rec.input.column_plan import ColumnPlan
 from easy_rec.layers.embedding import CREATING_TABLE
-from easy_rec.models.base import RankModel
-from easy_rec.models.builder import build_model
 from easy_rec.protos import pipeline_pb2
 from easy_rec.training.cadence import Cadence, Throttle
-from easy_rec.training.restore import read_model_weights
 from easy_rec.training.throughput import Throughput
 from easy_rec.training.trainer import Trainer
 from easy_rec.training.workdir import release_model_dir
@@ -68,7 +66,7 @@ def ps_strategy(cluster: ClusterInfo) -> tuple[tf.distribute.experimental.Parame
     return strategy, tf.distribute.experimental.coordinator.ClusterCoordinator(strategy)
 
 
-class PSTrainer(Trainer):
+class PSTrainer(LocalCopyMixin, Trainer):
     """Trainer of the chief of a parameter-server job (see the module docstring)."""
 
     def __init__(self, config: pipeline_pb2.EasyRecConfig, cluster: ClusterInfo,
@@ -78,6 +76,10 @@ class PSTrainer(Trainer):
         super().__init__(config, base_dir, **kwargs)
         mark_done(config.model_dir, False)
         self._worker_step = tf.function(self._run_step, autograph=False)
+        for table in self.model.feature_layer.embedding_tables():
+            shards = getattr(table.weights, "variables", None) or [table.weights]
+            logger.info("table %s [%d, %d]: %d shard(s) on %s", table.name, table.num_ids,
+                        table.dim, len(shards), ", ".join(v.device for v in shards))
 
     # ------------------------------------------------------------------ Trainer hooks
     def _variable_scope(self) -> contextlib.AbstractContextManager:
@@ -85,11 +87,6 @@ class PSTrainer(Trainer):
 
     def _build_input(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan) -> PerWorkerInput:
         return PerWorkerInput(config, plan, self.strategy, self.coordinator)
-
-    def _output_model(self, base_dir: str | None) -> RankModel:
-        # a plain copy on the chief, loaded from each checkpoint before evaluation / export
-        self._local_model = build_model(self.config, base_dir)
-        return self._local_model
 
     # ------------------------------------------------------------------ the step
     def _run_step(self, iterator) -> dict[str, tf.Tensor]:
@@ -105,7 +102,7 @@ class PSTrainer(Trainer):
         resumed = self.restore()
         tc = self.train_config
         num_steps = int(tc.num_steps) or None
-        step = start = int(self.global_step)
+        step = start = int(self.global_step.numpy())
         saves = Cadence(steps=0 if tc.save_checkpoints_secs else tc.save_checkpoints_steps,
                         secs=tc.save_checkpoints_secs)
         saves.mark(step)
@@ -120,8 +117,9 @@ class PSTrainer(Trainer):
             while num_steps is None or step < num_steps:
                 count = round_steps if num_steps is None else min(round_steps, num_steps - step)
                 last, examples, ended = self._run_round(count)
-                step = int(self.global_step)
-                throughput.add(examples)
+                step = int(self.global_step.numpy())
+                for batch_examples in examples:
+                    throughput.add(batch_examples)
                 progress.update(step - progress.n)
                 if last is not None:
                     self._log(step, last, throughput.window_rate())
@@ -131,7 +129,8 @@ class PSTrainer(Trainer):
                 if saves.due(step):
                     self._save(step)
                     saves.mark(step)
-                    if evaluate_here and evals.ready():
+                    # the last step is evaluated once, after the loop
+                    if evaluate_here and evals.ready() and step != num_steps:
                         with throughput.excluded():
                             self.early_stop.observe(step, self._evaluate_and_export(step))
                         evals.mark()
@@ -142,6 +141,9 @@ class PSTrainer(Trainer):
         finally:
             progress.close()
         self.train_stats = throughput.summary()
+        logger.info("trained %d steps, %d examples in %.1f s excluding evaluation (%.0f "
+                    "examples/s)", self.train_stats["steps"], self.train_stats["examples"],
+                    self.train_stats["seconds"], self.train_stats["examples_per_sec"])
         if step != saves.last_step or not self.manager.latest_checkpoint:
             self._save(step)
         if resumed and step == start:
@@ -153,25 +155,18 @@ class PSTrainer(Trainer):
         release_model_dir(self.config.model_dir)
         return results
 
-    def _run_round(self, count: int) -> tuple[dict[str, tf.Tensor] | None, int, bool]:
-        """Schedules `count` steps and waits for them: (the last step's outputs, examples
-        trained, whether the input ended)."""
+    def _run_round(self, count: int) -> tuple[dict[str, tf.Tensor] | None, list[int], bool]:
+        """Schedules `count` steps and waits for them: (the last step's outputs, the examples
+        of each step trained, whether the input ended)."""
         remote = [self.coordinator.schedule(self._worker_step, args=(self.input.iterator,))
                   for _ in range(count)]
+        ended = False
         try:
             self.coordinator.join()
         except tf.errors.OutOfRangeError:
-            done = [r for r in remote if _finished(r)]
-            return (done[-1].fetch() if done else None), sum(
-                int(r.fetch()["examples"]) for r in done), True
-        outputs = [r.fetch() for r in remote]
-        return outputs[-1], sum(int(o["examples"]) for o in outputs), False
-
-    # ------------------------------------------------------------------ eval / export
-    def _evaluate_and_export(self, step: int, final: bool = False) -> dict[str, float]:
-        """Evaluates and exports the plain copy, loaded from the latest checkpoint."""
-        read_model_weights(self._local_model, self.manager.latest_checkpoint)
-        return super()._evaluate_and_export(step, final)
+            ended = True
+        outputs = [r.fetch() for r in remote if _finished(r)]
+        return (outputs[-1] if outputs else None), [int(o["examples"]) for o in outputs], ended
 
 
 def _finished(remote) -> bool:

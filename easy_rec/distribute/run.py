@@ -47,4 +47,4 @@ def run_training_task(config: pipeline_pb2.EasyRecConfig, base_dir: str | None) 
 
         trainer = Trainer(config, base_dir=base_dir)
     results = trainer.train()
-    return {"global_step": int(trainer.global_step), **results}
+    return {"global_step": int(trainer.global_step.numpy()), **results}

@@ -140,7 +140,7 @@ class Trainer:
         output_model = self._output_model(base_dir)
         eval_path = eval_input_path(config)
         self.evaluator = Evaluator(config, output_model, eval_path, plan) if eval_path else None
-        self.exports = ExportPolicy(output_model, config, step=lambda: int(self.global_step),
+        self.exports = ExportPolicy(output_model, config, step=lambda: int(self.global_step.numpy()),
                                     gate=self._may_export, base_dir=base_dir)
         self._summary = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
         self.train_stats: dict[str, float] = {}
@@ -154,6 +154,11 @@ class Trainer:
                      plan) -> FileTrainInput | KafkaTrainInput:
         """The training input of this process."""
         return build_train_input(config, plan)
+
+    def _combine_gradients(self, grads: list) -> list:
+        """Inside the step: this replica's gradients -> the ones to apply (all-reduced over
+        the replicas of a synchronous strategy)."""
+        return grads
 
     def _output_model(self, base_dir: str | None) -> RankModel:
         """The model evaluations and exports read (the trained one)."""
@@ -203,7 +208,7 @@ class Trainer:
             outputs = self.model(batch, training=True)
             loss = self.model.loss(outputs, batch)
             total = loss + self.model.regularization(outputs)
-        grads = tape.gradient(total, variables)
+        grads = self._combine_gradients(tape.gradient(total, variables))
         if self.train_config.gradient_clipping_by_norm > 0:
             grads = clip_by_global_norm(grads, self.train_config.gradient_clipping_by_norm)
         if self.train_config.summary_model_vars:
@@ -243,7 +248,7 @@ class Trainer:
                     "keep data_config (batch_size, num_epochs, shuffle, input files) unchanged "
                     "when resuming, or train into a new model_dir with fine_tune_checkpoint "
                     "pointing at this one") from None
-            logger.info("resumed from %s at global step %d", latest, int(self.global_step))
+            logger.info("resumed from %s at global step %d", latest, int(self.global_step.numpy()))
             return True
         if self.train_config.fine_tune_checkpoint:
             path = resolve_checkpoint(self.train_config.fine_tune_checkpoint)
@@ -258,7 +263,7 @@ class Trainer:
         resumed = self.restore()
         tc = self.train_config
         num_steps = int(tc.num_steps) or None
-        step = start = int(self.global_step)
+        step = start = int(self.global_step.numpy())
         if num_steps is None and not self.config.data_config.num_epochs:
             logger.warning("neither train_config.num_steps nor data_config.num_epochs is set: "
                            "training runs until stopped")
@@ -345,7 +350,7 @@ class Trainer:
             with malformed_rows_reported():
                 return self.input.next_batch()
         except StopIteration:
-            logger.info("training input exhausted at step %d", int(self.global_step))
+            logger.info("training input exhausted at step %d", int(self.global_step.numpy()))
             return None
 
     def _save(self, step: int) -> None:
