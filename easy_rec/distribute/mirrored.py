@@ -135,6 +135,10 @@ class MirroredTrainer(LocalCopyMixin, Trainer):
         result = self.strategy.run(self._step, args=(batch,))
         return {k: self.strategy.experimental_local_results(v)[0] for k, v in result.items()}
 
+    def _batch_examples(self, batch: dict[str, tf.Tensor]) -> int:
+        return sum(int(part.shape[0])
+                   for part in self.strategy.experimental_local_results(batch[self._label]))
+
     def _may_export(self, kind: str) -> bool:
         return self._writes_model_dir and super()._may_export(kind)
 

@@ -160,6 +160,10 @@ class Trainer:
         the replicas of a synchronous strategy)."""
         return grads
 
+    def _batch_examples(self, batch: dict[str, tf.Tensor]) -> int:
+        """The number of examples in a training batch."""
+        return int(batch[self._label].shape[0])
+
     def _output_model(self, base_dir: str | None) -> RankModel:
         """The model evaluations and exports read (the trained one)."""
         del base_dir
@@ -295,7 +299,7 @@ class Trainer:
                                 self.config.model_dir, self._summary)
                 step += 1
                 self._observe_drift(step, batch, result)
-                throughput.add(int(batch[self._label].shape[0]))
+                throughput.add(self._batch_examples(batch))
                 progress.update(1)
                 if step % log_every == 0:
                     self._log(step, result, throughput.window_rate())
@@ -370,7 +374,7 @@ class Trainer:
             tf.summary.scalar("examples_per_sec", examples_per_sec)
 
     def _report_data_quality(self) -> None:
-        malformed = int(self.malformed_rows)
+        malformed = int(self.malformed_rows.numpy())
         if malformed:
             logger.warning("skipped %d malformed training rows (data_config.ignore_error)", malformed)
         layer = self.model.feature_layer

@@ -14,6 +14,11 @@ duplicate indices summed, then updates only those rows of the variable and of it
 with the fused ``ResourceSparseApply*`` op (or, for Adam, with gathers and scatters): no
 tensor of the variable's full shape is ever materialised.
 
+Under tf.distribute the slots are created next to their variable (``colocate_vars_with``);
+the slots of the shards of a table split over parameter servers are joined into one
+``ShardedVariable`` per slot, keyed by the table's name, so a checkpoint holds them whole,
+as a single process writes them.
+
 ``build_optimizers(train_config)`` returns the (dense, embedding) pair EasyRec trains with;
 ``OptimizerGroup`` applies such a pair to one list of gradients.
 """
