@@ -48,7 +48,7 @@ def _wait_for_step(cluster: Cluster, step: int, timeout: float) -> None:
 
 def test_worker_killed_and_restarted_job_finishes(root):
     cluster = Cluster(make_cluster(chief=1, worker=2, ps=1), root)
-    args = _args(root, 400)
+    args = _args(root, 200)
     cluster.start_all(args)
     try:
         _wait_for_step(cluster, 20, 300)
@@ -59,7 +59,7 @@ def test_worker_killed_and_restarted_job_finishes(root):
     finally:
         cluster.stop()
     summary = json.loads(cluster.log("chief", 0).strip().splitlines()[-1])
-    assert summary["global_step"] >= 400
+    assert summary["global_step"] >= 200
 
 
 def test_cluster_killed_resumes_from_last_checkpoint(root):
