@@ -31,6 +31,7 @@ from easy_rec.input.column_plan import ColumnPlan
 from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.reader import build_reader, train_input_path
 from easy_rec.protos import pipeline_pb2
+from easy_rec.training.train_input import FileTrainInput
 from easy_rec.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -54,8 +55,9 @@ def _first_replica_updates(next_creator, **kwargs):
     return next_creator(**kwargs)
 
 
-class ShardedFileInput:
-    """This task's share of the training files: every n-th batch, as a distributed dataset."""
+class ShardedFileInput(FileTrainInput):
+    """This task's share of the training files: every n-th batch, as a distributed dataset
+    (its position is not checkpointed)."""
 
     def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan,
                  strategy: tf.distribute.Strategy):
@@ -85,18 +87,6 @@ class ShardedFileInput:
             logger.info("synchronous multi-worker training does not checkpoint the input "
                         "position: each task reads its share from the start again")
         self._iterator = iter(self._dataset)
-
-    def record(self, batch: dict[str, tf.Tensor]) -> None:
-        del batch
-
-    def next_batch(self) -> dict[str, tf.Tensor]:
-        return next(self._iterator)
-
-    def after_save(self) -> None:
-        """Nothing to do after a checkpoint."""
-
-    def close(self) -> None:
-        self._iterator = None
 
 
 class MirroredTrainer(LocalCopyMixin, Trainer):

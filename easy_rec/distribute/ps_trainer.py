@@ -34,7 +34,6 @@ from easy_rec.protos import pipeline_pb2
 from easy_rec.training.cadence import Cadence, Throttle
 from easy_rec.training.throughput import Throughput
 from easy_rec.training.trainer import Trainer
-from easy_rec.training.workdir import release_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -140,19 +139,8 @@ class PSTrainer(LocalCopyMixin, Trainer):
                     break
         finally:
             progress.close()
-        self.train_stats = throughput.summary()
-        logger.info("trained %d steps, %d examples in %.1f s excluding evaluation (%.0f "
-                    "examples/s)", self.train_stats["steps"], self.train_stats["examples"],
-                    self.train_stats["seconds"], self.train_stats["examples_per_sec"])
-        if step != saves.last_step or not self.manager.latest_checkpoint:
-            self._save(step)
-        if resumed and step == start:
-            logger.info("%s holds a finished job (global step %d): nothing left to train",
-                        self.config.model_dir, step)
-        self.input.close()
-        results = self._evaluate_and_export(step, final=True)
+        results = self._finish(throughput, step, resumed and step == start, saves.last_step)
         mark_done(self.config.model_dir, True)
-        release_model_dir(self.config.model_dir)
         return results
 
     def _run_round(self, count: int) -> tuple[dict[str, tf.Tensor] | None, list[int], bool]:

@@ -320,13 +320,19 @@ class Trainer:
                     break
         finally:
             progress.close()
+        return self._finish(throughput, step, resumed and step == start, saves.last_step)
+
+    def _finish(self, throughput: Throughput, step: int, idle: bool, last_saved: int
+                ) -> dict[str, float]:
+        """After the loop: the run's figures, the last checkpoint, the final evaluation and
+        export; `idle` when a resumed job had nothing left to train."""
         self.train_stats = throughput.summary()
         logger.info("trained %d steps, %d examples in %.1f s excluding evaluation (%.0f examples/s)",
                     self.train_stats["steps"], self.train_stats["examples"],
                     self.train_stats["seconds"], self.train_stats["examples_per_sec"])
-        if step != saves.last_step or not self.manager.latest_checkpoint:
+        if step != last_saved or not self.manager.latest_checkpoint:
             self._save(step)
-        if resumed and step == start:
+        if idle:
             logger.info("%s holds a finished job (global step %d): nothing left to train",
                         self.config.model_dir, step)
         self.input.close()
