@@ -125,17 +125,10 @@ class PSTrainer(LocalCopyMixin, Trainer):
                 if ended:
                     logger.info("a worker's share of the training input ended at step %d", step)
                     break
-                if saves.due(step):
-                    self._save(step)
-                    saves.mark(step)
-                    # the last step is evaluated once, after the loop
-                    if evaluate_here and evals.ready() and step != num_steps:
-                        with throughput.excluded():
-                            self.early_stop.observe(step, self._evaluate_and_export(step))
-                        evals.mark()
-                stop_reason = self.stop_signals.reason() or self.early_stop.reason()
-                if stop_reason:
-                    logger.info("training stops at step %d: %s", step, stop_reason)
+                # the last step is evaluated once, after the loop
+                self._save_when_due(step, saves, evals, throughput,
+                                    evaluate_here and step != num_steps)
+                if self._should_stop(step):
                     break
         finally:
             progress.close()

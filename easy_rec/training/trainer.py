@@ -303,24 +303,36 @@ class Trainer:
                 progress.update(1)
                 if step % log_every == 0:
                     self._log(step, result, throughput.window_rate())
-                if saves.due(step):
-                    self._save(step)
-                    saves.mark(step)
-                    if self.evaluator and evals.ready():
-                        with throughput.excluded():
-                            self.early_stop.observe(step, self._evaluate_and_export(step))
-                        evals.mark()
+                self._save_when_due(step, saves, evals, throughput, bool(self.evaluator))
                 if exports.due(step):
                     with self.moving_average.swapped():
                         self.exports.export("latest")
                     exports.mark(step)
-                stop_reason = self.stop_signals.reason() or self.early_stop.reason()
-                if stop_reason:
-                    logger.info("training stops at step %d: %s", step, stop_reason)
+                if self._should_stop(step):
                     break
         finally:
             progress.close()
         return self._finish(throughput, step, resumed and step == start, saves.last_step)
+
+    def _save_when_due(self, step: int, saves: Cadence, evals: Throttle, throughput: Throughput,
+                       evaluate: bool) -> None:
+        """Saves a checkpoint when `saves` is due; then, with `evaluate`, evaluates and exports
+        when `evals` lets it (the time does not count as training)."""
+        if not saves.due(step):
+            return
+        self._save(step)
+        saves.mark(step)
+        if evaluate and evals.ready():
+            with throughput.excluded():
+                self.early_stop.observe(step, self._evaluate_and_export(step))
+            evals.mark()
+
+    def _should_stop(self, step: int) -> bool:
+        """Whether a stop signal, the dead line or early stopping ends training at `step`."""
+        stop_reason = self.stop_signals.reason() or self.early_stop.reason()
+        if stop_reason:
+            logger.info("training stops at step %d: %s", step, stop_reason)
+        return bool(stop_reason)
 
     def _finish(self, throughput: Throughput, step: int, idle: bool, last_saved: int
                 ) -> dict[str, float]:
