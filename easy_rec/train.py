@@ -27,11 +27,12 @@ def main() -> int:
     if args.check_config_only:
         print(f"{args.pipeline_config}: config OK")
         return 0
-    from easy_rec.training.trainer import Trainer
+    from easy_rec.distribute.run import run_training_task
 
-    trainer = Trainer(loaded.config, base_dir=os.path.dirname(os.path.abspath(args.pipeline_config)))
-    results = trainer.train()
-    print(json.dumps({"global_step": int(trainer.global_step), **results}, sort_keys=True))
+    # TF_CONFIG decides this process's role (one process without it): docs/distributed.md
+    summary = run_training_task(loaded.config,
+                                os.path.dirname(os.path.abspath(args.pipeline_config)))
+    print(json.dumps(summary, sort_keys=True))
     return 0
 
 

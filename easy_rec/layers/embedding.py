@@ -69,6 +69,12 @@ def make_initializer(dim: int, kind: str = "", mean: float = 0.0, stddev: float 
     return lambda shape: tf.random.truncated_normal(shape, 0.0, DEFAULT_STDDEV_SCALE / dim ** 0.5)
 
 
+#: True while an EmbeddingTable creates its weights: a variable partitioner (parameter-server
+#: training, easy_rec.distribute) shards these variables and leaves all others whole
+CREATING_TABLE: contextvars.ContextVar[bool] = contextvars.ContextVar("creating_embedding_table",
+                                                                     default=False)
+
+
 @register_layer("EmbeddingTable")
 class EmbeddingTable(Layer):
     """A [num_ids, dim] table; lookups produce IndexedSlices gradients (sparse updates).
@@ -82,14 +88,20 @@ class EmbeddingTable(Layer):
         init = initializer or make_initializer(dim)
         self.num_ids = int(num_ids)
         self.dim = int(dim)
-        with self.name_scope:
-            self.weights = tf.Variable(init([self.num_ids, self.dim]), name="weights")
+        token = CREATING_TABLE.set(True)
+        try:
+            with self.name_scope:
+                self.weights = tf.Variable(init([self.num_ids, self.dim]), name="weights")
+        finally:
+            CREATING_TABLE.reset(token)
 
     def rows(self, ids: tf.Tensor) -> tf.Tensor:
-        """The rows of `ids` (any shape -> shape + [dim]): the variable's, or the active
-        row source's (row_sources)."""
+        """The rows of `ids` (any shape -> shape + [dim]): the active row source's
+        (row_sources), else the variable's by embedding_lookup, a gather that also spreads
+        over the shards of a table sharded across parameter servers (only the looked-up rows
+        travel)."""
         source = (_ROW_SOURCES.get() or {}).get(id(self))
-        return tf.gather(self.weights, ids) if source is None else source(ids)
+        return tf.nn.embedding_lookup(self.weights, ids) if source is None else source(ids)
 
     def lookup(self, ids: tf.Tensor) -> tf.Tensor:
         """[batch] ids -> [batch, dim]."""

@@ -19,6 +19,7 @@ from easy_rec.config.data_checks import (
 )
 from easy_rec.config.loader import check_required_fields
 from easy_rec.config.unsupported import check_unsupported_fields
+from easy_rec.distribute.config_checks import check_train_distribute
 from easy_rec.export.config_checks import check_asset_files, check_export_config
 from easy_rec.features.config_checks import (
     check_feature_groups,
@@ -72,6 +73,7 @@ PIPELINE_CHECKS: tuple[Check, ...] = (
     check_model_config,
     check_matching_settings,
     check_train_config,
+    check_train_distribute,
     check_eval_config,
     check_export_config,
     check_asset_files,

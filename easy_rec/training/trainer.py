@@ -7,6 +7,7 @@ continues with exactly the next unseen batch.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from easy_rec.input.line_parser import (
     malformed_rows_reported,
 )
 from easy_rec.input.reader import eval_input_path
+from easy_rec.models.base import RankModel
 from easy_rec.models.builder import build_model, model_column_plan
 from easy_rec.protos import pipeline_pb2, train_pb2
 from easy_rec.training.cadence import Cadence, Throttle
@@ -45,7 +47,12 @@ from easy_rec.training.restore import resolve_checkpoint
 from easy_rec.training.stop_signals import StopSignals
 from easy_rec.training.summaries import gradient_summaries, write_graph
 from easy_rec.training.throughput import Throughput
-from easy_rec.training.train_input import InputStateError, build_train_input
+from easy_rec.training.train_input import (
+    FileTrainInput,
+    InputStateError,
+    KafkaTrainInput,
+    build_train_input,
+)
 from easy_rec.training.warm_start import warm_start
 from easy_rec.training.workdir import prepare_output_dirs, release_model_dir
 
@@ -106,34 +113,20 @@ class Trainer:
         prepare_output_dirs(config)
         configure_threads(self.train_config)
         apply_seed(self.train_config)
-        self.model = build_model(config, base_dir)
-        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        self.malformed_rows = tf.Variable(0, dtype=tf.int64, trainable=False, name="malformed_rows")
         self._batch_observer = batch_observer
         self._eval_observer = eval_observer
-        tables = {t.weights.ref() for t in self.model.feature_layer.embedding_tables()}
-        self.optimizers = OptimizerGroup(*build_optimizers(self.train_config),
-                                         is_embedding=lambda var: var.ref() in tables)
-        # train_config.freeze_gradient: matching variables get no gradient and no slots
-        self._variables = trainable_after_freeze(self.model.trainable_variables,
-                                                 self.train_config.freeze_gradient)
-        self.optimizers.build(self._variables)
-        # optimizer_config.use_moving_average: shadows for evaluation, export and readers
-        self.moving_average = MovingAverage()
-        dense_decay, embedding_decay = moving_average_decays(self.train_config)
-        for decay, embedding in ((dense_decay, False), (embedding_decay, True)):
-            if decay is not None:
-                self.moving_average.build(
-                    [v for v in self._variables if (v.ref() in tables) == embedding], decay)
+        with self._variable_scope():
+            self._build_training_state(config, base_dir)
         self.stop_signals = StopSignals(self.train_config, config.model_dir)
         # export_config.enable_early_stop: stop when the metric stops improving
         self.early_stop = EarlyStop(config.export_config, best_metric(config)
                                     if config.export_config.enable_early_stop else None)
         self._label = config.data_config.label_fields[0]
         plan = model_column_plan(config, self.model)
-        self.input = build_train_input(config, plan)
-        self.drift_guard = (DriftGuard(config, self.model, plan, self.input.missing_columns)
-                            if config.HasField("drift_guard") else None)
+        self.input = self._build_input(config, plan)
+        with self._variable_scope():
+            self.drift_guard = (DriftGuard(config, self.model, plan, self.input.missing_columns)
+                                if config.HasField("drift_guard") else None)
         # export_config.embedding_store pushes: touched rows, marked in the step (not saved)
         self.pusher = EmbeddingPusher.create(config, self.model)
         self._train_step = tf.function(self._step, input_signature=[self.input.output_signature],
@@ -148,12 +141,59 @@ class Trainer:
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, config.model_dir, max_to_keep=self.train_config.keep_checkpoint_max or None,
             step_counter=self.global_step)
+        output_model = self._output_model(base_dir)
         eval_path = eval_input_path(config)
-        self.evaluator = Evaluator(config, self.model, eval_path, plan) if eval_path else None
-        self.exports = ExportPolicy(self.model, config, step=lambda: int(self.global_step),
+        self.evaluator = Evaluator(config, output_model, eval_path, plan) if eval_path else None
+        self.exports = ExportPolicy(output_model, config, step=lambda: int(self.global_step.numpy()),
                                     gate=self._may_export, base_dir=base_dir)
         self._summary = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
         self.train_stats: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ hooks (distribute/)
+    def _variable_scope(self) -> contextlib.AbstractContextManager:
+        """Where the model, optimizer and step variables are created (a strategy's scope)."""
+        return contextlib.nullcontext()
+
+    def _build_input(self, config: pipeline_pb2.EasyRecConfig,
+                     plan) -> FileTrainInput | KafkaTrainInput:
+        """The training input of this process."""
+        return build_train_input(config, plan)
+
+    def _combine_gradients(self, grads: list) -> list:
+        """Inside the step: this replica's gradients -> the ones to apply (all-reduced over
+        the replicas of a synchronous strategy)."""
+        return grads
+
+    def _batch_examples(self, batch: dict[str, tf.Tensor]) -> int:
+        """The number of examples in a training batch."""
+        return int(batch[self._label].shape[0])
+
+    def _output_model(self, base_dir: str | None) -> RankModel:
+        """The model evaluations and exports read (the trained one)."""
+        del base_dir
+        return self.model
+
+    def _build_training_state(self, config: pipeline_pb2.EasyRecConfig,
+                              base_dir: str | None) -> None:
+        """Model, step counters, optimizers and their slots, moving averages."""
+        self.model = build_model(config, base_dir)
+        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.malformed_rows = tf.Variable(0, dtype=tf.int64, trainable=False, name="malformed_rows")
+        tables = {v.ref() for t in self.model.feature_layer.embedding_tables()
+                  for v in getattr(t.weights, "variables", None) or [t.weights]}
+        self.optimizers = OptimizerGroup(*build_optimizers(self.train_config),
+                                         is_embedding=lambda var: var.ref() in tables)
+        # train_config.freeze_gradient: matching variables get no gradient and no slots
+        self._variables = trainable_after_freeze(self.model.trainable_variables,
+                                                 self.train_config.freeze_gradient)
+        self.optimizers.build(self._variables)
+        # optimizer_config.use_moving_average: shadows for evaluation, export and readers
+        self.moving_average = MovingAverage()
+        dense_decay, embedding_decay = moving_average_decays(self.train_config)
+        for decay, embedding in ((dense_decay, False), (embedding_decay, True)):
+            if decay is not None:
+                self.moving_average.build(
+                    [v for v in self._variables if (v.ref() in tables) == embedding], decay)
 
     # ------------------------------------------------------------------ the step
     def _step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -176,7 +216,7 @@ class Trainer:
             outputs = self.model(batch, training=True)
             loss = self.model.loss(outputs, batch)
             total = loss + self.model.regularization(outputs)
-        grads = tape.gradient(total, variables)
+        grads = self._combine_gradients(tape.gradient(total, variables))
         if self.pusher is not None:
             self.pusher.track(grads, variables)
         if self.train_config.gradient_clipping_by_norm > 0:
@@ -218,7 +258,7 @@ class Trainer:
                     "keep data_config (batch_size, num_epochs, shuffle, input files) unchanged "
                     "when resuming, or train into a new model_dir with fine_tune_checkpoint "
                     "pointing at this one") from None
-            logger.info("resumed from %s at global step %d", latest, int(self.global_step))
+            logger.info("resumed from %s at global step %d", latest, int(self.global_step.numpy()))
             return True
         if self.train_config.fine_tune_checkpoint:
             path = resolve_checkpoint(self.train_config.fine_tune_checkpoint)
@@ -233,7 +273,7 @@ class Trainer:
         resumed = self.restore()
         tc = self.train_config
         num_steps = int(tc.num_steps) or None
-        step = start = int(self.global_step)
+        step = start = int(self.global_step.numpy())
         if num_steps is None and not self.config.data_config.num_epochs:
             logger.warning("neither train_config.num_steps nor data_config.num_epochs is set: "
                            "training runs until stopped")
@@ -267,17 +307,11 @@ class Trainer:
                                 self.config.model_dir, self._summary)
                 step += 1
                 self._observe_drift(step, batch, result)
-                throughput.add(int(batch[self._label].shape[0]))
+                throughput.add(self._batch_examples(batch))
                 progress.update(1)
                 if step % log_every == 0:
                     self._log(step, result, throughput.window_rate())
-                if saves.due(step):
-                    self._save(step)
-                    saves.mark(step)
-                    if self.evaluator and evals.ready():
-                        with throughput.excluded():
-                            self.early_stop.observe(step, self._evaluate_and_export(step))
-                        evals.mark()
+                self._save_when_due(step, saves, evals, throughput, bool(self.evaluator))
                 if exports.due(step):
                     with self.moving_average.swapped():
                         self.exports.export("latest")
@@ -285,19 +319,43 @@ class Trainer:
                 if self.pusher is not None:
                     with self.moving_average.swapped():
                         self.pusher.maybe_push(step, self._may_export, self.exports)
-                stop_reason = self.stop_signals.reason() or self.early_stop.reason()
-                if stop_reason:
-                    logger.info("training stops at step %d: %s", step, stop_reason)
+                if self._should_stop(step):
                     break
         finally:
             progress.close()
+        return self._finish(throughput, step, resumed and step == start, saves.last_step)
+
+    def _save_when_due(self, step: int, saves: Cadence, evals: Throttle, throughput: Throughput,
+                       evaluate: bool) -> None:
+        """Saves a checkpoint when `saves` is due; then, with `evaluate`, evaluates and exports
+        when `evals` lets it (the time does not count as training)."""
+        if not saves.due(step):
+            return
+        self._save(step)
+        saves.mark(step)
+        if evaluate and evals.ready():
+            with throughput.excluded():
+                self.early_stop.observe(step, self._evaluate_and_export(step))
+            evals.mark()
+
+    def _should_stop(self, step: int) -> bool:
+        """Whether a stop signal, the dead line or early stopping ends training at `step`."""
+        stop_reason = self.stop_signals.reason() or self.early_stop.reason()
+        if stop_reason:
+            logger.info("training stops at step %d: %s", step, stop_reason)
+        return bool(stop_reason)
+
+    def _finish(self, throughput: Throughput, step: int, idle: bool, last_saved: int
+                ) -> dict[str, float]:
+        """After the loop: the run's figures, the last checkpoint, the final evaluation and
+        export; `idle` when a resumed job had nothing left to train."""
         self.train_stats = throughput.summary()
         logger.info("trained %d steps, %d examples in %.1f s excluding evaluation (%.0f examples/s)",
                     self.train_stats["steps"], self.train_stats["examples"],
                     self.train_stats["seconds"], self.train_stats["examples_per_sec"])
-        if step != saves.last_step or not self.manager.latest_checkpoint:
+        if step != last_saved or not self.manager.latest_checkpoint:
             self._save(step)
-        if resumed and step == start:
+        if idle:
             logger.info("%s holds a finished job (global step %d): nothing left to train",
                         self.config.model_dir, step)
         self.input.close()
@@ -325,7 +383,7 @@ class Trainer:
             with malformed_rows_reported():
                 return self.input.next_batch()
         except StopIteration:
-            logger.info("training input exhausted at step %d", int(self.global_step))
+            logger.info("training input exhausted at step %d", int(self.global_step.numpy()))
             return None
 
     def _save(self, step: int) -> None:
@@ -345,7 +403,7 @@ class Trainer:
             tf.summary.scalar("examples_per_sec", examples_per_sec)
 
     def _report_data_quality(self) -> None:
-        malformed = int(self.malformed_rows)
+        malformed = int(self.malformed_rows.numpy())
         if malformed:
             logger.warning("skipped %d malformed training rows (data_config.ignore_error)", malformed)
         layer = self.model.feature_layer

@@ -14,16 +14,23 @@ duplicate indices summed, then updates only those rows of the variable and of it
 with the fused ``ResourceSparseApply*`` op (or, for Adam, with gathers and scatters): no
 tensor of the variable's full shape is ever materialised.
 
+Under tf.distribute the slots are created next to their variable (``colocate_vars_with``);
+the slots of the shards of a table split over parameter servers are joined into one
+``ShardedVariable`` per slot, keyed by the table's name, so a checkpoint holds them whole,
+as a single process writes them.
+
 ``build_optimizers(train_config)`` returns the (dense, embedding) pair EasyRec trains with;
 ``OptimizerGroup`` applies such a pair to one list of gradients.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import NamedTuple
 
 import tensorflow as tf
+from tensorflow.python.distribute.sharded_variable import ShardedVariable
 
 from easy_rec.protos import optimizer_pb2, train_pb2
 from easy_rec.training.optimization import lr_schedules
@@ -32,6 +39,9 @@ from easy_rec.training.optimization.lr_schedules import LearningRateFn
 Gradient = tf.Tensor | tf.IndexedSlices
 GradsAndVars = Iterable[tuple[Gradient | None, tf.Variable]]
 Slots = dict[str, tf.Variable]
+
+#: the name of one shard of a table split over parameter servers (ParameterServerStrategy)
+_SHARD_KEY = re.compile(r"(.+)/part_(\d+)")
 
 
 def variable_key(var: tf.Variable) -> str:
@@ -74,6 +84,8 @@ class Optimizer(tf.Module):
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
         self._slot_variables: dict[str, Slots] = {}
         self._built: set[Hashable] = set()  # var.ref() of every built variable
+        # shard key -> (table key, shard index); outside checkpoint tracking
+        self.__dict__["_shard_of"] = {}
 
     def learning_rate(self, step: tf.Tensor | None = None) -> tf.Tensor:
         """The float32 learning rate at `step` (default: at `iterations`)."""
@@ -92,15 +104,41 @@ class Optimizer(tf.Module):
         for key in keys:
             if key in self._slot_variables or keys.count(key) > 1:
                 raise ValueError(f"optimizer variables must have unique names; {key!r} repeats")
-        for var, key in zip(new_vars, keys):
-            self._slot_variables[key] = self._create_slots(var, key)
-            self._built.add(var.ref())
+        created = {key: self._create_slots(var, key) for var, key in zip(new_vars, keys)}
+        self._built.update(var.ref() for var in new_vars)
+        self._slot_variables.update(self._join_shards(created))
+
+    def _join_shards(self, created: dict[str, Slots]) -> dict[str, Slots | dict]:
+        """`created` with the slots of the shards of one table (``<table>/part_<i>``,
+        parameter-server training) joined into one ShardedVariable per slot under the
+        table's own key, so that checkpoints hold whole slots under the names a single
+        process writes."""
+        joined: dict[str, Slots | dict] = {}
+        parts: dict[str, dict[int, str]] = {}
+        for key, slots in created.items():
+            match = _SHARD_KEY.fullmatch(key)
+            if match:
+                parts.setdefault(match.group(1), {})[int(match.group(2))] = key
+            else:
+                joined[key] = slots
+        for table, shards in parts.items():
+            ordered = [created[shards[i]] for i in sorted(shards)]
+            joined[table] = {name: ShardedVariable([slots[name] for slots in ordered])
+                             for name in ordered[0]}
+            for i in sorted(shards):
+                self._shard_of[shards[i]] = (table, i)
+        return joined
 
     def slots(self, var: tf.Variable) -> Slots:
         """Slot name -> slot variable, for a variable passed to `build`."""
         if var.ref() not in self._built:
             raise ValueError(f"variable {var.name!r} was not passed to Optimizer.build")
-        return dict(self._slot_variables[variable_key(var)])
+        key = variable_key(var)
+        if key in self._shard_of:
+            table, index = self._shard_of[key]
+            return {name: slot.variables[index]
+                    for name, slot in self._slot_variables[table].items()}
+        return dict(self._slot_variables[key])
 
     def apply_gradients(self, grads_and_vars: GradsAndVars, step: tf.Tensor | None = None) -> None:
         """Applies one update per (gradient, variable) pair and increments `iterations`.
@@ -123,7 +161,9 @@ class Optimizer(tf.Module):
 
     def _create_slots(self, var: tf.Variable, key: str) -> Slots:
         slots = {}
-        with tf.device(var.device):
+        # on var's device; under a distribution strategy also where it puts var (a shard of a
+        # table on its parameter server, a mirrored variable on every replica)
+        with tf.device(var.device), tf.distribute.get_strategy().extended.colocate_vars_with(var):
             for slot_name, value in self._slot_initial_values().items():
                 initial = tf.fill(var.shape, tf.constant(value, dtype=var.dtype))
                 slots[slot_name] = tf.Variable(initial, trainable=False, name=f"{key}/{slot_name}")

@@ -1,0 +1,53 @@
+"""Checks of train_distribute, sync_replicas and chief_redundant against TF_CONFIG's cluster.
+
+They read the environment (TF_CONFIG) besides the config, so `--check_config_only` run with the
+job's TF_CONFIG checks what the job will run.
+"""
+from __future__ import annotations
+
+from easy_rec.config.context import CheckContext
+from easy_rec.distribute.mode import Mode, ModeError, choose_mode
+from easy_rec.distribute.tf_config import TFConfigError, read_tf_config
+from easy_rec.protos.dataset_pb2 import DatasetConfig
+
+#: readers that run Python inside the dataset (tf.py_function / from_generator)
+PYTHON_READERS = (DatasetConfig.ParquetInput, DatasetConfig.ParquetInputV2,
+                  DatasetConfig.KafkaInput)
+
+
+def check_train_distribute(ctx: CheckContext) -> None:
+    """train_distribute fits the cluster; options of synchronous training are refused where
+    the chosen mode cannot honour them."""
+    train = ctx.config.train_config
+    try:
+        mode = choose_mode(train, read_tf_config())
+    except TFConfigError as error:
+        ctx.fail("train_config.train_distribute", f"{error} (the environment's TF_CONFIG)")
+    except ModeError as error:
+        ctx.fail(error.field, error.reason)
+    if mode == Mode.PS:
+        if train.HasField("sync_replicas") and train.sync_replicas:
+            ctx.fail("train_config.sync_replicas", "sync_replicas: true asks for synchronous "
+                     "parameter-server updates, which TF2's ParameterServerStrategy does not "
+                     "have (its workers update asynchronously); remove it to train "
+                     "asynchronously, or use MultiWorkerMirroredStrategy for synchronous "
+                     "training")
+        if ctx.config.WhichOneof("train_path") == "kafka_train_input":
+            ctx.fail("kafka_train_input", "Kafka input is read by a Python consumer, which "
+                     "parameter-server workers (TensorFlow servers driven by the chief) cannot "
+                     "run; train from Kafka with MultiWorkerMirroredStrategy or one process")
+        input_type = ctx.config.data_config.input_type
+        if input_type in PYTHON_READERS:
+            ctx.fail("data_config.input_type", f"{DatasetConfig.InputType.Name(input_type)} is "
+                     "read through Python (pyarrow), which parameter-server workers (TensorFlow "
+                     "servers driven by the chief) cannot run; convert the data to CSV or "
+                     "TFRecord (scripts/csv_to_tfrecord.py), or use MultiWorkerMirroredStrategy")
+    if mode == Mode.MULTI_WORKER and not train.num_steps:
+        ctx.fail("train_config.num_steps", "MultiWorkerMirroredStrategy needs num_steps: the "
+                 "tasks step together, and shares of a finite input (num_epochs) may differ "
+                 "by a batch, which would leave one task waiting for the others forever",
+                 line_field="train_config")
+    if mode != Mode.PS and ctx.config.data_config.chief_redundant:
+        ctx.fail("data_config.chief_redundant", "chief_redundant (the chief trains no batch "
+                 "after the first) only means something with parameter servers, where the "
+                 f"chief coordinates and trains none anyway; this job trains with {mode.value}")

@@ -1,0 +1,147 @@
+"""Synchronous training with all-reduce: MultiWorkerMirroredStrategy over the chief and the
+workers of TF_CONFIG, or MirroredStrategy over the devices of one process.
+
+Every training task (chief and workers) runs this trainer; each holds a full copy of every
+variable (tables included: for models whose tables fit in one process). Each reads its own
+share of the input (every n-th batch, n training tasks, EasyRec's chief-first numbering),
+computes gradients on its batch, and the replicas average them (`ReplicaContext.all_reduce`:
+dense gradients are all-reduced, sparse ones gathered) before every copy applies the same
+update, so the copies stay equal. The global batch is batch_size times the number of replicas.
+
+The chief saves checkpoints into model_dir; the other tasks save theirs into a scratch folder
+they delete (TensorFlow's rule for multi-worker checkpoints). Only the chief evaluates and
+exports (a single-process copy of the model, local_copy.py). All tasks restore from
+model_dir's latest checkpoint, so a restarted job resumes where it stopped. The input
+position is not checkpointed: a resumed job reads each share from its start again.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+
+import tensorflow as tf
+
+from easy_rec.distribute.cluster import cluster_spec
+from easy_rec.distribute.local_copy import LocalCopyMixin
+from easy_rec.distribute.mode import Mode
+from easy_rec.distribute.tf_config import ClusterInfo
+from easy_rec.input.column_plan import ColumnPlan
+from easy_rec.input.line_parser import MALFORMED_KEY
+from easy_rec.input.reader import build_reader, train_input_path
+from easy_rec.protos import pipeline_pb2
+from easy_rec.training.train_input import FileTrainInput
+from easy_rec.training.trainer import Trainer
+
+logger = logging.getLogger(__name__)
+
+
+def mirrored_strategy(cluster: ClusterInfo, mode: Mode) -> tf.distribute.Strategy:
+    """MultiWorkerMirroredStrategy over TF_CONFIG's chief and workers, or MirroredStrategy."""
+    if mode == Mode.MIRRORED:
+        return tf.distribute.MirroredStrategy()
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+        cluster_spec(cluster), task_type=cluster.tf_task_type, task_id=cluster.task_index,
+        rpc_layer="grpc")
+    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+
+
+def _first_replica_updates(next_creator, **kwargs):
+    """Variables updated inside the step by assignment (counters, moving averages) take the
+    first replica's value: every replica computes the same one."""
+    if kwargs.get("aggregation") in (None, tf.VariableAggregation.NONE):
+        kwargs["aggregation"] = tf.VariableAggregation.ONLY_FIRST_REPLICA
+    return next_creator(**kwargs)
+
+
+class ShardedFileInput(FileTrainInput):
+    """This task's share of the training files: every n-th batch, as a distributed dataset
+    (its position is not checkpointed)."""
+
+    def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan,
+                 strategy: tf.distribute.Strategy):
+        data = config.data_config
+        reader = build_reader(data, train_input_path(config), plan)
+        reader.check_head("training")
+        self.output_signature = {**reader.output_signature,
+                                 MALFORMED_KEY: tf.TensorSpec([], tf.int64)}
+        self.missing_columns: list[str] = []
+
+        def share(context: tf.distribute.InputContext) -> tf.data.Dataset:
+            dataset = reader.make_dataset(data.batch_size, num_epochs=data.num_epochs or None,
+                                          shuffle=data.shuffle, seed=data.shuffle_seed,
+                                          drop_remainder=data.drop_remainder)
+            if context.num_input_pipelines > 1:
+                dataset = dataset.shard(context.num_input_pipelines, context.input_pipeline_id)
+            return dataset
+
+        self._dataset = strategy.distribute_datasets_from_function(share)
+        self._iterator = None
+
+    def checkpoint_items(self) -> dict[str, object]:
+        return {}
+
+    def start(self, resumed: bool) -> None:
+        if resumed:
+            logger.info("synchronous multi-worker training does not checkpoint the input "
+                        "position: each task reads its share from the start again")
+        self._iterator = iter(self._dataset)
+
+
+class MirroredTrainer(LocalCopyMixin, Trainer):
+    """Trainer of every training task of a MultiWorkerMirrored (or Mirrored) job."""
+
+    def __init__(self, config: pipeline_pb2.EasyRecConfig, cluster: ClusterInfo, mode: Mode,
+                 base_dir: str | None = None, **kwargs):
+        self.cluster = cluster
+        # before any other TensorFlow work: the strategy configures the runtime's collectives
+        self.strategy = mirrored_strategy(cluster, mode)
+        super().__init__(config, base_dir, **kwargs)
+        self._train_step = tf.function(self._replica_step, autograph=False)
+        if not cluster.is_chief and cluster.chief_type:
+            self.evaluator = None
+
+    def _variable_scope(self) -> contextlib.AbstractContextManager:
+        stack = contextlib.ExitStack()
+        stack.enter_context(self.strategy.scope())
+        stack.enter_context(tf.variable_creator_scope(_first_replica_updates))
+        return stack
+
+    def _build_input(self, config: pipeline_pb2.EasyRecConfig,
+                     plan: ColumnPlan) -> ShardedFileInput:
+        return ShardedFileInput(config, plan, self.strategy)
+
+    def _combine_gradients(self, grads: list) -> list:
+        context = tf.distribute.get_replica_context()
+        present = [i for i, g in enumerate(grads) if g is not None]
+        reduced = context.all_reduce(tf.distribute.ReduceOp.MEAN, [grads[i] for i in present])
+        combined = list(grads)
+        for i, grad in zip(present, reduced):
+            combined[i] = grad
+        return combined
+
+    def _replica_step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        result = self.strategy.run(self._step, args=(batch,))
+        return {k: self.strategy.experimental_local_results(v)[0] for k, v in result.items()}
+
+    def _batch_examples(self, batch: dict[str, tf.Tensor]) -> int:
+        return sum(int(part.shape[0])
+                   for part in self.strategy.experimental_local_results(batch[self._label]))
+
+    def _may_export(self, kind: str) -> bool:
+        return self._writes_model_dir and super()._may_export(kind)
+
+    @property
+    def _writes_model_dir(self) -> bool:
+        return self.cluster.is_chief or not self.cluster.chief_type
+
+    def _save(self, step: int) -> None:
+        if self._writes_model_dir:
+            super()._save(step)
+            return
+        # every task takes part in the save; the others write to a scratch folder
+        scratch = os.path.join(self.config.model_dir, f".scratch-{self.cluster.task_type}"
+                               f"-{self.cluster.task_index}")
+        tf.train.CheckpointManager(self.checkpoint, scratch, max_to_keep=1).save(step)
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,90 @@
+"""Training input of parameter-server jobs: each worker reads its own share of the data.
+
+TensorFlow's `ClusterCoordinator.create_per_worker_dataset` builds the same dataset on every
+worker (it expects them to differ only by shuffling). Here worker i gets the dataset of its
+own share instead: the chief builds one dataset function per worker and creates each
+iterator on its worker as a per-worker resource, which the coordinator re-creates when a
+worker comes back after a failure. The share is every n-th batch of the input (n workers,
+the same shuffle seed everywhere, so the shares are disjoint and together cover each epoch),
+as EasyRec's readers shard rows with `dataset.shard(task_num, task_index)`.
+
+The chief trains nothing itself, so the shares are those of the workers only (EasyRec's
+`chief_redundant` reading). The input position is not checkpointed (the iterators live on
+the workers); a restarted job reads each share from its start again. Readers that run
+Python (Parquet through pyarrow, Kafka) cannot run on a worker that is only a TensorFlow
+server; a config check refuses them.
+"""
+from __future__ import annotations
+
+import logging
+
+import tensorflow as tf
+from tensorflow.python.distribute import input_lib
+from tensorflow.python.distribute.coordinator import values as coordinator_values
+
+from easy_rec.input.column_plan import ColumnPlan
+from easy_rec.input.line_parser import MALFORMED_KEY
+from easy_rec.input.reader import build_reader, train_input_path
+from easy_rec.protos import pipeline_pb2
+
+logger = logging.getLogger(__name__)
+
+
+class PerWorkerInput:
+    """One iterator per worker, over that worker's share of the training input."""
+
+    def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan,
+                 strategy: tf.distribute.experimental.ParameterServerStrategy,
+                 coordinator: tf.distribute.experimental.coordinator.ClusterCoordinator):
+        data = config.data_config
+        self._reader = build_reader(data, train_input_path(config), plan)
+        self._reader.check_head("training")
+        self._data = data
+        self._strategy = strategy
+        self._coordinator = coordinator
+        self.output_signature = {**self._reader.output_signature,
+                                 MALFORMED_KEY: tf.TensorSpec([], tf.int64)}
+        self.missing_columns: list[str] = []
+        self.iterator: coordinator_values.PerWorkerDistributedIterator | None = None
+
+    def share(self, worker: int, num_workers: int) -> tf.data.Dataset:
+        """Batches of worker `worker` of `num_workers`: every num_workers-th one."""
+        data = self._data
+        dataset = self._reader.make_dataset(data.batch_size, num_epochs=data.num_epochs or None,
+                                            shuffle=data.shuffle, seed=data.shuffle_seed,
+                                            drop_remainder=data.drop_remainder)
+        return dataset.shard(num_workers, worker) if num_workers > 1 else dataset
+
+    def checkpoint_items(self) -> dict[str, object]:
+        """Nothing: the iterators live on the workers."""
+        return {}
+
+    def start(self, resumed: bool) -> None:
+        """Creates each worker's iterator on that worker."""
+        if resumed:
+            logger.info("parameter-server training does not checkpoint the input position: "
+                        "each worker reads its share from the start again")
+        workers = self._coordinator._cluster.workers  # noqa: SLF001 (no public per-worker args)
+        remote = []
+        for worker in workers:
+            dataset_fn = tf.function(
+                lambda index=worker.worker_index: self.share(index, len(workers))
+            ).get_concrete_function()
+            iterator = worker.create_resource(lambda fn=dataset_fn: iter(fn()))
+            iterator._type_spec = input_lib.get_iterator_spec_from_dataset(  # noqa: SLF001
+                self._strategy, dataset_fn.structured_outputs)
+            remote.append(iterator)
+        self.iterator = coordinator_values.PerWorkerDistributedIterator(tuple(remote))
+        logger.info("%d workers read their shares of %s", len(workers), self._reader.files
+                    if hasattr(self._reader, "files") else "the input")
+
+    def record(self, batch: dict[str, tf.Tensor]) -> None:
+        """Inside the train step: nothing to record."""
+        del batch
+
+    def after_save(self) -> None:
+        """Called after each checkpoint."""
+
+    def close(self) -> None:
+        """Drops the iterators."""
+        self.iterator = None

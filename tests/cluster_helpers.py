@@ -1,0 +1,93 @@
+"""Starts the tasks of a TF_CONFIG cluster as `python -m easy_rec.train` subprocesses on free
+loopback ports; every process is stopped by its PID."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from conftest import REPO
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free TCP ports on 127.0.0.1 (held open together while picking)."""
+    sockets = []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        sockets.append(s)
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def make_cluster(**sizes: int) -> dict[str, list[str]]:
+    """{"chief": [...], "worker": [...], ...} with sizes[job] loopback addresses per job."""
+    ports = iter(free_ports(sum(sizes.values())))
+    return {job: [f"127.0.0.1:{next(ports)}" for _ in range(n)] for job, n in sizes.items() if n}
+
+
+@dataclass
+class Cluster:
+    """The task processes of one job: (type, index) -> Popen, with their log files."""
+
+    cluster: dict[str, list[str]]
+    log_dir: str
+    procs: dict[tuple[str, int], subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, task_type: str, index: int, args: list[str]) -> subprocess.Popen:
+        """Starts task (type, index) running `python -m easy_rec.train <args>`."""
+        env = dict(os.environ, TF_CONFIG=json.dumps(
+            {"cluster": self.cluster, "task": {"type": task_type, "index": index}}),
+            PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+        log = open(os.path.join(self.log_dir, f"{task_type}-{index}.log"), "w")  # noqa: SIM115
+        proc = subprocess.Popen([sys.executable, "-m", "easy_rec.train", *args], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        log.close()
+        self.procs[(task_type, index)] = proc
+        return proc
+
+    def start_all(self, args: list[str]) -> None:
+        """Starts every task of the cluster, servers first."""
+        for job in ("ps", "worker", "evaluator", "chief", "master"):
+            for index in range(len(self.cluster.get(job, []))):
+                self.start(job, index, args)
+
+    def wait(self, task_type: str, index: int, timeout: float) -> int:
+        """Exit status of a task; AssertionError with its log when it runs past `timeout`."""
+        try:
+            return self.procs[(task_type, index)].wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{task_type}:{index} still running after {timeout} s\n"
+                                 + self.log(task_type, index)[-4000:]) from None
+
+    def log(self, task_type: str, index: int) -> str:
+        with open(os.path.join(self.log_dir, f"{task_type}-{index}.log"), encoding="utf-8",
+                  errors="replace") as f:
+            return f.read()
+
+    def kill(self, task_type: str, index: int, sig: int = signal.SIGKILL) -> None:
+        """Sends `sig` to one task (by PID) and reaps it."""
+        proc = self.procs[(task_type, index)]
+        if proc.poll() is None:
+            os.kill(proc.pid, sig)
+            proc.wait(timeout=30)
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Terminates every task still running by PID; kills what outlives `grace` seconds."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.time() + grace
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(deadline - time.time(), 0.1))
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
