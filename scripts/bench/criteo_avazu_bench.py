@@ -21,11 +21,11 @@ regression). Training: the sample's Adam schedule, batch 256, EPOCHS epochs, one
 (train_config.seed); AUC is the mean over the seeds.
 
     python scripts/bench/criteo_avazu_bench.py [--datasets criteo avazu] [--models lr deepfm]
-        [--seeds 1 2 3]
+        [--seeds 1 2 3] [--jobs 1]
 
 Output: {"bench": "criteo_avazu", "baseline": ..., "<dataset>": {"<model>": {"auc": [per seed],
 "mean", "beats_lr"}}, "met": every model's mean above lr's on both datasets}. Each model runs
-in its own subprocess.
+in its own subprocess (--jobs of them at once).
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, REPO)
@@ -166,6 +167,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="*", default=["criteo", "avazu"])
     parser.add_argument("--models", nargs="*", default=MODELS)
     parser.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3])
+    parser.add_argument("--jobs", type=int, default=1, help="models trained at once")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # internal: dataset model
     args = parser.parse_args()
     if args.one:
@@ -175,22 +177,20 @@ def main() -> None:
         print(json.dumps(run_model(*args.one, args.seeds)))
         return
     models = ["lr"] + [m for m in args.models if m != "lr"]
+    runs = [(dataset, model) for dataset in args.datasets for model in models]
+    with ThreadPoolExecutor(max(args.jobs, 1)) as pool:
+        done = pool.map(lambda run: run_subprocess(*run, args.seeds), runs)
+        results = {run: result for run, result in zip(runs, done)}
     report: dict = {"bench": "criteo_avazu", "baseline": BASELINE, "epochs": EPOCHS,
                     "batch_size": BATCH_SIZE, "seeds": args.seeds}
     met = True
     for dataset in args.datasets:
-        results: dict = {}
-        for model in models:
-            results[model] = run_subprocess(dataset, model, args.seeds)
-            if "auc" in results[model]:
-                aucs = results[model]["auc"]
-                results[model]["mean"] = round(sum(aucs) / len(aucs), 4)
-            if model != "lr":
-                beats = results[model].get("mean", 0.0) > results["lr"].get("mean", 1.0)
-                results[model]["beats_lr"] = beats
-                met = met and beats
-            print(json.dumps({dataset: {model: results[model]}}), file=sys.stderr, flush=True)
-        report[dataset] = results
+        baseline = results[(dataset, "lr")].get("mean", 1.0)
+        for model in models[1:]:
+            beats = results[(dataset, model)].get("mean", 0.0) > baseline
+            results[(dataset, model)]["beats_lr"] = beats
+            met = met and beats
+        report[dataset] = {model: results[(dataset, model)] for model in models}
     report["met"] = met
     print(json.dumps(report, sort_keys=True))
 
@@ -202,8 +202,12 @@ def run_subprocess(dataset: str, model: str, seeds: list[int]) -> dict:
     lines = out.stdout.strip().splitlines()
     if out.returncode or not lines:
         tail = out.stderr.strip().splitlines()[-1:] or ["failed"]
-        return {"error": tail[0]}
-    return json.loads(lines[-1])
+        result = {"error": tail[0]}
+    else:
+        result = json.loads(lines[-1])
+        result["mean"] = round(sum(result["auc"]) / len(result["auc"]), 4)
+    print(json.dumps({dataset: {model: result}}), file=sys.stderr, flush=True)
+    return result
 
 
 if __name__ == "__main__":
