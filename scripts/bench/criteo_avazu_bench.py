@@ -15,7 +15,8 @@ Features, the same for every model of a dataset:
 Models: each samples/<model>_on_movielens.config's model_config (layers, l2, embedding
 regularization), its feature groups refilled with these features: `wide`/`deep`/`all` get
 every feature, DLRM's `dense` the Criteo integer columns (Avazu: banner_pos, device_type,
-device_conn_type, C15, C16) and `sparse` the rest. The baseline `lr` is WideAndDeep without a
+device_conn_type, C15, C16) and `sparse` the rest (bot_dnn ending at 8 units, the embedding
+width, as its `dot` interaction needs). The baseline `lr` is WideAndDeep without a
 deep group: the sum of one learned weight per feature value plus a bias (logistic
 regression). Training: the sample's Adam schedule, batch 256, EPOCHS epochs, one run per seed
 (train_config.seed); AUC is the mean over the seeds.
@@ -109,7 +110,20 @@ def _joined(paths: list[str], out: str) -> str:
     return out
 
 
-def config_text(model: str, spec: dict, model_dir: str, seed: int) -> str:
+def with_mlp_dropout(message, rate: float) -> None:
+    """Sets dropout_ratio [rate] on every MLP block (a message with hidden_units) in `message`
+    that has no dropout_ratio."""
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        for child in (value if field.is_repeated else [value]):
+            if "hidden_units" in child.DESCRIPTOR.fields_by_name and not child.dropout_ratio:
+                child.dropout_ratio.append(rate)
+            with_mlp_dropout(child, rate)
+
+
+def config_text(model: str, spec: dict, model_dir: str, seed: int, epochs: int,
+                mlp_dropout: float = 0.0) -> str:
     """The pipeline config of `model` on the dataset of `spec` (module docstring)."""
     from google.protobuf import text_format
 
@@ -129,10 +143,14 @@ def config_text(model: str, spec: dict, model_dir: str, seed: int) -> str:
         model_config.feature_groups.add().CopyFrom(group)
     if model == "lr":
         model_config.wide_and_deep.ClearField("dnn")
+    if model == "dlrm":  # 'dot' interaction: bot_dnn ends at the embedding width
+        model_config.dlrm.bot_dnn.hidden_units[-1] = EMBEDDING_DIM
+    if mlp_dropout:
+        with_mlp_dropout(model_config, mlp_dropout)
     fields = "\n".join(f'input_fields {{ input_name: "{n}" input_type: {t} }}'
                        for n, t in spec["fields"])
     data = (f'data_config {{ {fields} label_fields: "{spec["label"]}" batch_size: {BATCH_SIZE} '
-            f'num_epochs: {EPOCHS} input_type: CSVInput separator: "{spec["separator"]}" '
+            f'num_epochs: {epochs} input_type: CSVInput separator: "{spec["separator"]}" '
             'shuffle_buffer_size: 10000 }')
     text = "\n".join([
         f'train_input_path: "{spec["train"]}"', f'eval_input_path: "{spec["eval"]}"',
@@ -145,7 +163,8 @@ def config_text(model: str, spec: dict, model_dir: str, seed: int) -> str:
     return text
 
 
-def run_model(dataset: str, model: str, seeds: list[int]) -> dict:
+def run_model(dataset: str, model: str, seeds: list[int], epochs: int,
+              mlp_dropout: float = 0.0) -> dict:
     """Trains `model` on `dataset` once per seed, in this process; {"auc": [per seed]}."""
     from easy_rec.pipeline import parse_pipeline_config_text
     from easy_rec.training.trainer import Trainer
@@ -156,8 +175,8 @@ def run_model(dataset: str, model: str, seeds: list[int]) -> dict:
         for seed in seeds:
             model_dir = os.path.join(work_dir, f"seed{seed}")
             path = os.path.join(work_dir, f"{model}.config")
-            config = parse_pipeline_config_text(config_text(model, spec, model_dir, seed),
-                                                path=path).config
+            text = config_text(model, spec, model_dir, seed, epochs, mlp_dropout)
+            config = parse_pipeline_config_text(text, path=path).config
             aucs.append(round(float(Trainer(config, base_dir=REPO).train()["auc"]), 4))
     return {"auc": aucs}
 
@@ -167,6 +186,9 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="*", default=["criteo", "avazu"])
     parser.add_argument("--models", nargs="*", default=MODELS)
     parser.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3])
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--mlp_dropout", type=float, default=0.0,
+                        help="dropout_ratio for every MLP the sample config leaves without")
     parser.add_argument("--jobs", type=int, default=1, help="models trained at once")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # internal: dataset model
     args = parser.parse_args()
@@ -174,14 +196,15 @@ def main() -> None:
         import logging
 
         logging.basicConfig(level=logging.WARNING)
-        print(json.dumps(run_model(*args.one, args.seeds)))
+        print(json.dumps(run_model(*args.one, args.seeds, args.epochs, args.mlp_dropout)))
         return
     models = ["lr"] + [m for m in args.models if m != "lr"]
     runs = [(dataset, model) for dataset in args.datasets for model in models]
     with ThreadPoolExecutor(max(args.jobs, 1)) as pool:
-        done = pool.map(lambda run: run_subprocess(*run, args.seeds), runs)
+        done = pool.map(lambda run: run_subprocess(*run, args), runs)
         results = {run: result for run, result in zip(runs, done)}
-    report: dict = {"bench": "criteo_avazu", "baseline": BASELINE, "epochs": EPOCHS,
+    report: dict = {"bench": "criteo_avazu", "baseline": BASELINE, "epochs": args.epochs,
+                    "mlp_dropout": args.mlp_dropout,
                     "batch_size": BATCH_SIZE, "seeds": args.seeds}
     met = True
     for dataset in args.datasets:
@@ -195,9 +218,10 @@ def main() -> None:
     print(json.dumps(report, sort_keys=True))
 
 
-def run_subprocess(dataset: str, model: str, seeds: list[int]) -> dict:
+def run_subprocess(dataset: str, model: str, args: argparse.Namespace) -> dict:
     """run_model in a fresh process (no TensorFlow state shared between models)."""
-    command = [sys.executable, __file__, "--one", dataset, model, "--seeds", *map(str, seeds)]
+    command = [sys.executable, __file__, "--one", dataset, model, "--seeds", *map(str, args.seeds),
+               "--epochs", str(args.epochs), "--mlp_dropout", str(args.mlp_dropout)]
     out = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = out.stdout.strip().splitlines()
     if out.returncode or not lines:
