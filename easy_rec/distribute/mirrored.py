@@ -82,6 +82,10 @@ class ShardedFileInput(FileTrainInput):
     def checkpoint_items(self) -> dict[str, object]:
         return {}
 
+    def row_count(self) -> None:
+        """Unknown: the tasks split the rows (the progress total comes from num_steps)."""
+        return None
+
     def start(self, resumed: bool) -> None:
         if resumed:
             logger.info("synchronous multi-worker training does not checkpoint the input "

@@ -121,7 +121,7 @@ class PSTrainer(LocalCopyMixin, Trainer):
                     throughput.add(batch_examples)
                 progress.update(step - progress.n)
                 if last is not None:
-                    self._log(step, last, throughput.window_rate())
+                    self._log(step, last, throughput, num_steps)
                 if ended:
                     logger.info("a worker's share of the training input ended at step %d", step)
                     break

@@ -21,6 +21,7 @@ from easy_rec.models.losses.heads import (
     logits_width,
 )
 from easy_rec.models.losses.kd import Distillation
+from easy_rec.models.losses.names import REGULARIZATION
 from easy_rec.models.losses.registry import LossInputs, loss_spec, session_column
 from easy_rec.models.losses.task_loss import TaskLoss, with_model_params
 from easy_rec.protos import easy_rec_model_pb2, eval_pb2, feature_config_pb2, loss_pb2, pipeline_pb2
@@ -165,9 +166,10 @@ class RankModel(tf.Module):
             # models computing embedding losses (own_losses) replace loss() altogether
             self.task_losses = [] if self.own_losses else [
                 TaskLoss(with_model_params(task.loss_entries, model_config),
-                         model_config.loss_weight_strategy,
+                         model_config.loss_weight_strategy, suffix=task.key(""),
                          name=f"loss_{task.name or 'task'}") for task in self.tasks]
-            self.distillation = Distillation(model_config.kd, name="kd") \
+            taken = [n for loss in self.task_losses for n in loss.names]
+            self.distillation = Distillation(model_config.kd, taken, name="kd") \
                 if model_config.kd else None
             self.grad_norm = GradNorm(len(self.task_losses), model_config.grad_norm_alpha,
                                       name="grad_norm") if model_config.grad_norm else None
@@ -243,10 +245,16 @@ class RankModel(tf.Module):
         return {task.key(k): v for k, v in head_outputs(task.head, logits).items()}
 
     def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Sum over tasks of their weighted losses (losses.task_loss), GradNorm-weighted with
-        model_config.grad_norm (losses.grad_norm; its own term and updates only for outputs
-        of a training call, which carry GRAD_NORM_STEP_KEY), plus the distillation losses of
-        model_config.kd.
+        """The training loss without regularization: the sum of loss_dict."""
+        return tf.add_n(list(self.loss_dict(outputs, batch).values()))
+
+    def loss_dict(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
+                  ) -> dict[str, tf.Tensor]:
+        """The loss terms by the names EasyRec logs them under (losses.names): every task's
+        weighted losses (losses.task_loss), GradNorm-weighted with model_config.grad_norm
+        (losses.grad_norm: one term per task, named after its first loss, and in a training
+        call, whose outputs carry GRAD_NORM_STEP_KEY, its own `grad_norm_loss`), and the
+        distillation terms of model_config.kd. Models with losses of their own override it.
 
         A task's row weights are data_config.sample_weight (unless the task sets
         use_sample_weight: false) times its task-space weights; each loss is a mean over rows
@@ -258,18 +266,23 @@ class RankModel(tf.Module):
             slots = sum(loss.num_terms for loss in self.task_losses)
             random = tf.split(tf.nn.softmax(tf.random.normal([slots])),
                               [loss.num_terms for loss in self.task_losses])
-        total = []
+        per_task = []
         for i, (task, task_loss) in enumerate(zip(tasks, self.task_losses)):
             own = {k: outputs[task.key(k)] for k in ("logits", "probs", "y")
                    if task.key(k) in outputs}
             inputs = LossInputs(batch[task.label_field], own, self.row_weights(task, batch), batch)
             related = [outputs[t.key("probs")] for t in tasks if t.name in task.relations]
-            total.append(task_loss(inputs, task.weight, random[i] if random else None, related))
-        if self.grad_norm is not None:
-            total = self.grad_norm(total, self.shared_kernel(), GRAD_NORM_STEP_KEY in outputs)
+            per_task.append(task_loss(inputs, task.weight, random[i] if random else None, related))
+        if self.grad_norm is None:
+            terms = {name: value for task_terms in per_task for name, value in task_terms.items()}
+        else:
+            weighted = self.grad_norm([tf.add_n(list(t.values())) for t in per_task],
+                                      self.shared_kernel(), GRAD_NORM_STEP_KEY in outputs)
+            names = [next(iter(t)) for t in per_task] + ["grad_norm_loss"]
+            terms = dict(zip(names, weighted))
         if self.distillation is not None:
-            total.append(self.distillation(outputs, batch))
-        return tf.add_n(total)
+            terms.update(self.distillation(outputs, batch))
+        return terms
 
     def shared_kernel(self) -> tf.Variable:
         """The kernel of the last layer every task shares (GradNorm's W); only models with
@@ -303,13 +316,18 @@ class RankModel(tf.Module):
         return {k: outputs[k] for k in keys if k in outputs}
 
     def regularization(self, outputs: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Embedding L2 (on looked-up rows), the model's dense L2 and the variational dropout
-        penalty of the feature groups."""
+        """The sum of regularization_dict."""
+        return tf.add_n(list(self.regularization_dict(outputs).values()))
+
+    def regularization_dict(self, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """As EasyRec reports them: `regularization_loss`, the embedding L2 (on looked-up rows)
+        plus the model's dense L2, and `variational_dropout_loss`, the variational dropout
+        penalty of the feature groups (when they have one)."""
         emb_reg = float(self.model_config.embedding_regularization)
-        total = emb_reg * outputs["embedding_l2"] + self.dense_l2()
+        terms = {REGULARIZATION: emb_reg * outputs["embedding_l2"] + self.dense_l2()}
         if DROPOUT_PENALTY_KEY in outputs:
-            total += outputs[DROPOUT_PENALTY_KEY]
-        return total
+            terms[DROPOUT_PENALTY_KEY] = outputs[DROPOUT_PENALTY_KEY]
+        return terms
 
     @property
     def serving_input_names(self) -> list[str]:

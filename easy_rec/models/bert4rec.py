@@ -119,12 +119,15 @@ class BERT4Rec(MatchModel):
         """Item embeddings as compared, gathered row by row (sparse gradients)."""
         return match.normalize(self.table.lookup(ids), self.cosine)
 
-    def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Training: mean cloze loss over the masked items. Evaluation: mean loss of predicting
-        each row's item at the [mask] after its history."""
+    def loss_dict(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
+                  ) -> dict[str, tf.Tensor]:
+        """`cross_entropy_loss`, in training the mean cloze loss over the masked items, in
+        evaluation the mean loss of predicting each row's item at the [mask] after its
+        history."""
         if "cloze_loss" in outputs:
-            return outputs["cloze_loss"]
-        return tf.reduce_mean(self.softmax_loss(outputs["user_emb"], outputs["item_ids"]))
+            return {"cross_entropy_loss": outputs["cloze_loss"]}
+        return {"cross_entropy_loss": tf.reduce_mean(
+            self.softmax_loss(outputs["user_emb"], outputs["item_ids"]))}
 
     # -- config ------------------------------------------------------------------------------
     @classmethod

@@ -23,6 +23,7 @@ from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require, require_groups
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.losses.metric_learning import circle_loss, multi_similarity_loss
+from easy_rec.models.losses.names import loss_type_name
 from easy_rec.models.registry import register_model
 from easy_rec.protos import (
     collaborative_metric_learning_pb2,
@@ -84,7 +85,13 @@ class CoMetricLearningI2I(RankModel):
             outputs[SESSION_OUTPUT] = tf.identity(raw[self.params.session_id])
         return outputs
 
-    def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
+    def loss_dict(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
+                  ) -> dict[str, tf.Tensor]:
+        """`circle_loss` or `multi_similarity_loss` of the float embeddings."""
+        return {loss_type_name(self.loss_type): self._metric_loss(outputs, batch)}
+
+    def _metric_loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
+                     ) -> tf.Tensor:
         labels = batch[self.tasks[0].label_field]
         sessions = batch[self.params.session_id] if self.params.session_id else None
         if self.loss_type == loss_pb2.CIRCLE_LOSS:

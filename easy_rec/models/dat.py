@@ -60,15 +60,17 @@ class DAT(MatchModel):
         outputs["item_augment"] = augmented.concat(AUGMENT["item"])
         return outputs
 
-    def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Softmax cross entropy + the mimic losses, each a mean over positive rows."""
+    def loss_dict(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
+                  ) -> dict[str, tf.Tensor]:
+        """Softmax cross entropy and the mimic losses `amm_loss_u`, `amm_loss_i` (EasyRec's
+        names), each a mean over positive rows."""
         weights = tf.cast(batch[self.tasks[0].label_field] > 0, tf.float32)
         if self.sample_weight:
             weights *= tf.cast(batch[self.sample_weight], tf.float32)
-        mimic = [_mimic(outputs["user_augment"], outputs["item_emb"]),
-                 _mimic(outputs["item_augment"], outputs["user_emb"])]
-        return super().loss(outputs, batch) + tf.add_n(
-            [weighted_mean(m, weights) for m in mimic])
+        mimic = {"amm_loss_u": _mimic(outputs["user_augment"], outputs["item_emb"]),
+                 "amm_loss_i": _mimic(outputs["item_augment"], outputs["user_emb"])}
+        return {**super().loss_dict(outputs, batch),
+                **{name: weighted_mean(m, weights) for name, m in mimic.items()}}
 
     @classmethod
     def id_fields(cls, model_config: easy_rec_model_pb2.EasyRecModel) -> dict[str, tuple[str, str]]:

@@ -15,6 +15,7 @@ from easy_rec.layers.match import EmbeddingTower
 from easy_rec.models.checks import require
 from easy_rec.models.layer_args import mlp_kwargs
 from easy_rec.models.losses.metric_learning import softmax_loss_with_negative_mining
+from easy_rec.models.losses.names import term_name, unique_names
 from easy_rec.models.losses.pairwise import pairwise_loss
 from easy_rec.models.losses.registry import weighted_mean
 from easy_rec.models.match_base import MatchModel, group_columns
@@ -91,11 +92,13 @@ class DropoutNet(MatchModel):
     def item_embedding(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         return self._embed(features, "item", training)
 
-    def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
+    def loss_dict(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
+                  ) -> dict[str, tf.Tensor]:
+        """Each entry of model_config.losses (else loss_type), weighted, by name."""
         labels = batch[self.tasks[0].label_field]
         weights = tf.cast(batch[self.sample_weight], tf.float32) if self.sample_weight else None
         entries = list(self.model_config.losses) or [loss_pb2.Loss(loss_type=self.loss_type)]
-        total = []
+        terms = []
         for entry in entries:
             if entry.loss_type == loss_pb2.CLASSIFICATION:
                 value = weighted_mean(tf.nn.sigmoid_cross_entropy_with_logits(
@@ -113,8 +116,8 @@ class DropoutNet(MatchModel):
                     int(config.num_negative_samples or self.params.num_negative_mining),
                     config.margin, config.gamma, config.coefficient_of_support_vector, weights,
                     normalized=True)
-            total.append(entry.weight * value)
-        return tf.add_n(total)
+            terms.append(entry.weight * value)
+        return dict(zip(unique_names([term_name(entry) for entry in entries]), terms))
 
     @property
     def loss_input_names(self) -> list[str]:

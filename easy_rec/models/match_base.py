@@ -181,16 +181,18 @@ class MatchModel(RankModel):
         logits = scores / self.temperature
         return self.similarity_scale(logits) if self.similarity_scale is not None else logits
 
-    def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Pointwise (CLASSIFICATION) or softmax over the candidates of each positive row."""
+    def loss_dict(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
+                  ) -> dict[str, tf.Tensor]:
+        """Pointwise (CLASSIFICATION) or `cross_entropy_loss`: softmax over the candidates of
+        each positive row."""
         if self.loss_type != loss_pb2.SOFTMAX_CROSS_ENTROPY:
-            return super().loss(outputs, batch)
+            return super().loss_dict(outputs, batch)
         scores, valid, target = self.candidates(outputs, batch)
         per_row = match.masked_softmax_cross_entropy(self.to_logits(scores), valid, target)
         weights = tf.cast(batch[self.tasks[0].label_field] > 0, tf.float32)
         if self.sample_weight:
             weights *= tf.cast(batch[self.sample_weight], tf.float32)
-        return weighted_mean(per_row, weights)
+        return {"cross_entropy_loss": weighted_mean(per_row, weights)}
 
     def candidates(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
                    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:

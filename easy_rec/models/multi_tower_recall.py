@@ -145,10 +145,12 @@ class MultiTowerRecall(RankModel):
     def _score(self, user: tf.Tensor, item: tf.Tensor, training: bool) -> tf.Tensor:
         return self.output_layer(self.final_dnn(tf.concat([user, item], axis=1), training))
 
-    def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Sigmoid cross entropy of the rows, and with sampled items of the negative pairs."""
+    def loss_dict(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
+                  ) -> dict[str, tf.Tensor]:
+        """`cross_entropy_loss`: sigmoid cross entropy of the rows, and with sampled items of
+        the negative pairs."""
         if "negative_logits" not in outputs:
-            return super().loss(outputs, batch)
+            return super().loss_dict(outputs, batch)
         negative_logits = outputs["negative_logits"]
         labels = tf.cast(batch[self.tasks[0].label_field], tf.float32)
         losses = tf.concat([
@@ -161,7 +163,8 @@ class MultiTowerRecall(RankModel):
             weights = tf.concat([weights[:, :1], valid], axis=1)
         if self.sample_weight:
             weights *= tf.cast(batch[self.sample_weight], tf.float32)[:, None]
-        return weighted_mean(tf.reshape(losses, [-1]), tf.reshape(weights, [-1]))
+        return {"cross_entropy_loss": weighted_mean(tf.reshape(losses, [-1]),
+                                                    tf.reshape(weights, [-1]))}
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:

@@ -117,18 +117,19 @@ class RocketLaunching(RankModel):
                     [cosine_agreement(light[i], booster[j]) for i, j in self.hint_pairs])
         return outputs
 
-    def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Both cross entropies, the hint loss and the feature-based distillation loss."""
+    def loss_dict(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
+                  ) -> dict[str, tf.Tensor]:
+        """Both cross entropies, `hint_loss` and the feature-based distillation loss."""
         light, booster = self.tasks
         gap = outputs[light.key("logits")] - tf.stop_gradient(outputs[booster.key("logits")])
         squared = tf.square(gap)
         if squared.shape.rank == 2:
             squared = tf.reduce_mean(squared, axis=1)
-        total = super().loss(outputs, batch) + weighted_mean(squared,
-                                                             self.row_weights(light, batch))
+        terms = super().loss_dict(outputs, batch)
+        terms["hint_loss"] = weighted_mean(squared, self.row_weights(light, batch))
         if FEATURE_LOSS_KEY in outputs:
-            total += outputs[FEATURE_LOSS_KEY]
-        return total
+            terms[FEATURE_LOSS_KEY] = outputs[FEATURE_LOSS_KEY]
+        return terms
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:

@@ -72,12 +72,14 @@ class SequenceInterestModel(RankModel):
             outputs[AUX_LOSS_KEY] = aux_loss
         return outputs
 
-    def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        """Task loss, plus aux_loss_weight * the auxiliary loss on training outputs."""
-        loss = super().loss(outputs, batch)
+    def loss_dict(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
+                  ) -> dict[str, tf.Tensor]:
+        """Task losses, plus `aux_loss`: aux_loss_weight * the auxiliary loss on training
+        outputs."""
+        terms = super().loss_dict(outputs, batch)
         if AUX_LOSS_KEY in outputs:
-            loss += float(self.params.aux_loss_weight) * outputs[AUX_LOSS_KEY]
-        return loss
+            terms[AUX_LOSS_KEY] = float(self.params.aux_loss_weight) * outputs[AUX_LOSS_KEY]
+        return terms
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:

@@ -1,4 +1,7 @@
-"""Wide & Deep: a linear model over the 'wide' group plus an MLP over the 'deep' group."""
+"""Wide & Deep: a linear model over the 'wide' group plus an MLP over the 'deep' group.
+
+Without a 'deep' group (EasyRec requires one) the model is logistic regression: the wide
+weights' sum plus a learned bias (the linear baseline of scripts/bench/criteo_avazu_bench.py)."""
 from __future__ import annotations
 
 import tensorflow as tf
@@ -22,6 +25,10 @@ class WideAndDeep(RankModel):
             else self.output_dim
 
     def build(self, feature_layer: FeatureLayer) -> None:
+        if "deep" not in feature_layer.groups:
+            self.dnn = self.final_dnn = self.output_layer = None
+            self.bias = tf.Variable(tf.zeros([self.output_dim]), name="bias")
+            return
         self.dnn = MLP(feature_layer.group_dim("deep"), **mlp_kwargs(self.params.dnn), name="dnn")
         self.final_dnn = None
         width = self.dnn.output_dim
@@ -33,6 +40,8 @@ class WideAndDeep(RankModel):
 
     def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         wide = features.wide_sum("wide")
+        if self.dnn is None:
+            return wide + self.bias
         deep = self.dnn(features.concat("deep"), training)
         if self.final_dnn is not None:
             return self.output_layer(self.final_dnn(tf.concat([wide, deep], axis=1), training))
@@ -40,4 +49,4 @@ class WideAndDeep(RankModel):
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
-        require_groups(model_config, ["wide", "deep"], locate)
+        require_groups(model_config, ["wide"], locate)

@@ -16,6 +16,7 @@ from easy_rec.input.kafka_settings import worker_shard
 from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.reader import build_reader, train_input_path, with_column_rules
 from easy_rec.protos import pipeline_pb2
+from easy_rec.training.progress import count_rows
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ class FileTrainInput:
                                       drop_remainder=data.drop_remainder)
         self._iterator = iter(dataset)
         self.missing_columns: list[str] = []  # file batches carry no missing-cell matrix
+        self._files, self._data = reader.files, data
+
+    def row_count(self) -> int | None:
+        """Rows in one pass over the files, when cheap to know (progress.count_rows)."""
+        return count_rows(self._files, self._data.input_type, self._data.with_header)
 
     def checkpoint_items(self) -> dict[str, object]:
         """Objects to save in the training checkpoint."""
@@ -82,6 +88,11 @@ class KafkaTrainInput:
                                       trainable=False, name="kafka_partitions")
         self._iterator = None
         self._committer = None
+
+    @staticmethod
+    def row_count() -> None:
+        """A stream has no known size."""
+        return None
 
     def checkpoint_items(self) -> dict[str, object]:
         """The offsets (and which partitions they belong to) go into the checkpoint."""

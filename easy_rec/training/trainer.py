@@ -24,12 +24,14 @@ from easy_rec.input.line_parser import (
 from easy_rec.input.reader import eval_input_path
 from easy_rec.models.base import RankModel
 from easy_rec.models.builder import build_model, model_column_plan
+from easy_rec.models.losses.names import TOTAL
 from easy_rec.protos import pipeline_pb2, train_pb2
 from easy_rec.training.cadence import Cadence, Throttle
 from easy_rec.training.drift_guard import DriftGuard, DriftStopError
 from easy_rec.training.early_stop import EarlyStop
 from easy_rec.training.embedding_push import EmbeddingPusher
 from easy_rec.training.evaluation.evaluator import Evaluator
+from easy_rec.training.loss_report import loss_line
 from easy_rec.training.optimization.freeze import trainable_after_freeze
 from easy_rec.training.optimization.moving_average import (
     CHECKPOINT_KEY as AVERAGES_KEY,
@@ -43,6 +45,7 @@ from easy_rec.training.optimization.optimizers import (
     build_optimizers,
     clip_by_global_norm,
 )
+from easy_rec.training.progress import progress_line, total_steps
 from easy_rec.training.restore import resolve_checkpoint
 from easy_rec.training.stop_signals import StopSignals
 from easy_rec.training.summaries import gradient_summaries, write_graph
@@ -148,6 +151,7 @@ class Trainer:
                                     gate=self._may_export, base_dir=base_dir)
         self._summary = tf.summary.create_file_writer(os.path.join(config.model_dir, "train"))
         self.train_stats: dict[str, float] = {}
+        self._loss_keys: list[str] = []  # the train step's loss keys, set when it is traced
 
     # ------------------------------------------------------------------ hooks (distribute/)
     def _variable_scope(self) -> contextlib.AbstractContextManager:
@@ -199,10 +203,11 @@ class Trainer:
     def _step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         if self.config.data_config.ignore_error:
             # a batch is empty when every row in it was malformed and skipped
-            empty = {"loss": tf.constant(0.0), "total_loss": tf.constant(0.0),
-                     **{k: tf.zeros([0]) for k in self._guard_outputs}}
-            result = tf.cond(tf.size(batch[self._label]) > 0, lambda: self._update(batch),
-                             lambda: empty)
+            # zeros of every loss key (known once the update branch, traced first, ran)
+            def empty() -> dict[str, tf.Tensor]:
+                return {**{k: tf.constant(0.0) for k in self._loss_keys},
+                        **{k: tf.zeros([0]) for k in self._guard_outputs}}
+            result = tf.cond(tf.size(batch[self._label]) > 0, lambda: self._update(batch), empty)
         else:
             result = self._update(batch)
         self.malformed_rows.assign_add(batch[MALFORMED_KEY])
@@ -214,8 +219,10 @@ class Trainer:
         variables = self._variables
         with tf.GradientTape() as tape:
             outputs = self.model(batch, training=True)
-            loss = self.model.loss(outputs, batch)
-            total = loss + self.model.regularization(outputs)
+            losses = self.model.loss_dict(outputs, batch)
+            regularization = self.model.regularization_dict(outputs)
+            loss = tf.add_n(list(losses.values()))
+            total = tf.add_n([loss, *regularization.values()])
         grads = self._combine_gradients(tape.gradient(total, variables))
         if self.pusher is not None:
             self.pusher.track(grads, variables)
@@ -227,8 +234,11 @@ class Trainer:
                 gradient_summaries(grads, variables)
         self.optimizers.apply_gradients(zip(grads, variables), step=self.global_step)
         self.moving_average.update()
-        # the predictions made before this update, for the drift guard's window AUC
-        return {"loss": loss, "total_loss": total, **{k: outputs[k] for k in self._guard_outputs}}
+        # the loss terms by name (loss_report), "loss" (their sum) and "total_loss"; the
+        # predictions made before this update, for the drift guard's window AUC
+        terms = {**losses, **regularization, TOTAL: total}
+        self._loss_keys = ["loss", *terms]
+        return {"loss": loss, **terms, **{k: outputs[k] for k in self._guard_outputs}}
 
     @property
     def _guard_outputs(self) -> list[str]:
@@ -289,7 +299,9 @@ class Trainer:
         evals = Throttle(self.config.eval_config.eval_interval_secs)
         log_every = max(int(tc.log_step_count_steps), 1)
         throughput = Throughput()
-        progress = tqdm(total=num_steps, initial=step, unit="step", desc="train", disable=None)
+        total_planned = total_steps(tc, self.config.data_config, self.input.row_count)
+        progress = tqdm(total=total_planned, initial=step, unit="step", desc="train",
+                        disable=None)
         try:
             while num_steps is None or step < num_steps:
                 batch = self._next_batch()
@@ -310,7 +322,7 @@ class Trainer:
                 throughput.add(self._batch_examples(batch))
                 progress.update(1)
                 if step % log_every == 0:
-                    self._log(step, result, throughput.window_rate())
+                    self._log(step, result, throughput, total_planned)
                 self._save_when_due(step, saves, evals, throughput, bool(self.evaluator))
                 if exports.due(step):
                     with self.moving_average.swapped():
@@ -391,14 +403,22 @@ class Trainer:
         logger.info("saved checkpoint %s", path)
         self.input.after_save()
 
-    def _log(self, step: int, result: dict[str, tf.Tensor], examples_per_sec: float) -> None:
-        loss, total = float(result["loss"]), float(result["total_loss"])
+    def _log(self, step: int, result: dict[str, tf.Tensor], throughput: Throughput,
+             total: int | None) -> None:
+        """The loss line and the progress line (loss_report, progress), and their
+        TensorBoard scalars."""
+        values = {k: float(result[k]) for k in self._loss_keys}
+        loss = values.pop("loss")
         lr = float(self.optimizers.dense_optimizer.learning_rate(self.global_step))
-        logger.info("step %d: loss=%.5f total_loss=%.5f lr=%.3g examples/s=%.0f",
-                    step, loss, total, lr, examples_per_sec)
+        examples_per_sec = throughput.window_rate()
+        run = throughput.summary()
+        logger.info("%s", loss_line(step, lr, values))
+        logger.info("%s", progress_line(step, total, run["steps"] / max(run["seconds"], 1e-9),
+                                        examples_per_sec))
         with self._summary.as_default(step=step):
             tf.summary.scalar("loss", loss)
-            tf.summary.scalar("total_loss", total)
+            for name, value in values.items():
+                tf.summary.scalar(f"loss/{name}", value)
             tf.summary.scalar("learning_rate", lr)
             tf.summary.scalar("examples_per_sec", examples_per_sec)
 

@@ -89,8 +89,9 @@ class BackboneMultiTaskModel(MultiTaskModel):
             outputs.update(self.outputs_from_logits(head(hidden), task))
         return with_losses(self.extra_outputs.add(outputs, blocks), losses)
 
-    def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        return super().loss(outputs, batch) + losses_in(outputs)
+    def loss_dict(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
+                  ) -> dict[str, tf.Tensor]:
+        return {**super().loss_dict(outputs, batch), **losses_in(outputs)}
 
     def serving_outputs(self, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         return self.extra_outputs.served(super().serving_outputs(outputs), outputs)

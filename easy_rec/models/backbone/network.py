@@ -128,10 +128,9 @@ def with_losses(outputs: dict[str, tf.Tensor], losses: dict[str, tf.Tensor]
     return {**outputs, **{LOSS_PREFIX + name: value for name, value in losses.items()}}
 
 
-def losses_in(outputs: dict[str, tf.Tensor]) -> tf.Tensor:
-    """Sum of the backbone loss terms in `outputs` (0 without any)."""
-    terms = [v for k, v in outputs.items() if k.startswith(LOSS_PREFIX)]
-    return tf.add_n(terms) if terms else tf.constant(0.0)
+def losses_in(outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """The backbone loss terms in `outputs`, by their output key."""
+    return {k: v for k, v in outputs.items() if k.startswith(LOSS_PREFIX)}
 
 
 def optional_backbone(model_config: easy_rec_model_pb2.EasyRecModel,

@@ -58,8 +58,9 @@ class BackboneRankModel(RankModel):
         outputs = self.extra_outputs.add(self.outputs_from_logits(logits), blocks)
         return with_losses(outputs, losses)
 
-    def loss(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]) -> tf.Tensor:
-        return super().loss(outputs, batch) + losses_in(outputs)
+    def loss_dict(self, outputs: dict[str, tf.Tensor], batch: dict[str, tf.Tensor]
+                  ) -> dict[str, tf.Tensor]:
+        return {**super().loss_dict(outputs, batch), **losses_in(outputs)}
 
     def serving_outputs(self, outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         return self.extra_outputs.served(super().serving_outputs(outputs), outputs)

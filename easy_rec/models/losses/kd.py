@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
 
+from easy_rec.models.losses.names import kd_name, unique_names
 from easy_rec.models.losses.registry import LossInputs, build_term, param_of, weighted_mean
 from easy_rec.protos import easy_rec_model_pb2, loss_pb2
 
@@ -94,11 +95,14 @@ def kl_divergence_distillation(soft: tf.Tensor, pred: tf.Tensor, label_is_logits
 
 
 class Distillation(tf.Module):
-    """Every kd entry of model_config, summed."""
+    """Every kd entry of model_config."""
 
-    def __init__(self, entries: Sequence[easy_rec_model_pb2.KD], name: str | None = None):
+    def __init__(self, entries: Sequence[easy_rec_model_pb2.KD], taken: Sequence[str] = (),
+                 name: str | None = None):
+        """`taken`: the names of the model's other loss terms (kd names stay distinct)."""
         super().__init__(name=name)
         self.entries = list(entries)
+        self.names = unique_names([kd_name(kd) for kd in self.entries], taken)
         with self.name_scope:
             # other loss types are computed by their task loss terms
             self.terms = [None if kd.loss_type in KD_LOSSES else
@@ -106,8 +110,9 @@ class Distillation(tf.Module):
                           for i, kd in enumerate(self.entries)]
 
     def __call__(self, outputs: Mapping[str, tf.Tensor], batch: Mapping[str, tf.Tensor]
-                 ) -> tf.Tensor:
-        return tf.add_n([self._entry(i, outputs, batch) for i in range(len(self.entries))])
+                 ) -> dict[str, tf.Tensor]:
+        """Each entry's weighted term, by name (losses.names.kd_name)."""
+        return {name: self._entry(i, outputs, batch) for i, name in enumerate(self.names)}
 
     def _entry(self, index: int, outputs: Mapping[str, tf.Tensor],
                batch: Mapping[str, tf.Tensor]) -> tf.Tensor:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from easy_rec.models.losses.names import term_name, unique_names
 from easy_rec.models.losses.registry import LossInputs, build_term, param_of
 from easy_rec.protos import easy_rec_model_pb2, loss_pb2
 
@@ -66,14 +67,18 @@ class LossWeight(tf.Module):
 
 
 class TaskLoss(tf.Module):
-    """The configured losses of one task, weighted and summed."""
+    """The configured losses of one task, weighted, by name (losses.names)."""
 
-    def __init__(self, losses: Sequence[loss_pb2.Loss], strategy: int, name: str | None = None):
+    def __init__(self, losses: Sequence[loss_pb2.Loss], strategy: int, suffix: str = "",
+                 name: str | None = None):
+        """`suffix`: appended to the term names (`_<tower>` for a multi-task model's task)."""
         super().__init__(name=name)
         self.random = strategy == easy_rec_model_pb2.EasyRecModel.Random
         terms = [loss for loss in losses if loss.loss_type != loss_pb2.ORDER_CALIBRATE_LOSS]
         self.calibration_weights = [float(loss.weight) for loss in losses
                                     if loss.loss_type == loss_pb2.ORDER_CALIBRATE_LOSS]
+        self.names = unique_names([term_name(loss, suffix) for loss in terms])
+        self.calibration_name = f"order_calibrate_loss{suffix}"
         with self.name_scope:
             self.terms = [build_term(loss.loss_type, param_of(loss), name=f"loss_{i}")
                           for i, loss in enumerate(terms)]
@@ -87,15 +92,16 @@ class TaskLoss(tf.Module):
 
     def __call__(self, inputs: LossInputs, scale: float = 1.0,
                  random_weights: tf.Tensor | None = None,
-                 related_probs: Sequence[tf.Tensor] = ()) -> tf.Tensor:
-        """Sum of the weighted terms, each scale * term (scale: the task's weight), plus the
+                 related_probs: Sequence[tf.Tensor] = ()) -> dict[str, tf.Tensor]:
+        """The weighted terms by name, each scale * term (scale: the task's weight), and the
         order calibration against `related_probs` (the related towers' probabilities)."""
-        total = []
-        for k, (term, weight) in enumerate(zip(self.terms, self.weights)):
+        terms = {}
+        for k, (name, term, weight) in enumerate(zip(self.names, self.terms, self.weights)):
             value = scale * term(inputs)
-            total.append(weight(value, random_weights[k] if self.random else None))
+            terms[name] = weight(value, random_weights[k] if self.random else None)
         probs = inputs.outputs.get("probs")
-        for weight in self.calibration_weights:
-            total += [weight * tf.reduce_mean(tf.nn.relu(probs - other))
-                      for other in related_probs]
-        return tf.add_n(total)
+        calibration = [weight * tf.reduce_mean(tf.nn.relu(probs - other))
+                       for weight in self.calibration_weights for other in related_probs]
+        if calibration:
+            terms[self.calibration_name] = tf.add_n(calibration)
+        return terms

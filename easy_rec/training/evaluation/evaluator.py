@@ -18,10 +18,12 @@ from easy_rec.metrics.metric_learning import EMBEDDING_OUTPUT, SESSION_OUTPUT
 from easy_rec.models.base import RankModel
 from easy_rec.protos import dataset_pb2, pipeline_pb2
 from easy_rec.training.evaluation.retrieval import RetrievalEvaluation
+from easy_rec.training.loss_report import LossMeans
 
 logger = logging.getLogger(__name__)
 
 LEARNING_OUTPUTS = (EMBEDDING_OUTPUT, SESSION_OUTPUT)
+LOSSES, REGULARIZATION = "losses", "regularization"
 
 
 def eval_batch_size(data_config: dataset_pb2.DatasetConfig) -> int:
@@ -60,7 +62,9 @@ class Evaluator:
                 if t.key(k) in outputs}
         # metric learning (precision_at_topk): embeddings and session ids of the rows
         keep.update({k: outputs[k] for k in LEARNING_OUTPUTS if k in outputs})
-        keep["loss"] = self._model.loss(outputs, batch)
+        # the loss terms and regularization terms by name, for loss_report.LossMeans
+        keep[LOSSES] = self._model.loss_dict(outputs, batch)
+        keep[REGULARIZATION] = self._model.regularization_dict(outputs)
         if self._retrieval is not None:
             keep.update(self._retrieval.outputs(outputs))
         return keep
@@ -81,14 +85,16 @@ class Evaluator:
             dataset = dataset.take(math.ceil(limit / batch_size))
         tasks = self._model.tasks
         accumulators = [MetricAccumulator(self._group_fields) for _ in tasks]
-        loss_sum, malformed, num_examples = 0.0, 0, 0
+        losses = LossMeans()
+        malformed, num_examples = 0, 0
         if self._retrieval is not None:
             self._retrieval.reset()
         for batch in tqdm(checked_batches(dataset), desc=f"eval@{global_step}", unit="batch",
                           leave=False, disable=None):
             out = self._predict(batch)
             size = int(tf.size(batch[tasks[0].label_field]))
-            loss_sum += float(out["loss"]) * size
+            losses.add(*({k: float(v) for k, v in out[part].items()}
+                         for part in (LOSSES, REGULARIZATION)), size)
             num_examples += size
             malformed += int(batch[MALFORMED_KEY])
             groups = {f: batch[f].numpy() for f in self._group_fields}
@@ -110,7 +116,7 @@ class Evaluator:
             results.update({task.key(k): v for k, v in task_results.items()})
         if self._retrieval is not None:
             results.update(self._retrieval.result())
-        results["loss"] = loss_sum / max(num_examples, 1)
+        results.update(losses.result())
         if malformed:
             results["malformed_rows"] = malformed
             logger.warning("eval skipped %d malformed rows", malformed)

@@ -49,6 +49,10 @@ def test_binary_cross_entropy_and_kl_distillation():
     assert float(got) == pytest.approx(np.mean(kl), rel=1e-4)
 
 
+#: EasyRec's name of a kd entry's term: kd_loss_<pred_name>_<soft_label_name>
+KD_NAME = "kd_loss_logits_soft"
+
+
 def kd_entry(loss_type, **fields):
     kd = easy_rec_model_pb2.KD(pred_name="logits", soft_label_name="soft", loss_type=loss_type,
                                **fields)
@@ -62,12 +66,13 @@ def test_distillation_sums_weighted_entries_with_task_space():
                      task_space_indicator_value="3", in_task_space_weight=1.0,
                      out_task_space_weight=0.0)
     squared = (PRED - SOFT) ** 2
-    assert float(Distillation([entry])(outputs, batch)) == pytest.approx(
+    assert float(Distillation([entry])(outputs, batch)[KD_NAME]) == pytest.approx(
         0.5 * (squared[0] + squared[2]) / 2, rel=1e-6)
     # other loss types are the task loss of that type, e.g. pairwise on the soft labels
     pairwise = kd_entry(loss_pb2.PAIR_WISE_LOSS)
     expected = np.mean(np.log1p(np.exp(-np.array([0.5 - 0.0, 0.5 + 2.0, -2.0 - 0.0]))))
-    assert float(Distillation([pairwise])(outputs, batch)) == pytest.approx(expected, rel=1e-6)
+    assert float(Distillation([pairwise])(outputs, batch)[KD_NAME]) == pytest.approx(
+        expected, rel=1e-6)
 
 
 def test_distillation_names_a_missing_output():

@@ -24,6 +24,11 @@ MSE = float(np.mean((np.array([1.0, -2.0, 0.5]) - np.array([1.0, 0.0, 1.0])) ** 
 PAIRWISE = float(np.mean(np.log1p(np.exp(-np.array([3.0, 2.5])))))
 
 
+def total(terms: dict) -> float:
+    """The sum of a dict of named loss terms."""
+    return float(tf.add_n(list(terms.values())))
+
+
 def losses(*entries):
     return [loss_pb2.Loss(loss_type=t, weight=w, learn_loss_weight=learn)
             for t, w, learn in entries]
@@ -32,8 +37,9 @@ def losses(*entries):
 def test_fixed_weights_and_task_scale():
     task = TaskLoss(losses((loss_pb2.CLASSIFICATION, 1.0, False),
                            (loss_pb2.PAIR_WISE_LOSS, 0.5, False)), Model.Fixed)
-    assert float(task(INPUTS)) == pytest.approx(BCE + 0.5 * PAIRWISE, rel=1e-6)
-    assert float(task(INPUTS, scale=2.0)) == pytest.approx(2 * (BCE + 0.5 * PAIRWISE), rel=1e-6)
+    assert list(task(INPUTS)) == ["cross_entropy_loss", "pair_wise_loss"]
+    assert total(task(INPUTS)) == pytest.approx(BCE + 0.5 * PAIRWISE, rel=1e-6)
+    assert total(task(INPUTS, scale=2.0)) == pytest.approx(2 * (BCE + 0.5 * PAIRWISE), rel=1e-6)
 
 
 def test_uncertainty_learns_weights_of_marked_losses():
@@ -41,10 +47,10 @@ def test_uncertainty_learns_weights_of_marked_losses():
                            (loss_pb2.PAIR_WISE_LOSS, 0.5, False)), Model.Uncertainty)
     assert len(task.trainable_variables) == 2
     # u = 0: exp(0) * bce, exp(0) * mse / 2 (L2 losses are halved), 0.5 * pairwise
-    assert float(task(INPUTS)) == pytest.approx(BCE + 0.5 * MSE + 0.5 * PAIRWISE, rel=1e-6)
+    assert total(task(INPUTS)) == pytest.approx(BCE + 0.5 * MSE + 0.5 * PAIRWISE, rel=1e-6)
     task.weights[0].uncertainty.assign(1.0)
     expected = math.exp(-1) * BCE + 0.5 + 0.5 * MSE + 0.5 * PAIRWISE
-    assert float(task(INPUTS)) == pytest.approx(expected, rel=1e-6)
+    assert total(task(INPUTS)) == pytest.approx(expected, rel=1e-6)
 
 
 def test_random_weights_replace_the_configured_ones():
@@ -52,7 +58,7 @@ def test_random_weights_replace_the_configured_ones():
                            (loss_pb2.PAIR_WISE_LOSS, 1.0, False)), Model.Random)
     assert task.num_terms == 2
     got = task(INPUTS, random_weights=tf.constant([0.25, 0.75]))
-    assert float(got) == pytest.approx(0.25 * BCE + 0.75 * PAIRWISE, rel=1e-6)
+    assert total(got) == pytest.approx(0.25 * BCE + 0.75 * PAIRWISE, rel=1e-6)
 
 
 def test_model_level_f1_reweight_loss_fills_entries_without_parameters():
@@ -70,9 +76,9 @@ def test_model_level_f1_reweight_loss_fills_entries_without_parameters():
     w_neg = probs.sum() / (0.25 * 2 + 1 - (3 - probs.sum()))
     ce = np.log1p(np.exp(-np.array([1.0, 2.0, 0.5])))
     expected = (ce[0] + w_neg * ce[1] + ce[2]) / 3
-    got = TaskLoss(filled[:1], Model.Fixed)(INPUTS)
-    assert float(got) == pytest.approx(expected, rel=1e-5)
-    assert float(got) == pytest.approx(float(f1_reweighted_loss(LABELS, LOGITS, 0.25)), rel=1e-6)
+    got = total(TaskLoss(filled[:1], Model.Fixed)(INPUTS))
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert got == pytest.approx(float(f1_reweighted_loss(LABELS, LOGITS, 0.25)), rel=1e-6)
 
 
 def test_order_calibration_against_related_probabilities():
@@ -81,7 +87,20 @@ def test_order_calibration_against_related_probabilities():
     related = tf.constant([0.5, 0.5, 0.5])
     probs = 1 / (1 + np.exp(-np.array([1.0, -2.0, 0.5])))
     expected = BCE + 2.0 * np.mean(np.maximum(probs - 0.5, 0))
-    assert float(task(INPUTS, related_probs=[related])) == pytest.approx(expected, rel=1e-6)
+    terms = task(INPUTS, related_probs=[related])
+    assert set(terms) == {"cross_entropy_loss", "order_calibrate_loss"}
+    assert total(terms) == pytest.approx(expected, rel=1e-6)
+
+
+def test_term_names_follow_easyrec():
+    """Tower suffix, loss_name, repeated types made distinct."""
+    named = loss_pb2.Loss(loss_type=loss_pb2.CLASSIFICATION, loss_name="ce")
+    focal = loss_pb2.Loss(loss_type=loss_pb2.BINARY_FOCAL_LOSS, loss_name="focal")
+    task = TaskLoss(losses((loss_pb2.CLASSIFICATION, 1.0, False), (loss_pb2.L2_LOSS, 1.0, False),
+                           (loss_pb2.CLASSIFICATION, 1.0, False)) + [named, focal],
+                    Model.Fixed, suffix="_ctr")
+    assert task.names == ["cross_entropy_loss_ctr", "l2_loss_ctr", "cross_entropy_loss_ctr_1",
+                          "ce", "focal_ctr"]
 
 
 def test_heads():

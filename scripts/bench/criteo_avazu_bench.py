@@ -1,0 +1,238 @@
+"""Test AUC of the ranking models on the Criteo and Avazu samples against a logistic-regression
+baseline on the same split; one JSON line.
+
+Data: ``../shared/data/criteo-sample`` (train 7,200 rows; tab-separated label, I1..I13,
+C1..C26) and ``../shared/data/avazu-sample`` (train 8,087 rows; comma-separated, a header in
+train.csv only). Each model trains on train and is evaluated on the held-out rows, dev and
+test together (800 / 912 rows: the test files alone are too small to rank models, issue 13).
+
+Features, the same for every model of a dataset:
+- Criteo: I1..I13 as RawFeatures bucketized at powers of two (an 8-wide embedding each),
+  C1..C26 as hashed IdFeatures (8 wide);
+- Avazu: the 21 categorical columns (C1, banner_pos, site_*, app_*, device_*, C14..C21) as
+  hashed IdFeatures (8 wide); the row id and the hour (one hour in the sample) are left out.
+
+Models: each samples/<model>_on_movielens.config's model_config (layers, l2, embedding
+regularization), its feature groups refilled with these features: `wide`/`deep`/`all` get
+every feature, DLRM's `dense` the Criteo integer columns (Avazu: banner_pos, device_type,
+device_conn_type, C15, C16) and `sparse` the rest (bot_dnn ending at 8 units, the embedding
+width, as its `dot` interaction needs). The baseline `lr` is WideAndDeep without a
+deep group: the sum of one learned weight per feature value plus a bias (logistic
+regression). Training: the sample's Adam schedule, batch 256, EPOCHS epochs, one run per seed
+(train_config.seed); AUC is the mean over the seeds.
+
+    python scripts/bench/criteo_avazu_bench.py [--datasets criteo avazu] [--models lr deepfm]
+        [--seeds 1 2 3] [--jobs 1]
+
+Output: {"bench": "criteo_avazu", "baseline": ..., "<dataset>": {"<model>": {"auc": [per seed],
+"mean", "beats_lr"}}, "met": every model's mean above lr's on both datasets}. Each model runs
+in its own subprocess (--jobs of them at once).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, REPO)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+EPOCHS = 3
+BATCH_SIZE = 256
+HASH_BUCKETS = 20000
+EMBEDDING_DIM = 8
+#: bucket boundaries of Criteo's integer columns (counts spanning several orders of magnitude)
+POWERS_OF_TWO = [0.0] + [float(2 ** k) for k in range(17)]
+#: the compared models (samples/<name>_on_movielens.config); "lr" is the baseline
+MODELS = ["lr", "fm", "wide_and_deep", "deepfm", "dcn", "dcn_v2", "autoint", "xdeepfm",
+          "fibinet", "masknet", "dlrm"]
+BASELINE = ("lr: WideAndDeep without a deep group (one weight per feature value over every "
+            "feature, plus a bias: logistic regression)")
+
+CRITEO_INTS = [f"I{i}" for i in range(1, 14)]
+CRITEO_CATS = [f"C{i}" for i in range(1, 27)]
+AVAZU_COLUMNS = ["id", "click", "hour", "C1", "banner_pos", "site_id", "site_domain",
+                 "site_category", "app_id", "app_domain", "app_category", "device_id",
+                 "device_ip", "device_model", "device_type", "device_conn_type", "C14", "C15",
+                 "C16", "C17", "C18", "C19", "C20", "C21"]
+AVAZU_FEATURES = AVAZU_COLUMNS[3:]
+AVAZU_DENSE = ["banner_pos", "device_type", "device_conn_type", "C15", "C16"]
+
+
+def dataset_spec(name: str, work_dir: str) -> dict:
+    """Input paths, data_config / feature_config text and the feature names of each group."""
+    if name == "criteo":
+        folder = os.path.join(DATA, "criteo-sample")
+        fields = [("label", "INT32")] + [(c, "DOUBLE") for c in CRITEO_INTS] \
+            + [(c, "STRING") for c in CRITEO_CATS]
+        features = [f'features {{ input_names: "{c}" feature_type: RawFeature '
+                    f'boundaries: {POWERS_OF_TWO} embedding_dim: {EMBEDDING_DIM} }}'
+                    for c in CRITEO_INTS]
+        features += [_id_feature(c) for c in CRITEO_CATS]
+        return {"train": os.path.join(folder, "train.txt"),
+                "eval": _joined([os.path.join(folder, f) for f in ("dev.txt", "test.txt")],
+                                os.path.join(work_dir, "criteo_eval.txt")),
+                "separator": "\\t", "label": "label", "fields": fields, "features": features,
+                "all": CRITEO_INTS + CRITEO_CATS, "dense": CRITEO_INTS, "sparse": CRITEO_CATS}
+    folder = os.path.join(DATA, "avazu-sample")
+    fields = [("id", "STRING"), ("click", "INT32"), ("hour", "STRING")] \
+        + [(c, "STRING") for c in AVAZU_FEATURES]
+    train = os.path.join(work_dir, "avazu_train.csv")
+    with open(os.path.join(folder, "train.csv"), encoding="utf-8") as src, \
+            open(train, "w", encoding="utf-8") as dst:
+        next(src)  # the header (dev.csv and test.csv have none)
+        dst.writelines(src)
+    return {"train": train,
+            "eval": _joined([os.path.join(folder, f) for f in ("dev.csv", "test.csv")],
+                            os.path.join(work_dir, "avazu_eval.csv")),
+            "separator": ",", "label": "click", "fields": fields,
+            "features": [_id_feature(c) for c in AVAZU_FEATURES], "all": AVAZU_FEATURES,
+            "dense": AVAZU_DENSE, "sparse": [c for c in AVAZU_FEATURES if c not in AVAZU_DENSE]}
+
+
+def _id_feature(column: str) -> str:
+    return (f'features {{ input_names: "{column}" feature_type: IdFeature '
+            f'embedding_dim: {EMBEDDING_DIM} hash_bucket_size: {HASH_BUCKETS} }}')
+
+
+def _joined(paths: list[str], out: str) -> str:
+    """Writes the concatenation of `paths` to `out`; returns `out`."""
+    with open(out, "w", encoding="utf-8") as dst:
+        for path in paths:
+            with open(path, encoding="utf-8") as src:
+                dst.writelines(src)
+    return out
+
+
+def with_mlp_dropout(message, rate: float) -> None:
+    """Sets dropout_ratio [rate] on every MLP block (a message with hidden_units) in `message`
+    that has no dropout_ratio."""
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        for child in (value if field.is_repeated else [value]):
+            if "hidden_units" in child.DESCRIPTOR.fields_by_name and not child.dropout_ratio:
+                child.dropout_ratio.append(rate)
+            with_mlp_dropout(child, rate)
+
+
+def config_text(model: str, spec: dict, model_dir: str, seed: int, epochs: int,
+                mlp_dropout: float = 0.0) -> str:
+    """The pipeline config of `model` on the dataset of `spec` (module docstring)."""
+    from google.protobuf import text_format
+
+    from easy_rec.protos import pipeline_pb2
+
+    sample = "wide_and_deep" if model == "lr" else model
+    config = pipeline_pb2.EasyRecConfig()
+    with open(os.path.join(REPO, "samples", f"{sample}_on_movielens.config"), encoding="utf-8") as f:
+        text_format.Parse(f.read(), config)
+    model_config = config.model_config
+    groups = [g for g in model_config.feature_groups if not (model == "lr" and g.group_name == "deep")]
+    del model_config.feature_groups[:]
+    for group in groups:
+        group.ClearField("feature_names")
+        group.feature_names.extend(spec[group.group_name] if group.group_name in ("dense", "sparse")
+                                   else spec["all"])
+        model_config.feature_groups.add().CopyFrom(group)
+    if model == "lr":
+        model_config.wide_and_deep.ClearField("dnn")
+    if model == "dlrm":  # 'dot' interaction: bot_dnn ends at the embedding width
+        model_config.dlrm.bot_dnn.hidden_units[-1] = EMBEDDING_DIM
+    if mlp_dropout:
+        with_mlp_dropout(model_config, mlp_dropout)
+    fields = "\n".join(f'input_fields {{ input_name: "{n}" input_type: {t} }}'
+                       for n, t in spec["fields"])
+    data = (f'data_config {{ {fields} label_fields: "{spec["label"]}" batch_size: {BATCH_SIZE} '
+            f'num_epochs: {epochs} input_type: CSVInput separator: "{spec["separator"]}" '
+            'shuffle_buffer_size: 10000 }')
+    text = "\n".join([
+        f'train_input_path: "{spec["train"]}"', f'eval_input_path: "{spec["eval"]}"',
+        f'model_dir: "{model_dir}"', data,
+        "feature_config { " + " ".join(spec["features"]) + " }",
+        "model_config { " + text_format.MessageToString(model_config, as_one_line=True) + " }",
+        "train_config { " + text_format.MessageToString(config.train_config, as_one_line=True)
+        + f" save_checkpoints_steps: 100000 seed: {seed} }}",
+        'eval_config { metrics_set { auc {} } }', 'export_config { exporter_type: "none" }'])
+    return text
+
+
+def run_model(dataset: str, model: str, seeds: list[int], epochs: int,
+              mlp_dropout: float = 0.0) -> dict:
+    """Trains `model` on `dataset` once per seed, in this process; {"auc": [per seed]}."""
+    from easy_rec.pipeline import parse_pipeline_config_text
+    from easy_rec.training.trainer import Trainer
+
+    aucs = []
+    with tempfile.TemporaryDirectory() as work_dir:
+        spec = dataset_spec(dataset, work_dir)
+        for seed in seeds:
+            model_dir = os.path.join(work_dir, f"seed{seed}")
+            path = os.path.join(work_dir, f"{model}.config")
+            text = config_text(model, spec, model_dir, seed, epochs, mlp_dropout)
+            config = parse_pipeline_config_text(text, path=path).config
+            aucs.append(round(float(Trainer(config, base_dir=REPO).train()["auc"]), 4))
+    return {"auc": aucs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="*", default=["criteo", "avazu"])
+    parser.add_argument("--models", nargs="*", default=MODELS)
+    parser.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3])
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--mlp_dropout", type=float, default=0.0,
+                        help="dropout_ratio for every MLP the sample config leaves without")
+    parser.add_argument("--jobs", type=int, default=1, help="models trained at once")
+    parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # internal: dataset model
+    args = parser.parse_args()
+    if args.one:
+        import logging
+
+        logging.basicConfig(level=logging.WARNING)
+        print(json.dumps(run_model(*args.one, args.seeds, args.epochs, args.mlp_dropout)))
+        return
+    models = ["lr"] + [m for m in args.models if m != "lr"]
+    runs = [(dataset, model) for dataset in args.datasets for model in models]
+    with ThreadPoolExecutor(max(args.jobs, 1)) as pool:
+        done = pool.map(lambda run: run_subprocess(*run, args), runs)
+        results = {run: result for run, result in zip(runs, done)}
+    report: dict = {"bench": "criteo_avazu", "baseline": BASELINE, "epochs": args.epochs,
+                    "mlp_dropout": args.mlp_dropout,
+                    "batch_size": BATCH_SIZE, "seeds": args.seeds}
+    met = True
+    for dataset in args.datasets:
+        baseline = results[(dataset, "lr")].get("mean", 1.0)
+        for model in models[1:]:
+            beats = results[(dataset, model)].get("mean", 0.0) > baseline
+            results[(dataset, model)]["beats_lr"] = beats
+            met = met and beats
+        report[dataset] = {model: results[(dataset, model)] for model in models}
+    report["met"] = met
+    print(json.dumps(report, sort_keys=True))
+
+
+def run_subprocess(dataset: str, model: str, args: argparse.Namespace) -> dict:
+    """run_model in a fresh process (no TensorFlow state shared between models)."""
+    command = [sys.executable, __file__, "--one", dataset, model, "--seeds", *map(str, args.seeds),
+               "--epochs", str(args.epochs), "--mlp_dropout", str(args.mlp_dropout)]
+    out = subprocess.run(command, capture_output=True, text=True, check=False)
+    lines = out.stdout.strip().splitlines()
+    if out.returncode or not lines:
+        tail = out.stderr.strip().splitlines()[-1:] or ["failed"]
+        result = {"error": tail[0]}
+    else:
+        result = json.loads(lines[-1])
+        result["mean"] = round(sum(result["auc"]) / len(result["auc"]), 4)
+    print(json.dumps({dataset: {model: result}}), file=sys.stderr, flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
