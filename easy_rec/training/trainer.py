@@ -50,6 +50,9 @@ from easy_rec.training.workdir import prepare_output_dirs, release_model_dir
 
 logger = logging.getLogger(__name__)
 
+#: train steps per call of the compiled step when train_config.steps_per_execution is 0
+DEFAULT_STEPS_PER_EXECUTION = 100
+
 BatchObserver = Callable[[dict[str, tf.Tensor]], None]
 EvalObserver = Callable[[int, dict[str, float]], None]
 
@@ -134,6 +137,9 @@ class Trainer:
                             if config.HasField("drift_guard") else None)
         self._train_step = tf.function(self._step, input_signature=[self.input.output_signature],
                                        autograph=False)
+        #: several steps per call, batches read inside the graph (None: one step per call)
+        self._train_steps = (tf.function(self._steps, autograph=False)
+                             if self._steps_per_execution() > 1 else None)
         extra = {"drift_guard": self.drift_guard} if self.drift_guard else {}
         if self.moving_average:
             extra[AVERAGES_KEY] = self.moving_average.checkpointed
@@ -152,6 +158,41 @@ class Trainer:
         self.train_stats: dict[str, float] = {}
 
     # ------------------------------------------------------------------ the step
+    def _steps_per_execution(self) -> int:
+        """Train steps per call of the compiled step: train_config.steps_per_execution (0:
+        DEFAULT_STEPS_PER_EXECUTION), or 1 where each batch must pass through Python (a batch
+        observer, the drift guard, a Kafka stream)."""
+        if (self._batch_observer is not None or self.drift_guard is not None
+                or not self.input.reads_in_graph):
+            return 1
+        return int(self.train_config.steps_per_execution) or DEFAULT_STEPS_PER_EXECUTION
+
+    def _steps(self, count: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, dict[str, tf.Tensor]]:
+        """Up to `count` train steps, one after the other, each on the next batch of the input
+        read inside the graph; fewer when the input ends. Returns (steps done, examples
+        trained, the last step's loss and total_loss)."""
+        def more(done, examples, ended, result):
+            del examples, result
+            return tf.logical_and(done < count, tf.logical_not(ended))
+
+        def one_step(done, examples, ended, result):
+            del ended
+            batch = self.input.next_optional()
+
+            def train():
+                value = batch.get_value()
+                size = tf.shape(value[self._label], out_type=tf.int64)[0]
+                return done + 1, examples + size, tf.constant(False), self._step(value)
+
+            return tf.cond(batch.has_value(), train,
+                           lambda: (done, examples, tf.constant(True), result))
+
+        zero = tf.constant(0, tf.int64)
+        initial = {"loss": tf.constant(0.0), "total_loss": tf.constant(0.0)}
+        done, examples, _, result = tf.while_loop(
+            more, one_step, (zero, zero, tf.constant(False), initial), parallel_iterations=1)
+        return done, examples, result
+
     def _step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         if self.config.data_config.ignore_error:
             # a batch is empty when every row in it was malformed and skipped
@@ -244,23 +285,24 @@ class Trainer:
         progress = tqdm(total=num_steps, initial=step, unit="step", desc="train", disable=None)
         try:
             while num_steps is None or step < num_steps:
-                batch = self._next_batch()
-                if batch is None:
-                    break
-                if self._batch_observer is not None:
-                    self._batch_observer(batch)
                 # summaries the model writes itself (tf_summary of sequence features) are
                 # recorded every log_step_count_steps steps, like the loss
                 with self._summary.as_default(step=self.global_step), tf.summary.record_if(
                         lambda: tf.equal(self.global_step % log_every, 0)):
-                    result = self._train_step(batch)
+                    if self._train_steps is None:
+                        done, examples, result = self._one_step(step)
+                    else:
+                        count = self._steps_to_next_event(step, num_steps, log_every,
+                                                          (saves, exports))
+                        done, examples, result = self._several_steps(count)
+                if not done:
+                    logger.info("training input exhausted at step %d", step)
+                    break
                 if step == start and tc.write_graph:
-                    write_graph(self._train_step.get_concrete_function(self.input.output_signature),
-                                self.config.model_dir, self._summary)
-                step += 1
-                self._observe_drift(step, batch, result)
-                throughput.add(int(batch[self._label].shape[0]))
-                progress.update(1)
+                    write_graph(self._traced_step(), self.config.model_dir, self._summary)
+                step += done
+                throughput.add(examples, steps=done)
+                progress.update(done)
                 if step % log_every == 0:
                     self._log(step, result, throughput.window_rate())
                 if saves.due(step):
@@ -295,6 +337,42 @@ class Trainer:
         release_model_dir(self.config.model_dir)
         return results
 
+    def _one_step(self, step: int) -> tuple[int, int, dict[str, tf.Tensor]]:
+        """One train step on a batch fetched in Python, shown to the batch observer and the
+        drift guard; (1, examples, result), or (0, 0, {}) at the end of the input."""
+        batch = self._next_batch()
+        if batch is None:
+            return 0, 0, {}
+        if self._batch_observer is not None:
+            self._batch_observer(batch)
+        result = self._train_step(batch)
+        self._observe_drift(step + 1, batch, result)
+        return 1, int(batch[self._label].shape[0]), result
+
+    def _several_steps(self, count: int) -> tuple[int, int, dict[str, tf.Tensor]]:
+        """Up to `count` train steps in one call (batches read in the graph); (steps done,
+        examples, the last step's result)."""
+        with malformed_rows_reported():
+            done, examples, result = self._train_steps(tf.constant(count, tf.int64))
+        return int(done), int(examples), result
+
+    def _steps_to_next_event(self, step: int, num_steps: int | None, log_every: int,
+                             cadences: tuple[Cadence, ...]) -> int:
+        """Steps the next call may run: at most steps_per_execution, and none past the next
+        log line, step-triggered checkpoint or export, or num_steps, so that those happen at
+        the same steps as with one step per call."""
+        limits = [self._steps_per_execution(), log_every - step % log_every]
+        limits += [left for left in (c.steps_left(step) for c in cadences) if left]
+        if num_steps is not None:
+            limits.append(num_steps - step)
+        return max(min(limits), 1)
+
+    def _traced_step(self):
+        """The concrete function of the compiled step the loop calls (for write_graph)."""
+        if self._train_steps is None:
+            return self._train_step.get_concrete_function(self.input.output_signature)
+        return self._train_steps.get_concrete_function(tf.TensorSpec([], tf.int64))
+
     def _observe_drift(self, step: int, batch: dict[str, tf.Tensor],
                        result: dict[str, tf.Tensor]) -> None:
         """Feeds the drift guard; saves and raises DriftStopError when its alarm stops training."""
@@ -314,7 +392,6 @@ class Trainer:
             with malformed_rows_reported():
                 return self.input.next_batch()
         except StopIteration:
-            logger.info("training input exhausted at step %d", int(self.global_step))
             return None
 
     def _save(self, step: int) -> None:
