@@ -183,7 +183,9 @@ def profile_case(case: str, args: argparse.Namespace) -> dict:
     plus the gradients; step: the train step on a fixed batch (plus the optimizer's apply);
     loop: the trainer's compiled call, steps_per_execution steps with the input read inside
     the graph (absent where the trainer has none). backward = forward_backward - forward,
-    optimizer = step - forward_backward. graph_ops: ops in the train step's graph.
+    optimizer = step - forward_backward. step_per_call: one step per call on the next batch
+    fetched in Python (the loop without steps_per_execution). graph_ops: ops in the train
+    step's graph.
     """
     import tensorflow as tf
 
@@ -213,6 +215,8 @@ def profile_case(case: str, args: argparse.Namespace) -> dict:
             "forward": timed(lambda: compiled_forward(batch), 1, size),
             "forward_backward": timed(lambda: compiled_gradients(batch), 1, size),
             "step": timed(lambda: trainer._train_step(batch), 1, size),
+            "step_per_call": timed(lambda: trainer._train_step(trainer.input.next_batch()), 1,
+                                   size),
         }
         steps = getattr(trainer, "_train_steps", None)
         if steps is not None:

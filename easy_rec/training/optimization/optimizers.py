@@ -116,7 +116,7 @@ class Optimizer(tf.Module):
             if grad is None:
                 continue
             slots = self.slots(var)
-            lr = self._shared(("lr", var.dtype), lambda: tf.cast(learning_rate, var.dtype))
+            lr = self._shared(("lr", var.dtype), tf.cast, learning_rate, var.dtype)
             if isinstance(grad, tf.IndexedSlices):
                 indices, values = _sum_duplicate_rows(grad)
                 self._apply_sparse(var, slots, values, indices, lr)
@@ -124,12 +124,12 @@ class Optimizer(tf.Module):
                 self._apply_dense(var, slots, tf.convert_to_tensor(grad), lr)
         self.iterations.assign_add(1)
 
-    def _shared(self, key: Hashable, make: Callable[[], object]) -> object:
-        """`make()`, computed once per apply_gradients call and reused for every variable
-        (hyperparameter casts, step-dependent powers): a graph with one op per table
-        instead of one per variable and constant."""
+    def _shared(self, key: Hashable, make: Callable[..., object], *args: object) -> object:
+        """`make(*args)`, computed once per apply_gradients call and reused for every
+        variable (hyperparameter casts, step-dependent powers): one op per call instead of
+        one per variable."""
         if key not in self._call_values:
-            self._call_values[key] = make()
+            self._call_values[key] = make(*args)
         return self._call_values[key]
 
     def _create_slots(self, var: tf.Variable, key: str) -> Slots:
@@ -393,7 +393,7 @@ class Adam(Optimizer):
         The sparse update does its arithmetic on these, as the fused dense op does, so that
         e.g. ``1 - beta2`` is rounded the same way in both.
         """
-        return self._shared(("adam", dtype), lambda: self._make_constants(dtype))
+        return self._shared(("adam", dtype), self._make_constants, dtype)
 
     def _make_constants(self, dtype: tf.DType) -> _AdamConstants:
         beta1, beta2 = tf.cast(self._beta1, dtype), tf.cast(self._beta2, dtype)
