@@ -7,9 +7,10 @@ continues with exactly the next unseen batch.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import tensorflow as tf
 from tqdm import tqdm
@@ -285,16 +286,12 @@ class Trainer:
         progress = tqdm(total=num_steps, initial=step, unit="step", desc="train", disable=None)
         try:
             while num_steps is None or step < num_steps:
-                # summaries the model writes itself (tf_summary of sequence features) are
-                # recorded every log_step_count_steps steps, like the loss
-                with self._summary.as_default(step=self.global_step), tf.summary.record_if(
-                        lambda: tf.equal(self.global_step % log_every, 0)):
-                    if self._train_steps is None:
-                        done, examples, result = self._one_step(step)
-                    else:
-                        count = self._steps_to_next_event(step, num_steps, log_every,
-                                                          (saves, exports))
-                        done, examples, result = self._several_steps(count)
+                if self._train_steps is None:
+                    done, examples, result = self._one_step(step)
+                else:
+                    count = self._steps_to_next_event(step, num_steps, log_every,
+                                                      (saves, exports))
+                    done, examples, result = self._several_steps(count)
                 if not done:
                     logger.info("training input exhausted at step %d", step)
                     break
@@ -345,16 +342,27 @@ class Trainer:
             return 0, 0, {}
         if self._batch_observer is not None:
             self._batch_observer(batch)
-        result = self._train_step(batch)
+        with self._step_summaries():
+            result = self._train_step(batch)
         self._observe_drift(step + 1, batch, result)
         return 1, int(batch[self._label].shape[0]), result
 
     def _several_steps(self, count: int) -> tuple[int, int, dict[str, tf.Tensor]]:
         """Up to `count` train steps in one call (batches read in the graph); (steps done,
         examples, the last step's result)."""
-        with malformed_rows_reported():
+        with malformed_rows_reported(), self._step_summaries():
             done, examples, result = self._train_steps(tf.constant(count, tf.int64))
         return int(done), int(examples), result
+
+    @contextlib.contextmanager
+    def _step_summaries(self) -> Iterator[None]:
+        """Around a call of the compiled step: summaries the model writes itself (tf_summary
+        of sequence features) go to model_dir/train and are recorded every
+        log_step_count_steps steps, like the loss."""
+        log_every = max(int(self.train_config.log_step_count_steps), 1)
+        with self._summary.as_default(step=self.global_step), tf.summary.record_if(
+                lambda: tf.equal(self.global_step % log_every, 0)):
+            yield
 
     def _steps_to_next_event(self, step: int, num_steps: int | None, log_every: int,
                              cadences: tuple[Cadence, ...]) -> int:

@@ -14,24 +14,25 @@ from easy_rec.training.cadence import Cadence
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """steps_per_execution -> (trainer, checkpoint steps, global steps seen by the
-    learning-rate log) of one seeded job: 300 rows, batch 32, 2 epochs (the input ends before
-    num_steps), a checkpoint every 7 steps and a log line every 5."""
+    """steps_per_execution -> (trainer, checkpoint steps) of one seeded job: 300 rows, batch
+    32, 2 epochs (the input ends before num_steps), a checkpoint every 7 steps and a log line
+    every 5; no evaluation or export (the graph of the several-step call is written)."""
     tmp = tmp_path_factory.mktemp("steps_per_execution")
-    train_path, test_path = tmp / "train.csv", tmp / "test.csv"
+    train_path = tmp / "train.csv"
     train_path.write_text("".join(sample_rows("movielens_train.csv", 300)), encoding="utf-8")
-    test_path.write_text("".join(sample_rows("movielens_test.csv", 100)), encoding="utf-8")
     results = {}
     for per_call in (1, 6):
-        config = sample_config("deepfm", str(tmp / f"k{per_call}"), str(train_path),
-                               str(test_path), **{
+        config = sample_config("deepfm", str(tmp / f"k{per_call}"), str(train_path), "",
+                               **{
                                    "data_config.batch_size": 32, "data_config.num_epochs": 2,
                                    "train_config.num_steps": 100,
                                    "train_config.save_checkpoints_steps": 7,
                                    "train_config.log_step_count_steps": 5,
                                    "train_config.keep_checkpoint_max": 0,
                                    "train_config.seed": 3,
-                                   "train_config.steps_per_execution": per_call})
+                                   "train_config.steps_per_execution": per_call,
+                                   "train_config.write_graph": per_call > 1,
+                                   "export_config.exporter_type": "none"})
         trainer, _ = train(config)
         saved = sorted(int(os.path.basename(p).split("-")[-1])
                        for p in trainer.manager.checkpoints)
