@@ -52,6 +52,10 @@ class StopSignals:
                            if train_config.enable_oss_stop_signal else None)
         self._next_file_check = 0.0
 
+    def dead_line_passed(self) -> bool:
+        """Whether dead_line is set and has passed (the next step is the last one)."""
+        return self._dead_line is not None and self._clock() > self._dead_line
+
     def reason(self) -> str | None:
         """Why training should stop now (None: go on)."""
         now = self._clock()

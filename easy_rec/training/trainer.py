@@ -368,7 +368,9 @@ class Trainer:
                              cadences: tuple[Cadence, ...]) -> int:
         """Steps the next call may run: at most steps_per_execution, and none past the next
         log line, step-triggered checkpoint or export, or num_steps, so that those happen at
-        the same steps as with one step per call."""
+        the same steps as with one step per call; one step once the dead_line has passed."""
+        if self.stop_signals.dead_line_passed():
+            return 1  # EasyRec ends with the step that finishes after the dead_line
         limits = [self._steps_per_execution(), log_every - step % log_every]
         limits += [left for left in (c.steps_left(step) for c in cadences) if left]
         if num_steps is not None:

@@ -57,6 +57,7 @@ def load_module(path: str, name: str):
     """A script of this repository as a module."""
     spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, path))
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
