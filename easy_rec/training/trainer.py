@@ -183,7 +183,10 @@ class Trainer:
             def train():
                 value = batch.get_value()
                 size = tf.shape(value[self._label], out_type=tf.int64)[0]
-                return done + 1, examples + size, tf.constant(False), self._step(value)
+                # the root name scope: summaries keep their tags (no while/cond/ prefix)
+                with tf.compat.v1.get_default_graph().name_scope(None):
+                    result = self._step(value)
+                return done + 1, examples + size, tf.constant(False), result
 
             return tf.cond(batch.has_value(), train,
                            lambda: (done, examples, tf.constant(True), result))
