@@ -59,6 +59,8 @@ class ShardedFileInput(FileTrainInput):
     """This task's share of the training files: every n-th batch, as a distributed dataset
     (its position is not checkpointed)."""
 
+    reads_in_graph = False  # batches go through strategy.run, one step per call
+
     def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan,
                  strategy: tf.distribute.Strategy):
         data = config.data_config

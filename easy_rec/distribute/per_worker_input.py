@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 class PerWorkerInput:
     """One iterator per worker, over that worker's share of the training input."""
 
+    reads_in_graph = False  # the coordinator schedules the steps
+
     def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan,
                  strategy: tf.distribute.experimental.ParameterServerStrategy,
                  coordinator: tf.distribute.experimental.coordinator.ClusterCoordinator):

@@ -34,6 +34,13 @@ class Cadence:
             return True
         return bool(self._steps) and step - self._last_step >= self._steps
 
+    def steps_left(self, step: int) -> int | None:
+        """Steps from `step` until the step trigger is due (None when it is off); the time
+        trigger is not counted."""
+        if not self._steps:
+            return None
+        return max(self._last_step + self._steps - step, 0)
+
     def mark(self, step: int) -> None:
         """Records that the work ran at `step`, now (or that counting starts there)."""
         self._last_step = step

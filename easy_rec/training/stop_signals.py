@@ -1,8 +1,9 @@
 """Early ends of training that EasyRec's train_config asks for: a wall-clock deadline
 (`dead_line`) and a stop file in model_dir (`enable_oss_stop_signal`).
 
-Both are checked after every step, as EasyRec's session hooks do: the step that crosses the
-deadline (or sees the file) is the last one, and the job then ends as at num_steps (final
+Both are checked after every call of the train step (after every step, as EasyRec's session
+hooks do, with train_config.steps_per_execution 1): the call that crosses the deadline (or
+sees the file) is the last one, and the job then ends as at num_steps (final
 checkpoint, evaluation, export).
 """
 from __future__ import annotations
@@ -50,6 +51,10 @@ class StopSignals:
         self._stop_file = (os.path.join(model_dir, STOP_SIGNAL_FILE)
                            if train_config.enable_oss_stop_signal else None)
         self._next_file_check = 0.0
+
+    def dead_line_passed(self) -> bool:
+        """Whether dead_line is set and has passed (the next step is the last one)."""
+        return self._dead_line is not None and self._clock() > self._dead_line
 
     def reason(self) -> str | None:
         """Why training should stop now (None: go on)."""

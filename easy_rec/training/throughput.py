@@ -18,9 +18,9 @@ class Throughput:
         self._steps = self._examples = self._window_examples = 0
         self._excluded = 0.0
 
-    def add(self, examples: int) -> None:
-        """Counts one trained step of `examples` examples."""
-        self._steps += 1
+    def add(self, examples: int, steps: int = 1) -> None:
+        """Counts `steps` trained steps of `examples` examples in all."""
+        self._steps += steps
         self._examples += examples
         self._window_examples += examples
 

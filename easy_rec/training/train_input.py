@@ -28,6 +28,9 @@ class InputStateError(ValueError):
 class FileTrainInput:
     """Files read through a tf.data iterator whose position is checkpointed."""
 
+    #: the train step may read batches inside its graph (next_optional)
+    reads_in_graph = True
+
     def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan):
         data = config.data_config
         reader = build_reader(data, train_input_path(config), plan)
@@ -61,6 +64,11 @@ class FileTrainInput:
         """The next batch; StopIteration at the end of the input."""
         return next(self._iterator)
 
+    def next_optional(self) -> tf.experimental.Optional:
+        """The next batch as an Optional (empty at the end of the input); usable inside a
+        tf.function, where it reads from the same iterator as next_batch."""
+        return self._iterator.get_next_as_optional()
+
     def after_save(self) -> None:
         """Called after each checkpoint."""
 
@@ -70,6 +78,9 @@ class FileTrainInput:
 
 class KafkaTrainInput:
     """A Kafka stream whose per-partition next offsets are checkpointed with the model."""
+
+    #: batches come through next_batch only (a broker failure is raised with its cause)
+    reads_in_graph = False
 
     def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan):
         self._data = config.data_config

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import tensorflow as tf
 from tqdm import tqdm
@@ -60,6 +60,9 @@ from easy_rec.training.warm_start import warm_start
 from easy_rec.training.workdir import prepare_output_dirs, release_model_dir
 
 logger = logging.getLogger(__name__)
+
+#: train steps per call of the compiled step when train_config.steps_per_execution is 0
+DEFAULT_STEPS_PER_EXECUTION = 100
 
 BatchObserver = Callable[[dict[str, tf.Tensor]], None]
 EvalObserver = Callable[[int, dict[str, float]], None]
@@ -134,6 +137,9 @@ class Trainer:
         self.pusher = EmbeddingPusher.create(config, self.model)
         self._train_step = tf.function(self._step, input_signature=[self.input.output_signature],
                                        autograph=False)
+        #: several steps per call, batches read inside the graph (None: one step per call)
+        self._train_steps = (tf.function(self._steps, autograph=False)
+                             if self._steps_per_execution() > 1 else None)
         extra = {"drift_guard": self.drift_guard} if self.drift_guard else {}
         if self.moving_average:
             extra[AVERAGES_KEY] = self.moving_average.checkpointed
@@ -200,6 +206,46 @@ class Trainer:
                     [v for v in self._variables if (v.ref() in tables) == embedding], decay)
 
     # ------------------------------------------------------------------ the step
+    def _steps_per_execution(self) -> int:
+        """Train steps per call of the compiled step: train_config.steps_per_execution (0:
+        DEFAULT_STEPS_PER_EXECUTION), or 1 where each batch must pass through Python (a batch
+        observer, the drift guard, a Kafka stream)."""
+        if (self._batch_observer is not None or self.drift_guard is not None
+                or not self.input.reads_in_graph):
+            return 1
+        return int(self.train_config.steps_per_execution) or DEFAULT_STEPS_PER_EXECUTION
+
+    def _steps(self, count: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, dict[str, tf.Tensor]]:
+        """Up to `count` train steps, one after the other, each on the next batch of the input
+        read inside the graph; fewer when the input ends. Returns (steps done, examples
+        trained, the last step's loss and total_loss)."""
+        def more(done, examples, ended, result):
+            del examples, result
+            return tf.logical_and(done < count, tf.logical_not(ended))
+
+        def one_step(done, examples, ended, result):
+            del ended
+            batch = self.input.next_optional()
+
+            def train():
+                value = batch.get_value()
+                size = tf.shape(value[self._label], out_type=tf.int64)[0]
+                # the root name scope: summaries keep their tags (no while/cond/ prefix)
+                with tf.compat.v1.get_default_graph().name_scope(None):
+                    result = self._step(value)
+                return done + 1, examples + size, tf.constant(False), result
+
+            return tf.cond(batch.has_value(), train,
+                           lambda: (done, examples, tf.constant(True), result))
+
+        zero = tf.constant(0, tf.int64)
+        # the step's outputs (the loss terms by name) as zeros: the loop's initial values
+        one = self._train_step.get_concrete_function(self.input.output_signature)
+        initial = {k: tf.zeros(v.shape, v.dtype) for k, v in one.structured_outputs.items()}
+        done, examples, _, result = tf.while_loop(
+            more, one_step, (zero, zero, tf.constant(False), initial), parallel_iterations=1)
+        return done, examples, result
+
     def _step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         if self.config.data_config.ignore_error:
             # a batch is empty when every row in it was malformed and skipped
@@ -304,23 +350,20 @@ class Trainer:
                         disable=None)
         try:
             while num_steps is None or step < num_steps:
-                batch = self._next_batch()
-                if batch is None:
+                if self._train_steps is None:
+                    done, examples, result = self._one_step(step)
+                else:
+                    count = self._steps_to_next_event(step, num_steps, log_every,
+                                                      (saves, exports))
+                    done, examples, result = self._several_steps(count)
+                if not done:
+                    logger.info("training input exhausted at step %d", step)
                     break
-                if self._batch_observer is not None:
-                    self._batch_observer(batch)
-                # summaries the model writes itself (tf_summary of sequence features) are
-                # recorded every log_step_count_steps steps, like the loss
-                with self._summary.as_default(step=self.global_step), tf.summary.record_if(
-                        lambda: tf.equal(self.global_step % log_every, 0)):
-                    result = self._train_step(batch)
                 if step == start and tc.write_graph:
-                    write_graph(self._train_step.get_concrete_function(self.input.output_signature),
-                                self.config.model_dir, self._summary)
-                step += 1
-                self._observe_drift(step, batch, result)
-                throughput.add(self._batch_examples(batch))
-                progress.update(1)
+                    write_graph(self._traced_step(), self.config.model_dir, self._summary)
+                step += done
+                throughput.add(examples, steps=done)
+                progress.update(done)
                 if step % log_every == 0:
                     self._log(step, result, throughput, total_planned)
                 self._save_when_due(step, saves, evals, throughput, bool(self.evaluator))
@@ -376,6 +419,55 @@ class Trainer:
         release_model_dir(self.config.model_dir)
         return results
 
+    def _one_step(self, step: int) -> tuple[int, int, dict[str, tf.Tensor]]:
+        """One train step on a batch fetched in Python, shown to the batch observer and the
+        drift guard; (1, examples, result), or (0, 0, {}) at the end of the input."""
+        batch = self._next_batch()
+        if batch is None:
+            return 0, 0, {}
+        if self._batch_observer is not None:
+            self._batch_observer(batch)
+        with self._step_summaries():
+            result = self._train_step(batch)
+        self._observe_drift(step + 1, batch, result)
+        return 1, self._batch_examples(batch), result
+
+    def _several_steps(self, count: int) -> tuple[int, int, dict[str, tf.Tensor]]:
+        """Up to `count` train steps in one call (batches read in the graph); (steps done,
+        examples, the last step's result)."""
+        with malformed_rows_reported(), self._step_summaries():
+            done, examples, result = self._train_steps(tf.constant(count, tf.int64))
+        return int(done), int(examples), result
+
+    @contextlib.contextmanager
+    def _step_summaries(self) -> Iterator[None]:
+        """Around a call of the compiled step: summaries the model writes itself (tf_summary
+        of sequence features) go to model_dir/train and are recorded every
+        log_step_count_steps steps, like the loss."""
+        log_every = max(int(self.train_config.log_step_count_steps), 1)
+        with self._summary.as_default(step=self.global_step), tf.summary.record_if(
+                lambda: tf.equal(self.global_step % log_every, 0)):
+            yield
+
+    def _steps_to_next_event(self, step: int, num_steps: int | None, log_every: int,
+                             cadences: tuple[Cadence, ...]) -> int:
+        """Steps the next call may run: at most steps_per_execution, and none past the next
+        log line, step-triggered checkpoint or export, or num_steps, so that those happen at
+        the same steps as with one step per call; one step once the dead_line has passed."""
+        if self.stop_signals.dead_line_passed():
+            return 1  # EasyRec ends with the step that finishes after the dead_line
+        limits = [self._steps_per_execution(), log_every - step % log_every]
+        limits += [left for left in (c.steps_left(step) for c in cadences) if left]
+        if num_steps is not None:
+            limits.append(num_steps - step)
+        return max(min(limits), 1)
+
+    def _traced_step(self):
+        """The concrete function of the compiled step the loop calls (for write_graph)."""
+        if self._train_steps is None:
+            return self._train_step.get_concrete_function(self.input.output_signature)
+        return self._train_steps.get_concrete_function(tf.TensorSpec([], tf.int64))
+
     def _observe_drift(self, step: int, batch: dict[str, tf.Tensor],
                        result: dict[str, tf.Tensor]) -> None:
         """Feeds the drift guard; saves and raises DriftStopError when its alarm stops training."""
@@ -395,7 +487,6 @@ class Trainer:
             with malformed_rows_reported():
                 return self.input.next_batch()
         except StopIteration:
-            logger.info("training input exhausted at step %d", int(self.global_step.numpy()))
             return None
 
     def _save(self, step: int) -> None:

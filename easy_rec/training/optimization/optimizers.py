@@ -86,6 +86,8 @@ class Optimizer(tf.Module):
         self._built: set[Hashable] = set()  # var.ref() of every built variable
         # shard key -> (table key, shard index); outside checkpoint tracking
         self.__dict__["_shard_of"] = {}
+        #: tensors that every variable of one apply_gradients call shares (see `_shared`)
+        self._call_values: dict[Hashable, object] = {}
 
     def learning_rate(self, step: tf.Tensor | None = None) -> tf.Tensor:
         """The float32 learning rate at `step` (default: at `iterations`)."""
@@ -147,17 +149,26 @@ class Optimizer(tf.Module):
         gradient is None are skipped.
         """
         learning_rate = self.learning_rate(step)
+        self._call_values = {}
         for grad, var in grads_and_vars:
             if grad is None:
                 continue
             slots = self.slots(var)
-            lr = tf.cast(learning_rate, var.dtype)
+            lr = self._shared(("lr", var.dtype), tf.cast, learning_rate, var.dtype)
             if isinstance(grad, tf.IndexedSlices):
                 indices, values = _sum_duplicate_rows(grad)
                 self._apply_sparse(var, slots, values, indices, lr)
             else:
                 self._apply_dense(var, slots, tf.convert_to_tensor(grad), lr)
         self.iterations.assign_add(1)
+
+    def _shared(self, key: Hashable, make: Callable[..., object], *args: object) -> object:
+        """`make(*args)`, computed once per apply_gradients call and reused for every
+        variable (hyperparameter casts, step-dependent powers): one op per call instead of
+        one per variable."""
+        if key not in self._call_values:
+            self._call_values[key] = make(*args)
+        return self._call_values[key]
 
     def _create_slots(self, var: tf.Variable, key: str) -> Slots:
         slots = {}
@@ -416,11 +427,15 @@ class Adam(Optimizer):
         return {"m": 0.0, "v": 0.0}
 
     def _constants(self, dtype: tf.DType) -> _AdamConstants:
-        """The hyperparameters in `dtype`, with the powers for step t = iterations + 1.
+        """The hyperparameters in `dtype`, with the powers for step t = iterations + 1 (once
+        per apply_gradients call).
 
         The sparse update does its arithmetic on these, as the fused dense op does, so that
         e.g. ``1 - beta2`` is rounded the same way in both.
         """
+        return self._shared(("adam", dtype), self._make_constants, dtype)
+
+    def _make_constants(self, dtype: tf.DType) -> _AdamConstants:
         beta1, beta2 = tf.cast(self._beta1, dtype), tf.cast(self._beta2, dtype)
         t = tf.cast(self.iterations + 1, dtype)
         return _AdamConstants(
@@ -452,7 +467,8 @@ class Adam(Optimizer):
         v_rows += (tf.square(values) - v_rows) * (1 - c.beta2)
         _set_rows(slots["m"], indices, m_rows)
         _set_rows(slots["v"], indices, v_rows)
-        step_size = lr * tf.sqrt(1 - c.beta2_power) / (1 - c.beta1_power)
+        step_size = self._shared(("adam_step_size", var.dtype),
+                                 lambda: lr * tf.sqrt(1 - c.beta2_power) / (1 - c.beta1_power))
         _sub_rows(var, indices, m_rows * step_size / (tf.sqrt(v_rows) + c.epsilon))
 
 
