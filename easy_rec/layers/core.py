@@ -161,33 +161,14 @@ class BatchNorm(Layer):
 
     def __call__(self, x: tf.Tensor, training: bool) -> tf.Tensor:
         if training:
-            y, mean, variance = self._normalize_batch(x)
+            mean, variance = tf.nn.moments(x, axes=list(range(x.shape.rank - 1)))
             decay = 1.0 - self._momentum
             self.moving_mean.assign_sub((self.moving_mean - mean) * decay)
             self.moving_variance.assign_sub((self.moving_variance - variance) * decay)
             self.updates.assign_add(1.0)
-            return y
-        mean, variance = self.inference_statistics()
+        else:
+            mean, variance = self.inference_statistics()
         return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, self._epsilon)
-
-    def _normalize_batch(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """(x normalised by its batch statistics, batch mean, batch variance), the variance
-        biased (divided by the row count, as tf.nn.moments). One fused kernel forward and one
-        backward (FusedBatchNormV3 over x as [rows, 1, 1, dim]) instead of a dozen elementwise
-        ops each way; the same formula."""
-        dim = x.shape[-1]
-        ones = tf.ones([dim], x.dtype)
-        y, mean, corrected, _, _, _ = tf.raw_ops.FusedBatchNormV3(
-            x=tf.reshape(x, [-1, 1, 1, dim]),
-            scale=ones if self.gamma is None else self.gamma,
-            offset=tf.zeros([dim], x.dtype) if self.beta is None else self.beta,
-            mean=tf.zeros([0], x.dtype), variance=tf.zeros([0], x.dtype),
-            epsilon=self._epsilon, exponential_avg_factor=1.0, data_format="NHWC",
-            is_training=True)
-        # the kernel's variance output is Bessel-corrected (n / (n - 1)); undo it
-        rows = tf.cast(tf.size(x) // dim, x.dtype)
-        variance = corrected * (tf.maximum(rows - 1.0, 0.0) / rows)
-        return tf.reshape(y, tf.shape(x)), mean, variance
 
     def inference_statistics(self) -> tuple[tf.Tensor, tf.Tensor]:
         """Debiased moving (mean, variance); (0, 1) before any training step."""
