@@ -1,10 +1,11 @@
-"""Checks of export_config: a known exporter_type, and for the best exporter a metric that
-evaluation reports."""
+"""Checks of export_config: a known exporter_type, for the best exporter a metric that
+evaluation reports, and user features of a model that can score one user × N items."""
 from __future__ import annotations
 
 import os
 
 from easy_rec.config.context import CheckContext
+from easy_rec.config.features import feature_name
 from easy_rec.config.resources import (
     asset_file_name,
     config_file_candidates,
@@ -12,6 +13,8 @@ from easy_rec.config.resources import (
 )
 from easy_rec.export.multi_value import list_columns
 from easy_rec.export.policy import EXPORTER_TYPES, best_metric
+from easy_rec.export.user_items import SIGNATURE
+from easy_rec.models.registry import get_model_class, registered_models
 from easy_rec.utils.pipeline_files import SAVED_MODEL_CONFIG
 
 
@@ -21,6 +24,7 @@ def check_export_config(ctx: CheckContext) -> None:
     export = ctx.config.export_config
     check_asset_names(ctx)
     check_multi_value_fields(ctx)
+    check_user_features(ctx)
     if export.exporter_type not in EXPORTER_TYPES:
         ctx.fail("export_config.exporter_type", f"exporter_type {export.exporter_type!r} "
                  f"is not one of {', '.join(EXPORTER_TYPES)}")
@@ -53,6 +57,30 @@ def check_multi_value_fields(ctx: CheckContext) -> None:
                      "read as a list by any feature (the inputs of a TagFeature or "
                      "SequenceFeature, a RawFeature with raw_input_dim > 1), so it cannot be a "
                      "multi-value input")
+
+
+def check_user_features(ctx: CheckContext) -> None:
+    """user_features name configured features, user_feature_groups feature groups, and a
+    model that cannot score one user × N items declares neither (export.user_items)."""
+    export = ctx.config.export_config
+    features = {feature_name(config) for _, config in ctx.features}
+    for i, name in enumerate(export.user_features):
+        if name not in features:
+            ctx.fail(f"export_config.user_features[{i}]", f"user feature {name!r} is not a "
+                     "configured feature (feature_name, else its first input name)")
+    groups = [g.group_name for g in ctx.config.model_config.feature_groups]
+    for i, name in enumerate(export.user_feature_groups):
+        if name not in groups:
+            ctx.fail(f"export_config.user_feature_groups[{i}]", f"{name!r} is not a feature "
+                     f"group of model_config (groups: {', '.join(groups) or 'none'})")
+    declared = "user_features" if export.user_features else "user_feature_groups"
+    model_class = ctx.config.model_config.model_class
+    if (export.user_features or export.user_feature_groups) and model_class in registered_models():
+        refusal = get_model_class(model_class).user_items_refusal
+        if refusal:
+            ctx.fail(f"export_config.{declared}", f"{model_class} cannot export the "
+                     f"{SIGNATURE} signature that user features ask for: {refusal}",
+                     f"export_config.{declared}[0]")
 
 
 def check_asset_files(ctx: CheckContext) -> None:

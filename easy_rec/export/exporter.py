@@ -1,5 +1,6 @@
 """SavedModel export: a `serving_default` signature over the raw named input columns, plus the
-named signatures a model adds (RankModel.extra_signatures, e.g. a matching model's towers).
+named signatures a model adds (RankModel.extra_signatures, e.g. a matching model's towers) and,
+when export_config declares user features, `score_user_items` (one user × N items, user_items.py).
 
 Every export carries the pipeline config it was made from as ``assets/pipeline.config`` (as
 EasyRec's exports do), so batch prediction needs nothing but the export, plus the files
@@ -12,12 +13,20 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Sequence
 
 import tensorflow as tf
 
 from easy_rec.config.resources import asset_file_name, resolve_config_file
 from easy_rec.export.info import write_export_info
 from easy_rec.export.multi_value import multi_value_columns, to_ragged
+from easy_rec.export.user_items import (
+    SIGNATURE,
+    split_columns,
+    user_features,
+    user_items_function,
+    user_items_specs,
+)
 from easy_rec.input.fields import column_dtypes
 from easy_rec.models.base import RankModel
 from easy_rec.protos import pipeline_pb2
@@ -57,7 +66,9 @@ class ServingModule(tf.Module):
     """Wraps a model with its serving function; only stock TF ops end up in the graph."""
 
     def __init__(self, model: RankModel, specs: dict[str, tf.TensorSpec],
-                 export_features: bool = False):
+                 export_features: bool = False, user_features: Sequence[str] = ()):
+        """user_features: the user-side features (export.user_items.user_features); when
+        given, `extra` also holds the score_user_items signature."""
         super().__init__(name="serving")
         self.model = model
         self._export_features = export_features
@@ -67,15 +78,24 @@ class ServingModule(tf.Module):
             name: tf.function(self._with_lists(function),
                               input_signature=[{c: specs[c] for c in columns}], autograph=False)
             for name, (columns, function) in model.extra_signatures().items()}
+        if user_features:
+            user, item = split_columns(model, list(user_features))
+            score = user_items_function(model, list(user_features), item[0], self._scores)
+            self.extra[SIGNATURE] = tf.function(
+                score, input_signature=[user_items_specs(specs, user)], autograph=False)
 
     def _with_lists(self, function):
         """`function` taking the multi-value columns as RaggedTensors."""
         return lambda features: function(
             to_ragged(features, [name for name in self._multi_value if name in features]))
 
-    def _serve(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        outputs = self.model.serving_outputs(
+    def _scores(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """The model's serving outputs for the input columns."""
+        return self.model.serving_outputs(
             self.model(to_ragged(features, self._multi_value), training=False))
+
+    def _serve(self, features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        outputs = self._scores(features)
         if self._export_features:
             outputs.update(feature_outputs(features))
         return outputs
@@ -105,7 +125,7 @@ def export_saved_model(model: RankModel, config: pipeline_pb2.EasyRecConfig, exp
     os.makedirs(export_root, exist_ok=True)
     remove_dead_temps(export_root)
     module = ServingModule(model, serving_specs(model, config),
-                           config.export_config.export_features)
+                           config.export_config.export_features, user_features(config))
     stamp = int(time.time())
     while os.path.exists(os.path.join(export_root, str(stamp))):
         stamp += 1

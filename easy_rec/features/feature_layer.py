@@ -5,8 +5,9 @@ same transforms at serving time.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import tensorflow as tf
@@ -16,6 +17,7 @@ from easy_rec.features.base import Encoded, Feature, build_feature, feature_type
 from easy_rec.features.group_attention import GroupAttention, attention_members
 from easy_rec.features.sequence_combiner import build_sequence_combiner
 from easy_rec.features.sequence_feature import SequenceFeature
+from easy_rec.features.user_side import Broadcaster, UserSide, broadcast, keep
 from easy_rec.layers.core import Dense
 from easy_rec.layers.embedding import EmbeddingTable, make_initializer
 from easy_rec.layers.variational_dropout import VariationalDropout
@@ -39,6 +41,17 @@ class SequenceGroup:
     sequence: tf.Tensor
     mask: tf.Tensor
     length: tf.Tensor
+    #: in a one user × N items call with user-side histories: (sequence, mask) at batch 1, N
+    history_once: tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None = None
+
+    def history_per_user(self, function: Callable[[tf.Tensor, tf.Tensor], Any]) -> Any:
+        """`function(sequence, mask)` for a sub-network reading the history only (e.g. an
+        interest extractor): once on the batch-1 history and broadcast to the N rows when the
+        history is user-side (FeatureLayerOutput.per_user), else on this group's rows."""
+        if self.history_once is None:
+            return function(self.sequence, self.mask)
+        sequence, mask, batch_size = self.history_once
+        return broadcast(function(sequence, mask), batch_size)
 
 
 @dataclass
@@ -71,6 +84,21 @@ class FeatureLayerOutput:
     dropout_penalty: tf.Tensor | None = None
     #: per feature of the selected groups: its value before any embedding (ids or dense)
     encoded: dict[str, Encoded] = field(default_factory=dict)
+    #: in a one user × N items call (FeatureLayer.user_side): the output, at batch 1, of the
+    #: selected groups whose features are all user-side (its `once_groups`), and N
+    user_once: FeatureLayerOutput | None = None
+    once_groups: frozenset[str] = frozenset()
+    batch_size: tf.Tensor | None = None
+
+    def per_user(self, groups: Sequence[str], function: Callable[[FeatureLayerOutput], Any]) -> Any:
+        """`function(output)` for a sub-network reading only `groups` (a user tower): in a one
+        user × N items call whose `groups` are all user-side it runs once, on the batch-1
+        output, and its result (a nest of tensors) is broadcast to the N rows; otherwise it
+        runs on this output."""
+        once = self.user_once
+        if once is None or not set(groups) <= once.once_groups:
+            return function(self)
+        return broadcast(function(once), self.batch_size)
 
     def concat(self, group: str) -> tf.Tensor:
         """Deep group as one [batch, sum of dims] tensor."""
@@ -185,6 +213,8 @@ class FeatureLayer(tf.Module):
             n for n, f in self.features.items()
             if f.categorical and getattr(getattr(f, "mapper", None), "num_buckets", 0)
             and f.mapper.vocab_table is None and not f.mapper.hash_bucket_size)
+        #: set inside `user_side` blocks: the one user × N items call being traced
+        self._user_side: UserSide | None = None
         self.out_of_range_ids = tf.Variable(
             tf.zeros([max(len(self.identity_features), 1)], tf.int64), trainable=False,
             name="out_of_range_ids")
@@ -304,48 +334,97 @@ class FeatureLayer(tf.Module):
         return list(dict.fromkeys(
             n for name in self.group_features(groups) for n in self.features[name].input_names))
 
+    @contextmanager
+    def user_side(self, features: Collection[str], batch_size: tf.Tensor) -> Iterator[None]:
+        """Within the block, calls are one user × N items calls (easy_rec.features.user_side):
+        `features` (names) are user-side, their columns (user_columns) hold one row and the
+        others `batch_size` rows; outputs have `batch_size` rows."""
+        self._user_side = UserSide(frozenset(features) & set(self.features), batch_size)
+        try:
+            yield
+        finally:
+            self._user_side = None
+
+    def user_columns(self, features: Collection[str]) -> list[str]:
+        """Raw columns the features named in `features` read: the batch-1 inputs of a one user
+        × N items call."""
+        return list(dict.fromkeys(c for n in self.features if n in features
+                                  for c in self.features[n].input_names))
+
     def __call__(self, raw: dict[str, tf.Tensor], training: bool = False,
                  groups: Sequence[str] | None = None) -> FeatureLayerOutput:
         """`groups` (feature and sequence group names) limits the output to those groups; only
         their features are encoded, so `raw` needs only their columns (group_input_names)."""
         names = list(self.features) if groups is None else self.group_features(groups)
         selected = set(self.groups) | set(self.sequence_groups) if groups is None else set(groups)
-        encoded = {name: self.features[name].encode(raw) for name in names}
+        side = self._user_side
+        user = side.features & set(names) if side is not None else frozenset()
+        item_raw = raw
+        if user:
+            columns = set(self.user_columns(side.features))
+            item_raw = {k: broadcast(v, side.batch_size) if k in columns else v
+                        for k, v in raw.items()}
+        encoded = {name: self.features[name].encode(raw if name in user else item_raw)
+                   for name in names}
         if training and self.identity_features:
             no_count = tf.constant(0, tf.int64)
             counts = tf.stack([encoded[n].out_of_range if n in encoded else no_count
                                for n in self.identity_features])
             self.out_of_range_ids.assign_add(counts)
         values = _Values(encoded, training)
-        out = FeatureLayerOutput(encoded=encoded)
-        for group, (names, kind) in self.groups.items():
-            if group not in selected or group in self.text_groups:
-                continue
-            if group in self.unpooled_groups:
-                out.unpooled[group] = [SequenceValue(*self._sequence(n, values)) for n in names]
-                continue
-            if kind in (DEEP, WIDE_AND_DEEP):
-                out.deep[group] = [self._deep_value(n, values) for n in names]
-                for attention in self.group_attention.get(group, []):
-                    out.deep[group] += self._attention(group, attention, values)
-            if kind in (WIDE, WIDE_AND_DEEP):
-                out.wide[group] = [self._wide_value(n, values) for n in names]
-        penalties = []
-        for parts, dropouts in ((out.deep, self.dropouts["deep"]),
-                                (out.wide, self.dropouts["wide"])):
-            for group in [g for g in dropouts if g in parts]:
-                parts[group], penalty = dropouts[group](parts[group], training)
-                penalties.append(penalty)
-        if penalties:
-            out.dropout_penalty = tf.add_n(penalties)
-        for group in [g for g in self.sequence_groups if g in selected]:
-            out.sequence[group] = self._sequence_group(group, values)
+        if not user:
+            out = self._outputs(selected, values, keep)
+            out.encoded = encoded
+        else:
+            once = self._outputs({g for g in selected if set(self.group_features([g])) <= user},
+                                 values, keep)
+            once.encoded = {n: encoded[n] for n in user}
+            once.once_groups = frozenset(once.deep) | set(once.wide) | set(once.sequence) \
+                | set(once.unpooled)
+            spread = Broadcaster(UserSide(user, side.batch_size))
+            out = self._outputs(selected, values, spread)
+            out.encoded = {n: replace(v, ids=spread("ids", n, v.ids),
+                                      weights=spread("weights", n, v.weights),
+                                      dense=spread("dense", n, v.dense),
+                                      text=spread("text", n, v.text))
+                           for n, v in encoded.items()}
+            out.user_once, out.batch_size = once, side.batch_size
         embeddings = [values.deep[n] for n in values.deep if self.features[n].categorical
                       and n not in self.sequence_combiners]
         embeddings += [values.wide[n] for n in values.wide if self.features[n].categorical]
         embeddings += [padded for padded, _ in values.sequences.values()]
         out.embedding_l2 = tf.add_n([tf.nn.l2_loss(e) for e in embeddings]) if embeddings \
             else tf.constant(0.0)
+        return out
+
+    def _outputs(self, selected: Collection[str], values: _Values,
+                 spread: Callable[[str, str, Any], Any]) -> FeatureLayerOutput:
+        """The outputs of the `selected` groups; `spread(kind, feature, value)` turns each
+        feature's value into the value the groups read (Broadcaster, or `keep`)."""
+        out = FeatureLayerOutput()
+        for group, (names, kind) in self.groups.items():
+            if group not in selected or group in self.text_groups:
+                continue
+            if group in self.unpooled_groups:
+                out.unpooled[group] = [SequenceValue(*spread("sequence", n, self._sequence(n, values)))
+                                       for n in names]
+                continue
+            if kind in (DEEP, WIDE_AND_DEEP):
+                out.deep[group] = [spread("deep", n, self._deep_value(n, values)) for n in names]
+                for attention in self.group_attention.get(group, []):
+                    out.deep[group] += self._attention(group, attention, values, spread)
+            if kind in (WIDE, WIDE_AND_DEEP):
+                out.wide[group] = [spread("wide", n, self._wide_value(n, values)) for n in names]
+        penalties = []
+        for parts, dropouts in ((out.deep, self.dropouts["deep"]),
+                                (out.wide, self.dropouts["wide"])):
+            for group in [g for g in dropouts if g in parts]:
+                parts[group], penalty = dropouts[group](parts[group], values.training)
+                penalties.append(penalty)
+        if penalties:
+            out.dropout_penalty = tf.add_n(penalties)
+        for group in [g for g in self.sequence_groups if g in selected]:
+            out.sequence[group] = self._sequence_group(group, values, spread)
         return out
 
     def _deep_value(self, name: str, values: _Values) -> tf.Tensor:
@@ -370,16 +449,24 @@ class FeatureLayer(tf.Module):
         return values.sequences[name]
 
     def _keys_and_histories(self, keys: list[str], hists: list[str], values: _Values,
+                            spread: Callable[[str, str, Any], Any],
                             summary: str | None = None) -> SequenceGroup:
         """The query (keys concatenated), the histories concatenated per element, their mask
-        and lengths; with `summary`, histograms of them under sequence_feature/<summary>/."""
-        sequence = tf.concat([self._sequence(h, values)[0] for h in hists], axis=-1)
-        mask = self._sequence(hists[0], values)[1]
+        and lengths; with `summary`, histograms of them under sequence_feature/<summary>/.
+        `spread` as in _outputs."""
+        histories = [spread("sequence", h, self._sequence(h, values)) for h in hists]
+        sequence = tf.concat([padded for padded, _ in histories], axis=-1)
+        mask = histories[0][1]
         if keys:
-            query = tf.concat([self._deep_value(k, values) for k in keys], axis=1)
+            query = tf.concat([spread("deep", k, self._deep_value(k, values)) for k in keys],
+                              axis=1)
         else:
             query = tf.zeros([tf.shape(sequence)[0], 0])
         length = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        once = None
+        if isinstance(spread, Broadcaster) and set(hists) <= spread.side.features:
+            once = (tf.concat([self._sequence(h, values)[0] for h in hists], axis=-1),
+                    self._sequence(hists[0], values)[1], spread.side.batch_size)
         if summary is not None:
             for name in keys:
                 tf.summary.histogram(f"sequence_feature/{summary}/{name}", values.deep[name])
@@ -387,19 +474,21 @@ class FeatureLayer(tf.Module):
                 tf.summary.histogram(f"sequence_feature/{summary}/{name}",
                                      values.sequences[name][0])
             tf.summary.histogram(f"sequence_feature/{summary}/length", length)
-        return SequenceGroup(query=query, sequence=sequence, mask=mask, length=length)
+        return SequenceGroup(query=query, sequence=sequence, mask=mask, length=length,
+                             history_once=once)
 
-    def _sequence_group(self, group: str, values: _Values) -> SequenceGroup:
+    def _sequence_group(self, group: str, values: _Values,
+                        spread: Callable[[str, str, Any], Any]) -> SequenceGroup:
         keys, hists = self.sequence_groups[group]
-        return self._keys_and_histories(keys, hists, values,
+        return self._keys_and_histories(keys, hists, values, spread,
                                         group if group in self.summarised_groups else None)
 
-    def _attention(self, group: str, attention: GroupAttention,
-                   values: _Values) -> list[tf.Tensor]:
+    def _attention(self, group: str, attention: GroupAttention, values: _Values,
+                   spread: Callable[[str, str, Any], Any]) -> list[tf.Tensor]:
         """Output fields of one sequence_features entry of feature group `group`."""
         summary = f"{group}/{attention.group_name}" if attention.tf_summary else None
-        seq = self._keys_and_histories(attention.keys, attention.hists, values, summary)
-        aux = [self._sequence(a, values)[0] for a in attention.aux]
+        seq = self._keys_and_histories(attention.keys, attention.hists, values, spread, summary)
+        aux = [spread("sequence", a, self._sequence(a, values))[0] for a in attention.aux]
         return attention(seq.query, seq.sequence, seq.mask, aux, values.training)
 
     def _wide_value(self, name: str, values: _Values) -> tf.Tensor:

@@ -137,6 +137,8 @@ class RankModel(tf.Module):
     l2_exempt: tuple[str, ...] = ()
     #: whether model_config.grad_norm applies (the model defines shared_kernel)
     supports_grad_norm: ClassVar[bool] = False
+    #: why the model cannot score one user × N items (export.user_items); empty: it can
+    user_items_refusal: ClassVar[str] = ""
 
     def __init__(self, model_config: easy_rec_model_pb2.EasyRecModel,
                  feature_configs: Sequence[feature_config_pb2.FeatureConfig],

@@ -50,6 +50,8 @@ class CoMetricLearningI2I(RankModel):
 
     own_losses = tuple(LOSS_FIELDS)
     reads_losses = False
+    user_items_refusal = ("it embeds single items (item to item); its inputs have no user "
+                          "side to compute once per request")
 
     def build(self, feature_layer: FeatureLayer) -> None:
         params = self.params

@@ -47,7 +47,7 @@ class DIEN(SequenceInterestModel):
 
     def interest(self, seq: SequenceGroup, training: bool,
                  with_aux_loss: bool) -> tuple[tf.Tensor, tf.Tensor | None]:
-        states, _ = self.extractor(seq.sequence, seq.mask)
+        states, _ = seq.history_per_user(self.extractor)
         target = self.target_projection(seq.query)
         weights = self.attention.attention_weights(target, states, seq.mask, training)
         _, final = self.evolution(states, seq.mask, attention=weights)

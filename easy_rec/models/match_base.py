@@ -141,7 +141,8 @@ class MatchModel(RankModel):
                     ) -> tuple[tf.Tensor, tf.Tensor]:
         """(user embeddings as compared, embedding L2 of the lookups) from user columns."""
         features = self.feature_layer(raw, training=training, groups=self.user_groups)
-        embedding = match.normalize(self.user_embedding(features, training), self.cosine)
+        embedding = features.per_user(self.user_groups, lambda f: match.normalize(
+            self.user_embedding(f, training), self.cosine))
         return embedding, features.embedding_l2
 
     def embed_items(self, raw: dict[str, tf.Tensor], training: bool = False

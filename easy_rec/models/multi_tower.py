@@ -35,9 +35,15 @@ class MultiTower(RankModel):
         self.output_layer = Dense(self.final_dnn.output_dim, self.output_dim, name="output")
 
     def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
-        towers = [tower(features.concat(group), training)
+        towers = [group_tower(features, tower, group, training)
                   for tower, group in zip(self.towers, self._tower_inputs)]
         return self.output_layer(self.final_dnn(tf.concat(towers, axis=1), training))
+
+
+def group_tower(features: FeatureLayerOutput, tower: MLP, group: str, training: bool) -> tf.Tensor:
+    """`tower` over feature group `group`, once per request for a user-side group of a one
+    user × N items call (FeatureLayerOutput.per_user)."""
+    return features.per_user([group], lambda f: tower(f.concat(group), training))
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:

@@ -107,7 +107,7 @@ class MultiTowerRecall(RankModel):
         if per_item:
             pair_user = self.user_dnn(self._pair_users(raw, negatives, per_item, training), training)
         else:
-            user = self.user_dnn(users.concat("user"), training)
+            user = users.per_user(["user"], lambda f: self.user_dnn(f.concat("user"), training))
         if not sampled:
             outputs = self.outputs_from_logits(self._score(user, item, training))
         else:

@@ -15,6 +15,7 @@ from easy_rec.models.checks import (
     warn_ignored_sequence_towers,
 )
 from easy_rec.models.layer_args import mlp_kwargs
+from easy_rec.models.multi_tower import group_tower
 from easy_rec.protos import easy_rec_model_pb2
 
 
@@ -47,7 +48,7 @@ class SequenceTowerModel(RankModel):
         raise NotImplementedError
 
     def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
-        parts = [tower(features.concat(group), training)
+        parts = [group_tower(features, tower, group, training)
                  for tower, group in zip(self.towers, self._tower_inputs)]
         for tower, group in zip(self.sequence_towers, self._sequence_inputs):
             seq = features.sequence[group]
