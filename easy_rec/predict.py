@@ -36,9 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main() -> int:
-    """Entry point; prints the run's counts as one JSON line and returns the exit status."""
-    args = cli.parse_args(build_parser())
+def main(argv: list[str] | None = None) -> int:
+    """Entry point (`argv`: the arguments, default sys.argv); prints the run's counts as one
+    JSON line and returns the exit status."""
+    args = cli.parse_args(build_parser(), argv)
     from easy_rec.serving.batch_predict import batch_predict
     from easy_rec.serving.options import decode_separator, options_from_arguments, split_names
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from easy_rec.export.user_items import SIGNATURE as TILE_SIGNATURE
 from easy_rec.serving.item_cache import ItemCache
 from easy_rec.serving.limits import Limits
 from easy_rec.serving.metrics import ServeMetrics
@@ -38,7 +39,6 @@ from easy_rec.store.versions import TableNotFoundError
 
 logger = logging.getLogger(__name__)
 
-TILE_SIGNATURE = "score_user_items"
 STORE_ORIGIN = "feature store"
 
 

@@ -19,6 +19,7 @@ import binascii
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
@@ -156,17 +157,43 @@ def to_array(values: list, dtype: tf.DType, default: str, separator: str | None,
              describe: Callable[[int], str]) -> np.ndarray:
     """JSON values -> a numpy column of `dtype` (nulls and empty cells: `default`); raises
     RequestError (400) naming `describe(index)` for the first value that does not fit."""
-    cells = []
-    for index, value in enumerate(values):
-        try:
-            cells.append(cell_text(value, dtype, separator))
-        except ValueError as error:
-            raise bad_request(f"{describe(index)}: {error}") from None
-    converted = convert_column(pa.array(cells, pa.binary()), ColumnRule("", dtype, default))
+    column = _plain_column(values, dtype)
+    if column is None:
+        cells = []
+        for index, value in enumerate(values):
+            try:
+                cells.append(cell_text(value, dtype, separator))
+            except ValueError as error:
+                raise bad_request(f"{describe(index)}: {error}") from None
+        column = pa.array(cells, pa.binary())
+    converted = convert_column(column, _rule(dtype, default))
     if not converted.valid.all():
         index = int(np.argmin(converted.valid))
         raise bad_request(f"{describe(index)}: {values[index]!r} is not a valid {dtype.name}")
     return converted.values
+
+
+_PLAIN_KINDS = ((str, pa.string()), (bytes, pa.binary()))
+
+
+def _plain_column(values: list, dtype: tf.DType) -> pa.Array | None:
+    """The values as one Arrow column without a cell per value, when that converts them as
+    their cell text would: all text of one kind (str or bytes), or all ints for an integer
+    input (nulls allowed in both); else None."""
+    kinds = {type(v) for v in values} - {type(None)}
+    for kind, arrow_type in _PLAIN_KINDS:
+        if kinds == {kind}:
+            return pa.array(values, arrow_type)
+    if kinds == {int} and dtype in (tf.int32, tf.int64):
+        return pa.array(values, pa.int64()) if all(
+            v is None or -(1 << 63) <= v < (1 << 63) for v in values) else None
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _rule(dtype: tf.DType, default: str) -> ColumnRule:
+    """The conversion rule of a column (built once: building one parses its default)."""
+    return ColumnRule("", dtype, default)
 
 
 def column_default(signature: ServingSignature, name: str, defaults: dict[str, str]) -> str:

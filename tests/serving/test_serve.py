@@ -18,10 +18,12 @@ import httpx
 import numpy as np
 import pytest
 from conftest import sample_rows
-from pipeline_helpers import sample_config, train
 from serve_process import ServeProcess
 
-from easy_rec.serving.warmup import WARMUP_FILE, warmup_record
+from easy_rec.serving.warmup import warmup_record
+
+from . import serve_helpers
+from .serve_helpers import land_version, post
 
 MOVIE_COLUMNS = ["label", "user_id", "movie_id", "rating", "gender", "age", "job_id", "zip_id",
                  "title", "genres", "year"]
@@ -39,21 +41,6 @@ def rows(count: int) -> list[dict[str, str]]:
             for line in sample_rows("movielens_test.csv", count)]
 
 
-def land_version(versions_dir: str, number: int, export: str,
-                 warmup: list[bytes] = ()) -> None:
-    """Copies `export` in as version `number` (with TF Serving warm-up records), appearing at
-    once (copy, then rename)."""
-    import tensorflow as tf
-
-    temp = os.path.join(versions_dir, f".tmp-{number}")
-    shutil.copytree(export, temp)
-    if warmup:
-        with tf.io.TFRecordWriter(os.path.join(temp, WARMUP_FILE)) as writer:
-            for record in warmup:
-                writer.write(record)
-    os.rename(temp, os.path.join(versions_dir, str(number)))
-
-
 @pytest.fixture(scope="module")
 def redis(tmp_path_factory):
     """A Redis of this module's own (the outage test stops and restarts it)."""
@@ -66,18 +53,10 @@ def redis(tmp_path_factory):
 
 
 def train_export(root) -> str:
-    """A DeepFM export (20 training steps, no evaluation) whose config gives some columns a
-    default_val."""
-    train_file = root / "train.csv"
-    train_file.write_text("".join(sample_rows("movielens_train.csv", 3000)), encoding="utf-8")
+    """A DeepFM export whose config gives some columns a default_val."""
     edits = {f"data_config.input_fields[input_name={name}]": f'default_val: "{value}"'
              for name, value in DEFAULTS.items()}
-    config = sample_config("deepfm", str(root / "model"), str(train_file), "",
-                           **{"train_config.num_steps": 20, "export_config.exporter_type": "final",
-                              **edits})
-    train(config)
-    final = root / "model" / "export" / "final"
-    return str(final / os.listdir(final)[0])
+    return serve_helpers.train_export(root, "deepfm", "movielens_train.csv", **edits)
 
 
 @pytest.fixture(scope="module")
@@ -112,11 +91,6 @@ def server(served) -> ServeProcess:
 def export(served) -> str:
     """The export served as version 1."""
     return served[1]
-
-
-def post(server: ServeProcess, path: str, body: object, **kwargs) -> httpx.Response:
-    """POST `body` as JSON."""
-    return httpx.post(server.base_url + path, json=body, timeout=30, **kwargs)
 
 
 def serving_fn(export: str):

@@ -3,6 +3,7 @@ errors, in process (no server, no model)."""
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import tensorflow as tf
 from redis_server import free_port
@@ -10,9 +11,10 @@ from redis_server import free_port
 from easy_rec.serving.item_cache import ItemCache
 from easy_rec.serving.metrics import ServeMetrics
 from easy_rec.serving.recommend import FeatureTables, Recommender, RecommendRequest
-from easy_rec.serving.rest_codec import RequestError, encode_predict, to_array
+from easy_rec.serving.rest_codec import RequestError, cell_text, encode_predict, to_array
 from easy_rec.store.feature_store import FeatureStore
 from easy_rec.store.redis_client import connect
+from easy_rec.tables.convert import ColumnRule, convert_column
 
 
 def where(index: int) -> str:
@@ -27,9 +29,26 @@ def test_json_values_become_the_column_dtype():
     np.testing.assert_allclose(to_array(["1.5", 2], tf.float32, "0", None, where), [1.5, 2.0])
 
 
+@pytest.mark.parametrize("values, dtype, default", [
+    (["17", None, "", " 19 ", "+3"], tf.int64, "5"),
+    ([17, None, -(1 << 31)], tf.int32, "5"),
+    ([b"a", None, b"", b"\xff"], tf.string, "z"),
+    (["1", "true", "0", None], tf.bool, "false"),
+    ([7, None], tf.int64, "5"),
+])
+def test_columns_of_one_kind_convert_as_their_cells(values, dtype, default):
+    # whole columns of text or ints skip the cell per value; the result must not change
+    cells = pa.array([cell_text(v, dtype, None) for v in values], pa.binary())
+    expected = convert_column(cells, ColumnRule("", dtype, default)).values
+    assert to_array(values, dtype, default, None, where).tolist() == expected.tolist()
+
+
 @pytest.mark.parametrize("values, dtype, message", [
     (["1", "x"], tf.int64, "inputs.x[1]: 'x' is not a valid int64"),
     ([1.5], tf.int32, "inputs.x[0]: 1.5 is not a valid int32"),
+    ([1, 1 << 31], tf.int32, "inputs.x[1]: 2147483648 is not a valid int32"),
+    ([1, 1 << 70], tf.int64, "inputs.x[1]: 1180591620717411303424 is not a valid int64"),
+    ([1, True], tf.int64, "inputs.x[1]: True is not a valid int64"),
     ([float("nan")], tf.float32, "inputs.x[0]: not a finite number"),
     ([{"code": "1"}], tf.string, "inputs.x[0]: an object"),
     ([[1, 2]], tf.int64, "inputs.x[0]: a list where a single value is expected"),
