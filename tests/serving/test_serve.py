@@ -54,17 +54,6 @@ def land_version(versions_dir: str, number: int, export: str,
     os.rename(temp, os.path.join(versions_dir, str(number)))
 
 
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory):
-    """A Redis of this module's own (the outage test stops and restarts it)."""
-    from redis_server import RedisServer
-
-    server = RedisServer(str(tmp_path_factory.mktemp("serve_redis")))
-    server.start()
-    yield server
-    server.stop()
-
-
 def train_export(root) -> str:
     """A DeepFM export (20 training steps, no evaluation) whose config gives some columns a
     default_val."""
