@@ -3,7 +3,9 @@
 test_serve_split.py)."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,3 +50,15 @@ def make_split_exports(url: str, model_name: str, root) -> SplitExports:
     signature = ServingSignature(plain)
     inputs = {k: v.numpy() for k, v in batch.items() if k in signature.input_names}
     return SplitExports(plain, split, inputs, tables)
+
+
+def retargeted(export: str, suffix: str, **changes) -> str:
+    """A copy of a split export whose store description has `changes`."""
+    copy = f"{export}_{suffix}"
+    shutil.copytree(export, copy, dirs_exist_ok=True)
+    path = os.path.join(copy, "assets.extra", "embedding_store.json")
+    with open(path, encoding="utf-8") as f:
+        info = json.load(f)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(info | changes, f)
+    return copy

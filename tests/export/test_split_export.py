@@ -2,16 +2,14 @@
 holds the rest, and serving it through SplitModelRunner (and easy_rec.predict) gives the
 unsplit export's outputs; pushes invalidate exactly their ids in the runner's cache."""
 import argparse
-import json
 import os
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 from conftest import SAMPLES
-from split_exports import ROWS, make_split_exports
+from split_exports import ROWS, make_split_exports, retargeted
 
 from easy_rec.export.__main__ import apply_store_flags
 from easy_rec.export.split import IDS_SIGNATURE, StoreRelease, read_store_info
@@ -39,7 +37,7 @@ def exports(redis_server, tmp_path_factory):
     # the same SavedModel over the rows stored as float16
     EmbeddingStore(connect(redis_server.url), "split_test").write_version(
         "half", made.tables, "float16", num_buckets=64)
-    half = _retargeted(made.split, "half", version="half")
+    half = retargeted(made.split, "half", version="half")
     return made.plain, made.split, half, made.inputs, made.tables
 
 
@@ -123,19 +121,7 @@ def test_a_push_invalidates_exactly_its_ids(exports, redis_server):
     assert (after != before).any()
     # a dense model published with a push loads only once that push is committed
     with pytest.raises(VersionNotReadableError, match="push 99"):
-        SplitModelRunner.load(_retargeted(split, "push99", push=99), client)
-
-
-def _retargeted(export: str, suffix: str, **changes) -> str:
-    """A copy of a split export whose store description has `changes`."""
-    copy = f"{export}_{suffix}"
-    shutil.copytree(export, copy, dirs_exist_ok=True)
-    path = os.path.join(copy, "assets.extra", "embedding_store.json")
-    with open(path, encoding="utf-8") as f:
-        info = json.load(f)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(info | changes, f)
-    return copy
+        SplitModelRunner.load(retargeted(split, "push99", push=99), client)
 
 
 def test_redis_down_fails_misses_clearly_and_serves_cached_rows(exports, own_redis_server):

@@ -1,16 +1,18 @@
 """The scoring service serving a split export (docs/serving.md): real HTTP against
 `python -m easy_rec.serve` as a subprocess, the embedding rows in a real Redis of the module's
 own (--embedding_redis_url; the export's config names the session Redis), which the outage
-test stops and restarts. Tests run in file order on one server."""
+test stops and restarts. Tests run in file order on one server: the push test lands version 2."""
 from __future__ import annotations
 
+import functools
 import re
+import time
 
 import httpx
 import numpy as np
 import pytest
 from serve_process import ServeProcess
-from split_exports import make_split_exports
+from split_exports import make_split_exports, retargeted
 
 from easy_rec.export.split import read_store_info
 from easy_rec.store.embedding_store import EmbeddingStore
@@ -20,11 +22,12 @@ from .test_serve import (
     INPUTS,
     ITEM_COLUMNS,
     USER_COLUMNS,
-    in_process_scores,
     land_version,
     post,
     rows,
+    serving_fn,
     store_rows,
+    typed_batch,
 )
 
 PREDICT = "/v1/models/model:predict"
@@ -54,6 +57,7 @@ def served(redis, redis_server, tmp_path_factory):
         store_rows(redis.url, rows(5))
         land_version(str(versions), 1, made.split)
         process.split, process.tables = made.split, made.tables
+        process.versions_dir = str(versions)
         process.wait("/readyz")
         yield process, made.plain
     finally:
@@ -65,9 +69,16 @@ def predict(server: ServeProcess, batch: list[dict[str, str]]) -> httpx.Response
     return post(server, PREDICT, {"instances": [{n: row[n] for n in INPUTS} for row in batch]})
 
 
+@functools.cache
+def plain_scores(plain: str):
+    """probs of the plain export's serving_default for typed rows (loaded once)."""
+    fn = serving_fn(plain)
+    return lambda batch: fn(**typed_batch(fn, batch))["probs"].numpy()
+
+
 def assert_scores_equal(response: httpx.Response, plain: str, batch: list[dict[str, str]]):
     assert response.status_code == 200, response.text
-    expected = in_process_scores(plain, batch)["probs"]
+    expected = plain_scores(plain)(batch)
     np.testing.assert_allclose([p["probs"] for p in response.json()["predictions"]], expected,
                                rtol=0, atol=1e-6)
 
@@ -100,8 +111,8 @@ def test_recommend_scores_through_the_embedding_store(served):
     assert response.status_code == 200, response.text
     joined = [{**{n: user[n] for n in USER_COLUMNS + ["user_id"]},
                **{n: row[n] for n in ITEM_COLUMNS + ["movie_id"]}} for row in batch]
-    np.testing.assert_allclose(response.json()["scores"],
-                               in_process_scores(plain, joined)["probs"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(response.json()["scores"], plain_scores(plain)(joined), rtol=0,
+                               atol=1e-6)
 
 
 def test_redis_down_answers_503_then_recovers(served, redis):
@@ -115,3 +126,33 @@ def test_redis_down_answers_503_then_recovers(served, redis):
     redis.start()
     load_rows(redis.url, server.split, server.tables)
     assert_scores_equal(predict(server, batch), plain, batch)
+
+
+def test_a_pushed_dense_model_is_served_once_its_push_is_committed(served, redis):
+    server, plain = served
+    store = EmbeddingStore(connect(redis.url), read_store_info(server.split)["model"])
+    info = store.version_info(read_store_info(server.split)["version"])
+    land_version(server.versions_dir, 2, retargeted(server.split, "push", push=info.pushes + 1))
+    status = wait_for_state(server, 2, "LOADING")
+    assert "push" in status["status"]["error_message"]
+    batch = rows(4)
+    response = predict(server, batch)
+    assert response.headers["X-Model-Version"] == "1"  # dense model 2 waits for its rows
+    users = np.array([int(row["user_id"]) for row in batch])
+    table = server.tables["user_id_embedding"]
+    store.push(info, {"user_id_embedding": (users, table[users])})
+    wait_for_state(server, 2, "AVAILABLE")
+    response = predict(server, batch)
+    assert response.headers["X-Model-Version"] == "2"
+    assert_scores_equal(response, plain, batch)
+
+
+def wait_for_state(server: ServeProcess, number: int, state: str, tries: int = 150) -> dict:
+    """Version `number`'s status entry once it is in `state` (polled, bounded)."""
+    for _ in range(tries):
+        entries = httpx.get(server.base_url + "/v1/models/model", timeout=10).json()
+        entry = [e for e in entries["model_version_status"] if e["version"] == str(number)]
+        if entry and entry[0]["state"] == state:
+            return entry[0]
+        time.sleep(0.2)
+    raise AssertionError(f"version {number} never reached {state}: {entries}")
