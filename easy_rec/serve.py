@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--redis_url", default=None,
                         help="feature store for :recommend, redis://[:password@]host:port/db "
                              "(or the password in $EASY_REC_REDIS_PASSWORD)")
+    parser.add_argument("--embedding_redis_url", default=None,
+                        help="embedding store of a split export (default: the URL in the "
+                             "export's config; password as for --redis_url)")
+    parser.add_argument("--embedding_cache_bytes", type=int, default=None,
+                        help="byte bound of the hot-id cache of each loaded split export "
+                             "(default 64 MiB)")
     for name, default, text in TEXT_OPTIONS + NUMBER_OPTIONS + LIMIT_OPTIONS:
         parser.add_argument(f"--{name}", type=type(default), default=default, help=text)
     return parser
@@ -58,6 +64,7 @@ def main() -> int:
     """Entry point; serves until SIGTERM / SIGINT."""
     args = cli.parse_args(build_parser())
     from easy_rec.serving.limits import Limits
+    from easy_rec.serving.model_versions import EmbeddingStoreOptions
     from easy_rec.serving.recommend import FeatureTables
     from easy_rec.serving.server import ServeOptions, serve
 
@@ -66,6 +73,8 @@ def main() -> int:
         host=args.host, redis_url=args.redis_url, namespace=args.namespace,
         tables=FeatureTables(args.user_table, args.item_table, args.user_key, args.item_key),
         limits=Limits(*(getattr(args, name) for name, _, _ in LIMIT_OPTIONS)),
+        embedding_store=EmbeddingStoreOptions(args.embedding_redis_url, **(
+            {"cache_bytes": args.embedding_cache_bytes} if args.embedding_cache_bytes else {})),
         **{name: getattr(args, name) for name, _, _ in NUMBER_OPTIONS}))
     return 0
 

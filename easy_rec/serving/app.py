@@ -3,8 +3,9 @@
 TF Serving's REST API: ``POST /v1/models/<name>[/versions/<n>]:predict`` and ``GET
 /v1/models/<name>[/versions/<n>][/metadata]``; easy_rec's own: ``POST /v1/models/<name>[/versions/<n>]
 :recommend``, ``POST /v1/features/<table>:upsert``, ``GET /healthz``, ``/readyz`` and
-``/metrics``. Errors are ``{"error": message}`` with the status of RequestError. Model and
-feature store calls block, so they run in the service's thread pool, never on the event loop.
+``/metrics``. Errors are ``{"error": message}`` with the status of RequestError (503 when a
+split export's embedding store is unreachable). Model and feature store calls block, so they
+run in the service's thread pool, never on the event loop.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from easy_rec.serving.rest_codec import (
     to_inputs,
 )
 from easy_rec.serving.signature import SIGNATURE_KEY
+from easy_rec.store.embedding_store import StoreUnavailableError, VersionNotReadableError
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +87,8 @@ def instrumented(service: Service, route: str,
             response = await handler(service, request)
         except RequestError as error:
             response = _error(error.status, error.message)
+        except (StoreUnavailableError, VersionNotReadableError) as error:
+            response = _error(503, f"embedding store unavailable: {error}")
         except Exception:
             logger.exception("%s %s failed", request.method, request.url.path)
             response = _error(500, "internal error (see the server log)")
@@ -188,6 +192,8 @@ async def metrics(service: Service, request: Request) -> Response:
     latest = service.models.get()
     if latest is not None:
         service.metrics.model_version.labels(service.models.name).set(latest.number)
+    service.metrics.set_embedding_caches({
+        n: v.split_runner.cache for n, v in service.models.versions.items() if v.split_runner})
     return Response(service.metrics.text(), media_type="text/plain; version=0.0.4")
 
 

@@ -1,9 +1,14 @@
 """Prometheus metrics of the service (GET /metrics, Prometheus text format): requests by route
 and status code, latency by route, item cache hits and misses (their ratio as a gauge), missing
-users and items, and the newest version served."""
+users and items, the newest version served, and the hot-id cache of each loaded split export
+(hit ratio, lookups, bytes; docs/embedding_store.md)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from easy_rec.store.hot_cache import HotRowCache
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -27,6 +32,15 @@ class ServeMetrics:
                                registry=self.registry)
         self.model_version = Gauge("easy_rec_model_version", "newest version served",
                                    ["model"], registry=self.registry)
+        self.embedding_cache_hit_ratio = Gauge(
+            "easy_rec_embedding_cache_hit_ratio", "hot-id cache hits / row lookups since the "
+            "version loaded (split exports)", ["version"], registry=self.registry)
+        self.embedding_cache_lookups = Gauge(
+            "easy_rec_embedding_cache_lookups", "row lookups of the hot-id cache since the "
+            "version loaded, by result", ["version", "result"], registry=self.registry)
+        self.embedding_cache_bytes = Gauge(
+            "easy_rec_embedding_cache_bytes", "bytes held by the hot-id cache",
+            ["version"], registry=self.registry)
         self._hits = self._lookups = 0
 
     def observe(self, route: str, code: int, seconds: float) -> None:
@@ -42,6 +56,18 @@ class ServeMetrics:
         self._lookups += hits + misses
         if self._lookups:
             self.cache_hit_ratio.set(self._hits / self._lookups)
+
+    def set_embedding_caches(self, caches: Mapping[int, HotRowCache]) -> None:
+        """The cache gauges of the loaded split export versions (others' labels dropped)."""
+        for gauge in (self.embedding_cache_hit_ratio, self.embedding_cache_lookups,
+                      self.embedding_cache_bytes):
+            gauge.clear()
+        for number, cache in caches.items():
+            version = str(number)
+            self.embedding_cache_hit_ratio.labels(version).set(cache.hit_rate)
+            self.embedding_cache_lookups.labels(version, "hit").set(cache.hits)
+            self.embedding_cache_lookups.labels(version, "miss").set(cache.misses)
+            self.embedding_cache_bytes.labels(version).set(cache.bytes)
 
     def text(self) -> bytes:
         """Every metric in Prometheus text format."""

@@ -15,7 +15,7 @@ from easy_rec.serving.app import Service, build_app
 from easy_rec.serving.item_cache import ItemCache
 from easy_rec.serving.limits import Limits
 from easy_rec.serving.metrics import ServeMetrics
-from easy_rec.serving.model_versions import ModelVersions
+from easy_rec.serving.model_versions import EmbeddingStoreOptions, ModelVersions
 from easy_rec.serving.recommend import FeatureTables, Recommender
 from easy_rec.store.redis_client import connect, redacted
 
@@ -42,6 +42,7 @@ class ServeOptions:
     max_connections: int = 1000
     keep_alive_secs: float = 5.0
     drain_secs: float = 30.0
+    embedding_store: EmbeddingStoreOptions = field(default_factory=EmbeddingStoreOptions)
 
 
 def build_service(options: ServeOptions) -> Service:
@@ -58,7 +59,7 @@ def build_service(options: ServeOptions) -> Service:
         logger.info("feature store: %s (tables %s, %s)", redacted(options.redis_url),
                     options.tables.user_table, options.tables.item_table)
     models = ModelVersions(options.model_name, options.saved_model_dir, options.keep_versions,
-                           options.poll_secs)
+                           options.poll_secs, options.embedding_store)
     return Service(models, recommender, options.limits, metrics,
                    ThreadPoolExecutor(max(options.num_threads, 1), thread_name_prefix="score"))
 

@@ -44,16 +44,17 @@ class SplitModelRunner(ServingSignature):
         info = read_store_info(saved_model_dir)
         if info is None:
             raise PredictError(f"{saved_model_dir} is not a split export (no embedding store)")
-        super().__init__(saved_model_dir)
-        self.input_dtypes = {n: d for n, d in self.input_dtypes.items()
-                             if not n.startswith((IDS_PREFIX, ROWS_PREFIX))}
-        self._ids_fn = self._loaded.signatures[IDS_SIGNATURE]
+        # the store first: a version whose push is not in yet fails before TensorFlow loads
         self.store = EmbeddingStore(client, info["model"])
         self.version = self.store.version_info(info["version"])
         if self.version.pushes < info["push"]:
             raise VersionNotReadableError(
                 f"{saved_model_dir} goes with push {info['push']} of embedding store version "
                 f"{info['version']}, which has {self.version.pushes} pushes committed so far")
+        super().__init__(saved_model_dir)
+        self.input_dtypes = {n: d for n, d in self.input_dtypes.items()
+                             if not n.startswith((IDS_PREFIX, ROWS_PREFIX))}
+        self._ids_fn = self._loaded.signatures[IDS_SIGNATURE]
         self.tables: dict[str, int] = info["tables"]
         self.cache = cache if cache is not None else HotRowCache(DEFAULT_CACHE_BYTES)
         self.poll_secs = poll_secs

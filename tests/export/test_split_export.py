@@ -2,20 +2,17 @@
 holds the rest, and serving it through SplitModelRunner (and easy_rec.predict) gives the
 unsplit export's outputs; pushes invalidate exactly their ids in the runner's cache."""
 import argparse
-import json
 import os
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 from conftest import SAMPLES
-from pipeline_helpers import sample_model_and_batch
+from split_exports import ROWS, make_split_exports, retargeted
 
 from easy_rec.export.__main__ import apply_store_flags
-from easy_rec.export.exporter import export_saved_model
-from easy_rec.export.split import IDS_SIGNATURE, StoreRelease, read_store_info, stored_tables
+from easy_rec.export.split import IDS_SIGNATURE, StoreRelease, read_store_info
 from easy_rec.pipeline import load_pipeline_config
 from easy_rec.serving.batch_predict import batch_predict
 from easy_rec.serving.options import PredictOptions
@@ -28,37 +25,20 @@ from easy_rec.store.embedding_store import (
 )
 from easy_rec.store.redis_client import connect
 
-ROWS = os.path.join(SAMPLES, "data", "movielens_test.csv")
 # user_id (12000 ids), movie_id (6000), title (10000), zip_id (2000) go to Redis, deep and wide
 STORED = {"user_id_embedding", "movie_id_embedding", "title_embedding", "zip_id_embedding",
           "user_id_wide", "movie_id_wide"}
 
 
-def _config(url: str, model_name: str):
-    config = load_pipeline_config(os.path.join(SAMPLES, "deepfm_on_movielens.config")).config
-    store = config.export_config.embedding_store
-    store.redis_url, store.model_name, store.min_rows_to_store = url, model_name, 1000
-    return config
-
-
 @pytest.fixture(scope="module")
 def exports(redis_server, tmp_path_factory):
     """(plain export, split export, its float16 twin, one batch of inputs, stored rows)."""
-    root = tmp_path_factory.mktemp("split")
-    model, batch = sample_model_and_batch("deepfm", ROWS, 64)
-    model(batch, training=False)
-    plain_config = load_pipeline_config(os.path.join(SAMPLES, "deepfm_on_movielens.config")).config
-    plain = export_saved_model(model, plain_config, str(root / "plain"), 1)
-    split = export_saved_model(model, _config(redis_server.url, "split_test"),
-                               str(root / "split"), 1)
-    tables = {n: t.weights.numpy() for n, t in stored_tables(model, 1000).items()}
+    made = make_split_exports(redis_server.url, "split_test", tmp_path_factory.mktemp("split"))
     # the same SavedModel over the rows stored as float16
     EmbeddingStore(connect(redis_server.url), "split_test").write_version(
-        "half", tables, "float16", num_buckets=64)
-    half = _retargeted(split, "half", version="half")
-    signature = ServingSignature(plain)
-    inputs = {k: v.numpy() for k, v in batch.items() if k in signature.input_names}
-    return plain, split, half, inputs, tables
+        "half", made.tables, "float16", num_buckets=64)
+    half = retargeted(made.split, "half", version="half")
+    return made.plain, made.split, half, made.inputs, made.tables
 
 
 def test_split_outputs_equal_the_unsplit_exports(exports, redis_server):
@@ -141,19 +121,7 @@ def test_a_push_invalidates_exactly_its_ids(exports, redis_server):
     assert (after != before).any()
     # a dense model published with a push loads only once that push is committed
     with pytest.raises(VersionNotReadableError, match="push 99"):
-        SplitModelRunner.load(_retargeted(split, "push99", push=99), client)
-
-
-def _retargeted(export: str, suffix: str, **changes) -> str:
-    """A copy of a split export whose store description has `changes`."""
-    copy = f"{export}_{suffix}"
-    shutil.copytree(export, copy, dirs_exist_ok=True)
-    path = os.path.join(copy, "assets.extra", "embedding_store.json")
-    with open(path, encoding="utf-8") as f:
-        info = json.load(f)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(info | changes, f)
-    return copy
+        SplitModelRunner.load(retargeted(split, "push99", push=99), client)
 
 
 def test_redis_down_fails_misses_clearly_and_serves_cached_rows(exports, own_redis_server):

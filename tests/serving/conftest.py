@@ -1,6 +1,7 @@
 """A tiny SavedModel for batch prediction tests that need no training: inputs `s` (string),
 `i` (int32) and `f` (float32); output `y` = hash(s) mod 1000 + 1000 * i + f (float64), so the
-expected score of any row can be computed without the model (TinyModel.scores)."""
+expected score of any row can be computed without the model (TinyModel.scores). And a Redis of
+a test module's own, for the service tests that stop and restart it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,3 +44,14 @@ def tiny_model(tmp_path_factory) -> TinyModel:
     module = _Tiny()
     tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
     return TinyModel(path)
+
+
+@pytest.fixture(scope="module")
+def redis(tmp_path_factory):
+    """A Redis of this module's own (outage tests stop and restart it)."""
+    from redis_server import RedisServer
+
+    server = RedisServer(str(tmp_path_factory.mktemp("serve_redis")))
+    server.start()
+    yield server
+    server.stop()

@@ -41,17 +41,6 @@ def rows(count: int) -> list[dict[str, str]]:
             for line in sample_rows("movielens_test.csv", count)]
 
 
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory):
-    """A Redis of this module's own (the outage test stops and restarts it)."""
-    from redis_server import RedisServer
-
-    server = RedisServer(str(tmp_path_factory.mktemp("serve_redis")))
-    server.start()
-    yield server
-    server.stop()
-
-
 def train_export(root) -> str:
     """A DeepFM export whose config gives some columns a default_val."""
     edits = {f"data_config.input_fields[input_name={name}]": f'default_val: "{value}"'
