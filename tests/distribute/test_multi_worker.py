@@ -20,13 +20,16 @@ STEPS = 40
 def mwms_job(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("mwms"))
     with open(f"{root}/train.csv", "w") as f:
-        f.write("".join(sample_rows("movielens_train.csv", 4000)))
+        f.write("".join(sample_rows("movielens_train.csv", 2000)))
     with open(f"{root}/test.csv", "w") as f:
-        f.write("".join(sample_rows("movielens_test.csv", 500)))
+        f.write("".join(sample_rows("movielens_test.csv", 300)))
     edits = {"model_dir": f"{root}/model", "train_input_path": f"{root}/train.csv",
              "eval_input_path": f"{root}/test.csv", "data_config.batch_size": 64,
              "data_config.num_epochs": 0, "train_config.num_steps": STEPS,
-             "train_config.save_checkpoints_steps": 20, "train_config.log_step_count_steps": 10,
+             "train_config.log_step_count_steps": 20,
+             # no checkpoint inside the loop: the final one is saved, evaluated and exported
+             # once, after it
+             "train_config.save_checkpoints_steps": 10 * STEPS,
              "train_config.train_distribute": "MultiWorkerMirroredStrategy",
              "train_config.seed": 3}
     cluster = Cluster(make_cluster(chief=1, worker=1), root)
