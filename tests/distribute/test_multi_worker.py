@@ -44,8 +44,8 @@ def mwms_job(tmp_path_factory):
 
 def test_tasks_step_together_and_chief_exports(mwms_job):
     cluster, root, _ = mwms_job
-    chief = json.loads(cluster.log("chief", 0).strip().splitlines()[-1])
-    worker = json.loads(cluster.log("worker", 0).strip().splitlines()[-1])
+    chief = cluster.summary("chief", 0)
+    worker = cluster.summary("worker", 0)
     assert chief["global_step"] == worker["global_step"] == STEPS
     assert 0.5 < chief["auc"] <= 1.0 and "auc" not in worker  # only the chief evaluates
     assert len(glob.glob(f"{root}/model/export/final/*/saved_model.pb")) == 1
