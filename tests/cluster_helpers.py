@@ -72,6 +72,14 @@ class Cluster:
                   errors="replace") as f:
             return f.read()
 
+    def summary(self, task_type: str, index: int) -> dict:
+        """The JSON summary a task printed last (TensorFlow's own stderr lines may follow it:
+        the log holds both streams)."""
+        lines = [line for line in self.log(task_type, index).splitlines()
+                 if line.startswith("{")]
+        assert lines, self.log(task_type, index)[-3000:]
+        return json.loads(lines[-1])
+
     def kill(self, task_type: str, index: int, sig: int = signal.SIGKILL) -> None:
         """Sends `sig` to one task (by PID) and reaps it."""
         proc = self.procs[(task_type, index)]

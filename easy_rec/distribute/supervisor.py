@@ -4,12 +4,13 @@ What happens when a task ends (the launcher's documented policy):
 
 - the chief exits 0: the job succeeded. Workers and ps are stopped at once; an evaluator gets
   `evaluator_timeout_s` to finish its last evaluation and exit by itself, then it is stopped.
-- the chief exits non-zero, or a ps exits at all: the cluster is lost. Every task is stopped
-  and the whole cluster is started again with the same TF_CONFIG values (the trainer resumes
-  from the last checkpoint in model_dir). This takes one restart.
+- the chief exits non-zero, or a ps exits non-zero or is killed: the cluster is lost. Every
+  task is stopped and the whole cluster is started again with the same TF_CONFIG values (the
+  trainer resumes from the last checkpoint in model_dir). This takes one restart.
 - a worker or the evaluator exits non-zero: that task alone is started again with the same
   TF_CONFIG (same address, so the chief finds it again) after `restart_delay_s`. One restart.
-  A worker or evaluator that exits 0 is done and is not restarted.
+  A worker, ps or evaluator that exits 0 is done and is not restarted (a ps or worker server
+  exits 0 once the chief has marked the job done, while the chief's process is still ending).
 - restarts are counted for the whole job: at most `max_restarts` in all. When one more is
   needed, every task is stopped and the job fails.
 
@@ -230,7 +231,9 @@ class Supervisor:
             logger.info("the chief finished (exit 0): stopping the other tasks")
             self._finish()
             return Outcome(0, "the chief finished (exit 0)")
-        lost = task.type in ("chief", "ps")
+        # a ps exits 0 only after the chief marked the job done (cluster.serve): the chief is
+        # about to exit 0 too, nothing is lost
+        lost = task.type == "chief" or (task.type == "ps" and code != 0)
         if code == 0 and not lost:
             logger.info("%s finished (exit 0)", task.name)
             return None

@@ -7,7 +7,9 @@ one line to stdout and one to stderr. The chief exits 0 once starts.jsonl has
 by --crash exits with --crash_code once starts.jsonl has --crash_after_starts lines, for its
 first --crash_times starts. The task named by --spawn_child starts a child process of its own
 (its pid is recorded as "child_pid"). The task named by --exit_after_chief exits 0 a second after
-the chief has ended, as an evaluator does after evaluating the last checkpoint. Every task gives up after --give_up_s (exit 99), so a
+the chief has ended, as an evaluator does after evaluating the last checkpoint. With
+--chief_after, the chief exits 0 a second after that task has ended, as a trainer's process
+outlives the done marker its servers stop on. Every task gives up after --give_up_s (exit 99), so a
 broken launcher leaves nothing behind for long.
 """
 from __future__ import annotations
@@ -30,6 +32,7 @@ def main() -> int:
     parser.add_argument("--crash_times", type=int, default=1)
     parser.add_argument("--spawn_child", default="")
     parser.add_argument("--exit_after_chief", default="")
+    parser.add_argument("--chief_after", default="")
     parser.add_argument("--give_up_s", type=float, default=60)
     args = parser.parse_args()
 
@@ -54,10 +57,12 @@ def main() -> int:
         with open(crashes, "a", encoding="utf-8") as f:
             f.write("x")
         return args.crash_code
+    if name == "chief:0" and args.chief_after:
+        return 0 if wait_for_end(starts, args.chief_after, deadline) else 99
     if name == "chief:0":
         return 0 if wait_for_starts(starts, args.chief_waits_for, deadline) else 99
     if name == args.exit_after_chief:
-        return 0 if wait_for_chief_end(starts, deadline) else 99
+        return 0 if wait_for_end(starts, "chief:0", deadline) else 99
     wait_for_starts(starts, sys.maxsize, deadline)
     return 99
 
@@ -72,13 +77,14 @@ def wait_for_starts(path: str, count: int, deadline: float) -> bool:
     return False
 
 
-def wait_for_chief_end(path: str, deadline: float) -> bool:
-    """Waits until the chief recorded in `path` has exited (True) or the deadline has passed."""
+def wait_for_end(path: str, name: str, deadline: float) -> bool:
+    """Waits until the last start of task `name` recorded in `path` has exited, then a second
+    more (True), or until the deadline has passed (False)."""
     while time.monotonic() < deadline:
         with open(path, encoding="utf-8") as f:
-            chiefs = [r["pid"] for r in map(json.loads, f) if r["name"] == "chief:0"]
-        if chiefs and not running(chiefs[-1]):
-            time.sleep(1)   # the last evaluation
+            pids = [r["pid"] for r in map(json.loads, f) if r["name"] == name]
+        if pids and not running(pids[-1]):
+            time.sleep(1)   # the evaluator's last evaluation; the trainer's exit
             return True
         time.sleep(0.05)
     return False

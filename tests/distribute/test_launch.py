@@ -183,6 +183,19 @@ def test_a_lost_ps_or_chief_restarts_the_whole_cluster(tmp_path, lost):
     assert [pid for pid in pids(records) if alive(pid)] == []
 
 
+def test_a_ps_that_exits_0_is_done_not_lost(tmp_path):
+    """A ps ends with exit 0 only when the chief has marked the job done; the chief's process
+    may still be running then (writing its last lines, exiting): no restart, the job succeeds."""
+    done = run_launcher(tmp_path, ["--num_workers", "1", "--num_ps", "1", "--max_restarts", "0"],
+                        ["--crash", "ps:0", "--crash_code", "0", "--crash_after_starts", "3",
+                         "--chief_after", "ps:0"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert names(starts(tmp_path)) == ["chief:0", "ps:0", "worker:0"]
+    rows = summary_rows(done.stderr)
+    assert rows["ps:0"].endswith("exit 0") and rows["chief:0"].endswith("exit 0")
+    assert "the cluster is lost" not in done.stderr
+
+
 @pytest.mark.slow
 def test_when_restarts_are_used_up_every_task_is_stopped(tmp_path):
     done = run_launcher(tmp_path, ["--num_workers", "1", "--num_ps", "1", "--max_restarts", "2"],

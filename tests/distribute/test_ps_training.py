@@ -1,28 +1,32 @@
-"""Parameter-server training on loopback: 1 chief + 2 workers + 2 ps train DeepFM on a
-MovieLens slice, against the same config trained in one process with the same seed."""
+"""Parameter-server training through the launcher: `easy_rec.distribute.launch` starts 1 chief
++ 2 workers + 2 ps, each running `python -m easy_rec.train`, on a DeepFM MovieLens slice.
+One cluster run serves every test here; the same config trained in this process with the same
+seed is the reference."""
 from __future__ import annotations
 
 import glob
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
 
 import pytest
-from cluster_helpers import Cluster, make_cluster
-from conftest import SAMPLES, sample_rows
+from conftest import REPO, SAMPLES, sample_rows
 
 pytestmark = pytest.mark.slow
 
 CONFIG = os.path.join(SAMPLES, "deepfm_on_movielens.config")
-STEPS = 120
+STEPS = 120   # ~2 epochs of the slice: near the top of the eval AUC curve, where it is flat
 
 
 def _edits(root: str, model_dir: str) -> dict:
     return {"model_dir": model_dir, "train_input_path": f"{root}/train.csv",
             "eval_input_path": f"{root}/test.csv", "data_config.batch_size": 128,
             "data_config.num_epochs": 0, "train_config.num_steps": STEPS,
-            "train_config.save_checkpoints_steps": 60, "train_config.log_step_count_steps": 20,
-            "train_config.seed": 7}
+            "train_config.save_checkpoints_steps": STEPS,
+            "train_config.log_step_count_steps": 40, "train_config.seed": 7}
 
 
 @pytest.fixture(scope="module")
@@ -33,21 +37,38 @@ def data(tmp_path_factory):
     return str(root)
 
 
+def _task_lines(text: str, task: str) -> list[str]:
+    """The lines the launcher copied from `task` (e.g. "chief:0"), prefix removed."""
+    prefix = f"[{task}] "
+    return [line[len(prefix):] for line in text.splitlines() if line.startswith(prefix)]
+
+
 @pytest.fixture(scope="module")
 def ps_job(data):
-    """The finished cluster job: (Cluster, model_dir, the chief's JSON summary)."""
+    """The finished launcher run: (exit status, stdout, stderr, model_dir, the chief's JSON
+    summary)."""
     model_dir = os.path.join(data, "ps_model")
-    cluster = Cluster(make_cluster(chief=1, worker=2, ps=2), data)
-    cluster.start_all(["--pipeline_config", CONFIG, "--edit_config_json",
-                       json.dumps(_edits(data, model_dir))])
-    try:
-        assert cluster.wait("chief", 0, 420) == 0, cluster.log("chief", 0)[-4000:]
-        for task in [("worker", 0), ("worker", 1), ("ps", 0), ("ps", 1)]:
-            assert cluster.wait(*task, 60) == 0, cluster.log(*task)[-2000:]
-    finally:
-        cluster.stop()
-    summary = json.loads(cluster.log("chief", 0).strip().splitlines()[-1])
-    return cluster, model_dir, summary
+    command = [sys.executable, "-m", "easy_rec.distribute.launch", "--num_workers", "2",
+               "--num_ps", "2", "--max_restarts", "0", "--",
+               "--pipeline_config", CONFIG, "--edit_config_json",
+               json.dumps(_edits(data, model_dir))]
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    with open(f"{data}/launch.out", "w+") as out, open(f"{data}/launch.err", "w+") as err:
+        launcher = subprocess.Popen(command, env=env, cwd=data, stdout=out, stderr=err)
+        try:
+            code = launcher.wait(timeout=420)
+        except subprocess.TimeoutExpired:
+            os.kill(launcher.pid, signal.SIGTERM)   # the launcher stops its tasks by PID
+            launcher.wait(timeout=60)
+            raise
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    assert code == 0, stderr[-4000:]
+    summaries = [json.loads(line) for line in _task_lines(stdout, "chief:0")
+                 if line.startswith("{")]
+    assert len(summaries) == 1, stdout[-3000:]
+    return code, stdout, stderr, model_dir, summaries[0]
 
 
 @pytest.fixture(scope="module")
@@ -60,27 +81,37 @@ def single_job(data):
     return Trainer(config, base_dir=SAMPLES).train()
 
 
-def test_ps_job_reaches_single_process_auc(ps_job, single_job):
-    _, _, summary = ps_job
+def test_a_ps_job_trains_through_the_launcher(ps_job):
+    _, _, stderr, model_dir, summary = ps_job
     assert summary["global_step"] == STEPS
+    assert os.path.exists(os.path.join(model_dir, "checkpoint"))
+    assert "easy_rec.distribute.launch succeeded" in stderr, stderr[-3000:]
+    ended = re.findall(r"^  ((?:chief|worker|ps):\d+)\s+(\d+)\s+\d+\s+(.*)$", stderr, re.M)
+    assert sorted(task for task, _, _ in ended) == ["chief:0", "ps:0", "ps:1", "worker:0",
+                                                  "worker:1"], stderr[-3000:]
+    assert all(starts == "1" and how != "running" for _, starts, how in ended), ended
+    assert [how for task, _, how in ended if task == "chief:0"] == ["exit 0"]
+
+
+def test_ps_job_reaches_single_process_auc(ps_job, single_job):
+    summary = ps_job[-1]
     assert abs(summary["auc"] - single_job["auc"]) <= 0.02, (summary["auc"], single_job["auc"])
 
 
 def test_tables_are_sharded_over_both_ps_tasks(ps_job):
-    cluster, _, _ = ps_job
-    log = cluster.log("chief", 0)
+    log = "\n".join(_task_lines(ps_job[2], "chief:0"))
     line = re.search(r"table user_id\S* \[12000, 16\]: 2 shard\(s\) on (.*)", log)
     assert line, log[-3000:]
     assert "/job:ps/replica:0/task:0" in line.group(1) and "/job:ps/replica:0/task:1" in line.group(1)
     assert "each worker" not in log  # a fresh job, not a resumed one
-    for worker in (0, 1):  # workers ran steps: their servers saw the job
-        assert cluster.procs[("worker", worker)].returncode == 0
+    for worker in ("worker:0", "worker:1"):  # both workers' servers ran in the job
+        assert any("serving at" in line for line in _task_lines(ps_job[2], worker))
 
 
 def test_distributed_checkpoint_holds_whole_tables(ps_job):
     import tensorflow as tf
 
-    _, model_dir, _ = ps_job
+    model_dir = ps_job[3]
     shapes = dict(tf.train.list_variables(tf.train.latest_checkpoint(model_dir)))
     tables = {k: v for k, v in shapes.items() if "user_id" in k and k.endswith("VARIABLE_VALUE")
               and "optimizer" not in k}
@@ -99,7 +130,7 @@ def test_distributed_checkpoint_export_served_by_plain_tf(ps_job, data):
     from easy_rec.pipeline import load_pipeline_config
     from easy_rec.training.restore import load_trained_model
 
-    _, model_dir, summary = ps_job
+    model_dir, summary = ps_job[3], ps_job[4]
     exports = glob.glob(os.path.join(model_dir, "export", "final", "*", "saved_model.pb"))
     assert len(exports) == 1
     config = load_pipeline_config(CONFIG, _edits(data, model_dir)).config
