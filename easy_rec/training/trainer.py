@@ -353,8 +353,9 @@ class Trainer:
                 if self._train_steps is None:
                     done, examples, result = self._one_step(step)
                 else:
-                    count = self._steps_to_next_event(step, num_steps, log_every,
-                                                      (saves, exports))
+                    cadences = (saves, exports) if self.pusher is None else \
+                        (saves, exports, self.pusher.cadence)
+                    count = self._steps_to_next_event(step, num_steps, log_every, cadences)
                     done, examples, result = self._several_steps(count)
                 if not done:
                     logger.info("training input exhausted at step %d", step)

@@ -144,7 +144,9 @@ def test_export_takes_easyrecs_redis_flags(monkeypatch):
     args = argparse.Namespace(redis_url="127.0.0.1:6390", redis_passwd="pw", redis_threads=8,
                               redis_batch_size=512, redis_timeout=30, redis_expire=2,
                               redis_embedding_version="", redis_write_kv=1)
-    monkeypatch.delenv("EASY_REC_REDIS_PASSWORD", raising=False)
+    # setenv first, so that the teardown also removes what apply_store_flags sets
+    monkeypatch.setenv("EASY_REC_REDIS_PASSWORD", "")
+    monkeypatch.delenv("EASY_REC_REDIS_PASSWORD")
     apply_store_flags(args, config)
     store = config.export_config.embedding_store
     assert (store.redis_url, store.threads, store.batch_size, store.timeout_secs,

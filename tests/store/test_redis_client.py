@@ -24,6 +24,7 @@ def test_connect_talks_to_a_real_server(redis_server):
 def test_password_from_the_environment_reaches_the_server(own_redis_server, monkeypatch):
     import redis
 
+    monkeypatch.delenv("EASY_REC_REDIS_PASSWORD", raising=False)
     own_redis_server.client().config_set("requirepass", "pw")
     with pytest.raises(redis.AuthenticationError):
         connect(own_redis_server.url).ping()
