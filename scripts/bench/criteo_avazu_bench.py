@@ -24,8 +24,8 @@ Features, the same for every model of a dataset:
 Models: each samples/<model>_on_movielens.config's model_config (layers, l2, embedding
 regularization), its feature groups refilled with these features: `wide`/`deep`/`all` get
 every feature, DLRM's `dense` the Criteo integer columns (Avazu: banner_pos, device_type,
-device_conn_type, C15, C16) and `sparse` the rest (bot_dnn ending at 8 units, the embedding
-width, as its `dot` interaction needs). The baseline `lr` is WideAndDeep without a
+device_conn_type, C15, C16) and `sparse` the rest (top_dnn, its MLP over the dense group, ending
+at 8 units, the embedding width, as its `dot` interaction needs). The baseline `lr` is WideAndDeep without a
 deep group: the sum of one learned weight per feature value plus a bias (logistic
 regression). Training: the sample's Adam schedule, batch 256. `--mlp_dropout R` sets dropout
 R on every MLP of every model that has none (uniformly; lr has no MLP).
@@ -156,8 +156,8 @@ def config_text(model: str, spec: dict, model_dir: str, seed: int, epochs: int,
         model_config.feature_groups.add().CopyFrom(group)
     if model == "lr":
         model_config.wide_and_deep.ClearField("dnn")
-    if model == "dlrm":  # 'dot' interaction: bot_dnn ends at the embedding width
-        model_config.dlrm.bot_dnn.hidden_units[-1] = EMBEDDING_DIM
+    if model == "dlrm":  # 'dot' interaction: top_dnn (over the dense group) ends at the embedding width
+        model_config.dlrm.top_dnn.hidden_units[-1] = EMBEDDING_DIM
     if mlp_dropout:
         with_mlp_dropout(model_config, mlp_dropout)
     epoch_steps = steps_per_epoch(spec)
