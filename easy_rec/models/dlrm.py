@@ -1,4 +1,7 @@
-"""DLRM: bottom MLP over dense features, interaction with sparse embeddings, top MLP."""
+"""DLRM: an MLP over the dense features, interaction with the sparse embeddings, an MLP over
+the result. The field names follow EasyRec's code, not the paper: `top_dnn` is the MLP over
+the dense group (the paper's bottom MLP) and `bot_dnn` the one over the interaction (the
+paper's top MLP), so EasyRec's DLRM configs build the same network here."""
 from __future__ import annotations
 
 import tensorflow as tf
@@ -19,40 +22,40 @@ INTERACTION_OPS = ("dot", "cat")
 
 @register_model("DLRM", dlrm_pb2.DLRM)
 class DLRM(RankModel):
-    """dlrm { bot_dnn top_dnn arch_interaction_op arch_interaction_itself arch_with_dense_feature }.
+    """dlrm { top_dnn bot_dnn arch_interaction_op arch_interaction_itself arch_with_dense_feature }.
 
-    d = bot_dnn(dense group); e_1..e_n the sparse group's embeddings.
-    'dot': top input = [<v_i, v_j> for i < j (i <= j with arch_interaction_itself) over
+    d = top_dnn(dense group); e_1..e_n the sparse group's embeddings.
+    'dot': x = [<v_i, v_j> for i < j (i <= j with arch_interaction_itself) over
     v = (d, e_1, ..., e_n), e_1, ..., e_n, d if arch_with_dense_feature]; every v needs one
-    width, so bot_dnn's last layer must equal the embedding_dim.
-    'cat': top input = [d, e_1, ..., e_n]. logit = dense(top_dnn(top input)).
+    width, so top_dnn's last layer must equal the embedding_dim.
+    'cat': x = [d, e_1, ..., e_n]. logit = dense(bot_dnn(x)).
     """
 
     def build(self, feature_layer: FeatureLayer) -> None:
         params = self.params
         self._dot = params.arch_interaction_op == "dot"
-        self.bot_dnn = MLP(feature_layer.group_dim(DENSE), **mlp_kwargs(params.bot_dnn),
-                           name="bot_dnn")
+        self.top_dnn = MLP(feature_layer.group_dim(DENSE), **mlp_kwargs(params.top_dnn),
+                           name="top_dnn")
         sparse_names, _ = feature_layer.groups[SPARSE]
         sparse_width = feature_layer.group_dim(SPARSE)
         if self._dot:
             width = field_width(feature_layer, "DLRM", SPARSE, sparse_names)
-            if width != self.bot_dnn.output_dim:
-                raise ValueError(f"DLRM with arch_interaction_op 'dot' needs bot_dnn's last "
-                                 f"hidden_units ({self.bot_dnn.output_dim}) to equal the sparse "
-                                 f"embedding_dim ({width})")
+            if width != self.top_dnn.output_dim:
+                raise ValueError(f"DLRM with arch_interaction_op 'dot' needs top_dnn's last "
+                                 f"hidden_units ({self.top_dnn.output_dim}), the output over "
+                                 f"the dense group, to equal the sparse embedding_dim ({width})")
             n = len(sparse_names) + 1
             pairs = n * (n + 1) // 2 if params.arch_interaction_itself else n * (n - 1) // 2
-            top_width = pairs + sparse_width
+            interaction_width = pairs + sparse_width
             if params.arch_with_dense_feature:
-                top_width += self.bot_dnn.output_dim
+                interaction_width += self.top_dnn.output_dim
         else:
-            top_width = self.bot_dnn.output_dim + sparse_width
-        self.top_dnn = MLP(top_width, **mlp_kwargs(params.top_dnn), name="top_dnn")
-        self.output_layer = Dense(self.top_dnn.output_dim, self.output_dim, name="output")
+            interaction_width = self.top_dnn.output_dim + sparse_width
+        self.bot_dnn = MLP(interaction_width, **mlp_kwargs(params.bot_dnn), name="bot_dnn")
+        self.output_layer = Dense(self.bot_dnn.output_dim, self.output_dim, name="output")
 
     def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
-        dense = self.bot_dnn(features.concat(DENSE), training)
+        dense = self.top_dnn(features.concat(DENSE), training)
         sparse = features.deep[SPARSE]
         if self._dot:
             parts = [dot_interaction([dense] + sparse, self.params.arch_interaction_itself)]
@@ -61,7 +64,7 @@ class DLRM(RankModel):
                 parts.append(dense)
         else:
             parts = [dense] + sparse
-        return self.output_layer(self.top_dnn(tf.concat(parts, axis=1), training))
+        return self.output_layer(self.bot_dnn(tf.concat(parts, axis=1), training))
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:

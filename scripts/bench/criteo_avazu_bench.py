@@ -1,10 +1,19 @@
 """Test AUC of the ranking models on the Criteo and Avazu samples against a logistic-regression
-baseline on the same split; one JSON line.
+baseline on the same split, with early stopping on the dev split; one JSON line.
 
-Data: ``../shared/data/criteo-sample`` (train 7,200 rows; tab-separated label, I1..I13,
-C1..C26) and ``../shared/data/avazu-sample`` (train 8,087 rows; comma-separated, a header in
-train.csv only). Each model trains on train and is evaluated on the held-out rows, dev and
-test together (800 / 912 rows: the test files alone are too small to rank models, issue 13).
+Data: ``../shared/data/criteo-sample`` (train 7,200 / dev 409 / test 391 rows; tab-separated
+label, I1..I13, C1..C26) and ``../shared/data/avazu-sample`` (train 8,087 / dev 480 / test 432
+rows; comma-separated, a header in train.csv only). The three files of each dataset are used as
+given: train to fit, dev to pick the epoch, test to report (never used to pick anything).
+
+Protocol, the same for every model including the baseline: the Trainer trains up to EPOCHS
+epochs, saving and evaluating on dev once per epoch (save_checkpoints_steps = rows / batch,
+eval_input_path = dev) with export_config.enable_early_stop on dev AUC (max_check_steps =
+PATIENCE epochs, as EasyRec's early stop / best exporter would pick); after each of those
+evaluations the same weights are evaluated on test too (an Evaluator that writes nothing). A
+seed's result is the evaluation with the best dev AUC: its dev AUC, its test AUC and its epoch.
+Each model runs once per seed (train_config.seed); the table is the mean and the standard
+deviation over the seeds.
 
 Features, the same for every model of a dataset:
 - Criteo: I1..I13 as RawFeatures bucketized at powers of two (an 8-wide embedding each),
@@ -15,24 +24,26 @@ Features, the same for every model of a dataset:
 Models: each samples/<model>_on_movielens.config's model_config (layers, l2, embedding
 regularization), its feature groups refilled with these features: `wide`/`deep`/`all` get
 every feature, DLRM's `dense` the Criteo integer columns (Avazu: banner_pos, device_type,
-device_conn_type, C15, C16) and `sparse` the rest (bot_dnn ending at 8 units, the embedding
-width, as its `dot` interaction needs). The baseline `lr` is WideAndDeep without a
+device_conn_type, C15, C16) and `sparse` the rest (top_dnn, its MLP over the dense group, ending
+at 8 units, the embedding width, as its `dot` interaction needs). The baseline `lr` is WideAndDeep without a
 deep group: the sum of one learned weight per feature value plus a bias (logistic
-regression). Training: the sample's Adam schedule, batch 256, EPOCHS epochs, one run per seed
-(train_config.seed); AUC is the mean over the seeds.
+regression). Training: the sample's Adam schedule, batch 256. `--mlp_dropout R` sets dropout
+R on every MLP of every model that has none (uniformly; lr has no MLP).
 
     python scripts/bench/criteo_avazu_bench.py [--datasets criteo avazu] [--models lr deepfm]
-        [--seeds 1 2 3] [--jobs 1]
+        [--seeds 1 2 3] [--epochs 8] [--mlp_dropout 0.0] [--jobs 1]
 
-Output: {"bench": "criteo_avazu", "baseline": ..., "<dataset>": {"<model>": {"auc": [per seed],
-"mean", "beats_lr"}}, "met": every model's mean above lr's on both datasets}. Each model runs
-in its own subprocess (--jobs of them at once).
+Output: {"bench": "criteo_avazu", "baseline": ..., "<dataset>": {"<model>": {"test_auc": [per
+seed], "dev_auc": [per seed], "epoch": [per seed], "test_mean", "test_std", "dev_mean",
+"beats_lr"}}, "met": every model's test mean above lr's on both datasets}. Each model runs in
+its own subprocess (--jobs of them at once).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,7 +54,9 @@ sys.path.insert(0, REPO)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
-EPOCHS = 3
+EPOCHS = 8
+#: early stop after this many epochs without a better dev AUC
+PATIENCE = 2
 BATCH_SIZE = 256
 HASH_BUCKETS = 20000
 EMBEDDING_DIM = 8
@@ -75,9 +88,8 @@ def dataset_spec(name: str, work_dir: str) -> dict:
                     f'boundaries: {POWERS_OF_TWO} embedding_dim: {EMBEDDING_DIM} }}'
                     for c in CRITEO_INTS]
         features += [_id_feature(c) for c in CRITEO_CATS]
-        return {"train": os.path.join(folder, "train.txt"),
-                "eval": _joined([os.path.join(folder, f) for f in ("dev.txt", "test.txt")],
-                                os.path.join(work_dir, "criteo_eval.txt")),
+        return {"train": os.path.join(folder, "train.txt"), "train_rows": _rows(folder, "train.txt"),
+                "dev": os.path.join(folder, "dev.txt"), "test": os.path.join(folder, "test.txt"),
                 "separator": "\\t", "label": "label", "fields": fields, "features": features,
                 "all": CRITEO_INTS + CRITEO_CATS, "dense": CRITEO_INTS, "sparse": CRITEO_CATS}
     folder = os.path.join(DATA, "avazu-sample")
@@ -88,9 +100,8 @@ def dataset_spec(name: str, work_dir: str) -> dict:
             open(train, "w", encoding="utf-8") as dst:
         next(src)  # the header (dev.csv and test.csv have none)
         dst.writelines(src)
-    return {"train": train,
-            "eval": _joined([os.path.join(folder, f) for f in ("dev.csv", "test.csv")],
-                            os.path.join(work_dir, "avazu_eval.csv")),
+    return {"train": train, "train_rows": _rows(folder, "train.csv") - 1,
+            "dev": os.path.join(folder, "dev.csv"), "test": os.path.join(folder, "test.csv"),
             "separator": ",", "label": "click", "fields": fields,
             "features": [_id_feature(c) for c in AVAZU_FEATURES], "all": AVAZU_FEATURES,
             "dense": AVAZU_DENSE, "sparse": [c for c in AVAZU_FEATURES if c not in AVAZU_DENSE]}
@@ -101,13 +112,15 @@ def _id_feature(column: str) -> str:
             f'embedding_dim: {EMBEDDING_DIM} hash_bucket_size: {HASH_BUCKETS} }}')
 
 
-def _joined(paths: list[str], out: str) -> str:
-    """Writes the concatenation of `paths` to `out`; returns `out`."""
-    with open(out, "w", encoding="utf-8") as dst:
-        for path in paths:
-            with open(path, encoding="utf-8") as src:
-                dst.writelines(src)
-    return out
+def _rows(folder: str, name: str) -> int:
+    """The number of lines of folder/name."""
+    with open(os.path.join(folder, name), encoding="utf-8") as f:
+        return sum(1 for _ in f)
+
+
+def steps_per_epoch(spec: dict) -> int:
+    """Training steps of one pass over the train rows (rounded)."""
+    return max(round(spec["train_rows"] / BATCH_SIZE), 1)
 
 
 def with_mlp_dropout(message, rate: float) -> None:
@@ -143,42 +156,70 @@ def config_text(model: str, spec: dict, model_dir: str, seed: int, epochs: int,
         model_config.feature_groups.add().CopyFrom(group)
     if model == "lr":
         model_config.wide_and_deep.ClearField("dnn")
-    if model == "dlrm":  # 'dot' interaction: bot_dnn ends at the embedding width
-        model_config.dlrm.bot_dnn.hidden_units[-1] = EMBEDDING_DIM
+    if model == "dlrm":  # 'dot' interaction: top_dnn (over the dense group) ends at the embedding width
+        model_config.dlrm.top_dnn.hidden_units[-1] = EMBEDDING_DIM
     if mlp_dropout:
         with_mlp_dropout(model_config, mlp_dropout)
+    epoch_steps = steps_per_epoch(spec)
     fields = "\n".join(f'input_fields {{ input_name: "{n}" input_type: {t} }}'
                        for n, t in spec["fields"])
     data = (f'data_config {{ {fields} label_fields: "{spec["label"]}" batch_size: {BATCH_SIZE} '
             f'num_epochs: {epochs} input_type: CSVInput separator: "{spec["separator"]}" '
             'shuffle_buffer_size: 10000 }')
     text = "\n".join([
-        f'train_input_path: "{spec["train"]}"', f'eval_input_path: "{spec["eval"]}"',
+        f'train_input_path: "{spec["train"]}"', f'eval_input_path: "{spec["dev"]}"',
         f'model_dir: "{model_dir}"', data,
         "feature_config { " + " ".join(spec["features"]) + " }",
         "model_config { " + text_format.MessageToString(model_config, as_one_line=True) + " }",
         "train_config { " + text_format.MessageToString(config.train_config, as_one_line=True)
-        + f" save_checkpoints_steps: 100000 seed: {seed} }}",
-        'eval_config { metrics_set { auc {} } }', 'export_config { exporter_type: "none" }'])
+        + f" save_checkpoints_steps: {epoch_steps} keep_checkpoint_max: 1 seed: {seed} }}",
+        'eval_config { metrics_set { auc {} } eval_interval_secs: 0 }',
+        'export_config { exporter_type: "none" enable_early_stop: true best_exporter_metric: "auc" '
+        f'metric_bigger: true max_check_steps: {PATIENCE * epoch_steps} }}'])
     return text
 
 
 def run_model(dataset: str, model: str, seeds: list[int], epochs: int,
               mlp_dropout: float = 0.0) -> dict:
-    """Trains `model` on `dataset` once per seed, in this process; {"auc": [per seed]}."""
+    """Trains `model` on `dataset` once per seed, in this process; per seed the dev AUC, test
+    AUC and epoch of the evaluation with the best dev AUC (module docstring)."""
     from easy_rec.pipeline import parse_pipeline_config_text
-    from easy_rec.training.trainer import Trainer
 
-    aucs = []
+    picked: dict[str, list] = {"dev_auc": [], "test_auc": [], "epoch": []}
     with tempfile.TemporaryDirectory() as work_dir:
         spec = dataset_spec(dataset, work_dir)
         for seed in seeds:
-            model_dir = os.path.join(work_dir, f"seed{seed}")
             path = os.path.join(work_dir, f"{model}.config")
-            text = config_text(model, spec, model_dir, seed, epochs, mlp_dropout)
-            config = parse_pipeline_config_text(text, path=path).config
-            aucs.append(round(float(Trainer(config, base_dir=REPO).train()["auc"]), 4))
-    return {"auc": aucs}
+            text = config_text(model, spec, os.path.join(work_dir, f"seed{seed}"), seed, epochs,
+                               mlp_dropout)
+            evaluations = train_with_test(parse_pipeline_config_text(text, path=path).config,
+                                          spec["test"])
+            step = max(evaluations, key=lambda s: (evaluations[s][0], -s))  # earliest best dev
+            picked["dev_auc"].append(round(evaluations[step][0], 4))
+            picked["test_auc"].append(round(evaluations[step][1], 4))
+            picked["epoch"].append(round(step * BATCH_SIZE / spec["train_rows"], 1))
+    return picked
+
+
+def train_with_test(config, test_path: str) -> dict[int, tuple[float, float]]:
+    """Trains with the Trainer (dev evaluations per epoch, early stop); evaluates the weights of
+    each dev evaluation on `test_path` as well. {global step: (dev AUC, test AUC)}."""
+    from easy_rec.models.builder import model_column_plan
+    from easy_rec.training.evaluation.evaluator import Evaluator
+    from easy_rec.training.trainer import Trainer
+
+    evaluations: dict[int, tuple[float, float]] = {}
+    test: list[Evaluator] = []
+
+    def observe(step: int, results: dict[str, float]) -> None:
+        if step not in evaluations:  # the final evaluation may repeat the last step's
+            evaluations[step] = (float(results["auc"]), float(test[0].evaluate(step)["auc"]))
+
+    trainer = Trainer(config, base_dir=REPO, eval_observer=observe)
+    test.append(Evaluator(config, trainer.model, test_path, model_column_plan(config, trainer.model),
+                          write_results=False))
+    trainer.train()
+    return evaluations
 
 
 def main() -> None:
@@ -203,14 +244,14 @@ def main() -> None:
     with ThreadPoolExecutor(max(args.jobs, 1)) as pool:
         done = pool.map(lambda run: run_subprocess(*run, args), runs)
         results = {run: result for run, result in zip(runs, done)}
-    report: dict = {"bench": "criteo_avazu", "baseline": BASELINE, "epochs": args.epochs,
-                    "mlp_dropout": args.mlp_dropout,
+    report: dict = {"bench": "criteo_avazu", "baseline": BASELINE, "max_epochs": args.epochs,
+                    "patience_epochs": PATIENCE, "mlp_dropout": args.mlp_dropout,
                     "batch_size": BATCH_SIZE, "seeds": args.seeds}
     met = True
     for dataset in args.datasets:
-        baseline = results[(dataset, "lr")].get("mean", 1.0)
+        baseline = results[(dataset, "lr")].get("test_mean", 1.0)
         for model in models[1:]:
-            beats = results[(dataset, model)].get("mean", 0.0) > baseline
+            beats = results[(dataset, model)].get("test_mean", 0.0) > baseline
             results[(dataset, model)]["beats_lr"] = beats
             met = met and beats
         report[dataset] = {model: results[(dataset, model)] for model in models}
@@ -229,7 +270,9 @@ def run_subprocess(dataset: str, model: str, args: argparse.Namespace) -> dict:
         result = {"error": tail[0]}
     else:
         result = json.loads(lines[-1])
-        result["mean"] = round(sum(result["auc"]) / len(result["auc"]), 4)
+        for split in ("test", "dev"):
+            result[f"{split}_mean"] = round(statistics.mean(result[f"{split}_auc"]), 4)
+        result["test_std"] = round(statistics.pstdev(result["test_auc"]), 4)
     print(json.dumps({dataset: {model: result}}), file=sys.stderr, flush=True)
     return result
 

@@ -146,23 +146,25 @@ def test_autoint_needs_one_embedding_width(rows_file):
         build("autoint", rows_file, **{"feature_config.features[0].embedding_dim": 8})
 
 
-@pytest.mark.parametrize("op,itself,with_dense,top_width", [
+@pytest.mark.parametrize("op,itself,with_dense,interaction_width", [
     ("dot", False, True, 45 + 9 * 16 + 16),  # 10 vectors -> 45 pairs
     ("dot", True, False, 55 + 9 * 16),
     ("cat", False, False, 16 + 9 * 16),
 ])
-def test_dlrm_top_input(rows_file, op, itself, with_dense, top_width):
+def test_dlrm_interaction_mlp_input(rows_file, op, itself, with_dense, interaction_width):
+    """As EasyRec's code: top_dnn runs over the dense group, bot_dnn over the interaction."""
     model, batch = build("dlrm", rows_file, **{
         "model_config.dlrm.arch_interaction_op": op,
         "model_config.dlrm.arch_interaction_itself": itself,
         "model_config.dlrm.arch_with_dense_feature": with_dense})
     check_trains(model, batch)
-    assert model.top_dnn.dense_layers[0].kernel.shape[0] == top_width
+    assert model.bot_dnn.dense_layers[0].kernel.shape[0] == interaction_width
+    assert model.top_dnn.dense_layers[0].kernel.shape[0] == model.feature_layer.group_dim("dense")
 
 
-def test_dlrm_bottom_width_must_match_embeddings(rows_file):
-    with pytest.raises(ValueError, match=r"bot_dnn's last hidden_units \(8\)"):
-        build("dlrm", rows_file, **{"model_config.dlrm.bot_dnn.hidden_units": [64, 8]})
+def test_dlrm_dense_mlp_width_must_match_embeddings(rows_file):
+    with pytest.raises(ValueError, match=r"top_dnn's last hidden_units \(8\)"):
+        build("dlrm", rows_file, **{"model_config.dlrm.top_dnn.hidden_units": [64, 8]})
 
 
 @pytest.mark.parametrize("final_dnn", [False, True])
