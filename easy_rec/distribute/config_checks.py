@@ -5,10 +5,14 @@ job's TF_CONFIG checks what the job will run.
 """
 from __future__ import annotations
 
+import logging
+
 from easy_rec.config.context import CheckContext
 from easy_rec.distribute.mode import Mode, ModeError, choose_mode
 from easy_rec.distribute.tf_config import TFConfigError, read_tf_config
 from easy_rec.protos.dataset_pb2 import DatasetConfig
+
+logger = logging.getLogger(__name__)
 
 #: readers that run Python inside the dataset (tf.py_function / from_generator)
 PYTHON_READERS = (DatasetConfig.ParquetInput, DatasetConfig.ParquetInputV2,
@@ -47,7 +51,11 @@ def check_train_distribute(ctx: CheckContext) -> None:
                  "tasks step together, and shares of a finite input (num_epochs) may differ "
                  "by a batch, which would leave one task waiting for the others forever",
                  line_field="train_config")
-    if mode != Mode.PS and ctx.config.data_config.chief_redundant:
+    if mode == Mode.SINGLE and ctx.config.data_config.chief_redundant:
+        # EasyRec drops the chief from the readers' task count, which leaves one process
+        # reading everything: the option changes nothing there, and nothing here
+        logger.info("data_config.chief_redundant has no effect in a single process")
+    elif mode != Mode.PS and ctx.config.data_config.chief_redundant:
         ctx.fail("data_config.chief_redundant", "chief_redundant (the chief trains no batch "
                  "after the first) only means something with parameter servers, where the "
                  f"chief coordinates and trains none anyway; this job trains with {mode.value}")

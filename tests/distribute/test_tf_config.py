@@ -117,6 +117,12 @@ def test_distribution_config_errors(tmp_path, monkeypatch, text: str, cluster, m
         _load(tmp_path, text, cluster=cluster, monkeypatch=monkeypatch)
 
 
+def test_chief_redundant_in_one_process_is_accepted(tmp_path, monkeypatch) -> None:
+    """As in EasyRec, where it leaves the single process reading everything."""
+    _load(tmp_path, "data_config { chief_redundant: true }", cluster={"chief": ["h:1"]},
+          monkeypatch=monkeypatch)
+
+
 def test_ps_job_config_accepted(tmp_path, monkeypatch) -> None:
     """EasyRec's PS configs: sync_replicas left at its default, chief_redundant set."""
     _load(tmp_path, "train_config { train_distribute: PSStrategy } "
