@@ -39,12 +39,6 @@ class MultiTower(RankModel):
                   for tower, group in zip(self.towers, self._tower_inputs)]
         return self.output_layer(self.final_dnn(tf.concat(towers, axis=1), training))
 
-
-def group_tower(features: FeatureLayerOutput, tower: MLP, group: str, training: bool) -> tf.Tensor:
-    """`tower` over feature group `group`, once per request for a user-side group of a one
-    user × N items call (FeatureLayerOutput.per_user)."""
-    return features.per_user([group], lambda f: tower(f.concat(group), training))
-
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
         from easy_rec.config.errors import ConfigError
@@ -55,3 +49,9 @@ def group_tower(features: FeatureLayerOutput, tower: MLP, group: str, training: 
             raise ConfigError("MultiTower needs at least one towers block",
                               line=locate("model_config.multi_tower"), field="model_config.multi_tower")
         require_groups(model_config, [t.input for t in towers], locate)
+
+
+def group_tower(features: FeatureLayerOutput, tower: MLP, group: str, training: bool) -> tf.Tensor:
+    """`tower` over feature group `group`, once per request for a user-side group of a one
+    user × N items call (FeatureLayerOutput.per_user)."""
+    return features.per_user([group], lambda f: tower(f.concat(group), training))

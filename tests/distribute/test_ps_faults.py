@@ -37,7 +37,7 @@ def _wait_for_step(cluster: Cluster, step: int, timeout: float) -> None:
     """Until the chief logs a step >= `step` (bounded)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        steps = [int(s) for s in re.findall(r"trainer: step (\d+):", cluster.log("chief", 0))]
+        steps = [int(s) for s in re.findall(r"trainer: global step (\d+):", cluster.log("chief", 0))]
         if steps and max(steps) >= step:
             return
         assert cluster.procs[("chief", 0)].poll() is None, cluster.log("chief", 0)[-3000:]
@@ -61,7 +61,7 @@ def test_worker_killed_then_cluster_killed_job_resumes(root):
     first.start_all(args)
     try:
         _wait_for_step(first, 20, 300)
-        killed_at = max(int(s) for s in re.findall(r"trainer: step (\d+):", first.log("chief", 0)))
+        killed_at = max(int(s) for s in re.findall(r"trainer: global step (\d+):", first.log("chief", 0)))
         first.kill("worker", 1)
         time.sleep(2)
         first.start("worker", 1, args)
