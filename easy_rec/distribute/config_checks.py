@@ -10,13 +10,10 @@ import logging
 from easy_rec.config.context import CheckContext
 from easy_rec.distribute.mode import Mode, ModeError, choose_mode
 from easy_rec.distribute.tf_config import TFConfigError, read_tf_config
+from easy_rec.input.reader import PYTHON_INPUTS
 from easy_rec.protos.dataset_pb2 import DatasetConfig
 
 logger = logging.getLogger(__name__)
-
-#: readers that run Python inside the dataset (tf.py_function / from_generator)
-PYTHON_READERS = (DatasetConfig.ParquetInput, DatasetConfig.ParquetInputV2,
-                  DatasetConfig.KafkaInput)
 
 
 def check_train_distribute(ctx: CheckContext) -> None:
@@ -41,7 +38,7 @@ def check_train_distribute(ctx: CheckContext) -> None:
                      "parameter-server workers (TensorFlow servers driven by the chief) cannot "
                      "run; train from Kafka with MultiWorkerMirroredStrategy or one process")
         input_type = ctx.config.data_config.input_type
-        if input_type in PYTHON_READERS:
+        if input_type in PYTHON_INPUTS:
             ctx.fail("data_config.input_type", f"{DatasetConfig.InputType.Name(input_type)} is "
                      "read through Python (pyarrow), which parameter-server workers (TensorFlow "
                      "servers driven by the chief) cannot run; convert the data to CSV or "

@@ -56,6 +56,11 @@ def _kafka_reader(*args) -> InputReader:
     return KafkaInput(*args)
 
 
+#: the input types read from Parquet files (by pyarrow, in Python)
+PARQUET_INPUTS = (dataset_pb2.DatasetConfig.ParquetInput, dataset_pb2.DatasetConfig.ParquetInputV2)
+#: the input types whose batches are made in Python (Parquet files, a Kafka consumer)
+PYTHON_INPUTS = (*PARQUET_INPUTS, dataset_pb2.DatasetConfig.KafkaInput)
+
 _READERS: dict[int, Callable[..., InputReader]] = {
     dataset_pb2.DatasetConfig.CSVInput: CSVInput,
     # EasyRec's CSV variants: V2 unquotes double-quoted cells, Ex splits as CSVInput does

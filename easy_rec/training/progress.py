@@ -14,11 +14,11 @@ import math
 import os
 from collections.abc import Callable
 
+from easy_rec.input.reader import PARQUET_INPUTS
 from easy_rec.protos import dataset_pb2, train_pb2
 
 InputType = dataset_pb2.DatasetConfig
 CSV_TYPES = (InputType.CSVInput, InputType.CSVInputV2, InputType.CSVInputEx)
-PARQUET_TYPES = (InputType.ParquetInput, InputType.ParquetInputV2)
 #: CSV inputs larger than this (bytes, all files) are not counted
 COUNT_LIMIT = 1 << 30
 _CHUNK = 1 << 22
@@ -26,7 +26,7 @@ _CHUNK = 1 << 22
 
 def count_rows(files: list[str], input_type: int, with_header: bool = False) -> int | None:
     """Rows in `files` of data_config input type `input_type` when cheap to know, else None."""
-    if input_type in PARQUET_TYPES:
+    if input_type in PARQUET_INPUTS:
         import pyarrow.parquet as pq
 
         return sum(pq.ParquetFile(f).metadata.num_rows for f in files)

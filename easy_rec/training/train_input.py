@@ -14,9 +14,13 @@ from easy_rec.input.column_plan import ColumnPlan
 from easy_rec.input.kafka_input import OFFSETS_KEY, KafkaInput
 from easy_rec.input.kafka_settings import worker_shard
 from easy_rec.input.line_parser import MALFORMED_KEY
-from easy_rec.input.reader import build_reader, train_input_path, with_column_rules
+from easy_rec.input.reader import (
+    PARQUET_INPUTS,
+    build_reader,
+    train_input_path,
+    with_column_rules,
+)
 from easy_rec.protos import pipeline_pb2
-from easy_rec.protos.dataset_pb2 import DatasetConfig
 from easy_rec.training.progress import count_rows
 
 logger = logging.getLogger(__name__)
@@ -24,10 +28,6 @@ logger = logging.getLogger(__name__)
 
 class InputStateError(ValueError):
     """The checkpoint's input position does not fit the configured input pipeline."""
-
-
-#: file readers whose batches are made in Python
-PYTHON_FILE_READERS = (DatasetConfig.ParquetInput, DatasetConfig.ParquetInputV2)
 
 
 class FileTrainInput:
@@ -38,7 +38,7 @@ class FileTrainInput:
         #: the train step may read batches inside its graph (next_optional); not the
         #: Parquet readers, whose batches come from Python (pyarrow): read inside a
         #: multi-step graph call they trained differently from one step per call
-        self.reads_in_graph = data.input_type not in PYTHON_FILE_READERS
+        self.reads_in_graph = data.input_type not in PARQUET_INPUTS
         reader = build_reader(data, train_input_path(config), plan)
         reader.check_head("training")
         self.output_signature = {**reader.output_signature,
