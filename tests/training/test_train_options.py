@@ -135,8 +135,6 @@ def _load(tmp_path, text: str) -> None:
      "train_distribute: PSStrategy needs ps tasks in TF_CONFIG"),
     ("train_config { train_distribute: SokStrategy }",
      "train_distribute: SokStrategy is not supported: the SparseOperationKit"),
-    ("data_config { chief_redundant: true }",
-     r"chief_redundant: chief_redundant \(the chief trains no batch after the first\) only"),
     ("train_config { dead_line: '2022-05-16' }", "dead_line '2022-05-16' is neither"),
     ("train_config { freeze_gradient: 'a[' }", r"freeze_gradient\[0\]: 'a\[' is not a regular"),
     ("model_config { dummy {} }", "dummy is not supported: DummyModel is EasyRec's input-speed"),
