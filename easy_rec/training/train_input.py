@@ -18,6 +18,7 @@ from easy_rec.input.reader import (
     PARQUET_INPUTS,
     build_reader,
     train_input_path,
+    training_batches,
     with_column_rules,
 )
 from easy_rec.protos import pipeline_pb2
@@ -43,10 +44,7 @@ class FileTrainInput:
         reader.check_head("training")
         self.output_signature = {**reader.output_signature,
                                  MALFORMED_KEY: tf.TensorSpec([], tf.int64)}
-        dataset = reader.make_dataset(data.batch_size, num_epochs=data.num_epochs or None,
-                                      shuffle=data.shuffle, seed=data.shuffle_seed,
-                                      drop_remainder=data.drop_remainder)
-        self._iterator = iter(dataset)
+        self._iterator = iter(training_batches(reader, data))
         self.missing_columns: list[str] = []  # file batches carry no missing-cell matrix
         self._files, self._data = reader.files, data
 
