@@ -7,10 +7,9 @@ import re
 
 import pytest
 import tensorflow as tf
-from cluster_helpers import Cluster, make_cluster
+from cluster_helpers import Cluster, checkpoint_step, make_cluster, wait_for_checkpoint
 from google.protobuf import text_format
 from kafka_helpers import fill, kafka_config, movielens_lines, new_topic
-from test_multi_worker import checkpoint_step, wait_for_checkpoint
 
 pytestmark = pytest.mark.slow
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import glob
 import json
 import os
-import time
 
 import pytest
 import tensorflow as tf
-from cluster_helpers import Cluster, make_cluster
+from cluster_helpers import Cluster, checkpoint_step, make_cluster, wait_for_checkpoint
 from conftest import SAMPLES, sample_rows
 
 pytestmark = pytest.mark.slow
@@ -32,20 +31,6 @@ def training_file(path: str) -> int:
     with open(path, "w") as f:
         f.write("".join(lines))
     return bad
-
-
-def wait_for_checkpoint(model_dir: str, cluster: Cluster, timeout: float) -> None:
-    """Returns once model_dir holds a checkpoint (the tasks still train)."""
-    deadline = time.time() + timeout
-    while tf.train.latest_checkpoint(model_dir) is None:
-        for (task, index), proc in cluster.procs.items():
-            assert proc.poll() is None, cluster.log(task, index)[-4000:]
-        assert time.time() < deadline, cluster.log("chief", 0)[-4000:]
-        time.sleep(0.1)
-
-
-def checkpoint_step(path: str) -> int:
-    return int(path.rsplit("-", 1)[1])
 
 
 @pytest.fixture(scope="module")
