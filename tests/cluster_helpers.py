@@ -99,3 +99,20 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=30)
+
+
+def wait_for_checkpoint(model_dir: str, cluster: Cluster, timeout: float) -> None:
+    """Returns once model_dir holds a checkpoint (the tasks still train)."""
+    import tensorflow as tf
+
+    deadline = time.time() + timeout
+    while tf.train.latest_checkpoint(model_dir) is None:
+        for (task, index), proc in cluster.procs.items():
+            assert proc.poll() is None, cluster.log(task, index)[-4000:]
+        assert time.time() < deadline, cluster.log("chief", 0)[-4000:]
+        time.sleep(0.1)
+
+
+def checkpoint_step(path: str) -> int:
+    """The step number of checkpoint `path` (.../ckpt-<step>)."""
+    return int(path.rsplit("-", 1)[1])

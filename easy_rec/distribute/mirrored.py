@@ -3,16 +3,16 @@ workers of TF_CONFIG, or MirroredStrategy over the devices of one process.
 
 Every training task (chief and workers) runs this trainer; each holds a full copy of every
 variable (tables included: for models whose tables fit in one process). Each reads its own
-share of the input (every n-th batch, n training tasks, EasyRec's chief-first numbering),
-computes gradients on its batch, and the replicas average them (`ReplicaContext.all_reduce`:
+share of the input (mirrored_input.py: files or rows of files, Kafka partitions; n training
+tasks, EasyRec's chief-first numbering), computes gradients on its batch, and the replicas average them (`ReplicaContext.all_reduce`:
 dense gradients are all-reduced, sparse ones gathered) before every copy applies the same
 update, so the copies stay equal. The global batch is batch_size times the number of replicas.
 
 The chief saves checkpoints into model_dir; the other tasks save theirs into a scratch folder
 they delete (TensorFlow's rule for multi-worker checkpoints). Only the chief evaluates and
 exports (a single-process copy of the model, local_copy.py). All tasks restore from
-model_dir's latest checkpoint, so a restarted job resumes where it stopped. The input
-position is not checkpointed: a resumed job reads each share from its start again.
+model_dir's latest checkpoint, so a restarted job resumes where it stopped, each share of
+the input included (its position is in the chief's checkpoint: mirrored_input.py).
 """
 from __future__ import annotations
 
@@ -25,13 +25,15 @@ import tensorflow as tf
 
 from easy_rec.distribute.cluster import cluster_spec
 from easy_rec.distribute.local_copy import LocalCopyMixin
+from easy_rec.distribute.mirrored_input import (
+    ShardedFileInput,
+    ShardedKafkaInput,
+    replica_variable_scope,
+)
 from easy_rec.distribute.mode import Mode
 from easy_rec.distribute.tf_config import ClusterInfo
 from easy_rec.input.column_plan import ColumnPlan
-from easy_rec.input.line_parser import MALFORMED_KEY
-from easy_rec.input.reader import build_reader, train_input_path
 from easy_rec.protos import pipeline_pb2
-from easy_rec.training.train_input import FileTrainInput
 from easy_rec.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
@@ -47,56 +49,10 @@ def mirrored_strategy(cluster: ClusterInfo, mode: Mode) -> tf.distribute.Strateg
     return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
 
 
-def _first_replica_updates(next_creator, **kwargs):
-    """Variables updated inside the step by assignment (counters, moving averages) take the
-    first replica's value: every replica computes the same one."""
-    if kwargs.get("aggregation") in (None, tf.VariableAggregation.NONE):
-        kwargs["aggregation"] = tf.VariableAggregation.ONLY_FIRST_REPLICA
-    return next_creator(**kwargs)
-
-
-class ShardedFileInput(FileTrainInput):
-    """This task's share of the training files: every n-th batch, as a distributed dataset
-    (its position is not checkpointed)."""
-
-    reads_in_graph = False  # batches go through strategy.run, one step per call
-
-    def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan,
-                 strategy: tf.distribute.Strategy):
-        data = config.data_config
-        reader = build_reader(data, train_input_path(config), plan)
-        reader.check_head("training")
-        self.output_signature = {**reader.output_signature,
-                                 MALFORMED_KEY: tf.TensorSpec([], tf.int64)}
-        self.missing_columns: list[str] = []
-
-        def share(context: tf.distribute.InputContext) -> tf.data.Dataset:
-            dataset = reader.make_dataset(data.batch_size, num_epochs=data.num_epochs or None,
-                                          shuffle=data.shuffle, seed=data.shuffle_seed,
-                                          drop_remainder=data.drop_remainder)
-            if context.num_input_pipelines > 1:
-                dataset = dataset.shard(context.num_input_pipelines, context.input_pipeline_id)
-            return dataset
-
-        self._dataset = strategy.distribute_datasets_from_function(share)
-        self._iterator = None
-
-    def checkpoint_items(self) -> dict[str, object]:
-        return {}
-
-    def row_count(self) -> None:
-        """Unknown: the tasks split the rows (the progress total comes from num_steps)."""
-        return None
-
-    def start(self, resumed: bool) -> None:
-        if resumed:
-            logger.info("synchronous multi-worker training does not checkpoint the input "
-                        "position: each task reads its share from the start again")
-        self._iterator = iter(self._dataset)
-
-
 class MirroredTrainer(LocalCopyMixin, Trainer):
     """Trainer of every training task of a MultiWorkerMirrored (or Mirrored) job."""
+
+    _replica_counts = tf.VariableAggregation.SUM  # each replica's malformed rows count
 
     def __init__(self, config: pipeline_pb2.EasyRecConfig, cluster: ClusterInfo, mode: Mode,
                  base_dir: str | None = None, **kwargs):
@@ -109,14 +65,24 @@ class MirroredTrainer(LocalCopyMixin, Trainer):
             self.evaluator = None
 
     def _variable_scope(self) -> contextlib.AbstractContextManager:
-        stack = contextlib.ExitStack()
-        stack.enter_context(self.strategy.scope())
-        stack.enter_context(tf.variable_creator_scope(_first_replica_updates))
-        return stack
+        return replica_variable_scope(self.strategy)
 
     def _build_input(self, config: pipeline_pb2.EasyRecConfig,
-                     plan: ColumnPlan) -> ShardedFileInput:
+                     plan: ColumnPlan) -> ShardedFileInput | ShardedKafkaInput:
+        if config.WhichOneof("train_path") == "kafka_train_input":
+            return ShardedKafkaInput(config, plan, self.strategy)
         return ShardedFileInput(config, plan, self.strategy)
+
+    def _update_unless_empty(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """Every replica takes part in each step's all-reduce, so none may skip its update
+        (TensorFlow cannot all-reduce inside a branch): a batch whose rows were all
+        malformed stops the job with this message instead."""
+        check = tf.debugging.assert_positive(
+            tf.size(batch[self._label]),
+            message="every row of a training batch was malformed (ignore_error); synchronous "
+                    "training cannot skip a batch: fix the input or use a larger batch_size")
+        with tf.control_dependencies([check]):
+            return self._update({k: tf.identity(v) for k, v in batch.items()})
 
     def _combine_gradients(self, grads: list) -> list:
         context = tf.distribute.get_replica_context()

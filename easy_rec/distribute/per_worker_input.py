@@ -4,9 +4,9 @@ TensorFlow's `ClusterCoordinator.create_per_worker_dataset` builds the same data
 worker (it expects them to differ only by shuffling). Here worker i gets the dataset of its
 own share instead: the chief builds one dataset function per worker and creates each
 iterator on its worker as a per-worker resource, which the coordinator re-creates when a
-worker comes back after a failure. The share is every n-th batch of the input (n workers,
-the same shuffle seed everywhere, so the shares are disjoint and together cover each epoch),
-as EasyRec's readers shard rows with `dataset.shard(task_num, task_index)`.
+worker comes back after a failure. The share is the reader's (easy_rec/input/shards.py):
+whole files when there are at least as many files as workers, else rows dropped before they
+are parsed; the shares are disjoint and together cover each epoch.
 
 The chief trains nothing itself, so the shares are those of the workers only (EasyRec's
 `chief_redundant` reading). The input position is not checkpointed (the iterators live on
@@ -24,7 +24,8 @@ from tensorflow.python.distribute.coordinator import values as coordinator_value
 
 from easy_rec.input.column_plan import ColumnPlan
 from easy_rec.input.line_parser import MALFORMED_KEY
-from easy_rec.input.reader import build_reader, train_input_path
+from easy_rec.input.reader import build_reader, train_input_path, training_batches
+from easy_rec.input.shards import Shard
 from easy_rec.protos import pipeline_pb2
 
 logger = logging.getLogger(__name__)
@@ -50,12 +51,8 @@ class PerWorkerInput:
         self.iterator: coordinator_values.PerWorkerDistributedIterator | None = None
 
     def share(self, worker: int, num_workers: int) -> tf.data.Dataset:
-        """Batches of worker `worker` of `num_workers`: every num_workers-th one."""
-        data = self._data
-        dataset = self._reader.make_dataset(data.batch_size, num_epochs=data.num_epochs or None,
-                                            shuffle=data.shuffle, seed=data.shuffle_seed,
-                                            drop_remainder=data.drop_remainder)
-        return dataset.shard(num_workers, worker) if num_workers > 1 else dataset
+        """Batches of worker `worker` of `num_workers`: its files or lines (shards.py)."""
+        return training_batches(self._reader, self._data, Shard(num_workers, worker))
 
     def checkpoint_items(self) -> dict[str, object]:
         """Nothing: the iterators live on the workers."""

@@ -26,6 +26,7 @@ from easy_rec.input.line_parser import (
     malformed_rows_reported,
     pack_row_id,
 )
+from easy_rec.input.shards import WHOLE, Shard, file_share
 from easy_rec.input.tuning import fixed_tuning, parallel_calls
 from easy_rec.protos import dataset_pb2
 from easy_rec.tables.errors import InputError
@@ -107,42 +108,51 @@ class CSVInput:
         shuffle: bool = False,
         seed: int = 0,
         drop_remainder: bool = False,
+        shard: Shard = WHOLE,
     ) -> tf.data.Dataset:
         """Batches of {field name: [batch] tensor}; num_epochs None repeats forever;
-        `drop_remainder` drops the last batch of the input when it is short.
+        `drop_remainder` drops the last batch of the input when it is short; `shard`: only
+        this share of the files or lines is read and parsed (shards.py).
 
         Without shuffle, blocks of lines are parsed in parallel and re-batched; with it,
         the lines of the blocks pass one by one through the shuffle buffer, then are
         batched and parsed."""
-        blocks = self._blocks(num_epochs, shuffle, seed)
+        files = file_share(len(self.files), shard)
+        blocks = self._blocks(num_epochs, shuffle, seed, files)
+        row_share = None if files is not None or shard.whole else shard
         parallel = parallel_calls(self._config.num_parallel_calls)
         parser = self._parser
+
+        def share_lines(*block: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            return block_lines(*block, skip_header=self._config.with_header,
+                               row_share=row_share)
+
         if shuffle:
-            lines = blocks.map(self._block_lines, num_parallel_calls=parallel).unbatch()
+            lines = blocks.map(share_lines, num_parallel_calls=parallel).unbatch()
             buffer = max(int(self._config.shuffle_buffer_size), 1)
             lines = lines.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
             batches = lines.batch(batch_size, drop_remainder=drop_remainder).map(
                 lambda ids, rows: parser.finish(parser.parse_block(ids, rows)),
                 num_parallel_calls=parallel, deterministic=True)
         else:
-            parsed = blocks.map(lambda *block: parser.parse_block(*self._block_lines(*block)),
+            parsed = blocks.map(lambda *block: parser.parse_block(*share_lines(*block)),
                                 num_parallel_calls=parallel, deterministic=True)
             batches = parsed.rebatch(batch_size, drop_remainder=drop_remainder).map(
                 parser.finish)
         batches = batches.prefetch(max(int(self._config.prefetch_size), 1))
         return batches.with_options(fixed_tuning())
 
-    def _blocks(self, num_epochs: int | None, shuffle: bool, seed: int) -> tf.data.Dataset:
-        """Blocks of whole lines (line_blocks.file_blocks) of every file, epoch after epoch."""
-        file_ids = tf.data.Dataset.range(len(self.files))
-        if shuffle and len(self.files) > 1:
-            file_ids = file_ids.shuffle(len(self.files), seed=seed, reshuffle_each_iteration=True)
+    def _blocks(self, num_epochs: int | None, shuffle: bool, seed: int,
+                files: list[int] | None) -> tf.data.Dataset:
+        """Blocks of whole lines (line_blocks.file_blocks) of the files `files` (None: every
+        file), epoch after epoch."""
+        files = list(range(len(self.files))) if files is None else files
+        file_ids = tf.data.Dataset.from_tensor_slices(tf.constant(files, tf.int64))
+        if shuffle and len(files) > 1:
+            file_ids = file_ids.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
         file_ids = file_ids.repeat(num_epochs)
         names = tf.constant(self.files)
         sizes = tf.constant(file_sizes(self.files), tf.int64)
         return file_ids.interleave(
             lambda file_id: file_blocks(file_id, names, sizes, self._block_bytes),
-            cycle_length=min(len(self.files), 4), block_length=1)
-
-    def _block_lines(self, *block: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return block_lines(*block, skip_header=self._config.with_header)
+            cycle_length=min(len(files), 4), block_length=1)

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from easy_rec.input import fields as field_types
 from easy_rec.input.line_parser import MALFORMED_KEY
+from easy_rec.input.shards import WHOLE, Shard
 from easy_rec.protos import dataset_pb2
 from easy_rec.tables.errors import InputError
 
@@ -49,10 +50,12 @@ class DummyInput:
         del role
 
     def make_dataset(self, batch_size: int, num_epochs: int | None = 1, shuffle: bool = False,
-                     seed: int = 0, drop_remainder: bool = False) -> tf.data.Dataset:
-        """The constant batch, `num_epochs` times (None: forever); shuffling, the seed and
-        drop_remainder change nothing (every row is the same, every batch full)."""
-        del shuffle, seed, drop_remainder
+                     seed: int = 0, drop_remainder: bool = False,
+                     shard: Shard = WHOLE) -> tf.data.Dataset:
+        """The constant batch, `num_epochs` times (None: forever); shuffling, the seed,
+        drop_remainder and the share change nothing (every row is the same, every batch
+        full)."""
+        del shuffle, seed, drop_remainder, shard
         batch = {name: tf.fill([batch_size], tf.constant(value, dtype))
                  for name, (value, dtype) in self._defaults.items()}
         batch[MALFORMED_KEY] = tf.constant(0, tf.int64)

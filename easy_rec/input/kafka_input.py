@@ -150,7 +150,9 @@ class KafkaInput:
         self._startup_timeout = float(server.startup_timeout_secs)
         self._reached = False  # whether a broker has answered yet
         self.timeout_ms = int(self._settings.get("request_timeout_ms", _REQUEST_TIMEOUT_MS))
-        self.partitions = assigned_partitions(self._topic_partitions(), *shard)
+        #: the partitions of the topic the job reads (all workers together)
+        self.all_partitions = self._topic_partitions()
+        self.partitions = assigned_partitions(self.all_partitions, *shard)
         self._reached = True
         if not self.partitions:
             raise InputError(f"worker {shard[0]} of {shard[1]} has no partition of topic "

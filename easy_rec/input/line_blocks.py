@@ -11,6 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from easy_rec.input.line_parser import pack_row_id
+from easy_rec.input.shards import Shard, row_share_mask
 
 BLOCK_BYTES = 1 << 20
 _NEWLINE = 10
@@ -86,13 +87,19 @@ def file_blocks(file_id: tf.Tensor, names: tf.Tensor, sizes: tf.Tensor,
 
 
 def block_lines(file_id: tf.Tensor, first_line: tf.Tensor, body: tf.Tensor, count: tf.Tensor,
-                has_cr: tf.Tensor, skip_header: bool) -> tuple[tf.Tensor, tf.Tensor]:
+                has_cr: tf.Tensor, skip_header: bool,
+                row_share: Shard | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """(row ids, lines) of a block: lines without any CR (as TextLineDataset reads them),
-    the file's line 1 dropped when `skip_header`."""
+    the file's line 1 dropped when `skip_header`, only the lines of `row_share` when given
+    (shards.row_share_mask: the others are dropped unparsed)."""
     body = tf.cond(has_cr, lambda: tf.strings.regex_replace(body, "\r", ""), lambda: body)
     lines = tf.strings.split(body, "\n")
-    ids = pack_row_id(file_id, first_line + tf.range(count))
+    numbers = first_line + tf.range(count)
+    ids = pack_row_id(file_id, numbers)
     if skip_header:
         start = tf.cast(tf.equal(first_line, 1), tf.int64)
-        ids, lines = ids[start:], lines[start:]
+        ids, lines, numbers = ids[start:], lines[start:], numbers[start:]
+    if row_share is not None:
+        keep = row_share_mask(file_id, numbers, row_share)
+        ids, lines = tf.boolean_mask(ids, keep), tf.boolean_mask(lines, keep)
     return ids, lines

@@ -30,6 +30,7 @@ from easy_rec.input import fields as field_types
 from easy_rec.input.empty_input import no_rows_error
 from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.row_packing import SEPARATORS, PackedColumn, RowPacker
+from easy_rec.input.shards import WHOLE, Shard
 from easy_rec.input.tuning import fixed_tuning, parallel_calls
 from easy_rec.protos import dataset_pb2
 from easy_rec.tables.errors import InputError
@@ -203,10 +204,9 @@ class ParquetInput:
         """Spec of one batch (without the malformed-row count)."""
         return {c.name: _column_spec(c) for c in self._columns}
 
-    def worker_units(self, num_workers: int = 1, task_index: int = 0) -> list[tuple[int, int]]:
-        """The row groups worker `task_index` of `num_workers` reads (every num_workers-th)."""
-        if num_workers < 1 or not 0 <= task_index < num_workers:
-            raise ValueError(f"task_index {task_index} is not in [0, num_workers={num_workers})")
+    def worker_units(self, shard: Shard = WHOLE) -> list[tuple[int, int]]:
+        """The row groups of share `shard` (every shard.count-th)."""
+        num_workers, task_index = shard.check()
         units = self.units[task_index::num_workers]
         if not units:
             raise InputError(f"worker {task_index} of {num_workers} gets no row group: the input "
@@ -221,15 +221,13 @@ class ParquetInput:
         num_epochs: int | None = 1,
         shuffle: bool = False,
         seed: int = 0,
-        num_workers: int = 1,
-        task_index: int = 0,
         drop_remainder: bool = False,
+        shard: Shard = WHOLE,
     ) -> tf.data.Dataset:
         """Batches of {field name: [batch] tensor or [batch, None] ragged}; num_epochs None
-        repeats forever. With num_workers > 1 only this worker's row groups are read;
+        repeats forever. Only the row groups of `shard` are read (worker_units);
         `drop_remainder` drops the last batch of the input when it is short."""
-        units = self._units_dataset(self.worker_units(num_workers, task_index), num_epochs,
-                                    shuffle, seed)
+        units = self._units_dataset(self.worker_units(shard), num_epochs, shuffle, seed)
         parallel = parallel_calls(self._config.num_parallel_calls)
         if shuffle:
             rows = units.map(lambda *unit: self._packer.pack(self._read_unit(*unit)),

@@ -12,6 +12,7 @@ from easy_rec.input.dummy_input import DummyInput
 from easy_rec.input.ignore_values import apply_rules, ignore_rules
 from easy_rec.input.label_columns import label_specs, label_widths, split_labels
 from easy_rec.input.mapped_reader import MappedReader
+from easy_rec.input.shards import WHOLE, Shard
 from easy_rec.protos import dataset_pb2, kafka_pb2, pipeline_pb2
 from easy_rec.tables.errors import InputError
 
@@ -25,7 +26,9 @@ class InputReader(Protocol):
     def output_signature(self) -> dict[str, tf.TensorSpec | tf.RaggedTensorSpec]: ...
 
     def make_dataset(self, batch_size: int, num_epochs: int | None = 1, shuffle: bool = False,
-                     seed: int = 0, drop_remainder: bool = False) -> tf.data.Dataset: ...
+                     seed: int = 0, drop_remainder: bool = False,
+                     shard: Shard = WHOLE) -> tf.data.Dataset:
+        """Batches of share `shard` of the input (shards.py), epoch after epoch."""
 
     def check_head(self, role: str) -> None:
         """Fails fast (InputError) on an input without rows or with a malformed row at its
@@ -124,6 +127,15 @@ def with_column_rules(reader: InputReader, data_config: dataset_pb2.DatasetConfi
         reader = MappedReader(reader, lambda batch: split_labels(batch, widths),
                               label_specs(widths))
     return reader
+
+
+def training_batches(reader: InputReader, data_config: dataset_pb2.DatasetConfig,
+                     shard: Shard = WHOLE) -> tf.data.Dataset:
+    """The training batches of share `shard` (shards.py) as data_config sets them: batch
+    size, epochs (0: without end), shuffling and its seed, drop_remainder."""
+    return reader.make_dataset(data_config.batch_size, num_epochs=data_config.num_epochs or None,
+                               shuffle=data_config.shuffle, seed=data_config.shuffle_seed,
+                               drop_remainder=data_config.drop_remainder, shard=shard)
 
 
 def check_list_columns(plan: ColumnPlan, list_columns: frozenset[str]) -> None:

@@ -18,6 +18,7 @@ import tensorflow as tf
 from easy_rec.input import fields as field_types
 from easy_rec.input.empty_input import no_rows_error
 from easy_rec.input.line_parser import MALFORMED_KEY
+from easy_rec.input.shards import WHOLE, Shard, file_share, row_share_mask
 from easy_rec.input.tuning import fixed_tuning, parallel_calls
 from easy_rec.protos import dataset_pb2
 from easy_rec.tables.column_types import zero_text
@@ -81,14 +82,27 @@ class TFRecordInput:
         return {f.input_name: tf.cast(rows[f.input_name], field_types.field_dtype(f))
                 for f in self._fields}
 
-    def _records(self, num_epochs: int | None, shuffle: bool, seed: int) -> tf.data.Dataset:
-        files = tf.data.Dataset.from_tensor_slices(self.files)
-        if shuffle and len(self.files) > 1:
-            files = files.shuffle(len(self.files), seed=seed, reshuffle_each_iteration=True)
-        files = files.repeat(num_epochs)
-        return files.interleave(
-            lambda path: tf.data.TFRecordDataset(path, compression_type=self._compression),
-            cycle_length=min(len(self.files), 4), block_length=1)
+    def _records(self, num_epochs: int | None, shuffle: bool, seed: int,
+                 shard: Shard = WHOLE) -> tf.data.Dataset:
+        """The serialized records of this share (shards.py), epoch after epoch."""
+        files = file_share(len(self.files), shard)
+        row_share = None if files is not None or shard.whole else shard
+        files = list(range(len(self.files))) if files is None else files
+        file_ids = tf.data.Dataset.from_tensor_slices(tf.constant(files, tf.int64))
+        if shuffle and len(files) > 1:
+            file_ids = file_ids.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        names = tf.constant(self.files)
+
+        def records(file_id: tf.Tensor) -> tf.data.Dataset:
+            read = tf.data.TFRecordDataset(names[file_id], compression_type=self._compression)
+            if row_share is None:
+                return read
+            # records of other shares are skipped unparsed
+            return read.enumerate().filter(
+                lambda i, _: row_share_mask(file_id, i, row_share)).map(lambda _, r: r)
+
+        return file_ids.repeat(num_epochs).interleave(
+            records, cycle_length=min(len(files), 4), block_length=1)
 
     def check_head(self, role: str) -> None:
         """EmptyInputError ("no <role> rows in ...") when no file has a record; the first
@@ -102,9 +116,11 @@ class TFRecordInput:
         raise no_rows_error(role, self.files)
 
     def make_dataset(self, batch_size: int, num_epochs: int | None = 1, shuffle: bool = False,
-                     seed: int = 0, drop_remainder: bool = False) -> tf.data.Dataset:
-        """Batches of {field name: [batch] tensor}; num_epochs None repeats forever."""
-        records = self._records(num_epochs, shuffle, seed)
+                     seed: int = 0, drop_remainder: bool = False,
+                     shard: Shard = WHOLE) -> tf.data.Dataset:
+        """Batches of {field name: [batch] tensor}; num_epochs None repeats forever; only
+        the records of `shard` are read (shards.py)."""
+        records = self._records(num_epochs, shuffle, seed, shard)
         parallel = parallel_calls(self._config.num_parallel_calls)
         if self.sequence_records:  # rows of each record, then batches of rows
             rows = records.map(self._parse_sequence, num_parallel_calls=parallel,

@@ -6,7 +6,9 @@ trained, and seeks there after a restore: model and position are always saved to
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Sequence
 
 import tensorflow as tf
 
@@ -18,6 +20,7 @@ from easy_rec.input.reader import (
     PARQUET_INPUTS,
     build_reader,
     train_input_path,
+    training_batches,
     with_column_rules,
 )
 from easy_rec.protos import pipeline_pb2
@@ -43,10 +46,7 @@ class FileTrainInput:
         reader.check_head("training")
         self.output_signature = {**reader.output_signature,
                                  MALFORMED_KEY: tf.TensorSpec([], tf.int64)}
-        dataset = reader.make_dataset(data.batch_size, num_epochs=data.num_epochs or None,
-                                      shuffle=data.shuffle, seed=data.shuffle_seed,
-                                      drop_remainder=data.drop_remainder)
-        self._iterator = iter(dataset)
+        self._iterator = iter(training_batches(reader, data))
         self.missing_columns: list[str] = []  # file batches carry no missing-cell matrix
         self._files, self._data = reader.files, data
 
@@ -98,11 +98,12 @@ class KafkaTrainInput:
         self.missing_columns = self._reader.column_names
         self.output_signature = {**self._reader.output_signature,
                                  MALFORMED_KEY: tf.TensorSpec([], tf.int64)}
-        count = len(self._reader.partitions)
-        self.offsets = tf.Variable(tf.fill([count], tf.constant(-1, tf.int64)), trainable=False,
-                                   name="kafka_next_offsets")
-        self.partitions = tf.Variable(tf.constant(self._reader.partitions, tf.int64),
-                                      trainable=False, name="kafka_partitions")
+        saved = self._saved_partitions()
+        with self._variable_scope():
+            self.offsets = tf.Variable(tf.fill([len(saved)], tf.constant(-1, tf.int64)),
+                                       trainable=False, name="kafka_next_offsets")
+            self.partitions = tf.Variable(tf.constant(saved, tf.int64), trainable=False,
+                                          name="kafka_partitions")
         self._iterator = None
         self._committer = None
 
@@ -119,17 +120,17 @@ class KafkaTrainInput:
         """Seeks to the restored offsets, or to the configured start on a fresh model_dir."""
         if resumed:
             restored = [int(p) for p in self.partitions.numpy()]
-            if restored != self._reader.partitions:
+            if restored != self._saved_partitions():
                 raise InputStateError(
                     f"the checkpoint holds offsets of partitions {restored} of topic "
-                    f"{self._reader.topic!r}, this worker reads {self._reader.partitions}; "
+                    f"{self._reader.topic!r}, this job saves {self._saved_partitions()}; "
                     "keep partitions and workers unchanged when resuming")
-            start = [int(o) for o in self.offsets.numpy()]
+            start = self._own(self.offsets.numpy())
             logger.info("resuming topic %s at offsets %s", self._reader.topic,
                         dict(zip(self._reader.partitions, start)))
         else:
             start = self._reader.start_offsets()
-            self.offsets.assign(start)
+            self._publish_start(start)
         dataset = self._reader.make_dataset(
             self._data.batch_size, num_epochs=self._data.num_epochs or None, start_offsets=start)
         self._iterator = iter(dataset)
@@ -137,6 +138,24 @@ class KafkaTrainInput:
     def record(self, batch: dict[str, tf.Tensor]) -> None:
         """Inside the train step: the batch is trained, so its next offsets become ours."""
         self.offsets.assign(batch[OFFSETS_KEY])
+
+    # hooks of the synchronous multi-worker input (distribute/mirrored_input.py), where the
+    # chief's checkpoint holds the offsets of every task's partitions
+    def _variable_scope(self) -> contextlib.AbstractContextManager:
+        """Where the offset variables are created."""
+        return contextlib.nullcontext()
+
+    def _saved_partitions(self) -> list[int]:
+        """The partitions whose offsets the checkpoint holds: this worker's."""
+        return self._reader.partitions
+
+    def _own(self, saved: Sequence[int]) -> list[int]:
+        """This worker's offsets among the saved ones."""
+        return [int(o) for o in saved]
+
+    def _publish_start(self, start: list[int]) -> None:
+        """Sets the saved offsets to this worker's start offsets."""
+        self.offsets.assign(start)
 
     def next_batch(self) -> dict[str, tf.Tensor]:
         """The next batch; StopIteration at the end of a bounded read (num_epochs: 1)."""
@@ -157,7 +176,8 @@ class KafkaTrainInput:
         if self._committer is None:
             self._committer = self._reader.connect(group=True)
         offsets = {tp: OffsetAndMetadata(int(o), "", -1)
-                   for tp, o in zip(self._reader.topic_partitions(), self.offsets.numpy())}
+                   for tp, o in zip(self._reader.topic_partitions(),
+                                    self._own(self.offsets.numpy()))}
         try:
             self._committer.commit(offsets, timeout_ms=2000)
         except KafkaError as error:

@@ -160,6 +160,9 @@ class Trainer:
         self._loss_keys: list[str] = []  # the train step's loss keys, set when it is traced
 
     # ------------------------------------------------------------------ hooks (distribute/)
+    #: how counts of the replicas (malformed rows) combine: SUM where several replicas step
+    _replica_counts = tf.VariableAggregation.NONE
+
     def _variable_scope(self) -> contextlib.AbstractContextManager:
         """Where the model, optimizer and step variables are created (a strategy's scope)."""
         return contextlib.nullcontext()
@@ -188,7 +191,8 @@ class Trainer:
         """Model, step counters, optimizers and their slots, moving averages."""
         self.model = build_model(config, base_dir)
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        self.malformed_rows = tf.Variable(0, dtype=tf.int64, trainable=False, name="malformed_rows")
+        self.malformed_rows = tf.Variable(0, dtype=tf.int64, trainable=False, name="malformed_rows",
+                                          aggregation=self._replica_counts)
         tables = {v.ref() for t in self.model.feature_layer.embedding_tables()
                   for v in getattr(t.weights, "variables", None) or [t.weights]}
         self.optimizers = OptimizerGroup(*build_optimizers(self.train_config),
@@ -248,18 +252,22 @@ class Trainer:
 
     def _step(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         if self.config.data_config.ignore_error:
-            # a batch is empty when every row in it was malformed and skipped
-            # zeros of every loss key (known once the update branch, traced first, ran)
-            def empty() -> dict[str, tf.Tensor]:
-                return {**{k: tf.constant(0.0) for k in self._loss_keys},
-                        **{k: tf.zeros([0]) for k in self._guard_outputs}}
-            result = tf.cond(tf.size(batch[self._label]) > 0, lambda: self._update(batch), empty)
+            result = self._update_unless_empty(batch)
         else:
             result = self._update(batch)
         self.malformed_rows.assign_add(batch[MALFORMED_KEY])
         self.input.record(batch)
         self.global_step.assign_add(1)
         return result
+
+    def _update_unless_empty(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """The update, skipped for a batch that is empty because every row in it was
+        malformed (ignore_error): zeros of every loss key instead."""
+        # zeros of every loss key (known once the update branch, traced first, ran)
+        def empty() -> dict[str, tf.Tensor]:
+            return {**{k: tf.constant(0.0) for k in self._loss_keys},
+                    **{k: tf.zeros([0]) for k in self._guard_outputs}}
+        return tf.cond(tf.size(batch[self._label]) > 0, lambda: self._update(batch), empty)
 
     def _update(self, batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         variables = self._variables

@@ -1,5 +1,7 @@
-"""MultiWorkerMirroredStrategy on loopback: a chief and a worker train DeepFM in step; the
-chief's checkpoint restores into a single-process model and its export scores like it."""
+"""MultiWorkerMirroredStrategy on loopback: a chief and a worker train DeepFM in step, are
+killed with SIGKILL after a checkpoint and restarted, and each continues its share of the
+input where the checkpoint left it; the chief's checkpoint restores into a single-process
+model and its export scores like it."""
 from __future__ import annotations
 
 import glob
@@ -7,31 +9,58 @@ import json
 import os
 
 import pytest
-from cluster_helpers import Cluster, make_cluster
+import tensorflow as tf
+from cluster_helpers import Cluster, checkpoint_step, make_cluster, wait_for_checkpoint
 from conftest import SAMPLES, sample_rows
 
 pytestmark = pytest.mark.slow
 
 CONFIG = os.path.join(SAMPLES, "deepfm_on_movielens.config")
-STEPS = 40
+BATCH = 64
+EPOCH_STEPS = 10  # batches in one epoch of each task's share
+BAD_EVERY = 9  # every 9th line of the training file is malformed
+
+
+def training_file(path: str) -> int:
+    """2 shares x EPOCH_STEPS batches of lines, some malformed; returns the malformed count."""
+    lines = sample_rows("movielens_train.csv", 2 * EPOCH_STEPS * BATCH)
+    bad = 0
+    for i in range(len(lines)):
+        if i % BAD_EVERY == 4:
+            lines[i], bad = "malformed,line\n", bad + 1
+    with open(path, "w") as f:
+        f.write("".join(lines))
+    return bad
 
 
 @pytest.fixture(scope="module")
 def mwms_job(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("mwms"))
-    with open(f"{root}/train.csv", "w") as f:
-        f.write("".join(sample_rows("movielens_train.csv", 2000)))
+    bad = training_file(f"{root}/train.csv")
     with open(f"{root}/test.csv", "w") as f:
         f.write("".join(sample_rows("movielens_test.csv", 300)))
     edits = {"model_dir": f"{root}/model", "train_input_path": f"{root}/train.csv",
-             "eval_input_path": f"{root}/test.csv", "data_config.batch_size": 64,
-             "data_config.num_epochs": 0, "train_config.num_steps": STEPS,
+             "eval_input_path": f"{root}/test.csv", "data_config.batch_size": BATCH,
+             "data_config.num_epochs": 0, "data_config.shuffle": False,
+             "data_config.ignore_error": True,
+             "train_config.num_steps": 100000, "train_config.save_checkpoints_steps": 4,
              "train_config.log_step_count_steps": 20,
-             # no checkpoint inside the loop: the final one is saved, evaluated and exported
-             # once, after it
-             "train_config.save_checkpoints_steps": 10 * STEPS,
              "train_config.train_distribute": "MultiWorkerMirroredStrategy",
              "train_config.seed": 3}
+    # run 1: killed (SIGKILL, both tasks) once a checkpoint exists
+    first = Cluster(make_cluster(chief=1, worker=1), root)
+    first.start_all(["--pipeline_config", CONFIG, "--edit_config_json", json.dumps(edits)])
+    try:
+        wait_for_checkpoint(edits["model_dir"], first, 420)
+    finally:
+        first.kill("chief", 0)
+        first.kill("worker", 0)
+        first.stop()
+    restored = checkpoint_step(tf.train.latest_checkpoint(edits["model_dir"]))
+    # run 2: resumes, and stops after whole epochs of each share; the final checkpoint only
+    steps = (restored // EPOCH_STEPS + 1) * EPOCH_STEPS
+    edits.update({"train_config.num_steps": steps,
+                  "train_config.save_checkpoints_steps": 10 * steps})
     cluster = Cluster(make_cluster(chief=1, worker=1), root)
     cluster.start_all(["--pipeline_config", CONFIG, "--edit_config_json", json.dumps(edits)])
     try:
@@ -39,14 +68,30 @@ def mwms_job(tmp_path_factory):
         assert cluster.wait("worker", 0, 60) == 0, cluster.log("worker", 0)[-4000:]
     finally:
         cluster.stop()
-    return cluster, root, edits
+    return cluster, root, edits, {"restored": restored, "steps": steps, "bad": bad}
+
+
+def test_restarted_tasks_continue_their_shares(mwms_job):
+    cluster, root, _, run = mwms_job
+    assert run["restored"] > 0
+    final = tf.train.latest_checkpoint(f"{root}/model")
+    assert checkpoint_step(final) == run["steps"]
+    read = tf.train.load_checkpoint(final).get_tensor
+    assert read("train_input_batches/.ATTRIBUTES/VARIABLE_VALUE") == run["steps"]
+    # the steps cover whole epochs of both shares: every malformed line was read exactly
+    # steps / EPOCH_STEPS times over both tasks, before and after the restart together (a
+    # share read again from its start, or one not resumed where it stopped, counts otherwise)
+    assert read("malformed_rows/.ATTRIBUTES/VARIABLE_VALUE") == \
+        run["bad"] * run["steps"] // EPOCH_STEPS
+    for task in ("chief", "worker"):
+        assert f"resumes after {run['restored']} trained batches" in cluster.log(task, 0)
 
 
 def test_tasks_step_together_and_chief_exports(mwms_job):
-    cluster, root, _ = mwms_job
+    cluster, root, _, run = mwms_job
     chief = cluster.summary("chief", 0)
     worker = cluster.summary("worker", 0)
-    assert chief["global_step"] == worker["global_step"] == STEPS
+    assert chief["global_step"] == worker["global_step"] == run["steps"]
     assert 0.5 < chief["auc"] <= 1.0 and "auc" not in worker  # only the chief evaluates
     assert len(glob.glob(f"{root}/model/export/final/*/saved_model.pb")) == 1
     assert not glob.glob(f"{root}/model/.scratch-*")
@@ -54,18 +99,17 @@ def test_tasks_step_together_and_chief_exports(mwms_job):
 
 def test_mwms_checkpoint_read_by_single_process(mwms_job):
     import numpy as np
-    import tensorflow as tf
 
     from easy_rec.input.reader import build_reader
     from easy_rec.models.builder import model_column_plan
     from easy_rec.pipeline import load_pipeline_config
     from easy_rec.training.restore import load_trained_model
 
-    _, root, edits = mwms_job
+    _, root, edits, run = mwms_job
     config = load_pipeline_config(CONFIG, {**edits, "train_config.train_distribute":
                                            "NoStrategy"}).config
     model, step, _ = load_trained_model(config, base_dir=SAMPLES)
-    assert step == STEPS
+    assert step == run["steps"]
     reader = build_reader(config.data_config, f"{root}/test.csv", model_column_plan(config, model))
     batch = next(iter(reader.make_dataset(32)))
     export = glob.glob(f"{root}/model/export/final/*/saved_model.pb")[0]

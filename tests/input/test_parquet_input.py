@@ -22,6 +22,7 @@ from easy_rec.input.column_plan import build_column_plan
 from easy_rec.input.empty_input import EmptyInputError
 from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.parquet_input import ParquetInput
+from easy_rec.input.shards import Shard
 from easy_rec.pipeline import parse_pipeline_config_text
 from easy_rec.protos import dataset_pb2, feature_config_pb2
 from easy_rec.tables.errors import InputError
@@ -230,13 +231,13 @@ def test_sharding_splits_row_groups_disjointly_and_completely(tmp_path):
     assert len(reader.units) == 6 + 3
     seen_units, seen_rows = [], []
     for task_index in range(3):
-        units = reader.worker_units(3, task_index)
+        units = reader.worker_units(Shard(3, task_index))
         seen_units += units
-        seen_rows += read_all(reader, num_workers=3, task_index=task_index)["label"]
+        seen_rows += read_all(reader, shard=Shard(3, task_index))["label"]
     assert sorted(seen_units) == sorted(reader.units)  # each row group exactly once
     assert sorted(seen_rows) == list(range(40)) + list(range(100, 125))
     with pytest.raises(InputError, match="worker 9 of 10 gets no row group"):
-        reader.worker_units(10, 9)
+        reader.worker_units(Shard(10, 9))
 
 
 def _labels(batches) -> list[list[int]]:
