@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 #: written into model_dir by the chief when training is over; servers that started before it
 #: was written then exit
 DONE_MARKER = "TRAINING_DONE"
+#: written into model_dir by a running evaluator task (removed when it ends): the chief then
+#: leaves evaluations to it, also when TF_CONFIG lists no evaluator in the cluster (the
+#: launcher's and EasyRec's layout)
+EVALUATOR_MARKER = "EVALUATOR_RUNNING"
 _POLL_SECS = 1.0
 
 
@@ -62,3 +66,9 @@ def mark_done(model_dir: str, done: bool) -> None:
             out.write(f"{time.time():.3f}\n")
     elif os.path.exists(marker):
         os.remove(marker)
+
+
+def separate_evaluator(cluster: ClusterInfo, model_dir: str) -> bool:
+    """Whether an evaluator task evaluates this job's checkpoints: one in TF_CONFIG's cluster,
+    or one running that announced itself in model_dir."""
+    return cluster.has_evaluator or os.path.exists(os.path.join(model_dir, EVALUATOR_MARKER))
