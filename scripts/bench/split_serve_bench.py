@@ -26,7 +26,8 @@ import sys
 
 import httpx
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "..", "tests")]  # serve_bench; the test servers
 
 from redis_server import RedisServer  # noqa: E402
 from serve_bench import REPO, Setup, closed_loop, http_call  # noqa: E402
