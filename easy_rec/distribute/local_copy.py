@@ -14,7 +14,6 @@ import logging
 import tensorflow as tf
 
 from easy_rec.distribute.cluster import separate_evaluator
-from easy_rec.export.split import stored_tables
 from easy_rec.models.base import RankModel
 from easy_rec.models.builder import build_model
 from easy_rec.training.restore import read_model_weights
@@ -44,11 +43,7 @@ class LocalCopyMixin:
         return True
 
     def _sync_output_model(self, tables: bool) -> None:
-        skip = set()
-        if not tables:
-            settings = self.config.export_config.embedding_store
-            skip = {id(t.weights) for t in
-                    stored_tables(self.model, settings.min_rows_to_store).values()}
+        skip = set() if tables else {id(t.weights) for t in self.pusher.tables.values()}
         copy_weights(self.model, self._local_model, skip)
 
 

@@ -85,6 +85,11 @@ class EmbeddingPusher(tf.Module):
         self._dense_step: int | None = None
         self.pushes: list[int] = []
 
+    @property
+    def tables(self) -> dict:
+        """The stored tables (EmbeddingTable by name) whose touched rows are pushed."""
+        return self._tables
+
     @classmethod
     def create(cls, config: pipeline_pb2.EasyRecConfig, model: RankModel,
                sync_output: Callable[[bool], None] | None = None) -> EmbeddingPusher | None:
