@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import REPO, SAMPLES, sample_rows
+from cluster_helpers import run_launch
+from conftest import SAMPLES, sample_rows
 
 from easy_rec.export.split import stored_tables
 from easy_rec.store.embedding_store import EmbeddingStore
@@ -60,21 +58,10 @@ def job(redis_server, tmp_path_factory):
     with open(f"{root}/test.csv", "w", encoding="utf-8") as f:
         f.write("".join(sample_rows("movielens_test.csv", 64)))
     edits = _edits(root, redis_server.url)
-    command = [sys.executable, "-m", "easy_rec.distribute.launch", "--num_workers", "1",
-               "--num_ps", "2", "--evaluator", "--max_restarts", "0", "--",
-               "--pipeline_config", CONFIG, "--edit_config_json", json.dumps(edits)]
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    with open(f"{root}/launch.out", "w+") as out, open(f"{root}/launch.err", "w+") as err:
-        launcher = subprocess.Popen(command, env=env, cwd=root, stdout=out, stderr=err)
-        try:
-            code = launcher.wait(timeout=300)
-        except subprocess.TimeoutExpired:
-            os.kill(launcher.pid, signal.SIGTERM)   # the launcher stops its tasks by PID
-            launcher.wait(timeout=60)
-            raise
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
+    code, stdout, stderr = run_launch(
+        ["--num_workers", "1", "--num_ps", "2", "--evaluator", "--max_restarts", "0"],
+        ["--pipeline_config", CONFIG, "--edit_config_json", json.dumps(edits)], root,
+        timeout=300)
     assert code == 0, stderr[-4000:] + stdout[-4000:]
     return root, edits, stdout, stderr
 
