@@ -77,8 +77,10 @@ def main() -> None:
              "--max_items", str(max(args.items, 1000)), "--item_cache_size", "100000",
              "--embedding_redis_url", redis.url, "--embedding_cache_bytes", str(CACHE_BYTES)],
             os.path.join(setup.root, "serve_split.log"))
+        for server in servers.values():  # both load TensorFlow at the same time
+            server.start(timeout=600, route="/healthz")
         for server in servers.values():
-            server.start()
+            server.wait("/readyz", timeout=600)
         body = {"user_id": setup.user_id, "item_ids": setup.item_ids}
         for kind, server in servers.items():
             with httpx.Client(base_url=server.base_url, timeout=60) as client:
