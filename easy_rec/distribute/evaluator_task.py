@@ -18,7 +18,7 @@ import time
 
 import tensorflow as tf
 
-from easy_rec.distribute.cluster import DONE_MARKER, EVALUATOR_MARKER
+from easy_rec.distribute.cluster import DONE_MARKER, announce_evaluator
 from easy_rec.input.reader import eval_input_path
 from easy_rec.models.builder import build_model, model_column_plan
 from easy_rec.protos import pipeline_pb2
@@ -38,10 +38,7 @@ def evaluate_checkpoints(config: pipeline_pb2.EasyRecConfig, base_dir: str | Non
         logger.warning("the evaluator task has no eval input (eval_input_path): nothing to do")
         return {"role": "evaluator"}
     started = time.time()
-    marker = os.path.join(config.model_dir, EVALUATOR_MARKER)
-    os.makedirs(config.model_dir, exist_ok=True)
-    with open(marker, "w", encoding="utf-8") as out:
-        out.write(f"{os.getpid()} {started:.3f}\n")
+    marker = announce_evaluator(config.model_dir)
     try:
         return _evaluate_until_done(config, base_dir, path, started)
     finally:
