@@ -116,3 +116,25 @@ def wait_for_checkpoint(model_dir: str, cluster: Cluster, timeout: float) -> Non
 def checkpoint_step(path: str) -> int:
     """The step number of checkpoint `path` (.../ckpt-<step>)."""
     return int(path.rsplit("-", 1)[1])
+
+
+def run_launch(launch_args: list[str], train_args: list[str], cwd: str,
+               timeout: float) -> tuple[int, str, str]:
+    """Runs `python -m easy_rec.distribute.launch <launch_args> -- <train_args>` in `cwd`
+    (its output in cwd/launch.out and launch.err): (exit status, stdout, stderr). Past
+    `timeout` the launcher is sent SIGTERM (it stops its tasks by PID) and TimeoutExpired
+    is raised."""
+    command = [sys.executable, "-m", "easy_rec.distribute.launch", *launch_args, "--",
+               *train_args]
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    with open(f"{cwd}/launch.out", "w+") as out, open(f"{cwd}/launch.err", "w+") as err:
+        launcher = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=err)
+        try:
+            code = launcher.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(launcher.pid, signal.SIGTERM)
+            launcher.wait(timeout=60)
+            raise
+        out.seek(0)
+        err.seek(0)
+        return code, out.read(), err.read()

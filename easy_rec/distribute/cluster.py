@@ -15,12 +15,17 @@ import time
 import tensorflow as tf
 
 from easy_rec.distribute.tf_config import ClusterInfo
+from easy_rec.utils.writers import is_dead_writer, writer_tag
 
 logger = logging.getLogger(__name__)
 
 #: written into model_dir by the chief when training is over; servers that started before it
 #: was written then exit
 DONE_MARKER = "TRAINING_DONE"
+#: written into model_dir by a running evaluator task (removed when it ends): the chief then
+#: leaves evaluations to it, also when TF_CONFIG lists no evaluator in the cluster (the
+#: launcher's and EasyRec's layout)
+EVALUATOR_MARKER = "EVALUATOR_RUNNING"
 _POLL_SECS = 1.0
 
 
@@ -62,3 +67,25 @@ def mark_done(model_dir: str, done: bool) -> None:
             out.write(f"{time.time():.3f}\n")
     elif os.path.exists(marker):
         os.remove(marker)
+
+
+def announce_evaluator(model_dir: str) -> str:
+    """Writes the evaluator marker (this process's `<host>-<pid>`) into model_dir; its path."""
+    os.makedirs(model_dir, exist_ok=True)
+    marker = os.path.join(model_dir, EVALUATOR_MARKER)
+    with open(marker, "w", encoding="utf-8") as out:
+        out.write(writer_tag() + "\n")
+    return marker
+
+
+def separate_evaluator(cluster: ClusterInfo, model_dir: str) -> bool:
+    """Whether an evaluator task evaluates this job's checkpoints: one in TF_CONFIG's cluster,
+    or one that announced itself in model_dir and is not known to be dead (a marker left by a
+    killed evaluator of this host does not count)."""
+    if cluster.has_evaluator:
+        return True
+    try:
+        with open(os.path.join(model_dir, EVALUATOR_MARKER), encoding="utf-8") as f:
+            return not is_dead_writer(f.read().strip())
+    except FileNotFoundError:
+        return False

@@ -14,7 +14,9 @@ waiting for the others (asynchronous training). The chief schedules steps in rou
 to `save_checkpoints_steps` (or `log_step_count_steps`, the smaller), waits for a round
 to finish, then logs, checkpoints, evaluates and exports on its own: evaluation and export
 read the checkpoint just written into a plain single-process copy of the model, so they
-never wait on the workers and the export is an ordinary SavedModel.
+never wait on the workers and the export is an ordinary SavedModel. Embedding-store pushes
+(training/embedding_push.py) also happen between rounds (a step-cadenced push ends a round),
+so no step is half-recorded in the touched marks the workers write on the ps tasks.
 """
 from __future__ import annotations
 
@@ -105,7 +107,8 @@ class PSTrainer(LocalCopyMixin, Trainer):
         saves = Cadence(steps=0 if tc.save_checkpoints_secs else tc.save_checkpoints_steps,
                         secs=tc.save_checkpoints_secs)
         saves.mark(step)
-        evaluate_here = self.evaluator is not None and not self.cluster.has_evaluator
+        if self.pusher is not None:
+            self.pusher.cadence.mark(step)
         evals = Throttle(self.config.eval_config.eval_interval_secs)
         log_every = max(int(tc.log_step_count_steps), 1)
         round_steps = min(log_every, int(tc.save_checkpoints_steps) or log_every)
@@ -115,6 +118,8 @@ class PSTrainer(LocalCopyMixin, Trainer):
         try:
             while num_steps is None or step < num_steps:
                 count = round_steps if num_steps is None else min(round_steps, num_steps - step)
+                if self.pusher is not None:  # a round ends where a push is due
+                    count = min(count, self.pusher.cadence.steps_left(step) or count)
                 last, examples, ended = self._run_round(count)
                 step = int(self.global_step.numpy())
                 for batch_examples in examples:
@@ -127,7 +132,8 @@ class PSTrainer(LocalCopyMixin, Trainer):
                     break
                 # the last step is evaluated once, after the loop
                 self._save_when_due(step, saves, evals, throughput,
-                                    evaluate_here and step != num_steps)
+                                    step != num_steps and self._evaluates_here())
+                self._push_when_due(step)
                 if self._should_stop(step):
                     break
         finally:

@@ -133,7 +133,11 @@ def read_tf_config(environ: Mapping[str, str] | None = None) -> ClusterInfo:
                             f"{', '.join(TASK_TYPES)}")
     if not isinstance(task_index, int) or task_index < 0:
         raise TFConfigError(f"TF_CONFIG task index must be an integer >= 0, got {task_index!r}")
-    if cluster and task_index >= len(cluster.get(task_type, [])):
+    outside = task_type == "evaluator" and not cluster.get("evaluator")
+    if outside and task_index != 0:
+        raise TFConfigError(f"TF_CONFIG task evaluator:{task_index}: there is one evaluator, "
+                            "index 0")
+    if cluster and not outside and task_index >= len(cluster.get(task_type, [])):
         raise TFConfigError(f"TF_CONFIG task {task_type}:{task_index} is not in the cluster "
                             f"({len(cluster.get(task_type, []))} {task_type} tasks)")
     return ClusterInfo({k: list(v) for k, v in cluster.items()}, task_type, task_index)

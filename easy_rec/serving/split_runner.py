@@ -1,6 +1,7 @@
 """Serving a split export (easy_rec/export/split.py): raw features -> row ids (the export's
 `embedding_ids` signature) -> hot-id cache -> one pipelined HMGET round trip to the Redis
-embedding store for the misses -> the dense `serving_default` signature.
+embedding store for the misses -> the dense `serving_default` signature. Each distinct id is
+looked up once per request (a user's ids repeat on each of its N item rows).
 
     runner = SplitModelRunner.load(export_dir, redis_client)
     outputs = runner({"user_id": np.array([...]), ...})   # {output name: numpy array}
@@ -103,8 +104,11 @@ class SplitModelRunner(ServingSignature):
 
     def _run(self, tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         self.sync_pushes()
-        needed = {name[len(IDS_PREFIX):]: ids.numpy()
-                  for name, ids in self._ids_fn(**tensors).items()}
+        needed, repeat = {}, {}  # each table's distinct ids; where each looked-up id is in them
+        for name, ids in self._ids_fn(**tensors).items():
+            table, ids = name[len(IDS_PREFIX):], ids.numpy()
+            needed[table], inverse = np.unique(ids, return_inverse=True)
+            repeat[table] = inverse.reshape(ids.shape)
         rows, missing = {}, {}
         for table, ids in needed.items():
             rows[table], missed = self.cache.get(table, ids, self.tables[table])
@@ -120,6 +124,6 @@ class SplitModelRunner(ServingSignature):
                     self.cache.offer(table, needed[table][missing[table]], values)
         feeds = {}
         for table, ids in needed.items():
-            feeds[IDS_PREFIX + table] = tf.constant(ids, tf.int64)
-            feeds[ROWS_PREFIX + table] = tf.constant(rows[table])
+            feeds[IDS_PREFIX + table] = tf.constant(ids[repeat[table]], tf.int64)
+            feeds[ROWS_PREFIX + table] = tf.constant(rows[table][repeat[table]])
         return self._fn(**tensors, **feeds)

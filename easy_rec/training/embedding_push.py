@@ -8,6 +8,14 @@ pushes: the touched rows' current values go into the store's current version as 
 numbered push, the marks are cleared, and a dense SavedModel is published under
 `<export root>/push/` naming that push (a runner loads it only once the push is committed).
 
+Distributed jobs (easy_rec.distribute): the marks are created in the strategy's scope like
+the tables. Under parameter servers they live on the ps tasks, sharded exactly like their
+table (shard k of the marks belongs to shard k of the table), so the workers' steps write
+them where the rows are; the chief pushes between rounds of steps, after every scheduled step
+has finished, reading only the ids of marked rows and those rows from the ps tasks. Under
+MultiWorkerMirrored every replica applies the same all-reduced (gathered) gradients, so each
+replica's marks hold the rows touched by all of them; only the chief pushes.
+
 - A push that fails (Redis down) keeps its ids and is retried, together with the rows touched
   since, at the next push.
 - A drift alarm blocks pushes as it blocks exports; the marks are kept until it clears.
@@ -26,6 +34,7 @@ import tensorflow as tf
 
 from easy_rec.export.policy import ExportPolicy
 from easy_rec.export.split import StoreRelease, check_tables, store_settings, stored_tables
+from easy_rec.layers.embedding import CREATING_TABLE
 from easy_rec.models.base import RankModel
 from easy_rec.protos import pipeline_pb2
 from easy_rec.store.embedding_store import EmbeddingStore, StoreUnavailableError
@@ -41,14 +50,30 @@ PUSH_KIND = "push"
 class EmbeddingPusher(tf.Module):
     """Touched-row marks of the stored tables and the pushes of their rows."""
 
-    def __init__(self, config: pipeline_pb2.EasyRecConfig, model: RankModel):
+    def __init__(self, config: pipeline_pb2.EasyRecConfig, model: RankModel,
+                 sync_output: Callable[[bool], None] | None = None):
+        """Created in the scope the model's variables were created in. `sync_output(tables)`
+        is called before an export made for a push: a trainer whose exports read a copy of
+        the model brings the copy up to date there (with the stored tables when `tables`)."""
         super().__init__(name="embedding_push")
         settings = store_settings(config)
         self._settings = settings
+        self._sync_output = sync_output or (lambda tables: None)
         self._tables = stored_tables(model, settings.min_rows_to_store)
-        self._names = {t.weights.ref(): n for n, t in self._tables.items()}
-        self.touched = {n: tf.Variable(tf.zeros([t.num_ids], tf.bool), trainable=False,
-                                       name=f"{n}_touched") for n, t in self._tables.items()}
+        token = CREATING_TABLE.set(True)  # a variable partitioner shards them like the tables
+        try:
+            self.touched = {n: tf.Variable(tf.zeros([t.num_ids], tf.bool), trainable=False,
+                                           name=f"{n}_touched")
+                            for n, t in self._tables.items()}
+        finally:
+            CREATING_TABLE.reset(token)
+        #: each table variable (each shard of a sharded one) -> its marks variable (shard)
+        self._marks = {}
+        for name, table in self._tables.items():
+            parts, marks = _shards(table.weights), _shards(self.touched[name])
+            if [p.shape[0] for p in parts] != [m.shape[0] for m in marks]:
+                raise ValueError(f"the touched marks of {name} are not sharded like the table")
+            self._marks.update((p.ref(), m) for p, m in zip(parts, marks))
         self.cadence = Cadence(steps=settings.push_every_n_steps,
                                secs=settings.push_every_n_secs)
         self.store = EmbeddingStore(connect(settings.redis_url,
@@ -60,9 +85,14 @@ class EmbeddingPusher(tf.Module):
         self._dense_step: int | None = None
         self.pushes: list[int] = []
 
+    @property
+    def tables(self) -> dict:
+        """The stored tables (EmbeddingTable by name) whose touched rows are pushed."""
+        return self._tables
+
     @classmethod
-    def create(cls, config: pipeline_pb2.EasyRecConfig, model: RankModel
-               ) -> EmbeddingPusher | None:
+    def create(cls, config: pipeline_pb2.EasyRecConfig, model: RankModel,
+               sync_output: Callable[[bool], None] | None = None) -> EmbeddingPusher | None:
         """The pusher of a job whose embedding store has a push cadence and a table to store;
         None otherwise."""
         settings = store_settings(config)
@@ -72,20 +102,20 @@ class EmbeddingPusher(tf.Module):
             logger.warning("embedding_store push cadence set, but no table has %d rows or "
                            "more: nothing to push", settings.min_rows_to_store)
             return None
-        return cls(config, model)
+        return cls(config, model, sync_output)
 
     def track(self, grads: Sequence[tf.Tensor | tf.IndexedSlices | None],
               variables: Sequence[tf.Variable]) -> None:
         """Marks the rows the step's gradients update (called inside the train step)."""
         for grad, variable in zip(grads, variables):
-            name = self._names.get(variable.ref())
-            if name is None or grad is None:
+            marks = self._marks.get(variable.ref())
+            if marks is None or grad is None:
                 continue
             if isinstance(grad, tf.IndexedSlices):
-                self.touched[name].scatter_update(tf.IndexedSlices(
+                marks.scatter_update(tf.IndexedSlices(
                     tf.ones_like(grad.indices, tf.bool), grad.indices))
             else:
-                self.touched[name].assign(tf.ones_like(self.touched[name]))
+                marks.assign(tf.ones(marks.shape, tf.bool))
 
     def maybe_push(self, step: int, gate: Callable[[str], bool], exports: ExportPolicy) -> None:
         """Pushes when the cadence is due (and the gate lets it)."""
@@ -100,6 +130,7 @@ class EmbeddingPusher(tf.Module):
         try:
             number = self._push_rows(exports)
             if number is not None and self._dense_step != step:
+                self._sync_output(False)
                 exports.export(PUSH_KIND, StoreRelease(self.store.current_version(),
                                                        write_rows=False, push=number))
                 self._dense_step = step
@@ -111,6 +142,7 @@ class EmbeddingPusher(tf.Module):
     def _push_rows(self, exports: ExportPolicy) -> int | None:
         version = self.store.current_version()
         if version is None:
+            self._sync_output(True)
             exports.export(PUSH_KIND)  # a whole new version; its dense model goes with push 0
             self._clear(None)
             self._full = False
@@ -120,7 +152,7 @@ class EmbeddingPusher(tf.Module):
         ids = self._ids_to_push()
         if not self._full and not any(len(i) for i in ids.values()):
             return None
-        rows = {n: (i, tf.gather(self._tables[n].weights, i).numpy()) for n, i in ids.items()}
+        rows = {n: (i, tf.nn.embedding_lookup(self._tables[n].weights, i).numpy()) for n, i in ids.items()}
         self._pending = {n: i for n, (i, _) in rows.items()}
         self._clear(ids)
         number = self.store.push(info, rows, full=self._full, threads=self._settings.threads,
@@ -133,7 +165,7 @@ class EmbeddingPusher(tf.Module):
         """Per table: every id for a full push, else the touched and the pending ones."""
         if self._full:
             return {n: np.arange(t.num_ids, dtype=np.int64) for n, t in self._tables.items()}
-        return {n: np.union1d(np.flatnonzero(self.touched[n].numpy()),
+        return {n: np.union1d(_marked_ids(self.touched[n]),
                               self._pending.get(n, np.zeros([0], np.int64))).astype(np.int64)
                 for n in self._tables}
 
@@ -141,7 +173,25 @@ class EmbeddingPusher(tf.Module):
         """Clears the marks of `ids` (all marks with None)."""
         for name, touched in self.touched.items():
             if ids is None:
-                touched.assign(tf.zeros_like(touched))
+                for part in _shards(touched):
+                    part.assign(tf.zeros(part.shape, tf.bool))
             elif len(ids[name]):
                 touched.scatter_update(tf.IndexedSlices(
                     tf.zeros([len(ids[name])], tf.bool), tf.constant(ids[name])))
+
+
+def _shards(variable) -> list[tf.Variable]:
+    """The shards of a sharded variable (parameter-server training), else [variable]."""
+    return list(getattr(variable, "variables", None) or [variable])
+
+
+def _marked_ids(touched) -> np.ndarray:
+    """The ids whose mark is set; each shard's are found where the shard lives, so only the
+    ids travel."""
+    found, offset = [], 0
+    for part in _shards(touched):
+        with tf.device(part.device):
+            local = tf.where(part)[:, 0]
+        found.append(local.numpy() + offset)
+        offset += int(part.shape[0])
+    return np.concatenate(found)

@@ -133,8 +133,8 @@ class Trainer:
         with self._variable_scope():
             self.drift_guard = (DriftGuard(config, self.model, plan, self.input.missing_columns)
                                 if config.HasField("drift_guard") else None)
-        # export_config.embedding_store pushes: touched rows, marked in the step (not saved)
-        self.pusher = EmbeddingPusher.create(config, self.model)
+            # export_config.embedding_store pushes: touched rows, marked in the step (not saved)
+            self.pusher = EmbeddingPusher.create(config, self.model, self._sync_output_model)
         self._train_step = tf.function(self._step, input_signature=[self.input.output_signature],
                                        autograph=False)
         #: several steps per call, batches read inside the graph (None: one step per call)
@@ -185,6 +185,16 @@ class Trainer:
         """The model evaluations and exports read (the trained one)."""
         del base_dir
         return self.model
+
+    def _evaluates_here(self) -> bool:
+        """Whether this process evaluates (an eval input is set and no other task evaluates)."""
+        return self.evaluator is not None
+
+    def _sync_output_model(self, tables: bool) -> None:
+        """Before an export of the current weights outside an evaluation (embedding pushes):
+        brings the output model up to date (nothing to do when it is the trained one);
+        without `tables`, the embedding store's tables may stay behind."""
+        del tables
 
     def _build_training_state(self, config: pipeline_pb2.EasyRecConfig,
                               base_dir: str | None) -> None:
@@ -375,14 +385,12 @@ class Trainer:
                 progress.update(done)
                 if step % log_every == 0:
                     self._log(step, result, throughput, total_planned)
-                self._save_when_due(step, saves, evals, throughput, bool(self.evaluator))
+                self._save_when_due(step, saves, evals, throughput, self._evaluates_here())
                 if exports.due(step):
                     with self.moving_average.swapped():
                         self.exports.export("latest")
                     exports.mark(step)
-                if self.pusher is not None:
-                    with self.moving_average.swapped():
-                        self.pusher.maybe_push(step, self._may_export, self.exports)
+                self._push_when_due(step)
                 if self._should_stop(step):
                     break
         finally:
@@ -401,6 +409,12 @@ class Trainer:
             with throughput.excluded():
                 self.early_stop.observe(step, self._evaluate_and_export(step))
             evals.mark()
+
+    def _push_when_due(self, step: int) -> None:
+        """Pushes the touched rows to the embedding store when its cadence is due."""
+        if self.pusher is not None:
+            with self.moving_average.swapped():
+                self.pusher.maybe_push(step, self._may_export, self.exports)
 
     def _should_stop(self, step: int) -> bool:
         """Whether a stop signal, the dead line or early stopping ends training at `step`."""
@@ -536,8 +550,9 @@ class Trainer:
     def _evaluate_and_export(self, step: int, final: bool = False) -> dict[str, float]:
         """Evaluates and exports the averaged weights when use_moving_average is set."""
         with self.moving_average.swapped():
-            results = self.evaluator.evaluate(step) if self.evaluator else {}
-            if self.evaluator and self._eval_observer is not None:
+            here = self._evaluates_here()
+            results = self.evaluator.evaluate(step) if here else {}
+            if here and self._eval_observer is not None:
                 self._eval_observer(step, results)
             self.exports.after_evaluation(results, final)
         return results

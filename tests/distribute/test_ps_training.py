@@ -8,12 +8,10 @@ import glob
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
 
 import pytest
-from conftest import REPO, SAMPLES, sample_rows
+from cluster_helpers import run_launch
+from conftest import SAMPLES, sample_rows
 
 pytestmark = pytest.mark.slow
 
@@ -48,22 +46,10 @@ def ps_job(data):
     """The finished launcher run: (exit status, stdout, stderr, model_dir, the chief's JSON
     summary)."""
     model_dir = os.path.join(data, "ps_model")
-    command = [sys.executable, "-m", "easy_rec.distribute.launch", "--num_workers", "2",
-               "--num_ps", "2", "--max_restarts", "0", "--",
-               "--pipeline_config", CONFIG, "--edit_config_json",
-               json.dumps(_edits(data, model_dir))]
-    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    with open(f"{data}/launch.out", "w+") as out, open(f"{data}/launch.err", "w+") as err:
-        launcher = subprocess.Popen(command, env=env, cwd=data, stdout=out, stderr=err)
-        try:
-            code = launcher.wait(timeout=420)
-        except subprocess.TimeoutExpired:
-            os.kill(launcher.pid, signal.SIGTERM)   # the launcher stops its tasks by PID
-            launcher.wait(timeout=60)
-            raise
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
+    code, stdout, stderr = run_launch(
+        ["--num_workers", "2", "--num_ps", "2", "--max_restarts", "0"],
+        ["--pipeline_config", CONFIG, "--edit_config_json", json.dumps(_edits(data, model_dir))],
+        data, timeout=420)
     assert code == 0, stderr[-4000:]
     summaries = [json.loads(line) for line in _task_lines(stdout, "chief:0")
                  if line.startswith("{")]

@@ -52,6 +52,15 @@ def test_workers_without_chief_number_from_zero() -> None:
     assert (info.trainer_index, info.num_trainers, info.is_chief) == (1, 2, False)
 
 
+def test_an_evaluator_outside_the_cluster_is_read() -> None:
+    """The launcher's (and EasyRec's) layout: the evaluator is not in the cluster dict."""
+    cluster = {"chief": ["h:1"], "worker": ["h:2"], "ps": ["h:3"]}
+    info = read_tf_config(_env("evaluator", 0, cluster))
+    assert info.is_evaluator and not info.is_chief and not info.has_evaluator
+    with pytest.raises(TFConfigError, match="one evaluator"):
+        read_tf_config(_env("evaluator", 1, cluster))
+
+
 @pytest.mark.parametrize("raw, message", [
     ("{", "not JSON"), ('{"cluster": {"boss": ["h:1"]}, "task": {"type": "boss"}}', "unknown jobs"),
     ('{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": 3}}',
