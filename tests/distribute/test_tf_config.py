@@ -105,7 +105,6 @@ def _load(tmp_path, text: str, task: str = "chief", cluster: dict | None = None,
 @pytest.mark.parametrize("text, cluster, message", [
     ("train_config { sync_replicas: true }", None, r"c.config:\d+: train_config.sync_replicas: "
      "sync_replicas: true asks for synchronous"),
-    ("data_config { input_type: ParquetInput }", None, "read through Python"),
     ("train_config { train_distribute: MultiWorkerMirroredStrategy }",
      {"chief": ["h:1"], "worker": ["h:2"]}, "MultiWorkerMirroredStrategy needs num_steps"),
     ("train_config { train_distribute: MultiWorkerMirroredStrategy num_steps: 5 } "
