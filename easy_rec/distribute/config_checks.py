@@ -1,4 +1,5 @@
-"""Checks of train_distribute, sync_replicas and chief_redundant against TF_CONFIG's cluster.
+"""Checks of train_distribute, sync_replicas, chief_redundant (and drift_guard under parameter
+servers) against TF_CONFIG's cluster.
 
 They read the environment (TF_CONFIG) besides the config, so `--check_config_only` run with the
 job's TF_CONFIG checks what the job will run.
@@ -29,6 +30,11 @@ def check_train_distribute(ctx: CheckContext) -> None:
                  "parameter-server updates, which TF2's ParameterServerStrategy does not have "
                  "(its workers update asynchronously); remove it to train asynchronously, or "
                  "use MultiWorkerMirroredStrategy for synchronous training")
+    if mode == Mode.PS and ctx.config.HasField("drift_guard"):
+        ctx.fail("drift_guard", "drift_guard watches each batch and its step's predictions in "
+                 "the process that trains them; with parameter servers the steps run on the "
+                 "workers and the guard would watch nothing: remove it, or train the stream in "
+                 "one process")
     if mode == Mode.MULTI_WORKER and not train.num_steps:
         ctx.fail("train_config.num_steps", "MultiWorkerMirroredStrategy needs num_steps: the "
                  "tasks step together, and shares of a finite input (num_epochs) may differ "

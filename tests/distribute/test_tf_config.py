@@ -116,6 +116,13 @@ def test_distribution_config_errors(tmp_path, monkeypatch, text: str, cluster, m
         _load(tmp_path, text, cluster=cluster, monkeypatch=monkeypatch)
 
 
+def test_drift_guard_refused_with_parameter_servers(monkeypatch) -> None:
+    """The Kafka sample's drift guard cannot watch steps that run on the workers."""
+    monkeypatch.setenv("TF_CONFIG", _env("chief", 0)["TF_CONFIG"])
+    with pytest.raises(ConfigError, match=r"drift_guard: .*with parameter servers"):
+        load_pipeline_config(os.path.join(SAMPLES, "deepfm_on_kafka.config"))
+
+
 def test_chief_redundant_in_one_process_is_accepted(tmp_path, monkeypatch) -> None:
     """As in EasyRec, where it leaves the single process reading everything."""
     _load(tmp_path, "data_config { chief_redundant: true }", cluster={"chief": ["h:1"]},
