@@ -1,4 +1,5 @@
-"""Checks of train_distribute, sync_replicas and chief_redundant against TF_CONFIG's cluster.
+"""Checks of train_distribute, sync_replicas, chief_redundant (and drift_guard under parameter
+servers) against TF_CONFIG's cluster.
 
 They read the environment (TF_CONFIG) besides the config, so `--check_config_only` run with the
 job's TF_CONFIG checks what the job will run.
@@ -10,8 +11,6 @@ import logging
 from easy_rec.config.context import CheckContext
 from easy_rec.distribute.mode import Mode, ModeError, choose_mode
 from easy_rec.distribute.tf_config import TFConfigError, read_tf_config
-from easy_rec.input.reader import PYTHON_INPUTS
-from easy_rec.protos.dataset_pb2 import DatasetConfig
 
 logger = logging.getLogger(__name__)
 
@@ -26,23 +25,16 @@ def check_train_distribute(ctx: CheckContext) -> None:
         ctx.fail("train_config.train_distribute", f"{error} (the environment's TF_CONFIG)")
     except ModeError as error:
         ctx.fail(error.field, error.reason)
-    if mode == Mode.PS:
-        if train.HasField("sync_replicas") and train.sync_replicas:
-            ctx.fail("train_config.sync_replicas", "sync_replicas: true asks for synchronous "
-                     "parameter-server updates, which TF2's ParameterServerStrategy does not "
-                     "have (its workers update asynchronously); remove it to train "
-                     "asynchronously, or use MultiWorkerMirroredStrategy for synchronous "
-                     "training")
-        if ctx.config.WhichOneof("train_path") == "kafka_train_input":
-            ctx.fail("kafka_train_input", "Kafka input is read by a Python consumer, which "
-                     "parameter-server workers (TensorFlow servers driven by the chief) cannot "
-                     "run; train from Kafka with MultiWorkerMirroredStrategy or one process")
-        input_type = ctx.config.data_config.input_type
-        if input_type in PYTHON_INPUTS:
-            ctx.fail("data_config.input_type", f"{DatasetConfig.InputType.Name(input_type)} is "
-                     "read through Python (pyarrow), which parameter-server workers (TensorFlow "
-                     "servers driven by the chief) cannot run; convert the data to CSV or "
-                     "TFRecord (scripts/csv_to_tfrecord.py), or use MultiWorkerMirroredStrategy")
+    if mode == Mode.PS and train.HasField("sync_replicas") and train.sync_replicas:
+        ctx.fail("train_config.sync_replicas", "sync_replicas: true asks for synchronous "
+                 "parameter-server updates, which TF2's ParameterServerStrategy does not have "
+                 "(its workers update asynchronously); remove it to train asynchronously, or "
+                 "use MultiWorkerMirroredStrategy for synchronous training")
+    if mode == Mode.PS and ctx.config.HasField("drift_guard"):
+        ctx.fail("drift_guard", "drift_guard watches each batch and its step's predictions in "
+                 "the process that trains them; with parameter servers the steps run on the "
+                 "workers and the guard would watch nothing: remove it, or train the stream in "
+                 "one process")
     if mode == Mode.MULTI_WORKER and not train.num_steps:
         ctx.fail("train_config.num_steps", "MultiWorkerMirroredStrategy needs num_steps: the "
                  "tasks step together, and shares of a finite input (num_epochs) may differ "

@@ -12,7 +12,7 @@ The chief trains nothing itself, so the shares are those of the workers only (Ea
 `chief_redundant` reading). The input position is not checkpointed (the iterators live on
 the workers); a restarted job reads each share from its start again. Readers that run
 Python (Parquet through pyarrow, Kafka) cannot run on a worker that is only a TensorFlow
-server; a config check refuses them.
+server: the chief reads those (chief_input.py).
 """
 from __future__ import annotations
 
@@ -77,9 +77,21 @@ class PerWorkerInput:
         logger.info("%d workers read their shares of %s", len(workers), self._reader.files
                     if hasattr(self._reader, "files") else "the input")
 
+    def step_args(self) -> tuple[coordinator_values.PerWorkerDistributedIterator]:
+        """The arguments of a scheduled step: the iterators (each worker reads its own)."""
+        return (self.iterator,)
+
+    @staticmethod
+    def batch_of(iterator) -> dict[str, tf.Tensor]:
+        """Inside the step, on a worker: the next batch of its share."""
+        return next(iterator)
+
     def record(self, batch: dict[str, tf.Tensor]) -> None:
         """Inside the train step: nothing to record."""
         del batch
+
+    def trained(self) -> None:
+        """After `coordinator.join()`: nothing (the position is not kept)."""
 
     def after_save(self) -> None:
         """Called after each checkpoint."""

@@ -9,12 +9,14 @@ shard and the embedding optimizer updates only those rows, so a step moves rows,
 tables.
 
 The train step is sent to the workers (`ClusterCoordinator.schedule`): each runs it on a
-batch of its own share of the data and updates the variables on the ps tasks without
-waiting for the others (asynchronous training). The chief schedules steps in rounds of up
-to `save_checkpoints_steps` (or `log_step_count_steps`, the smaller), waits for a round
-to finish, then logs, checkpoints, evaluates and exports on its own: evaluation and export
-read the checkpoint just written into a plain single-process copy of the model, so they
-never wait on the workers and the export is an ordinary SavedModel. Embedding-store pushes
+batch of its own share of the data (per_worker_input.py), or, for inputs read in Python
+(Kafka, Parquet), on the batch the chief read and sent with the step (chief_input.py), and
+updates the variables on the ps tasks without waiting for the others (asynchronous
+training). The chief schedules steps in rounds of up to `save_checkpoints_steps` (or
+`log_step_count_steps`, the smaller), waits for a round to finish, then logs, checkpoints,
+evaluates and exports on its own: evaluation and export read the checkpoint just written
+into a plain single-process copy of the model, so they never wait on the workers and the
+export is an ordinary SavedModel. Embedding-store pushes
 (training/embedding_push.py) also happen between rounds (a step-cadenced push ends a round),
 so no step is half-recorded in the touched marks the workers write on the ps tasks.
 """
@@ -26,6 +28,7 @@ import logging
 import tensorflow as tf
 from tqdm import tqdm
 
+from easy_rec.distribute.chief_input import ChiefInput, reads_in_python
 from easy_rec.distribute.cluster import allow_worker_restarts, cluster_spec, mark_done
 from easy_rec.distribute.local_copy import LocalCopyMixin
 from easy_rec.distribute.per_worker_input import PerWorkerInput
@@ -86,12 +89,15 @@ class PSTrainer(LocalCopyMixin, Trainer):
     def _variable_scope(self) -> contextlib.AbstractContextManager:
         return self.strategy.scope()
 
-    def _build_input(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan) -> PerWorkerInput:
+    def _build_input(self, config: pipeline_pb2.EasyRecConfig,
+                     plan: ColumnPlan) -> PerWorkerInput | ChiefInput:
+        if reads_in_python(config):
+            return ChiefInput(config, plan)
         return PerWorkerInput(config, plan, self.strategy, self.coordinator)
 
     # ------------------------------------------------------------------ the step
-    def _run_step(self, iterator) -> dict[str, tf.Tensor]:
-        batch = next(iterator)
+    def _run_step(self, arg) -> dict[str, tf.Tensor]:
+        batch = self.input.batch_of(arg)
         result = self.strategy.run(self._step, args=(batch,))
         result["examples"] = tf.shape(batch[self._label], out_type=tf.int64)[0]
         return result
@@ -128,7 +134,7 @@ class PSTrainer(LocalCopyMixin, Trainer):
                 if last is not None:
                     self._log(step, last, throughput, num_steps)
                 if ended:
-                    logger.info("a worker's share of the training input ended at step %d", step)
+                    logger.info("the training input (or a worker's share) ended at step %d", step)
                     break
                 # the last step is evaluated once, after the loop
                 self._save_when_due(step, saves, evals, throughput,
@@ -145,13 +151,18 @@ class PSTrainer(LocalCopyMixin, Trainer):
     def _run_round(self, count: int) -> tuple[dict[str, tf.Tensor] | None, list[int], bool]:
         """Schedules `count` steps and waits for them: (the last step's outputs, the examples
         of each step trained, whether the input ended)."""
-        remote = [self.coordinator.schedule(self._worker_step, args=(self.input.iterator,))
-                  for _ in range(count)]
-        ended = False
+        remote, ended = [], False
+        for _ in range(count):
+            args = self.input.step_args()
+            if args is None:
+                ended = True
+                break
+            remote.append(self.coordinator.schedule(self._worker_step, args=args))
         try:
             self.coordinator.join()
         except tf.errors.OutOfRangeError:
             ended = True
+        self.input.trained()  # before any checkpoint of this round
         outputs = [r.fetch() for r in remote if _finished(r)]
         return (outputs[-1] if outputs else None), [int(o["examples"]) for o in outputs], ended
 

@@ -88,11 +88,14 @@ class KafkaTrainInput:
     #: batches come through next_batch only (a broker failure is raised with its cause)
     reads_in_graph = False
 
-    def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan):
+    def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan,
+                 shard: tuple[int, int] | None = None):
+        """shard: (reader index, number of readers) sharing the topic's partitions; by
+        default this process's place among TF_CONFIG's chief and workers."""
         self._data = config.data_config
         self._reader = with_column_rules(
             KafkaInput(self._data, config.kafka_train_input, list(plan.columns),
-                       shard=worker_shard(), with_missing=config.HasField("drift_guard")),
+                       shard=shard or worker_shard(), with_missing=config.HasField("drift_guard")),
             self._data, set(plan.columns))
         self._server = config.kafka_train_input
         self.missing_columns = self._reader.column_names
@@ -193,9 +196,10 @@ class KafkaTrainInput:
             self._committer = None
 
 
-def build_train_input(config: pipeline_pb2.EasyRecConfig,
-                      plan: ColumnPlan) -> FileTrainInput | KafkaTrainInput:
-    """The training input the config names, reading the columns of `plan`."""
+def build_train_input(config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan,
+                      shard: tuple[int, int] | None = None) -> FileTrainInput | KafkaTrainInput:
+    """The training input the config names, reading the columns of `plan`; `shard` as in
+    KafkaTrainInput (file input is read whole)."""
     if config.WhichOneof("train_path") == "kafka_train_input":
-        return KafkaTrainInput(config, plan)
+        return KafkaTrainInput(config, plan, shard)
     return FileTrainInput(config, plan)

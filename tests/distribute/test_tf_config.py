@@ -114,7 +114,6 @@ def _load(tmp_path, text: str, task: str = "chief", cluster: dict | None = None,
 @pytest.mark.parametrize("text, cluster, message", [
     ("train_config { sync_replicas: true }", None, r"c.config:\d+: train_config.sync_replicas: "
      "sync_replicas: true asks for synchronous"),
-    ("data_config { input_type: ParquetInput }", None, "read through Python"),
     ("train_config { train_distribute: MultiWorkerMirroredStrategy }",
      {"chief": ["h:1"], "worker": ["h:2"]}, "MultiWorkerMirroredStrategy needs num_steps"),
     ("train_config { train_distribute: MultiWorkerMirroredStrategy num_steps: 5 } "
@@ -124,6 +123,13 @@ def _load(tmp_path, text: str, task: str = "chief", cluster: dict | None = None,
 def test_distribution_config_errors(tmp_path, monkeypatch, text: str, cluster, message: str):
     with pytest.raises(ConfigError, match=message):
         _load(tmp_path, text, cluster=cluster, monkeypatch=monkeypatch)
+
+
+def test_drift_guard_refused_with_parameter_servers(monkeypatch) -> None:
+    """The Kafka sample's drift guard cannot watch steps that run on the workers."""
+    monkeypatch.setenv("TF_CONFIG", _env("chief", 0)["TF_CONFIG"])
+    with pytest.raises(ConfigError, match=r"drift_guard: .*with parameter servers"):
+        load_pipeline_config(os.path.join(SAMPLES, "deepfm_on_kafka.config"))
 
 
 def test_chief_redundant_in_one_process_is_accepted(tmp_path, monkeypatch) -> None:
