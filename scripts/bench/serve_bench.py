@@ -16,7 +16,9 @@ in a shared machine's load meets every kind):
 - `in_process`: serving_default called in this process on the same N-row batch, already typed
   (the bare SavedModel call: no HTTP, no JSON, no Redis).
 
-Each cell: p50 / p99 milliseconds and requests/s. Each model's `goal_*` keys are the ratios
+Each cell: p50 / p99 milliseconds, requests/s and `cpu_ms`, the CPU time per request of the
+process that answers (the service; for `in_process` the benchmark's own, client threads
+included), a figure other jobs on a shared machine disturb less than the latencies. Each model's `goal_*` keys are the ratios
 the serving issue sets (item cache off): `goal_p99_ratio_c1`, recommend p99 / in-process p99
 at concurrency 1 (goal <= 2), and `goal_rps_ratio_c4` / `goal_rps_ratio_c16`, recommend
 requests/s / naive requests/s (goal >= 1.5).
@@ -61,18 +63,22 @@ class Cell:
 
     latencies: list[float] = field(default_factory=list)
     wall: float = 0.0
+    cpu: float = 0.0
     errors: int = 0
 
     def summary(self) -> dict:
-        """p50 / p99 ms, requests/s and the failed calls."""
+        """p50 / p99 ms, requests/s, CPU ms per request and the failed calls."""
         return {"p50_ms": round(float(np.percentile(self.latencies, 50)) * 1000, 2),
                 "p99_ms": round(float(np.percentile(self.latencies, 99)) * 1000, 2),
-                "rps": round(len(self.latencies) / self.wall, 1), "errors": self.errors}
+                "rps": round(len(self.latencies) / self.wall, 1),
+                "cpu_ms": round(self.cpu / len(self.latencies) * 1000, 2), "errors": self.errors}
 
 
-def closed_loop(call: Callable[[], bool], requests: int, concurrency: int, cell: Cell) -> None:
+def closed_loop(call: Callable[[], bool], requests: int, concurrency: int, cell: Cell,
+                cpu_clock: Callable[[], float]) -> None:
     """`requests` calls spread over `concurrency` threads, each sending its next request when
-    the last one answered; their latencies, wall time and failures are added to `cell`."""
+    the last one answered; their latencies, wall time, CPU time (`cpu_clock`: of the process
+    that answers) and failures are added to `cell`."""
     lock, remaining = threading.Lock(), [requests]
 
     def worker() -> None:
@@ -89,12 +95,25 @@ def closed_loop(call: Callable[[], bool], requests: int, concurrency: int, cell:
                 cell.errors += not ok
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_clock()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     cell.wall += time.perf_counter() - start
+    cell.cpu += cpu_clock() - cpu
+
+
+def process_cpu(pid: int) -> Callable[[], float]:
+    """A clock of the CPU seconds (user + system, all threads) process `pid` has used."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def clock() -> float:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    return clock
 
 
 def http_call(base_url: str, path: str, body: dict) -> Callable[[], bool]:
@@ -214,6 +233,10 @@ def bench_model(setup: Setup, redis_url: str, concurrency: list[int], requests: 
         recommend = {"user_id": setup.user_id, "item_ids": setup.item_ids}
         result: dict = {}
         in_process = setup.in_process_call()
+        clocks = {"naive": process_cpu(servers[False].process.pid),
+                  "recommend_cache_off": process_cpu(servers[False].process.pid),
+                  "recommend_cache_warm": process_cpu(servers[True].process.pid),
+                  "in_process": time.process_time}
         for c in concurrency:
             calls = {
                 "naive": http_call(servers[False].base_url, PREDICT, naive),
@@ -222,13 +245,13 @@ def bench_model(setup: Setup, redis_url: str, concurrency: list[int], requests: 
                 "in_process": in_process,
             }
             cells = {kind: Cell() for kind in calls}
-            for call in calls.values():
-                closed_loop(call, max(2 * c, 10), c, Cell())  # warm-up (fills the item cache)
+            for kind, call in calls.items():  # warm-up (fills the item cache)
+                closed_loop(call, max(2 * c, 10), c, Cell(), clocks[kind])
             # the kinds take turns, so that a change in the machine's load meets them all
             for turn in range(rounds):
                 for kind, call in calls.items():
                     closed_loop(call, requests // rounds + (turn < requests % rounds), c,
-                                cells[kind])
+                                cells[kind], clocks[kind])
             for kind, cell in cells.items():
                 result.setdefault(kind, {})[str(c)] = cell.summary()
     finally:
