@@ -35,7 +35,8 @@ async def read_json(request: Request, limits: Limits) -> object:
     if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise _too_big(limits)
     try:
-        body = await asyncio.wait_for(_read_bounded(request, limits), limits.body_timeout_secs)
+        async with asyncio.timeout(limits.body_timeout_secs):  # no task per request
+            body = await _read_bounded(request, limits)
     except TimeoutError:
         raise RequestError(408, f"the request body did not arrive within "
                                 f"{limits.body_timeout_secs:g} s") from None

@@ -94,10 +94,11 @@ def parse_recommend(body: object, limits: Limits) -> RecommendRequest:
 
 @dataclass
 class FetchedRows:
-    """The stored rows of the request's user and items (None: not stored)."""
+    """The stored rows of the request's user and items, as field -> stored text (None: not
+    stored)."""
 
-    user: dict | None
-    items: list[dict | None]
+    user: dict[str, str] | None
+    items: list[dict[str, str] | None]
 
 
 class Recommender:
@@ -132,37 +133,38 @@ class Recommender:
             raise bad_request(f"row: {error}") from None
 
     def fetch(self, request: RecommendRequest) -> FetchedRows:
-        """The user's row and the items' rows: cached items from the cache, the others and the
-        user in one pipelined round trip each; 503 when the store is unavailable."""
+        """The user's row and the items' rows: cached items from the cache, the user and the
+        other items in one pipelined round trip; 503 when the store is unavailable."""
         keys = [str(item) for item in request.item_ids]
         cached = self.cache.get_many(keys)
         wanted = list(dict.fromkeys(k for k in keys if k not in cached))
+        tables = [(self.tables.user_table, [str(request.user_id)])]
+        if wanted:
+            tables.append((self.tables.item_table, wanted))
         with self._store_errors():
-            user = self.store.fetch(self.tables.user_table, [str(request.user_id)])[0]
-            fetched = dict(zip(wanted, self.store.fetch(self.tables.item_table, wanted))) \
-                if wanted else {}
+            rows = self.store.fetch_texts(tables)
+        fetched = dict(zip(wanted, rows[1])) if wanted else {}
         self.cache.put_many({k: row for k, row in fetched.items() if row is not None})
         if self.cache.enabled:
             self.metrics.count_cache(len(keys) - len(wanted), len(wanted))
-        rows = {**fetched, **cached}
-        return FetchedRows(user, [rows[k] for k in keys])
+        if cached:
+            fetched.update(cached)
+        return FetchedRows(rows[0][0], [fetched[k] for k in keys])
 
-    def _value(self, name: str, request: RecommendRequest, fetched: FetchedRows,
-               item: int | None) -> object:
-        """The value of column `name` for item index `item` (None: the user side)."""
+    def _column(self, name: str, request: RecommendRequest, fetched: FetchedRows,
+                per_item: bool) -> tuple[list, bool]:
+        """The values of input `name` (one per item when `per_item`, else the user side's
+        one) and whether it is a single value that stands for every row."""
         if name in request.context:
-            return request.context[name]
+            return [request.context[name]], True
         if name == self.tables.user_key:
-            return request.user_id
-        if item is not None:
-            if name == self.tables.item_key:
-                return request.item_ids[item]
-            row = fetched.items[item]
-            if row is not None and name in row:
-                return row[name]
-        if fetched.user is not None and name in fetched.user:
-            return fetched.user[name]
-        return None
+            return [request.user_id], True
+        if per_item and name == self.tables.item_key:
+            return request.item_ids, False
+        user = None if fetched.user is None else fetched.user.get(name)
+        if not per_item:
+            return [user], True
+        return [user if row is None else row.get(name, user) for row in fetched.items], False
 
     def _origin(self, name: str, request: RecommendRequest, fetched: FetchedRows,
                 item: int | None) -> str:
@@ -180,21 +182,23 @@ class Recommender:
     def assemble(self, signature: ServingSignature, defaults: dict[str, str],
                  request: RecommendRequest, fetched: FetchedRows) -> dict[str, np.ndarray]:
         """The signature's inputs: one value for inputs of batch 1 (a 1 x N signature's user
-        side), one per item for the others."""
+        side), one per item for the others (a single value converted once and repeated)."""
         inputs = {}
         for name, dtype in signature.input_dtypes.items():
-            items = [None] if signature.input_batch[name] == 1 \
-                else range(len(request.item_ids))
-            values = [self._value(name, request, fetched, i) for i in items]
+            per_item = signature.input_batch[name] != 1
+            values, single = self._column(name, request, fetched, per_item)
             try:
-                inputs[name] = to_array(
+                column = to_array(
                     values, dtype, column_default(signature, name, defaults),
                     signature.list_separators.get(name),
-                    lambda index, n=name, i=items: self._origin(n, request, fetched, i[index]))
+                    lambda index, n=name, s=single: self._origin(
+                        n, request, fetched, None if s else index))
             except RequestError as error:
                 if error.message.startswith(STORE_ORIGIN):
                     raise RequestError(500, error.message) from None
                 raise
+            inputs[name] = np.repeat(column, len(request.item_ids)) \
+                if single and per_item else column
         return inputs
 
     def recommend(self, version: ModelVersion, request: RecommendRequest) -> dict:

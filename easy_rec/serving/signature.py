@@ -62,6 +62,8 @@ class ServingSignature:
             for name in specs}
         self.list_separators: dict[str, str] = {
             name: column.separator for name, column in self._lists.items()}
+        # the flat call's argument order: the signature's parameters (one tensor each)
+        self._flat_names = [p.name for p in self._fn.function_type.parameters.values()]
         self.outputs: dict[str, OutputSpec] = {
             name: OutputSpec(name, spec.dtype, tuple(spec.shape.as_list()[1:]))
             for name, spec in self._fn.structured_outputs.items()
@@ -91,5 +93,8 @@ class ServingSignature:
         return {name: result[name].numpy() for name in output_names}
 
     def _run(self, tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        """The signature's outputs for input tensors."""
-        return self._fn(**tensors)
+        """The signature's outputs for input tensors (of the signature's dtypes and batch
+        sizes). Called flat: the keyword call binds and converts every argument again, a
+        cost per request as large as a small model's run."""
+        return self._fn._call_flat([tensors[name] for name in self._flat_names],
+                                   self._fn.captured_inputs)

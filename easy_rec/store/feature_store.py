@@ -22,7 +22,7 @@ from easy_rec.store.table_load import (
     TableLoad,
     new_load,
 )
-from easy_rec.store.values import decode_rows, encode_row, row_texts, type_name
+from easy_rec.store.values import encode_row, parse_rows, row_texts, type_name, type_rows
 from easy_rec.store.versions import TableNotFoundError, VersionInfo, as_text
 
 _ATTEMPTS = 3  # round trips a fetch or upsert makes at most when versions switch meanwhile
@@ -95,25 +95,47 @@ class FeatureStore:
         version last seen and the version pointer; if the pointer moved, again with the new
         version. Keys are the key field's text (other values are turned into text).
         TableNotFoundError when the table has no current version."""
-        table_keys = self._keys(table)
-        keys = [k if isinstance(k, str) else str(k) for k in keys]
+        (info, rows), = self._fetch([(table, keys)])
+        typed = iter(type_rows(info.fields, [row for row in rows if row is not None]))
+        return [None if row is None else next(typed) for row in rows]
+
+    def fetch_texts(self, requests: Sequence[tuple[str, Sequence[str]]]
+                    ) -> list[list[dict[str, str] | None]]:
+        """For each (table, keys): the rows of `keys` as `fetch` reads them, but untyped
+        (field -> the stored canonical text, see values.py), all tables in ONE pipelined round
+        trip (each table's pointer checked in it, as in `fetch`)."""
+        return [rows for _, rows in self._fetch(requests)]
+
+    def _fetch(self, requests: Sequence[tuple[str, Sequence[str]]]
+               ) -> list[tuple[VersionInfo, list[dict[str, str] | None]]]:
+        """(version read, rows as texts) of each (table, keys), in one round trip per try."""
+        requests = [(table, [k if isinstance(k, str) else str(k) for k in keys])
+                    for table, keys in requests]
         for _ in range(_ATTEMPTS):
-            info = self._cached(table)
-            groups: dict[int, list[int]] = {}
-            for position, key in enumerate(keys):
-                if not key:
-                    continue  # no row has an empty key (the field "" is each bucket's marker)
-                groups.setdefault(bucket_of(key, info.num_buckets), []).append(position)
+            infos = [self._cached(table) for table, _ in requests]
             pipe = self._client.pipeline(transaction=False)
-            pipe.get(table_keys.current)
-            for index, positions in groups.items():
-                pipe.hmget(table_keys.bucket(info.version, index), [keys[p] for p in positions])
-            replies = pipe.execute()
-            if as_text(replies[0]) == info.version:
-                return _assemble(info, len(keys), groups, replies[1:])
-            self._refresh(table)
-        raise RuntimeError(f"feature table {table!r}: the current version kept changing "
-                           f"during {_ATTEMPTS} reads")
+            plans = []
+            for (table, keys), info in zip(requests, infos):
+                table_keys = self._keys(table)
+                pipe.get(table_keys.current)
+                groups = _bucket_groups(keys, info.num_buckets)
+                for index, positions in groups.items():
+                    pipe.hmget(table_keys.bucket(info.version, index), [keys[p] for p in positions])
+                plans.append(groups)
+            replies, at = pipe.execute(), 0
+            results, moved = [], []
+            for (table, keys), info, groups in zip(requests, infos, plans):
+                if as_text(replies[at]) != info.version:
+                    moved.append(table)
+                results.append((info, _rows(len(keys), groups,
+                                            replies[at + 1:at + 1 + len(groups)])))
+                at += 1 + len(groups)
+            if not moved:
+                return results
+            for table in moved:
+                self._refresh(table)
+        raise RuntimeError(f"feature table {', '.join(map(repr, moved))}: the current version "
+                           f"kept changing during {_ATTEMPTS} reads")
 
     def upsert(self, table: str, key: str, row: Mapping[str, object], *,
                replace: bool = False) -> None:
@@ -182,11 +204,24 @@ class FeatureStore:
                         expire_old_secs, loading_ttl_secs)
 
 
-def _assemble(info: VersionInfo, count: int, groups: dict[int, list[int]],
-              replies: list[list[bytes | None]]) -> list[dict[str, object] | None]:
-    rows: list[dict[str, object] | None] = [None] * count
+def _bucket_groups(keys: list[str], num_buckets: int) -> dict[int, list[int]]:
+    """bucket -> the positions of the keys in it (empty keys in none: no row has one, the
+    field "" is each bucket's marker)."""
+    if num_buckets == 1:
+        return {0: [position for position, key in enumerate(keys) if key]}
+    groups: dict[int, list[int]] = {}
+    for position, key in enumerate(keys):
+        if key:
+            groups.setdefault(bucket_of(key, num_buckets), []).append(position)
+    return groups
+
+
+def _rows(count: int, groups: dict[int, list[int]], replies: list[list[bytes | None]]
+          ) -> list[dict[str, str] | None]:
+    """The rows (field texts) of `count` keys from the HMGET replies of their buckets."""
+    rows: list[dict[str, str] | None] = [None] * count
     found = [(position, stored) for positions, values in zip(groups.values(), replies)
              for position, stored in zip(positions, values) if stored is not None]
-    for (position, _), row in zip(found, decode_rows(info.fields, [s for _, s in found])):
+    for (position, _), row in zip(found, parse_rows([s for _, s in found])):
         rows[position] = row
     return rows

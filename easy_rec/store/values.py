@@ -137,11 +137,23 @@ def decode_row(types: Mapping[str, str], stored: bytes | str) -> dict[str, objec
     return decode_rows(types, [stored])[0]
 
 
-def decode_rows(types: Mapping[str, str], stored: list[bytes | str]) -> list[dict[str, object]]:
-    """`decode_row` of many stored rows (parsed as one JSON array: one parser call)."""
+def parse_rows(stored: list[bytes | str]) -> list[dict[str, str]]:
+    """The field -> text objects of stored rows, untyped (parsed as one JSON array: one
+    parser call)."""
     if not stored:
         return []
     joined = b",".join(s if isinstance(s, bytes) else s.encode("utf-8") for s in stored)
+    return json.loads(b"[" + joined + b"]")
+
+
+def decode_rows(types: Mapping[str, str], stored: list[bytes | str]) -> list[dict[str, object]]:
+    """`decode_row` of many stored rows."""
+    return type_rows(types, parse_rows(stored))
+
+
+def type_rows(types: Mapping[str, str], rows: list[dict[str, str]]) -> list[dict[str, object]]:
+    """Rows of field texts (`parse_rows`) typed by the schema, in schema order (fields the
+    schema lacks are left out)."""
     decoders = [(name, DECODERS[kind]) for name, kind in types.items()]
     return [{name: decode(texts[name]) for name, decode in decoders if name in texts}
-            for texts in json.loads(b"[" + joined + b"]")]
+            for texts in rows]

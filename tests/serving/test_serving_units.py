@@ -35,6 +35,9 @@ def test_json_values_become_the_column_dtype():
     ([b"a", None, b"", b"\xff"], tf.string, "z"),
     (["1", "true", "0", None], tf.bool, "false"),
     ([7, None], tf.int64, "5"),
+    (["17", None, "", "-0", "007", "-2147483648"], tf.int32, "5"),  # canonical text
+    (["Heat", None, "", "\u00e9t\u00e9"], tf.string, "z"),
+    ([None, 3], tf.int64, " 5"),
 ])
 def test_columns_of_one_kind_convert_as_their_cells(values, dtype, default):
     # whole columns of text or ints skip the cell per value; the result must not change
@@ -47,6 +50,7 @@ def test_columns_of_one_kind_convert_as_their_cells(values, dtype, default):
     (["1", "x"], tf.int64, "inputs.x[1]: 'x' is not a valid int64"),
     ([1.5], tf.int32, "inputs.x[0]: 1.5 is not a valid int32"),
     ([1, 1 << 31], tf.int32, "inputs.x[1]: 2147483648 is not a valid int32"),
+    (["1", "2147483648"], tf.int32, "inputs.x[1]: '2147483648' is not a valid int32"),
     ([1, 1 << 70], tf.int64, "inputs.x[1]: 1180591620717411303424 is not a valid int64"),
     ([1, True], tf.int64, "inputs.x[1]: True is not a valid int64"),
     ([float("nan")], tf.float32, "inputs.x[0]: not a finite number"),
