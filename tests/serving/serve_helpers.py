@@ -6,11 +6,18 @@ import os
 import shutil
 
 import httpx
+import numpy as np
 from conftest import sample_rows
 from pipeline_helpers import sample_config, train
 from serve_process import ServeProcess
 
 from easy_rec.serving.warmup import WARMUP_FILE
+
+MOVIE_COLUMNS = ["label", "user_id", "movie_id", "rating", "gender", "age", "job_id", "zip_id",
+                 "title", "genres", "year"]
+INPUTS = ["user_id", "movie_id", "gender", "age", "job_id", "zip_id", "title", "genres", "year"]
+USER_COLUMNS = ["gender", "age", "job_id", "zip_id"]
+ITEM_COLUMNS = ["title", "genres", "year"]
 
 
 def train_export(root, model: str, data_file: str, train_rows: int = 3000, **edits) -> str:
@@ -44,3 +51,41 @@ def land_version(versions_dir: str, number: int, export: str,
 def post(server: ServeProcess, path: str, body: object, **kwargs) -> httpx.Response:
     """POST `body` as JSON."""
     return httpx.post(server.base_url + path, json=body, timeout=30, **kwargs)
+
+
+def rows(count: int) -> list[dict[str, str]]:
+    """The first `count` test rows as {column: CSV text}."""
+    return [dict(zip(MOVIE_COLUMNS, line.rstrip("\n").split("\t")))
+            for line in sample_rows("movielens_test.csv", count)]
+
+
+def serving_fn(export: str):
+    """The export's serving_default, loaded in this process."""
+    import tensorflow as tf
+
+    return tf.saved_model.load(export).signatures["serving_default"]
+
+
+def typed_batch(fn, batch: list[dict[str, str]]) -> dict[str, np.ndarray]:
+    """The rows' CSV text as numpy columns of the signature's dtypes."""
+    import tensorflow as tf
+
+    specs = fn.structured_input_signature[1]
+    return {name: np.array([row[name].encode() if spec.dtype == tf.string
+                            else spec.dtype.as_numpy_dtype(row[name]) for row in batch],
+                           object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype)
+            for name, spec in specs.items()}
+
+
+def store_rows(redis_url: str, batch: list[dict[str, str]]) -> None:
+    """Writes the batch's users and movies into the feature store."""
+    from easy_rec.store.feature_store import FeatureStore
+    from easy_rec.store.redis_client import connect
+
+    store = FeatureStore(connect(redis_url))
+    for table, key, columns in [("user", "user_id", USER_COLUMNS),
+                                ("item", "movie_id", ITEM_COLUMNS)]:
+        types = {name: "STRING" if name in ("zip_id", "title", "genres") else "INT64"
+                 for name in [key, *columns]}
+        with store.begin_load(table, key, types) as load:
+            load.write_rows([{name: row[name] for name in [key, *columns]} for row in batch])

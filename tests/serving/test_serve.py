@@ -17,28 +17,26 @@ import time
 import httpx
 import numpy as np
 import pytest
-from conftest import sample_rows
 from serve_process import ServeProcess
 
 from easy_rec.serving.warmup import warmup_record
 
 from . import serve_helpers
-from .serve_helpers import land_version, post
+from .serve_helpers import (
+    INPUTS,
+    ITEM_COLUMNS,
+    USER_COLUMNS,
+    land_version,
+    post,
+    rows,
+    serving_fn,
+    store_rows,
+    typed_batch,
+)
 
-MOVIE_COLUMNS = ["label", "user_id", "movie_id", "rating", "gender", "age", "job_id", "zip_id",
-                 "title", "genres", "year"]
-INPUTS = ["user_id", "movie_id", "gender", "age", "job_id", "zip_id", "title", "genres", "year"]
-USER_COLUMNS = ["gender", "age", "job_id", "zip_id"]
-ITEM_COLUMNS = ["title", "genres", "year"]
 DEFAULTS = {"age": "3", "genres": "Drama", "year": "1990"}
 MAX_ITEMS = 50
 MAX_BODY = 64 * 1024
-
-
-def rows(count: int) -> list[dict[str, str]]:
-    """The first `count` test rows as {column: CSV text}."""
-    return [dict(zip(MOVIE_COLUMNS, line.rstrip("\n").split("\t")))
-            for line in sample_rows("movielens_test.csv", count)]
 
 
 def train_export(root) -> str:
@@ -80,24 +78,6 @@ def server(served) -> ServeProcess:
 def export(served) -> str:
     """The export served as version 1."""
     return served[1]
-
-
-def serving_fn(export: str):
-    """The export's serving_default, loaded in this process."""
-    import tensorflow as tf
-
-    return tf.saved_model.load(export).signatures["serving_default"]
-
-
-def typed_batch(fn, batch: list[dict[str, str]]) -> dict[str, np.ndarray]:
-    """The rows' CSV text as numpy columns of the signature's dtypes."""
-    import tensorflow as tf
-
-    specs = fn.structured_input_signature[1]
-    return {name: np.array([row[name].encode() if spec.dtype == tf.string
-                            else spec.dtype.as_numpy_dtype(row[name]) for row in batch],
-                           object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype)
-            for name, spec in specs.items()}
 
 
 def tf_signatures(export: str) -> list[str]:
@@ -184,20 +164,6 @@ def test_model_status_health_and_metrics(server):
     text = httpx.get(server.base_url + "/metrics").text
     assert 'easy_rec_requests_total{code="200",route="predict"}' in text
     assert "easy_rec_request_seconds_bucket" in text and "easy_rec_model_version" in text
-
-
-def store_rows(redis_url: str, batch: list[dict[str, str]]) -> None:
-    """Writes the batch's users and movies into the feature store."""
-    from easy_rec.store.feature_store import FeatureStore
-    from easy_rec.store.redis_client import connect
-
-    store = FeatureStore(connect(redis_url))
-    for table, key, columns in [("user", "user_id", USER_COLUMNS),
-                                ("item", "movie_id", ITEM_COLUMNS)]:
-        types = {name: "STRING" if name in ("zip_id", "title", "genres") else "INT64"
-                 for name in [key, *columns]}
-        with store.begin_load(table, key, types) as load:
-            load.write_rows([{name: row[name] for name in [key, *columns]} for row in batch])
 
 
 def test_recommend_scores_stored_features_and_counts_missing(server, redis, export):

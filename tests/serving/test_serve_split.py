@@ -18,11 +18,12 @@ from easy_rec.export.split import read_store_info
 from easy_rec.store.embedding_store import EmbeddingStore
 from easy_rec.store.redis_client import connect
 
-from .serve_helpers import land_version, post
-from .test_serve import (
+from .serve_helpers import (
     INPUTS,
     ITEM_COLUMNS,
     USER_COLUMNS,
+    land_version,
+    post,
     rows,
     serving_fn,
     store_rows,
