@@ -1,5 +1,6 @@
 """One parameter-server job through the launcher (1 chief + 1 worker + 2 ps + an evaluator)
-that pushes touched embedding rows to a real Redis every few steps.
+that reads Parquet (the chief reads, the batches travel with the steps) and pushes touched
+embedding rows to a real Redis every few steps.
 
 Pushes: the touched marks live on the ps tasks, written by the worker's steps; after the job,
 the rows in Redis equal the chief's last checkpoint for every id, and the delta pushes carry
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 
 import numpy as np
 import pytest
 from cluster_helpers import run_launch
-from conftest import SAMPLES, sample_rows
+from conftest import REPO, SAMPLES, sample_rows
 
 from easy_rec.export.split import stored_tables
 from easy_rec.store.embedding_store import EmbeddingStore
@@ -28,8 +30,9 @@ MODEL_NAME = f"ps_push_job_{os.getpid()}"  # its own keys in the session's Redis
 
 
 def _edits(root: str, redis_url: str) -> dict:
-    return {"model_dir": f"{root}/model", "train_input_path": f"{root}/train.csv",
-            "eval_input_path": f"{root}/test.csv", "data_config.batch_size": 32,
+    return {"model_dir": f"{root}/model", "train_input_path": f"{root}/train.parquet",
+            "data_config.input_type": "ParquetInput",
+            "eval_input_path": f"{root}/test.parquet", "data_config.batch_size": 32,
             "data_config.num_epochs": 0, "train_config.num_steps": STEPS,
             "train_config.save_checkpoints_steps": SAVE_EVERY,
             "train_config.log_step_count_steps": PUSH_EVERY,
@@ -57,6 +60,9 @@ def job(redis_server, tmp_path_factory):
         f.write("".join(sample_rows("movielens_train.csv", TRAIN_ROWS)))
     with open(f"{root}/test.csv", "w", encoding="utf-8") as f:
         f.write("".join(sample_rows("movielens_test.csv", 64)))
+    convert = runpy.run_path(os.path.join(REPO, "scripts", "csv_to_parquet.py"))["convert"]
+    for part in ("train", "test"):
+        convert(CONFIG, f"{root}/{part}.csv", f"{root}/{part}.parquet", 100, {})
     edits = _edits(root, redis_server.url)
     code, stdout, stderr = run_launch(
         ["--num_workers", "1", "--num_ps", "2", "--evaluator", "--max_restarts", "0"],
@@ -77,6 +83,14 @@ def checkpointed(job):
     model, step, _ = load_trained_model(config, base_dir=SAMPLES)
     assert step == STEPS
     return model, config
+
+
+def test_the_chief_saved_the_parquet_position(job):
+    import tensorflow as tf
+
+    root, _, _, _ = job
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(f"{root}/model"))
+    assert any(name.startswith("train_iterator") for name in reader.get_variable_to_shape_map())
 
 
 def test_redis_holds_the_checkpointed_rows_of_every_id(job, checkpointed, redis_server):

@@ -1,6 +1,7 @@
 """Parameter-server training from inputs read in Python, where the chief reads and sends each
 batch with its step: Kafka with a worker killed mid-run and then the whole cluster killed and
-restarted (every message trained once relative to the restored model), and Parquet.
+restarted (every message trained once relative to the restored model). Parquet through the
+chief is in test_ps_push_and_evaluator.py.
 
 How a message's training is counted: every third message of each partition is a malformed
 line, which `data_config.ignore_error` drops and counts in `malformed_rows`, a variable on
@@ -11,19 +12,14 @@ fewer means messages were lost, more means batches were trained twice.
 """
 from __future__ import annotations
 
-import os
 import re
-import runpy
 import time
 
 import pytest
 import tensorflow as tf
 from cluster_helpers import Cluster, make_cluster
-from conftest import REPO, SAMPLES, sample_rows
 from google.protobuf import text_format
 from kafka_helpers import kafka_config, movielens_lines, new_topic
-
-from easy_rec.pipeline import load_pipeline_config
 
 pytestmark = pytest.mark.slow
 
@@ -142,31 +138,3 @@ def test_kafka_worker_kill_then_cluster_kill_trains_each_message_once(kafka_brok
     assert final_malformed - malformed == _malformed_below(final_offsets) - expected
     assert final_step > step
     assert second.summary("chief", 0)["global_step"] == final_step
-
-
-def test_parquet_input_trains_under_parameter_servers(tmp_path):
-    """The chief reads the Parquet file (pyarrow) and sends the batches; the job trains
-    num_steps and saves the reader's position."""
-    convert = runpy.run_path(os.path.join(REPO, "scripts", "csv_to_parquet.py"))["convert"]
-    config_path = os.path.join(SAMPLES, "deepfm_on_movielens.config")
-    (tmp_path / "train.csv").write_text("".join(sample_rows("movielens_train.csv", 600)))
-    convert(config_path, str(tmp_path / "train.csv"), str(tmp_path / "train.parquet"), 100, {})
-    model_dir = str(tmp_path / "model")
-    edits = {"model_dir": model_dir, "train_input_path": str(tmp_path / "train.parquet"),
-             "data_config.input_type": "ParquetInput", "data_config.batch_size": 32,
-             "data_config.num_epochs": 0, "train_config.num_steps": 20,
-             "train_config.save_checkpoints_steps": 20, "train_config.log_step_count_steps": 10,
-             "export_config.exporter_type": "none"}
-    config = load_pipeline_config(config_path, edits).config
-    config.ClearField("eval_input_path")
-    path = tmp_path / "parquet_ps.config"
-    path.write_text(text_format.MessageToString(config), encoding="utf-8")
-    cluster = Cluster(make_cluster(chief=1, worker=1, ps=1), str(tmp_path))
-    cluster.start_all(["--pipeline_config", str(path)])
-    try:
-        assert cluster.wait("chief", 0, 180) == 0, cluster.log("chief", 0)[-4000:]
-    finally:
-        cluster.stop()
-    assert cluster.summary("chief", 0)["global_step"] == 20
-    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
-    assert any(name.startswith("train_iterator") for name in reader.get_variable_to_shape_map())
