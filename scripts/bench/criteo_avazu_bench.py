@@ -7,8 +7,9 @@ rows; comma-separated, a header in train.csv only). The three files of each data
 given: train to fit, dev to pick the epoch, test to report (never used to pick anything).
 
 Protocol, the same for every model including the baseline: the Trainer trains up to EPOCHS
-epochs, saving and evaluating on dev once per epoch (save_checkpoints_steps = rows / batch,
-eval_input_path = dev) with export_config.enable_early_stop on dev AUC (max_check_steps =
+epochs, saving and evaluating on dev EVALS_PER_EPOCH times per epoch (save_checkpoints_steps =
+rows / batch / EVALS_PER_EPOCH, eval_input_path = dev: a model that overfits 7,200 rows peaks
+inside its first epochs) with export_config.enable_early_stop on dev AUC (max_check_steps =
 PATIENCE epochs, as EasyRec's early stop / best exporter would pick); after each of those
 evaluations the same weights are evaluated on test too (an Evaluator that writes nothing). A
 seed's result is the evaluation with the best dev AUC: its dev AUC, its test AUC and its epoch.
@@ -17,9 +18,14 @@ deviation over the seeds.
 
 Features, the same for every model of a dataset:
 - Criteo: I1..I13 as RawFeatures bucketized at powers of two (an 8-wide embedding each),
-  C1..C26 as hashed IdFeatures (8 wide);
+  C1..C26 as IdFeatures (8 wide);
 - Avazu: the 21 categorical columns (C1, banner_pos, site_*, app_*, device_*, C14..C21) as
-  hashed IdFeatures (8 wide); the row id and the hour (one hour in the sample) are left out.
+  IdFeatures (8 wide); the row id and the hour (one hour in the sample) are left out.
+An IdFeature's ids come from a vocabulary file of the values seen at least MIN_COUNT (10) times
+in the train file; every other value (rare, unseen in train, empty) shares id 0, the usual
+Criteo/Avazu preprocessing (e.g. the AutoInt / BARS splits): a value seen a few times can only
+be memorized, by one weight in lr and by an 8-wide embedding in the others. `--min_count 0`
+hashes every value into HASH_BUCKETS instead (the bench before).
 
 Models: each samples/<model>_on_movielens.config's model_config (layers, l2, embedding
 regularization), its feature groups refilled with these features: `wide`/`deep`/`all` get
@@ -31,7 +37,8 @@ regression). Training: the sample's Adam schedule, batch 256. `--mlp_dropout R` 
 R on every MLP of every model that has none (uniformly; lr has no MLP).
 
     python scripts/bench/criteo_avazu_bench.py [--datasets criteo avazu] [--models lr deepfm]
-        [--seeds 1 2 3] [--epochs 8] [--mlp_dropout 0.0] [--jobs 1]
+        [--seeds 1 2 3] [--epochs 8] [--mlp_dropout 0.0] [--min_count 10]
+        [--evals_per_epoch 4] [--jobs 1]
 
 Output: {"bench": "criteo_avazu", "baseline": ..., "<dataset>": {"<model>": {"test_auc": [per
 seed], "dev_auc": [per seed], "epoch": [per seed], "test_mean", "test_std", "dev_mean",
@@ -240,19 +247,23 @@ def run_model(dataset: str, model: str, options: argparse.Namespace) -> dict:
     return picked
 
 
-def train_with_test(config, test_path: str) -> dict[int, tuple[float, float]]:
-    """Trains with the Trainer (dev evaluations per epoch, early stop); evaluates the weights of
-    each dev evaluation on `test_path` as well. {global step: (dev AUC, test AUC)}."""
+def train_with_test(config, test_path: str) -> dict[int, tuple[float, float | None]]:
+    """Trains with the Trainer (dev evaluations, early stop); evaluates on `test_path` the
+    weights of each dev evaluation that beats every earlier one (the only ones the earliest best
+    can be). {global step: (dev AUC, test AUC or None)}."""
     from easy_rec.models.builder import model_column_plan
     from easy_rec.training.evaluation.evaluator import Evaluator
     from easy_rec.training.trainer import Trainer
 
-    evaluations: dict[int, tuple[float, float]] = {}
+    evaluations: dict[int, tuple[float, float | None]] = {}
     test: list[Evaluator] = []
 
     def observe(step: int, results: dict[str, float]) -> None:
-        if step not in evaluations:  # the final evaluation may repeat the last step's
-            evaluations[step] = (float(results["auc"]), float(test[0].evaluate(step)["auc"]))
+        if step in evaluations:  # the final evaluation may repeat the last step's
+            return
+        dev = float(results["auc"])
+        better = all(dev > seen for seen, _ in evaluations.values())
+        evaluations[step] = (dev, float(test[0].evaluate(step)["auc"]) if better else None)
 
     trainer = Trainer(config, base_dir=REPO, eval_observer=observe)
     test.append(Evaluator(config, trainer.model, test_path, model_column_plan(config, trainer.model),
