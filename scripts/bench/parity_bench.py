@@ -23,7 +23,8 @@ backbone support is merged) is reported with the reason instead of an AUC.
         [--easyrec_configs /work/easyrec_ref/examples/configs] [--data ../shared/data/ml-100k-easyrec]
 
 Output: {"bench": "parity", "<config>": {"auc": [per seed], "mean", "spread" (max - min),
-"easyrec", "target" (easyrec - 0.003), "met", "auc_200": [per seed], "mean_200", "saturated": [per seed], "edits"}, ...}.
+"easyrec", "target" (easyrec - 0.003), "met", "auc_200": [per seed], "mean_200", "saturated":
+[per seed: fraction of test predictions above 0.995, EasyRec's top AUC bucket], "edits"}, ...}.
 `auc` is easy_rec's exact AUC; `auc_200` is the AUC as EasyRec's `auc` metric computes it (ROC
 over its default num_thresholds: 200), from the same predictions. Each run is a subprocess, so
 runs do not share TensorFlow state.
