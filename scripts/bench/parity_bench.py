@@ -23,7 +23,8 @@ backbone support is merged) is reported with the reason instead of an AUC.
         [--easyrec_configs /work/easyrec_ref/examples/configs] [--data ../shared/data/ml-100k-easyrec]
 
 Output: {"bench": "parity", "<config>": {"auc": [per seed], "mean", "spread" (max - min),
-"easyrec", "target" (easyrec - 0.003), "met", "auc_200": [per seed], "mean_200", "edits"}, ...}.
+"easyrec", "target" (easyrec - 0.003), "met", "auc_200": [per seed], "mean_200", "saturated":
+[per seed: fraction of test predictions above 0.995, EasyRec's top AUC bucket], "edits"}, ...}.
 `auc` is easy_rec's exact AUC; `auc_200` is the AUC as EasyRec's `auc` metric computes it (ROC
 over its default num_thresholds: 200), from the same predictions. Each run is a subprocess, so
 runs do not share TensorFlow state.
@@ -49,6 +50,7 @@ EASYREC_AUC = {"deepfm_on_movielens": 0.8085, "wide_and_deep_on_movielens": 0.80
                "multi_tower_on_movielens": 0.834}
 TOLERANCE = 0.003
 EPOCHS = 10
+SATURATED = 0.995  # "saturated": the fraction of test predictions above this
 DEFAULT_CONFIGS = "/work/easyrec_ref/examples/configs"
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "data", "ml-100k-easyrec")
 
@@ -120,6 +122,7 @@ def run_one(path: str, data_dir: str, seed: int) -> dict:
         labels, probs = eval_predictions(trainer)
         return {"auc": round(float(results["auc"]), 4),
                 "auc_200": round(easyrec_auc(labels, probs), 4),
+                "saturated": round(float(np.mean(probs > SATURATED)), 4),
                 "steps": int(trainer.global_step), "edits": edits}
 
 
@@ -135,7 +138,7 @@ def summarize(name: str, runs: list[dict]) -> dict:
     aucs_200 = [r["auc_200"] for r in runs]
     record.update(auc=aucs, mean=round(mean, 4), spread=round(max(aucs) - min(aucs), 4),
                   auc_200=aucs_200, mean_200=round(sum(aucs_200) / len(aucs_200), 4),
-                  steps=runs[0]["steps"])
+                  saturated=[r["saturated"] for r in runs], steps=runs[0]["steps"])
     if record["easyrec"] is not None:
         record["target"] = round(record["easyrec"] - TOLERANCE, 4)
         record["met"] = mean >= record["target"]

@@ -29,14 +29,24 @@ def test_dense_is_x_w_plus_b_and_declares_its_kernel():
     assert Dense(2, 3, use_bias=False).bias is None
 
 
-def test_batch_norm_normalises_over_the_batch_and_debiases_moving_statistics():
+def test_batch_norm_normalises_over_the_batch_and_infers_with_tf_moving_statistics():
     bn = BatchNorm(1, momentum=0.5, epsilon=0.0)
+    # before any step inference uses mean 0, variance 1 (TF's start values)
+    np.testing.assert_allclose(bn(tf.constant([[4.0]]), training=False).numpy(), [[4.0]])
     x = tf.constant([[1.0], [3.0]])  # mean 2, variance 1
     np.testing.assert_allclose(bn(x, training=True).numpy(), [[-1.0], [1.0]], atol=1e-6)
-    # after one step: moving = 0.5 * stat; debiased by 1 - 0.5 = 0.5 -> the batch statistics
-    mean, variance = bn.inference_statistics()
-    assert float(mean[0]) == pytest.approx(2.0) and float(variance[0]) == pytest.approx(1.0)
-    np.testing.assert_allclose(bn(tf.constant([[4.0]]), training=False).numpy(), [[2.0]])
+    # after one step: mean 0.5 * 0 + 0.5 * 2 = 1, variance 0.5 * 1 + 0.5 * 1 = 1 (no debiasing)
+    assert bn.moving_mean.numpy().tolist() == [1.0]
+    assert bn.moving_variance.numpy().tolist() == [1.0]
+    np.testing.assert_allclose(bn(tf.constant([[4.0]]), training=False).numpy(), [[3.0]])
+    x = tf.constant([[0.0], [0.2]])  # mean 0.1, variance 0.01
+    bn(x, training=True)
+    # mean 0.5 * 1 + 0.5 * 0.1 = 0.55; variance 0.5 * 1 + 0.5 * 0.01 = 0.505: the start value 1
+    # still weighs momentum^2 = 0.25 in it
+    np.testing.assert_allclose(bn.moving_mean.numpy(), [0.55], rtol=1e-6)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), [0.505], rtol=1e-6)
+    np.testing.assert_allclose(bn(tf.constant([[1.56]]), training=False).numpy(),
+                               [[(1.56 - 0.55) / 0.505 ** 0.5]], rtol=1e-5)
     assert bn.own_kernels() == []
 
 
