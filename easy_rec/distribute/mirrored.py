@@ -97,6 +97,12 @@ class MirroredTrainer(LocalCopyMixin, Trainer):
         result = self.strategy.run(self._step, args=(batch,))
         return {k: self.strategy.experimental_local_results(v)[0] for k, v in result.items()}
 
+    def _traced_step(self):
+        """The step traced for write_graph with the batch as the loop passes it (values per
+        local replica where the input is a distributed dataset)."""
+        spec = getattr(self.input, "element_spec", self.input.output_signature)
+        return self._train_step.get_concrete_function(spec)
+
     def _batch_examples(self, batch: dict[str, tf.Tensor]) -> int:
         return sum(int(part.shape[0])
                    for part in self.strategy.experimental_local_results(batch[self._label]))

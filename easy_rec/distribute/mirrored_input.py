@@ -120,6 +120,11 @@ class ShardedFileInput:
         """The next batch; StopIteration at the end of the share."""
         return next(self._iterator)
 
+    @property
+    def element_spec(self) -> dict[str, tf.TypeSpec]:
+        """A step's batch as the distributed iterator gives it (one part per local replica)."""
+        return self._iterator.element_spec
+
     def after_save(self) -> None:
         """Called after each checkpoint."""
 
