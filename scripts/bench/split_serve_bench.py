@@ -24,13 +24,11 @@ import json
 import os
 import sys
 
-import httpx
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.join(HERE, "..", "..", "tests")]  # serve_bench; the test servers
 
 from redis_server import RedisServer  # noqa: E402
-from serve_bench import REPO, Setup, closed_loop, http_call  # noqa: E402
+from serve_bench import REPO, Cell, Setup, closed_loop, http_call, process_cpu  # noqa: E402
 from serve_process import ServeProcess  # noqa: E402
 
 SAMPLE = "deepfm"
@@ -83,10 +81,12 @@ def main() -> None:
             server.wait("/readyz", timeout=600)
         body = {"user_id": setup.user_id, "item_ids": setup.item_ids}
         for kind, server in servers.items():
-            with httpx.Client(base_url=server.base_url, timeout=60) as client:
-                call = http_call(client, "/v1/models/model:recommend", body)
-                closed_loop(call, 20, 1)  # warm-up: item cache and hot-id cache filled
-                result[kind] = closed_loop(call, args.requests, 1)
+            call = http_call(server.base_url, "/v1/models/model:recommend", body)
+            clock = process_cpu(server.process.pid)
+            closed_loop(call, 20, 1, Cell(), clock)  # warm-up: item and hot-id caches filled
+            cell = Cell()
+            closed_loop(call, args.requests, 1, cell, clock)
+            result[kind] = cell.summary()
     finally:
         for server in servers.values():
             server.stop()
