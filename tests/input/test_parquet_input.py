@@ -350,10 +350,11 @@ def test_deepfm_trains_the_same_from_parquet_as_from_csv(tmp_path, movielens_pai
     tf.random.set_seed(11)
     csv_trainer, csv_results = train(sample_config(
         "deepfm", str(tmp_path / "csv"), csv_train, csv_test,
-        **edits, **{"export_config.exporter_type": "none"}))
+        **edits))
     tf.random.set_seed(11)
     pq_config = sample_config("deepfm", str(tmp_path / "pq"), pq_train, pq_test,
-                              **edits, **{"data_config.input_type": "ParquetInput"})
+                              **edits, **{"data_config.input_type": "ParquetInput",
+                                          "export_config.exporter_type": "final"})
     pq_trainer, pq_results = train(pq_config)
 
     assert int(pq_trainer.global_step) == 60
