@@ -137,10 +137,8 @@ def export_saved_model(model: RankModel, config: pipeline_pb2.EasyRecConfig, exp
     tmp = os.path.join(export_root, f".tmp-{stamp}-{writer_tag()}")
     try:
         split = store_settings(config) is not None
-        if split and user_features(config):
-            logger.warning("export_config.embedding_store: a split export has no %s "
-                           "signature; the user_features declaration is not used", SIGNATURE)
-        if not (split and save_split(model, config, tmp, specs, release or StoreRelease())):
+        if not (split and save_split(model, config, tmp, specs, release or StoreRelease(),
+                                     user_features(config))):
             module = ServingModule(model, specs, config.export_config.export_features,
                                    user_features(config))
             tf.saved_model.save(module, tmp,

@@ -11,6 +11,13 @@ The SavedModel has two signatures over the same raw input columns as an ordinary
   (`emb_rows__<table>` [n, dim] float32) -> the usual outputs; each lookup finds its rows by
   binary search (tf.searchsorted) in the ids.
 
+When export_config declares user features, a 1 × N pair joins them (user_items.py): an ids
+signature and `score_user_items`, whose user-side inputs have batch 1 and the others batch N.
+The user-side features are encoded and their ids looked up once (one row per user-side id, not
+N), and their rows broadcast to the N items after the lookup, as in an unsplit export's
+score_user_items. The export's store description (STORE_INFO) maps each scoring signature to
+its ids signature (`ids_signatures`).
+
 Stock ops only; the stored tables' variables are detached from the model while it is saved,
 so the SavedModel does not hold them. Plain TF Serving loads it but cannot do the lookups.
 """
@@ -19,13 +26,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import tensorflow as tf
 
 from easy_rec.export.multi_value import to_ragged
+from easy_rec.export.user_items import SIGNATURE as USER_ITEMS_SIGNATURE
+from easy_rec.export.user_items import split_columns, user_items_function, user_items_specs
 from easy_rec.layers.embedding import EmbeddingTable, RowSource, row_sources
 from easy_rec.models.base import RankModel
 from easy_rec.protos import embedding_store_pb2, pipeline_pb2
@@ -36,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 STORE_INFO = os.path.join("assets.extra", "embedding_store.json")
 IDS_SIGNATURE = "embedding_ids"
+#: the ids signature of the 1 × N scoring signature
+USER_ITEMS_IDS_SIGNATURE = f"{IDS_SIGNATURE}__{USER_ITEMS_SIGNATURE}"
 IDS_PREFIX = "emb_ids__"
 ROWS_PREFIX = "emb_rows__"
 DTYPE_NAMES = {embedding_store_pb2.EmbeddingStoreConfig.FLOAT32: "float32",
@@ -77,10 +88,11 @@ def read_store_info(export_dir: str) -> dict | None:
 
 
 class SplitServingModule(tf.Module):
-    """The two signatures of a split export over `model` (see the module docstring)."""
+    """The signatures of a split export over `model` (see the module docstring); with
+    `user_features` (export.user_items.user_features) also the 1 × N pair."""
 
     def __init__(self, model: RankModel, specs: dict[str, tf.TensorSpec],
-                 tables: dict[str, EmbeddingTable]):
+                 tables: dict[str, EmbeddingTable], user_features: Sequence[str] = ()):
         super().__init__(name="split_serving")
         self.model = model
         self._tables = tables
@@ -97,6 +109,21 @@ class SplitServingModule(tf.Module):
         self.embedding_ids = tf.function(self._ids, input_signature=[specs], autograph=False)
         self.serve = tf.function(self._serve, input_signature=[{**specs, **row_specs}],
                                  autograph=False)
+        #: signature name -> function, the scoring signatures' ids signatures included
+        self.functions = {"serving_default": self.serve, IDS_SIGNATURE: self.embedding_ids}
+        #: scoring signature -> its ids signature
+        self.ids_signatures = {"serving_default": IDS_SIGNATURE}
+        if user_features:
+            features = list(user_features)
+            user, item = split_columns(model, features)
+            one_by_n = user_items_specs(specs, user)
+            self.functions[USER_ITEMS_IDS_SIGNATURE] = tf.function(
+                user_items_function(model, features, item[0], self._ids),
+                input_signature=[one_by_n], autograph=False)
+            self.functions[USER_ITEMS_SIGNATURE] = tf.function(
+                user_items_function(model, features, item[0], self._serve),
+                input_signature=[{**one_by_n, **row_specs}], autograph=False)
+            self.ids_signatures[USER_ITEMS_SIGNATURE] = USER_ITEMS_IDS_SIGNATURE
 
     def _forward(self, features: dict[str, tf.Tensor],
                  sources: dict[EmbeddingTable, RowSource]) -> dict[str, tf.Tensor]:
@@ -151,9 +178,11 @@ def detached(model: RankModel, tables: dict[str, EmbeddingTable]) -> Iterator[No
 
 
 def save_split(model: RankModel, config: pipeline_pb2.EasyRecConfig, path: str,
-               specs: dict[str, tf.TensorSpec], release: StoreRelease) -> bool:
+               specs: dict[str, tf.TensorSpec], release: StoreRelease,
+               user_features: Sequence[str] = ()) -> bool:
     """Writes the split SavedModel of `model` to `path` (and, as `release` says, its stored
-    tables to Redis); False (nothing written) when no table reaches min_rows_to_store."""
+    tables to Redis); False (nothing written) when no table reaches min_rows_to_store.
+    `user_features` given: with the 1 × N signatures."""
     settings = store_settings(config)
     tables = stored_tables(model, settings.min_rows_to_store)
     if not tables:
@@ -169,11 +198,10 @@ def save_split(model: RankModel, config: pipeline_pb2.EasyRecConfig, path: str,
                             settings.batch_size, settings.expire_hours * 3600)
     info = store.version_info(version)
     check_tables(info, tables)
-    module = SplitServingModule(model, specs, tables)
+    module = SplitServingModule(model, specs, tables, user_features)
     try:
         with detached(model, tables):
-            tf.saved_model.save(module, path, signatures={
-                "serving_default": module.serve, IDS_SIGNATURE: module.embedding_ids})
+            tf.saved_model.save(module, path, signatures=module.functions)
     except AttributeError as error:
         raise ValueError(f"{type(model).__name__} reads a stored embedding table whole ({error});"
                          " raise embedding_store.min_rows_to_store above its size") from None
@@ -181,7 +209,8 @@ def save_split(model: RankModel, config: pipeline_pb2.EasyRecConfig, path: str,
     with open(os.path.join(path, STORE_INFO), "w", encoding="utf-8") as f:
         json.dump({"redis_url": redacted(settings.redis_url), "model": settings.model_name,
                    "version": version, "push": release.push, "dtype": info.dtype,
-                   "tables": {n: t.dim for n, t in tables.items()}}, f)
+                   "tables": {n: t.dim for n, t in tables.items()},
+                   "ids_signatures": module.ids_signatures}, f)
     return True
 
 

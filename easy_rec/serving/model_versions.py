@@ -12,8 +12,8 @@ that fails to load or warm up is reported in the status and not retried, except 
 embedding store is unreachable or not ready yet: that one is tried again at the next poll.
 
 A split export (easy_rec/export/split.py) is served through a SplitModelRunner on its Redis
-embedding store: its `serving_default` takes the raw features like any export, the row
-lookups happen in process (docs/embedding_store.md). Point `--saved_model_dir` at
+embedding store: its `serving_default` (and `score_user_items`, when it has the 1 × N pair)
+takes the raw features like any export, the row lookups happen in process (docs/embedding_store.md). Point `--saved_model_dir` at
 `<export root>/push` to follow the dense models a training job publishes with its pushes.
 """
 from __future__ import annotations
@@ -50,7 +50,8 @@ class ModelVersion:
 
     @property
     def split_runner(self) -> SplitModelRunner | None:
-        """The runner of a split export (its serving_default); None for an ordinary one."""
+        """The runner of a split export's serving_default (its runners share one hot-id
+        cache); None for an ordinary export."""
         runner = self.signatures.get(SIGNATURE_KEY)
         return runner if isinstance(runner, SplitModelRunner) else None
 
@@ -86,11 +87,11 @@ def load_version(number: int, path: str,
         if not url:
             raise ValueError(f"{path} is a split export and its config names no Redis "
                              "embedding store: give --embedding_redis_url")
-        runner = SplitModelRunner.load(path, connect(url, timeout_secs=store.timeout_secs),
-                                       cache=HotRowCache(store.cache_bytes))
+        signatures: dict[str, ServingSignature] = SplitModelRunner.load_all(
+            path, connect(url, timeout_secs=store.timeout_secs),
+            cache=HotRowCache(store.cache_bytes))
         logger.info("version %d is a split export on the embedding store at %s", number,
                     redacted(url))
-        signatures: dict[str, ServingSignature] = {SIGNATURE_KEY: runner}
     else:
         loaded = load_saved_model(path)
         signatures = {key: ServingSignature(path, key, loaded) for key in loaded.signatures}

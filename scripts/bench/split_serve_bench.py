@@ -6,10 +6,9 @@ Reuses serve_bench.py's machinery: its Setup exports DeepFM (samples/deepfm_on_m
 untrained) in-graph and loads the user and item feature tables into a local redis-server; this
 script also writes a split export of the model (tables of >= --min_rows rows in the store, as
 float32) and starts a second service on it. Both answer the same :recommend request {user_id,
-item_ids} (the in-graph export through its 1 × N signature score_user_items, the split one
-through serving_default with the user's values on every row: a split export has no 1 × N
-signature), closed loop at concurrency 1, after a warm-up that fills both item caches and the
-split service's hot-id cache.
+item_ids} through their 1 × N signature score_user_items (the split export's pair looks the
+user's ids up once), closed loop at concurrency 1, after a warm-up that fills both item caches
+and the split service's hot-id cache. `cpu_ms`: the service process's CPU per request.
 
 Keys: `in_graph` and `split_cache_warm`, each {p50_ms, p99_ms, rps, errors}; `goals`:
 `split_p99_over_in_graph_p99_c1` (issue 16's goal: <= 1.5).

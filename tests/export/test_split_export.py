@@ -13,6 +13,7 @@ from split_exports import ROWS, make_split_exports, retargeted
 
 from easy_rec.export.__main__ import apply_store_flags
 from easy_rec.export.split import IDS_SIGNATURE, StoreRelease, read_store_info
+from easy_rec.export.user_items import SIGNATURE as USER_ITEMS_SIGNATURE
 from easy_rec.pipeline import load_pipeline_config
 from easy_rec.serving.batch_predict import batch_predict
 from easy_rec.serving.options import PredictOptions
@@ -51,6 +52,29 @@ def test_split_outputs_equal_the_unsplit_exports(exports, redis_server):
         for name in expected:
             np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=1e-6)
     assert runner.cache.hits > 0 and len(runner.cache) > 0
+
+
+def test_the_one_user_by_n_items_pair_equals_the_unsplit_export(exports, redis_server):
+    plain, split, _, inputs, _ = exports
+    runners = SplitModelRunner.load_all(split, connect(redis_server.url))
+    runner = runners[USER_ITEMS_SIGNATURE]
+    assert runner.cache is runners["serving_default"].cache
+    user = {n for n, batch in runner.input_batch.items() if batch == 1}
+    assert user == {"user_id", "gender", "age", "job_id", "zip_id"}
+    one_by_n = {n: v[:1] if n in user else v for n, v in inputs.items()}
+    tiled = {n: np.repeat(v[:1], len(v), 0) if n in user else v for n, v in inputs.items()}
+    expected = ServingSignature(plain)(tiled, ["probs", "logits"])
+    for _ in range(3):  # cold, admitting, from the cache
+        got = runner(one_by_n)
+        for name in expected:
+            np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=1e-6)
+    # the ids the pair looks up are those of the tiled rows: one per user-side table
+    ids = runner._ids_fn(**{k: tf.constant(v) for k, v in one_by_n.items()})
+    row_wise = runners["serving_default"]._ids_fn(**{k: tf.constant(v) for k, v in tiled.items()})
+    assert set(ids) == set(row_wise)
+    for name, value in ids.items():
+        np.testing.assert_array_equal(value.numpy(), row_wise[name].numpy())
+    assert len(ids["emb_ids__user_id_embedding"]) == len(ids["emb_ids__user_id_wide"]) == 1
 
 
 def test_the_split_saved_model_holds_no_stored_table(exports):

@@ -109,6 +109,7 @@ def test_recommend_scores_through_the_embedding_store(served):
     response = post(server, "/v1/models/model:recommend",
                     {"user_id": user["user_id"], "item_ids": [r["movie_id"] for r in batch]})
     assert response.status_code == 200, response.text
+    assert response.json()["signature_name"] == "score_user_items"  # the split 1 x N pair
     joined = [{**{n: user[n] for n in USER_COLUMNS + ["user_id"]},
                **{n: row[n] for n in ITEM_COLUMNS + ["movie_id"]}} for row in batch]
     np.testing.assert_allclose(response.json()["scores"], plain_scores(plain)(joined), rtol=0,

@@ -123,3 +123,23 @@ def test_cache_admits_by_frequency_evicts_by_bytes_and_invalidates():
     assert cache.invalidate("t", [2, 4]) == 1
     assert cache.get("t", np.array([2, 3]), 4)[1].tolist() == [True, False]
     assert 0 < cache.hit_rate < 1
+
+
+def test_cache_evicts_the_least_recently_used_rows_of_all_tables_and_reuses_their_slots():
+    small, wide = 2 * 4 + ENTRY_OVERHEAD, 10 * 4 + ENTRY_OVERHEAD
+    cache = HotRowCache(max_bytes=2 * small + 2 * wide, min_count=1)
+    a, b = np.arange(20, dtype=np.float32).reshape(10, 2), -np.arange(100, dtype=np.float32)
+    b = b.reshape(10, 10)
+    cache.offer("a", np.array([1, 2]), a[[1, 2]])
+    cache.offer("b", np.array([7, 8]), b[[7, 8]])
+    cache.get("a", np.array([1]), 2)  # a:1 is now the most recently used, a:2 the least
+    cache.offer("b", np.array([9]), b[[9]])  # needs one wide row: a:2, then b:7 go
+    assert cache.evictions == 2 and cache.bytes == small + 2 * wide == cache.max_bytes - small
+    rows, missed = cache.get("b", np.array([7, 8, 9]), 10)
+    assert missed.tolist() == [True, False, False]
+    np.testing.assert_array_equal(rows[1:], b[[8, 9]])
+    cache.get("a", np.array([1]), 2)
+    cache.offer("a", np.array([3, 4, 2]), a[[3, 4, 2]])  # b's rows go, a's slots are reused
+    rows, missed = cache.get("a", np.array([1, 2, 3, 4]), 2)
+    assert cache.bytes <= cache.max_bytes and len(cache) == 4 and not missed.any()
+    np.testing.assert_array_equal(rows, a[[1, 2, 3, 4]])
