@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -41,6 +42,14 @@ from easy_rec.store.embedding_store import StoreUnavailableError, VersionNotRead
 logger = logging.getLogger(__name__)
 
 VERSION_HEADER = "X-Model-Version"
+
+
+class FastJSONResponse(JSONResponse):
+    """A JSON response encoded by orjson (a 200-score list several times faster than the
+    json module; a NaN or infinite float is written as null)."""
+
+    def render(self, content: object) -> bytes:
+        return orjson.dumps(content)
 
 
 @dataclass
@@ -74,8 +83,8 @@ class Service:
         raise RequestError(503, f"model {name!r} has no version loaded yet")
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _error(status: int, message: str) -> FastJSONResponse:
+    return FastJSONResponse({"error": message}, status_code=status)
 
 
 def instrumented(service: Service, route: str,
@@ -113,8 +122,8 @@ async def predict(service: Service, request: Request) -> Response:
         inputs = to_inputs(parsed, signature, version.defaults)
         return encode_predict(signature(inputs, signature.output_names), parsed.row_format)
 
-    return JSONResponse(await service.blocking(run),
-                        headers={VERSION_HEADER: str(version.number)})
+    return FastJSONResponse(await service.blocking(run),
+                            headers={VERSION_HEADER: str(version.number)})
 
 
 async def recommend(service: Service, request: Request) -> Response:
@@ -125,7 +134,7 @@ async def recommend(service: Service, request: Request) -> Response:
         raise RequestError(501, "recommend needs a feature store: start the server with "
                                 "--redis_url")
     result = await service.blocking(service.recommender.recommend, version, body)
-    return JSONResponse(result, headers={VERSION_HEADER: str(version.number)})
+    return FastJSONResponse(result, headers={VERSION_HEADER: str(version.number)})
 
 
 async def upsert(service: Service, request: Request) -> Response:
@@ -136,7 +145,7 @@ async def upsert(service: Service, request: Request) -> Response:
     body = await read_json(request, service.limits)
     result = await service.blocking(service.recommender.upsert, request.path_params["table"],
                                     body)
-    return JSONResponse(result)
+    return FastJSONResponse(result)
 
 
 async def model_status(service: Service, request: Request) -> Response:
@@ -150,7 +159,7 @@ async def model_status(service: Service, request: Request) -> Response:
     if not entries:
         raise RequestError(404, f"model {name!r} has no version "
                                 f"{request.path_params.get('version')}")
-    return JSONResponse({"model_version_status": entries})
+    return FastJSONResponse({"model_version_status": entries})
 
 
 def _tensor_info(name: str, dtype, batch: int | None, rank: int) -> dict:
@@ -168,7 +177,7 @@ async def model_metadata(service: Service, request: Request) -> Response:
                           for name, spec in signature.outputs.items()},
               "method_name": "tensorflow/serving/predict"}
         for key, signature in version.signatures.items()}
-    return JSONResponse({
+    return FastJSONResponse({
         "model_spec": {"name": service.models.name, "signature_name": "",
                        "version": str(version.number)},
         "metadata": {"signature_def": {"signature_def": signatures}}})
@@ -176,7 +185,7 @@ async def model_metadata(service: Service, request: Request) -> Response:
 
 async def healthz(service: Service, request: Request) -> Response:
     """The process answers."""
-    return JSONResponse({"status": "ok"})
+    return FastJSONResponse({"status": "ok"})
 
 
 async def readyz(service: Service, request: Request) -> Response:
@@ -184,7 +193,7 @@ async def readyz(service: Service, request: Request) -> Response:
     version = service.models.get()
     if version is None:
         raise RequestError(503, "no model version loaded yet")
-    return JSONResponse({"status": "ready", "model_version": str(version.number)})
+    return FastJSONResponse({"status": "ready", "model_version": str(version.number)})
 
 
 async def metrics(service: Service, request: Request) -> Response:

@@ -4,9 +4,9 @@ server.py)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 
+import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from easy_rec.serving.rest_codec import RequestError
@@ -43,8 +43,8 @@ async def read_json(request: Request, limits: Limits) -> object:
     except ClientDisconnect:
         raise RequestError(400, "the client disconnected before sending the whole body") from None
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
         raise RequestError(400, f"the request body is not valid JSON: {error}") from None
 
 

@@ -145,8 +145,13 @@ def test_errors_name_what_is_wrong(server, path, body, status, names):
     assert names in response.json()["error"]
 
 
-def test_malformed_json_is_400(server):
-    response = httpx.post(server.base_url + "/v1/models/model:predict", content=b"{not json",
+@pytest.mark.parametrize("content", [
+    b"{not json",
+    b'{"instances": [{"year": NaN}]}',  # orjson is strict: no NaN / Infinity literals
+    b'{"instances": [{"title": "\xff"}]}',  # not UTF-8
+])
+def test_malformed_json_is_400(server, content):
+    response = httpx.post(server.base_url + "/v1/models/model:predict", content=content,
                           timeout=10)
     assert response.status_code == 400 and "not valid JSON" in response.json()["error"]
 
