@@ -28,6 +28,12 @@ def sample_config(model: str, model_dir: str, train: str, test: str, **edits):
     return load_pipeline_config(path, all_edits).config
 
 
+def exporting_sample_config(model: str, model_dir: str, train: str, test: str, **edits):
+    """sample_config with the sample's own final export (for tests that read the export)."""
+    return sample_config(model, model_dir, train, test,
+                         **{"export_config.exporter_type": "final", **edits})
+
+
 def train(config, **kwargs) -> tuple[Trainer, dict]:
     """Trains `config` in process; returns the trainer and the final eval results."""
     trainer = Trainer(config, base_dir=SAMPLES, **kwargs)

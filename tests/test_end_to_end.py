@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import REPO, SAMPLES
-from pipeline_helpers import sample_config, train
+from pipeline_helpers import exporting_sample_config, train
 
 from easy_rec.export.exporter import list_exports
 from easy_rec.input.column_plan import build_column_plan
@@ -36,7 +36,7 @@ json.dump({k: v.numpy().tolist() for k, v in out.items()}, open(sys.argv[3], "w"
 @pytest.mark.parametrize("model", ["deepfm", "wide_and_deep", "multi_tower"])
 def test_train_eval_export_and_serve(model, tmp_path, small_data):
     model_dir = str(tmp_path / "model")
-    config = sample_config(model, model_dir, *small_data, **{"train_config.num_steps": 200})
+    config = exporting_sample_config(model, model_dir, *small_data, **{"train_config.num_steps": 200})
     trainer, results = train(config)
 
     assert int(trainer.global_step) == 200
@@ -68,7 +68,7 @@ def test_train_eval_export_and_serve(model, tmp_path, small_data):
 
 def test_exported_graph_has_only_stock_ops(tmp_path, small_data):
     model_dir = str(tmp_path / "model")
-    config = sample_config("deepfm", model_dir, *small_data, **{"train_config.num_steps": 5})
+    config = exporting_sample_config("deepfm", model_dir, *small_data, **{"train_config.num_steps": 5})
     train(config)
     export_root = os.path.join(model_dir, "export", "final")
     path = os.path.join(export_root, list_exports(export_root)[0])

@@ -11,7 +11,7 @@ import sys
 import pytest
 from conftest import REPO, SAMPLES, sample_rows
 from fs_helpers import make_read_only, make_writable, permission_run_kwargs
-from pipeline_helpers import sample_config, train
+from pipeline_helpers import exporting_sample_config, train
 
 from easy_rec.export.exporter import list_exports
 from easy_rec.export.info import exported_step
@@ -33,7 +33,7 @@ def data(tmp_path_factory):
 def trained(tmp_path_factory, data) -> str:
     """model_dir of a finished 5-step job."""
     model_dir = str(tmp_path_factory.mktemp("job") / "model")
-    train(sample_config("deepfm", model_dir, *data, **EDITS))
+    train(exporting_sample_config("deepfm", model_dir, *data, **EDITS))
     return model_dir
 
 
@@ -57,7 +57,7 @@ def test_finished_job_run_again_exports_nothing_new(trained, data, caplog):
     exports = list_exports(final)
     assert len(exports) == 1 and exported_step(os.path.join(final, exports[0])) == 5
     with caplog.at_level(logging.INFO):
-        trainer, results = train(sample_config("deepfm", trained, *data, **EDITS))
+        trainer, results = train(exporting_sample_config("deepfm", trained, *data, **EDITS))
     assert int(trainer.global_step) == 5 and "auc" in results
     assert list_exports(final) == exports
     assert "nothing left to train" in caplog.text and "nothing to export" in caplog.text
@@ -65,7 +65,7 @@ def test_finished_job_run_again_exports_nothing_new(trained, data, caplog):
 
     # killed after its last checkpoint, before the export: the next run makes the export
     os.rename(os.path.join(final, exports[0]), os.path.join(trained, "moved_away"))
-    train(sample_config("deepfm", trained, *data, **EDITS))
+    train(exporting_sample_config("deepfm", trained, *data, **EDITS))
     redone = list_exports(final)
     assert len(redone) == 1 and exported_step(os.path.join(final, redone[0])) == 5
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import SAMPLES, sample_rows
-from pipeline_helpers import sample_config
+from pipeline_helpers import exporting_sample_config
 
 from easy_rec.config.errors import ConfigError
 from easy_rec.export.exporter import list_exports
@@ -37,7 +37,7 @@ def seq_data(tmp_path_factory) -> tuple[str, str]:
 
 def config_for(model: str, tmp_path, seq_data, **edits):
     """The model's sample config on the data slices, small batches, no checkpoints."""
-    return sample_config(model, str(tmp_path / model), *seq_data, **{
+    return exporting_sample_config(model, str(tmp_path / model), *seq_data, **{
         "data_config.batch_size": 64, "train_config.num_steps": 40, **edits})
 
 

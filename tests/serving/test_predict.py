@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 from conftest import REPO, SAMPLES, sample_rows
 from google.protobuf import text_format
-from pipeline_helpers import sample_config, train
+from pipeline_helpers import exporting_sample_config, train
 
 from easy_rec.export.exporter import list_exports
 from easy_rec.input.csv_input import CSVInput
@@ -45,7 +45,7 @@ def model(tmp_path_factory):
     train_path, test_path = root / "train.csv", root / "test.csv"
     train_path.write_text("".join(sample_rows("movielens_train.csv", 3000)), encoding="utf-8")
     test_path.write_text("".join(sample_rows("movielens_test.csv", NUM_ROWS)), encoding="utf-8")
-    config = sample_config("deepfm", str(root / "model"), str(train_path), str(test_path),
+    config = exporting_sample_config("deepfm", str(root / "model"), str(train_path), str(test_path),
                            **{"train_config.num_steps": 5})
     train(config)
     export_root = root / "model" / "export" / "final"

@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import sample_rows
 from fs_helpers import dead_pid, host_tag
-from pipeline_helpers import sample_config
+from pipeline_helpers import exporting_sample_config
 
 from easy_rec.training import trainer as trainer_module
 from easy_rec.training.workdir import prepare_output_dirs, release_model_dir
@@ -45,13 +45,13 @@ def test_model_dir_under_a_regular_file_fails_before_the_model_is_built(tmp_path
     (tmp_path / "file").write_text("x")
     model_dir = str(tmp_path / "file" / "model")
     with pytest.raises(NotWritableError, match=f"^model_dir {model_dir} is not writable: "):
-        trainer_module.Trainer(sample_config("deepfm", model_dir, *data))
+        trainer_module.Trainer(exporting_sample_config("deepfm", model_dir, *data))
 
 
 def test_unwritable_export_dir_fails_before_the_model_is_built(tmp_path, data, no_model):
     (tmp_path / "file").write_text("x")
     export_dir = str(tmp_path / "file" / "export")
-    config = sample_config("deepfm", str(tmp_path / "model"), *data,
+    config = exporting_sample_config("deepfm", str(tmp_path / "model"), *data,
                            **{"export_config.export_dir": export_dir})
     with pytest.raises(NotWritableError, match=f"^export_config.export_dir {export_dir} is not"):
         trainer_module.Trainer(config)
@@ -59,7 +59,7 @@ def test_unwritable_export_dir_fails_before_the_model_is_built(tmp_path, data, n
 
 def test_export_dir_is_not_needed_when_nothing_is_exported(tmp_path, data):
     (tmp_path / "file").write_text("x")
-    config = sample_config("deepfm", str(tmp_path / "model"), *data, **{
+    config = exporting_sample_config("deepfm", str(tmp_path / "model"), *data, **{
         "export_config.export_dir": str(tmp_path / "file" / "export"),
         "export_config.exporter_type": "none"})
     prepare_output_dirs(config)
@@ -83,7 +83,7 @@ def test_start_removes_leftovers_of_killed_writers(tmp_path, data, live_pid):
     (final / f".tmp-100-{host_tag(dead_pid())}").mkdir(parents=True)
     (final / f".tmp-101-{host_tag(live_pid)}").mkdir()
     (final / "99").mkdir()
-    config = sample_config("deepfm", str(model_dir), *data)
+    config = exporting_sample_config("deepfm", str(model_dir), *data)
     prepare_output_dirs(config)
     assert sorted(os.listdir(model_dir)) == [f".writer-{writer_tag()}", "ckpt-7.index", "export",
                                              "pipeline.config"]  # the config as run
@@ -97,7 +97,7 @@ def test_start_keeps_checkpoint_temporaries_of_a_live_writer(tmp_path, data, liv
     leftovers = _checkpoint_leftovers(model_dir)
     (model_dir / f".writer-{host_tag(live_pid)}").write_text("")
     with caplog.at_level(logging.WARNING):
-        prepare_output_dirs(sample_config("deepfm", str(model_dir), *data))
+        prepare_output_dirs(exporting_sample_config("deepfm", str(model_dir), *data))
     assert set(leftovers) < set(os.listdir(model_dir))
     assert f"also written by {host_tag(live_pid)}" in caplog.text
     release_model_dir(str(model_dir))
