@@ -24,10 +24,11 @@ def small_model(config):
     keep = [f for f in config.feature_config.features if f.input_names[0] in SMALL_FEATURES]
     del config.feature_config.features[:]
     config.feature_config.features.extend(keep)
-    for group in config.model_config.feature_groups:
-        names = [name for name in group.feature_names if name in SMALL_FEATURES]
-        del group.feature_names[:]
-        group.feature_names.extend(names)
+    for names in [g.feature_names for g in config.model_config.feature_groups] + [
+            config.export_config.user_features]:
+        kept = [name for name in names if name in SMALL_FEATURES]
+        del names[:]
+        names.extend(kept)
     del config.model_config.deepfm.dnn.hidden_units[:]
     config.model_config.deepfm.dnn.hidden_units.append(16)
     return config
