@@ -47,13 +47,13 @@ def _task_lines(text: str, task: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def single_job(data):
-    """The same config trained in this process, checkpointed every WARM steps: its final eval
-    results."""
+    """The same config trained in this process, checkpointed every WARM steps (no export):
+    its final eval results."""
     from easy_rec.pipeline import load_pipeline_config
     from easy_rec.training.trainer import Trainer
 
     edits = {**_edits(data, os.path.join(data, "single")),
-             "train_config.save_checkpoints_steps": WARM}
+             "train_config.save_checkpoints_steps": WARM, "export_config.exporter_type": "none"}
     config = load_pipeline_config(CONFIG, edits).config
     return Trainer(config, base_dir=SAMPLES).train()
 
