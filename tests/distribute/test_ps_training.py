@@ -47,13 +47,14 @@ def _task_lines(text: str, task: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def single_job(data):
-    """The same config trained in this process, checkpointed every WARM steps (no export):
-    its final eval results."""
+    """The same config trained in this process, checkpointed every WARM steps (all kept; no
+    export): its final eval results."""
     from easy_rec.pipeline import load_pipeline_config
     from easy_rec.training.trainer import Trainer
 
     edits = {**_edits(data, os.path.join(data, "single")),
-             "train_config.save_checkpoints_steps": WARM, "export_config.exporter_type": "none"}
+             "train_config.save_checkpoints_steps": WARM, "train_config.keep_checkpoint_max": 0,
+             "export_config.exporter_type": "none"}
     config = load_pipeline_config(CONFIG, edits).config
     return Trainer(config, base_dir=SAMPLES).train()
 
@@ -65,7 +66,9 @@ def ps_job(data, single_job):
     del single_job  # its checkpoints are written
     model_dir = os.path.join(data, "ps_model")
     os.makedirs(model_dir)
-    for path in glob.glob(os.path.join(data, "single", f"ckpt-{WARM}.*")):
+    warm = glob.glob(os.path.join(data, "single", f"ckpt-{WARM}.*"))
+    assert len(warm) == 2, warm   # .index and one data file
+    for path in warm:
         shutil.copy(path, model_dir)
     with open(os.path.join(model_dir, "checkpoint"), "w", encoding="utf-8") as f:
         f.write(f'model_checkpoint_path: "ckpt-{WARM}"\n')
