@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from easy_rec.input.column_plan import ColumnPlan
 from easy_rec.input.reader import PYTHON_INPUTS
+from easy_rec.input.shards import WHOLE
 from easy_rec.protos import pipeline_pb2
 from easy_rec.training.train_input import build_train_input
 
@@ -37,8 +38,11 @@ class ChiefInput:
 
     def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan):
         # one reader for the whole job: every Kafka partition, every Parquet row group
-        self._input = build_train_input(config, plan, shard=(0, 1))
+        self._input = build_train_input(config, plan, shard=WHOLE)
         self.output_signature = self._input.output_signature
+        #: the scheduled step's signature: any batch size (a last short batch, Kafka polls),
+        #: one trace, as the single-process step has
+        self.step_signature = [self.output_signature]
         self.missing_columns = self._input.missing_columns
         self._last: dict[str, tf.Tensor] | None = None
 

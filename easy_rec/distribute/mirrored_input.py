@@ -27,10 +27,9 @@ import tensorflow as tf
 
 from easy_rec.input.column_plan import ColumnPlan
 from easy_rec.input.kafka_input import OFFSETS_KEY
-from easy_rec.input.kafka_settings import worker_shard
 from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.reader import build_reader, train_input_path, training_batches
-from easy_rec.input.shards import Shard
+from easy_rec.input.shards import worker_shard
 from easy_rec.protos import pipeline_pb2
 from easy_rec.training.train_input import InputStateError, KafkaTrainInput
 
@@ -52,12 +51,6 @@ def replica_variable_scope(strategy: tf.distribute.Strategy) -> contextlib.ExitS
     return stack
 
 
-def task_share() -> Shard:
-    """This task's share: chief first, then the workers (TF_CONFIG; the whole input alone)."""
-    index, count = worker_shard()
-    return Shard(count, index)
-
-
 class ShardedFileInput:
     """This task's share of the training files as a distributed dataset, resumed after the
     number of batches the chief's checkpoint holds."""
@@ -73,7 +66,7 @@ class ShardedFileInput:
                                  MALFORMED_KEY: tf.TensorSpec([], tf.int64)}
         self.missing_columns: list[str] = []
         self._strategy = strategy
-        self.shard = task_share()
+        self.shard = worker_shard()
         with replica_variable_scope(strategy):
             #: batches each task has trained from its share (the same on every task)
             self.batches = tf.Variable(0, dtype=tf.int64, trainable=False,
@@ -106,7 +99,7 @@ class ShardedFileInput:
         per_step = len(self._strategy.extended.worker_devices)
 
         def share(context: tf.distribute.InputContext) -> tf.data.Dataset:
-            del context  # the share is the task's (task_share), as for Kafka
+            del context  # the share is the task's (worker_shard), as for Kafka
             return training_batches(self._reader, self._data, self.shard).skip(skip * per_step)
 
         self._iterator = iter(self._strategy.distribute_datasets_from_function(share))

@@ -49,6 +49,8 @@ class PerWorkerInput:
                                  MALFORMED_KEY: tf.TensorSpec([], tf.int64)}
         self.missing_columns: list[str] = []
         self.iterator: coordinator_values.PerWorkerDistributedIterator | None = None
+        #: the scheduled step takes the iterator, whose spec is fixed: traced once without one
+        self.step_signature = None
 
     def share(self, worker: int, num_workers: int) -> tf.data.Dataset:
         """Batches of worker `worker` of `num_workers`: its files or lines (shards.py)."""

@@ -79,7 +79,8 @@ class PSTrainer(LocalCopyMixin, Trainer):
         self.strategy, self.coordinator = ps_strategy(cluster)
         super().__init__(config, base_dir, **kwargs)
         mark_done(config.model_dir, False)
-        self._worker_step = tf.function(self._run_step, autograph=False)
+        self._worker_step = tf.function(self._run_step, input_signature=self.input.step_signature,
+                                        autograph=False)
         for table in self.model.feature_layer.embedding_tables():
             shards = getattr(table.weights, "variables", None) or [table.weights]
             logger.info("table %s [%d, %d]: %d shard(s) on %s", table.name, table.num_ids,

@@ -30,6 +30,7 @@ from easy_rec.input.kafka_settings import (
     start_time,
 )
 from easy_rec.input.line_parser import POSITION_BITS, LineParser, columns_for
+from easy_rec.input.shards import WHOLE, Shard
 from easy_rec.protos import dataset_pb2, kafka_pb2
 from easy_rec.tables.errors import InputError
 
@@ -137,9 +138,9 @@ class KafkaInput:
     """Builds tf.data pipelines over the assigned partitions of a topic."""
 
     def __init__(self, data_config: dataset_pb2.DatasetConfig, server: kafka_pb2.KafkaServer,
-                 needed_fields: list[str] | None = None, shard: tuple[int, int] = (0, 1),
+                 needed_fields: list[str] | None = None, shard: Shard = WHOLE,
                  with_missing: bool = False):
-        """shard: (worker index, number of workers) sharing the topic's partitions;
+        """shard: this reader's share of the topic's partitions (shards.py);
         with_missing adds the empty-cell matrix (MISSING_KEY) to each batch."""
         self._config = data_config
         self._server = server
@@ -152,10 +153,10 @@ class KafkaInput:
         self.timeout_ms = int(self._settings.get("request_timeout_ms", _REQUEST_TIMEOUT_MS))
         #: the partitions of the topic the job reads (all workers together)
         self.all_partitions = self._topic_partitions()
-        self.partitions = assigned_partitions(self.all_partitions, *shard)
+        self.partitions = assigned_partitions(self.all_partitions, shard)
         self._reached = True
         if not self.partitions:
-            raise InputError(f"worker {shard[0]} of {shard[1]} has no partition of topic "
+            raise InputError(f"share {shard.index} of {shard.count} has no partition of topic "
                              f"{self.topic!r} to read")
         self.files = [f"topic {self.topic} partition {p}" for p in self.partitions]
         self._parser = message_parser(data_config, self.files, needed_fields, with_missing)

@@ -6,6 +6,7 @@ import json
 import os
 from datetime import datetime
 
+from easy_rec.input.shards import Shard
 from easy_rec.protos import kafka_pb2
 
 SERVERS_ENV = "EASY_REC_KAFKA_SERVERS"
@@ -97,24 +98,7 @@ def start_time(server: kafka_pb2.KafkaServer) -> int | None:
     return None
 
 
-def worker_shard() -> tuple[int, int]:
-    """(this worker's index, number of workers) from TF_CONFIG; (0, 1) without it.
-
-    Chief (or master) comes first, then the workers; other task types read everything.
-    """
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        return 0, 1
-    config = json.loads(raw)
-    cluster, task = config.get("cluster", {}), config.get("task", {})
-    members = [(kind, i) for kind in ("chief", "master", "worker")
-               for i in range(len(cluster.get(kind, [])))]
-    me = (task.get("type"), int(task.get("index", 0)))
-    if me not in members:
-        return 0, 1
-    return members.index(me), len(members)
-
-
-def assigned_partitions(partitions: list[int], worker: int, num_workers: int) -> list[int]:
-    """The partitions worker `worker` of `num_workers` reads: p % num_workers == worker."""
-    return sorted(p for p in partitions if p % num_workers == worker)
+def assigned_partitions(partitions: list[int], shard: Shard) -> list[int]:
+    """The partitions share `shard` reads: p % shard.count == shard.index."""
+    shard.check()
+    return sorted(p for p in partitions if p % shard.count == shard.index)

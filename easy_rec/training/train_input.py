@@ -14,7 +14,6 @@ import tensorflow as tf
 
 from easy_rec.input.column_plan import ColumnPlan
 from easy_rec.input.kafka_input import OFFSETS_KEY, KafkaInput
-from easy_rec.input.kafka_settings import worker_shard
 from easy_rec.input.line_parser import MALFORMED_KEY
 from easy_rec.input.reader import (
     PARQUET_INPUTS,
@@ -23,6 +22,7 @@ from easy_rec.input.reader import (
     training_batches,
     with_column_rules,
 )
+from easy_rec.input.shards import Shard, worker_shard
 from easy_rec.protos import pipeline_pb2
 from easy_rec.training.progress import count_rows
 
@@ -89,8 +89,8 @@ class KafkaTrainInput:
     reads_in_graph = False
 
     def __init__(self, config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan,
-                 shard: tuple[int, int] | None = None):
-        """shard: (reader index, number of readers) sharing the topic's partitions; by
+                 shard: Shard | None = None):
+        """shard: this reader's share of the topic's partitions (input/shards.py); by
         default this process's place among TF_CONFIG's chief and workers."""
         self._data = config.data_config
         self._reader = with_column_rules(
@@ -197,7 +197,7 @@ class KafkaTrainInput:
 
 
 def build_train_input(config: pipeline_pb2.EasyRecConfig, plan: ColumnPlan,
-                      shard: tuple[int, int] | None = None) -> FileTrainInput | KafkaTrainInput:
+                      shard: Shard | None = None) -> FileTrainInput | KafkaTrainInput:
     """The training input the config names, reading the columns of `plan`; `shard` as in
     KafkaTrainInput (file input is read whole)."""
     if config.WhichOneof("train_path") == "kafka_train_input":

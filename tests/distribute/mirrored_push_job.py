@@ -1,5 +1,5 @@
 """A MirroredStrategy job over 2 logical CPUs of one process (the devices must be set up before
-TensorFlow starts, hence its own process) that pushes touched rows to the embedding store
+TensorFlow starts, hence its own process), of the small model (cluster_helpers), that pushes touched rows to the embedding store
 every 4 steps. Prints one JSON line: the pushes committed into the current version, per
 stored table whether Redis holds the trained rows of every id, and how many ids the first
 delta push carried.
@@ -16,6 +16,7 @@ import tensorflow as tf
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from cluster_helpers import small_model  # noqa: E402
 from pipeline_helpers import sample_config  # noqa: E402
 
 from easy_rec.distribute.mirrored import MirroredTrainer  # noqa: E402
@@ -37,6 +38,7 @@ def main() -> None:
         "export_config.embedding_store.model_name": model_name,
         "export_config.embedding_store.min_rows_to_store": 1000,
         "export_config.embedding_store.push_every_n_steps": PUSH_EVERY})
+    small_model(config)
     trainer = MirroredTrainer(config, ClusterInfo(), Mode.MIRRORED,
                               base_dir=os.path.join(os.path.dirname(HERE), "..", "samples"))
     trainer.train()

@@ -7,13 +7,19 @@ import re
 
 import pytest
 import tensorflow as tf
-from cluster_helpers import Cluster, checkpoint_step, make_cluster, wait_for_checkpoint
+from cluster_helpers import (
+    Cluster,
+    checkpoint_step,
+    make_cluster,
+    small_model,
+    wait_for_checkpoint,
+)
 from google.protobuf import text_format
 from kafka_helpers import fill, kafka_config, movielens_lines, new_topic
 
 pytestmark = pytest.mark.slow
 
-MESSAGES = 3000
+MESSAGES = 1000
 BAD_EVERY = 5  # every 5th message is malformed: a gap or a repeat changes their count
 
 
@@ -43,6 +49,7 @@ def write_config(path: str, model_dir: str, servers: str, topic: str, **edits) -
         "data_config.batch_size": 16, "data_config.num_epochs": 0,
         "data_config.ignore_error": True,
         "train_config.train_distribute": "MultiWorkerMirroredStrategy", **edits})
+    small_model(config)
     with open(path, "w") as f:
         f.write(text_format.MessageToString(config))
     return path

@@ -5,12 +5,17 @@ model and its export scores like it."""
 from __future__ import annotations
 
 import glob
-import json
 import os
 
 import pytest
 import tensorflow as tf
-from cluster_helpers import Cluster, checkpoint_step, make_cluster, wait_for_checkpoint
+from cluster_helpers import (
+    Cluster,
+    checkpoint_step,
+    make_cluster,
+    small_model_args,
+    wait_for_checkpoint,
+)
 from conftest import SAMPLES, sample_rows
 
 pytestmark = pytest.mark.slow
@@ -49,7 +54,7 @@ def mwms_job(tmp_path_factory):
              "train_config.seed": 3}
     # run 1: killed (SIGKILL, both tasks) once a checkpoint exists
     first = Cluster(make_cluster(chief=1, worker=1), root)
-    first.start_all(["--pipeline_config", CONFIG, "--edit_config_json", json.dumps(edits)])
+    first.start_all(small_model_args(CONFIG, edits, f"{root}/first.config"))
     try:
         wait_for_checkpoint(edits["model_dir"], first, 420)
     finally:
@@ -62,13 +67,14 @@ def mwms_job(tmp_path_factory):
     edits.update({"train_config.num_steps": steps,
                   "train_config.save_checkpoints_steps": 10 * steps})
     cluster = Cluster(make_cluster(chief=1, worker=1), root)
-    cluster.start_all(["--pipeline_config", CONFIG, "--edit_config_json", json.dumps(edits)])
+    args = small_model_args(CONFIG, edits, f"{root}/second.config")
+    cluster.start_all(args)
     try:
         assert cluster.wait("chief", 0, 420) == 0, cluster.log("chief", 0)[-4000:]
         assert cluster.wait("worker", 0, 60) == 0, cluster.log("worker", 0)[-4000:]
     finally:
         cluster.stop()
-    return cluster, root, edits, {"restored": restored, "steps": steps, "bad": bad}
+    return cluster, root, args[1], {"restored": restored, "steps": steps, "bad": bad}
 
 
 def test_restarted_tasks_continue_their_shares(mwms_job):
@@ -105,9 +111,9 @@ def test_mwms_checkpoint_read_by_single_process(mwms_job):
     from easy_rec.pipeline import load_pipeline_config
     from easy_rec.training.restore import load_trained_model
 
-    _, root, edits, run = mwms_job
-    config = load_pipeline_config(CONFIG, {**edits, "train_config.train_distribute":
-                                           "NoStrategy"}).config
+    _, root, config_path, run = mwms_job
+    config = load_pipeline_config(config_path, {"train_config.train_distribute":
+                                                "NoStrategy"}).config
     model, step, _ = load_trained_model(config, base_dir=SAMPLES)
     assert step == run["steps"]
     reader = build_reader(config.data_config, f"{root}/test.csv", model_column_plan(config, model))

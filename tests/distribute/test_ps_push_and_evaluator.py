@@ -14,7 +14,7 @@ import runpy
 
 import numpy as np
 import pytest
-from cluster_helpers import run_launch
+from cluster_helpers import run_launch, small_model_args
 from conftest import REPO, SAMPLES, sample_rows
 
 from easy_rec.export.split import stored_tables
@@ -54,7 +54,8 @@ def _summary(stdout: str, task: str) -> dict:
 
 @pytest.fixture(scope="module")
 def job(redis_server, tmp_path_factory):
-    """The finished launcher run: (root, edits, stdout, stderr)."""
+    """The finished launcher run of the small model (cluster_helpers): (root, its config's
+    path, stdout, stderr)."""
     root = str(tmp_path_factory.mktemp("ps_push"))
     with open(f"{root}/train.csv", "w", encoding="utf-8") as f:
         f.write("".join(sample_rows("movielens_train.csv", TRAIN_ROWS)))
@@ -64,12 +65,12 @@ def job(redis_server, tmp_path_factory):
     for part in ("train", "test"):
         convert(CONFIG, f"{root}/{part}.csv", f"{root}/{part}.parquet", 100, {})
     edits = _edits(root, redis_server.url)
+    args = small_model_args(CONFIG, edits, f"{root}/small.config")
     code, stdout, stderr = run_launch(
-        ["--num_workers", "1", "--num_ps", "2", "--evaluator", "--max_restarts", "0"],
-        ["--pipeline_config", CONFIG, "--edit_config_json", json.dumps(edits)], root,
-        timeout=300)
+        ["--num_workers", "1", "--num_ps", "2", "--evaluator", "--max_restarts", "0"], args,
+        root, timeout=300)
     assert code == 0, stderr[-4000:] + stdout[-4000:]
-    return root, edits, stdout, stderr
+    return root, args[1], stdout, stderr
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +79,8 @@ def checkpointed(job):
     from easy_rec.pipeline import load_pipeline_config
     from easy_rec.training.restore import load_trained_model
 
-    _, edits, _, _ = job
-    config = load_pipeline_config(CONFIG, edits).config
+    _, config_path, _, _ = job
+    config = load_pipeline_config(config_path).config
     model, step, _ = load_trained_model(config, base_dir=SAMPLES)
     assert step == STEPS
     return model, config

@@ -17,13 +17,13 @@ import time
 
 import pytest
 import tensorflow as tf
-from cluster_helpers import Cluster, make_cluster
+from cluster_helpers import Cluster, make_cluster, small_model
 from google.protobuf import text_format
 from kafka_helpers import kafka_config, movielens_lines, new_topic
 
 pytestmark = pytest.mark.slow
 
-FIRST, MORE = 450, 30  # messages per partition before the first start, before the kill
+FIRST, MORE = 300, 30  # messages per partition before the first start, before the kill
 BATCH = 6
 BAD_EVERY = 3  # offsets 0, 3, 6, ... of each partition hold a malformed line
 
@@ -81,12 +81,14 @@ def _latest_step(model_dir: str) -> int:
 
 def _kafka_args(tmp_path, name: str, model_dir: str, servers: str, topic: str,
                 num_epochs: int) -> list[str]:
-    """Train arguments reading `topic` in batches of BATCH, malformed lines counted."""
+    """Train arguments of the small model (cluster_helpers) reading `topic` in batches of
+    BATCH, malformed lines counted."""
     config = kafka_config(model_dir, servers, topic, **{
         "data_config.batch_size": BATCH, "data_config.num_epochs": num_epochs,
         "data_config.ignore_error": True, "train_config.num_steps": 0,
-        "train_config.save_checkpoints_steps": 20, "train_config.log_step_count_steps": 10,
+        "train_config.save_checkpoints_steps": 10, "train_config.log_step_count_steps": 10,
         "train_config.keep_checkpoint_max": 0})
+    small_model(config)
     path = tmp_path / f"{name}.config"
     path.write_text(text_format.MessageToString(config), encoding="utf-8")
     return ["--pipeline_config", str(path)]

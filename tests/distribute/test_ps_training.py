@@ -1,13 +1,16 @@
 """Parameter-server training through the launcher: `easy_rec.distribute.launch` starts 1 chief
 + 2 workers + 2 ps, each running `python -m easy_rec.train`, on a DeepFM MovieLens slice.
 One cluster run serves every test here; the same config trained in this process with the same
-seed is the reference."""
+seed is the reference. The cluster starts from that single-process run's checkpoint of step
+WARM (copied into its model_dir): a single-process checkpoint warm-starts the distributed job,
+and both runs train on from the same weights."""
 from __future__ import annotations
 
 import glob
 import json
 import os
 import re
+import shutil
 
 import pytest
 from cluster_helpers import run_launch
@@ -17,6 +20,7 @@ pytestmark = pytest.mark.slow
 
 CONFIG = os.path.join(SAMPLES, "deepfm_on_movielens.config")
 STEPS = 120   # ~2 epochs of the slice: near the top of the eval AUC curve, where it is flat
+WARM = 20     # the single-process steps the cluster starts from
 
 
 def _edits(root: str, model_dir: str) -> dict:
@@ -42,10 +46,32 @@ def _task_lines(text: str, task: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def ps_job(data):
-    """The finished launcher run: (exit status, stdout, stderr, model_dir, the chief's JSON
-    summary)."""
+def single_job(data):
+    """The same config trained in this process, checkpointed every WARM steps (all kept; no
+    export): its final eval results."""
+    from easy_rec.pipeline import load_pipeline_config
+    from easy_rec.training.trainer import Trainer
+
+    edits = {**_edits(data, os.path.join(data, "single")),
+             "train_config.save_checkpoints_steps": WARM, "train_config.keep_checkpoint_max": 0,
+             "export_config.exporter_type": "none"}
+    config = load_pipeline_config(CONFIG, edits).config
+    return Trainer(config, base_dir=SAMPLES).train()
+
+
+@pytest.fixture(scope="module")
+def ps_job(data, single_job):
+    """The finished launcher run, started from the single-process checkpoint of step WARM:
+    (exit status, stdout, stderr, model_dir, the chief's JSON summary)."""
+    del single_job  # its checkpoints are written
     model_dir = os.path.join(data, "ps_model")
+    os.makedirs(model_dir)
+    warm = glob.glob(os.path.join(data, "single", f"ckpt-{WARM}.*"))
+    assert len(warm) == 2, warm   # .index and one data file
+    for path in warm:
+        shutil.copy(path, model_dir)
+    with open(os.path.join(model_dir, "checkpoint"), "w", encoding="utf-8") as f:
+        f.write(f'model_checkpoint_path: "ckpt-{WARM}"\n')
     code, stdout, stderr = run_launch(
         ["--num_workers", "2", "--num_ps", "2", "--max_restarts", "0"],
         ["--pipeline_config", CONFIG, "--edit_config_json", json.dumps(_edits(data, model_dir))],
@@ -55,16 +81,6 @@ def ps_job(data):
                  if line.startswith("{")]
     assert len(summaries) == 1, stdout[-3000:]
     return code, stdout, stderr, model_dir, summaries[0]
-
-
-@pytest.fixture(scope="module")
-def single_job(data):
-    """The same config trained in this process: its final eval results."""
-    from easy_rec.pipeline import load_pipeline_config
-    from easy_rec.training.trainer import Trainer
-
-    config = load_pipeline_config(CONFIG, _edits(data, os.path.join(data, "single"))).config
-    return Trainer(config, base_dir=SAMPLES).train()
 
 
 def test_a_ps_job_trains_through_the_launcher(ps_job):
@@ -89,9 +105,17 @@ def test_tables_are_sharded_over_both_ps_tasks(ps_job):
     line = re.search(r"table user_id\S* \[12000, 16\]: 2 shard\(s\) on (.*)", log)
     assert line, log[-3000:]
     assert "/job:ps/replica:0/task:0" in line.group(1) and "/job:ps/replica:0/task:1" in line.group(1)
-    assert "each worker" not in log  # a fresh job, not a resumed one
     for worker in ("worker:0", "worker:1"):  # both workers' servers ran in the job
         assert any("serving at" in line for line in _task_lines(ps_job[2], worker))
+
+
+def test_a_single_process_checkpoint_warm_starts_the_ps_job(ps_job):
+    log = "\n".join(_task_lines(ps_job[2], "chief:0"))
+    assert f"resumed from {ps_job[3]}/ckpt-{WARM} at global step {WARM}" in log, log[-3000:]
+    assert "each worker reads its share from the start again" in log
+    steps = [int(s) for s in re.findall(r"trainer: global step (\d+):", log)]
+    assert steps and WARM < steps[0] <= WARM + 40 and steps[-1] == STEPS, steps
+    assert ps_job[4]["global_step"] == STEPS
 
 
 def test_distributed_checkpoint_holds_whole_tables(ps_job):

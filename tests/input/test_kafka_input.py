@@ -26,9 +26,9 @@ from easy_rec.input.kafka_settings import (
     parse_offset_info,
     parse_offset_time,
     start_time,
-    worker_shard,
 )
 from easy_rec.input.line_parser import MALFORMED_KEY
+from easy_rec.input.shards import Shard, worker_shard
 from easy_rec.pipeline import load_pipeline_config, parse_pipeline_config_text
 from easy_rec.protos import kafka_pb2
 from easy_rec.tools import read_kafka, write_kafka
@@ -70,15 +70,15 @@ def test_offset_info_timestamp_starts_every_partition_at_that_time():
 
 
 def test_partitions_are_shared_among_workers(monkeypatch):
-    assert assigned_partitions([0, 1, 2, 3, 4], 1, 2) == [1, 3]
+    assert assigned_partitions([0, 1, 2, 3, 4], Shard(2, 1)) == [1, 3]
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert worker_shard() == (0, 1)
+    assert worker_shard() == Shard(1, 0)
     cluster = {"chief": ["a:1"], "worker": ["b:1", "c:1"], "ps": ["d:1"]}
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster,
                                                 "task": {"type": "worker", "index": 1}}))
-    assert worker_shard() == (2, 3)
+    assert worker_shard() == Shard(3, 2)
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "ps"}}))
-    assert worker_shard() == (0, 1)
+    assert worker_shard() == Shard(1, 0)
 
 
 def test_consumer_settings_use_kafka_python_names():
