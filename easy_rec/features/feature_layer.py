@@ -316,6 +316,18 @@ class FeatureLayer(tf.Module):
         """All tables (deep and wide); their variables get sparse updates."""
         return list(self.deep_tables.values()) + list(self.wide_tables.values())
 
+    def table_variables(self, wide_only: bool = False) -> list[tf.Variable]:
+        """The variables of every table (only the wide tables' with `wide_only`); a
+        partitioned table gives each of its parts."""
+        tables = list(self.wide_tables.values()) if wide_only else self.embedding_tables()
+        return [v for t in tables for v in getattr(t.weights, "variables", None) or [t.weights]]
+
+    def input_variables(self, wide_only: bool = False) -> list[tf.Variable]:
+        """The variables of EasyRec's input layer: table_variables(wide_only) and the wide
+        weights of raw features."""
+        return self.table_variables(wide_only) + [
+            v for dense in self.wide_dense.values() for v in dense.variables]
+
     def group_features(self, groups: Sequence[str]) -> list[str]:
         """Features of the named feature groups and sequence groups, in first-use order."""
         names: list[str] = []

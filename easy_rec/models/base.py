@@ -212,6 +212,12 @@ class RankModel(tf.Module):
         """[batch, output_dim] pre-activation scores."""
         raise NotImplementedError
 
+    def first_optimizer_variables(self) -> list[tf.Variable]:
+        """What optimizer_config[0] trains when there are two blocks (the second trains the
+        rest): EasyRec's input layer, i.e. every embedding table and the wide weights of
+        raw features."""
+        return self.feature_layer.input_variables()
+
     def regularized_kernels(self) -> list[tf.Variable]:
         """Kernels that l2_regularization applies to: those declared by every layer of the
         model (easy_rec.layers.base), outside the feature layer, whose embeddings and wide

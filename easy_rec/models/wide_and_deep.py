@@ -38,6 +38,11 @@ class WideAndDeep(RankModel):
             width = self.final_dnn.output_dim
         self.output_layer = Dense(width, self.output_dim, name="output")
 
+    def first_optimizer_variables(self) -> list[tf.Variable]:
+        """EasyRec's WideAndDeep with two optimizers: the first trains the wide part only
+        (e.g. FTRL), the second the deep embeddings and the layers."""
+        return self.feature_layer.input_variables(wide_only=True)
+
     def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         wide = features.wide_sum("wide")
         if self.dnn is None:

@@ -8,7 +8,7 @@ from google.protobuf.message import Message
 from easy_rec.config.context import CheckContext
 from easy_rec.training.stop_signals import parse_dead_line
 
-#: optimizer_config blocks the trainer uses: the dense one, then the embedding one
+#: optimizer_config blocks the trainer uses: the embedding one, then the dense one (EasyRec's order)
 MAX_OPTIMIZERS = 2
 
 
@@ -21,8 +21,8 @@ def check_train_config(ctx: CheckContext) -> None:
                  line_field="train_config")
     if len(optimizers) > MAX_OPTIMIZERS:
         ctx.fail(f"train_config.optimizer_config[{MAX_OPTIMIZERS}]", f"at most "
-                 f"{MAX_OPTIMIZERS} optimizer_config blocks are supported (dense, then "
-                 f"embedding); found {len(optimizers)}")
+                 f"{MAX_OPTIMIZERS} optimizer_config blocks are supported (embedding, then "
+                 f"dense); found {len(optimizers)}")
     for i, optimizer in enumerate(optimizers):
         _check_optimizer(ctx, optimizer, f"train_config.optimizer_config[{i}]")
     if train.gradient_clipping_by_norm < 0:

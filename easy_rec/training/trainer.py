@@ -203,8 +203,11 @@ class Trainer:
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.malformed_rows = tf.Variable(0, dtype=tf.int64, trainable=False, name="malformed_rows",
                                           aggregation=self._replica_counts)
-        tables = {v.ref() for t in self.model.feature_layer.embedding_tables()
-                  for v in getattr(t.weights, "variables", None) or [t.weights]}
+        # optimizer_config[0] trains the embeddings (EasyRec's get_grouped_vars): with two
+        # blocks what the model names, with one the tables, on a copy of it
+        tables = {v.ref() for v in (self.model.first_optimizer_variables()
+                                    if len(self.train_config.optimizer_config) == 2
+                                    else self.model.feature_layer.table_variables())}
         self.optimizers = OptimizerGroup(*build_optimizers(self.train_config),
                                          is_embedding=lambda var: var.ref() in tables)
         # train_config.freeze_gradient: matching variables get no gradient and no slots

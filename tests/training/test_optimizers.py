@@ -480,10 +480,11 @@ def test_build_optimizers_with_one_config_scales_the_embedding_learning_rate() -
 
 def test_build_optimizers_with_two_configs() -> None:
     train_config = text_format.Parse(
-        f"optimizer_config {{ adam_optimizer {{ {CONSTANT_LR} }} }}"
-        f" optimizer_config {{ adagrad_optimizer {{ {CONSTANT_LR} }} }}",
+        f"optimizer_config {{ adagrad_optimizer {{ {CONSTANT_LR} }} }}"
+        f" optimizer_config {{ adam_optimizer {{ {CONSTANT_LR} }} }}",
         train_pb2.TrainConfig(),
     )
+    # EasyRec's order: the first block trains the embeddings, the second the rest
     dense, embedding = opt_lib.build_optimizers(train_config)
     assert type(dense) is opt_lib.Adam
     assert type(embedding) is opt_lib.Adagrad

@@ -78,14 +78,14 @@ class MovingAverage:
 def moving_average_decays(train_config: train_pb2.TrainConfig) -> tuple[float | None,
                                                                           float | None]:
     """(decay of the dense variables, decay of the embedding tables); None where the
-    optimizer_config that trains them does not set use_moving_average. The dense variables
-    follow optimizer_config[0], the tables the last optimizer_config (as build_optimizers)."""
+    optimizer_config that trains them does not set use_moving_average. The tables follow
+    optimizer_config[0], the dense variables the last optimizer_config (as build_optimizers)."""
     configs = train_config.optimizer_config
 
     def decay(config) -> float | None:
         return float(config.moving_average_decay) if config.use_moving_average else None
 
-    return (decay(configs[0]), decay(configs[-1])) if configs else (None, None)
+    return (decay(configs[-1]), decay(configs[0])) if configs else (None, None)
 
 
 def apply_checkpoint_averages(variables: Sequence[tf.Variable], path: str) -> bool:

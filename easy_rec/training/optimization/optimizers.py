@@ -579,12 +579,14 @@ def build_optimizer(
 
 
 def build_optimizers(train_config: train_pb2.TrainConfig) -> tuple[Optimizer, Optimizer]:
-    """(dense optimizer, embedding optimizer) for a TrainConfig.
+    """(dense optimizer, embedding optimizer) for a TrainConfig, in EasyRec's order.
 
-    The dense optimizer is built from ``optimizer_config[0]``; the embedding optimizer from
-    ``optimizer_config[1]`` when given, otherwise from ``optimizer_config[0]`` again, as a
-    separate instance with its own slots. Either way, when ``optimizer_config[0]`` sets
-    ``embedding_learning_rate_multiplier`` the embedding optimizer's learning rate is
+    With two ``optimizer_config`` blocks the first trains the embedding variables (which
+    ones: ``RankModel.first_optimizer_variables``) and the second every other variable, as
+    EasyRec's ``get_grouped_vars`` ("the orders could not be changed", its
+    ``wide_and_deep_two_opti.config``). With one block both are built from it, the embedding
+    one as a separate instance with its own slots. Either way, when ``optimizer_config[0]``
+    sets ``embedding_learning_rate_multiplier`` the embedding optimizer's learning rate is
     multiplied by it (EasyRec scales the embedding gradients by it instead, which differs
     for the adaptive optimizers).
     """
@@ -596,7 +598,7 @@ def build_optimizers(train_config: train_pb2.TrainConfig) -> tuple[Optimizer, Op
         if configs[0].HasField("embedding_learning_rate_multiplier")
         else 1.0
     )
-    return build_optimizer(configs[0]), build_optimizer(configs[-1], lr_multiplier=multiplier)
+    return build_optimizer(configs[-1]), build_optimizer(configs[0], lr_multiplier=multiplier)
 
 
 class OptimizerGroup(tf.Module):
