@@ -18,6 +18,7 @@ import base64
 import binascii
 import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -116,15 +117,20 @@ def check_columns(request: PredictRequest, signature: ServingSignature) -> int:
     missing = [name for name in signature.input_names if name not in columns]
     if missing:
         raise bad_request(f"{where}: missing input {', '.join(missing)}")
-    batch = None
+    sizes = {}
     for name in signature.input_names:
         fixed, size = signature.input_batch[name], len(columns[name])
         if fixed is not None and size != fixed:
             raise bad_request(f"{where}.{name}: takes {fixed} value(s), got {size}")
         if fixed is None:
-            if batch is not None and size != batch:
-                raise bad_request(f"{where}.{name}: {size} values, other inputs have {batch}")
-            batch = size
+            sizes[name] = size
+    if not sizes:
+        return 1
+    # the batch is the length most inputs have; the error names an input that differs
+    batch = Counter(sizes.values()).most_common(1)[0][0]
+    for name, size in sizes.items():
+        if size != batch:
+            raise bad_request(f"{where}.{name}: {size} values, other inputs have {batch}")
     return batch or 1
 
 
