@@ -82,7 +82,7 @@ class PSTrainer(LocalCopyMixin, Trainer):
         self._worker_step = tf.function(self._run_step, input_signature=self.input.step_signature,
                                         autograph=False)
         for table in self.model.feature_layer.embedding_tables():
-            shards = getattr(table.weights, "variables", None) or [table.weights]
+            shards = table.parts
             logger.info("table %s [%d, %d]: %d shard(s) on %s", table.name, table.num_ids,
                         table.dim, len(shards), ", ".join(v.device for v in shards))
 

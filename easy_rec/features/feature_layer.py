@@ -320,7 +320,7 @@ class FeatureLayer(tf.Module):
         """The variables of every table (only the wide tables' with `wide_only`); a
         partitioned table gives each of its parts."""
         tables = list(self.wide_tables.values()) if wide_only else self.embedding_tables()
-        return [v for t in tables for v in getattr(t.weights, "variables", None) or [t.weights]]
+        return [v for t in tables for v in t.parts]
 
     def input_variables(self, wide_only: bool = False) -> list[tf.Variable]:
         """The variables of EasyRec's input layer: table_variables(wide_only) and the wide

@@ -95,6 +95,12 @@ class EmbeddingTable(Layer):
         finally:
             CREATING_TABLE.reset(token)
 
+    @property
+    def parts(self) -> list[tf.Variable]:
+        """The variables holding the table: its shards when it is sharded across parameter
+        servers, else the one variable."""
+        return list(getattr(self.weights, "variables", None) or [self.weights])
+
     def rows(self, ids: tf.Tensor) -> tf.Tensor:
         """The rows of `ids` (any shape -> shape + [dim]): the active row source's
         (row_sources), else the variable's by embedding_lookup, a gather that also spreads

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,18 @@ def load_saved_model(saved_model_dir: str) -> object:
     return tf.saved_model.load(saved_model_dir)
 
 
+def flat_call(fn: object) -> Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]:
+    """`fn` (a loaded signature) called flat on a dict of its input tensors: the keyword call
+    binds and converts every argument again, a cost per request as large as a small model's
+    run. The argument order is the signature's parameters (one tensor each)."""
+    names = [p.name for p in fn.function_type.parameters.values()]
+
+    def call(tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return fn._call_flat([tensors[name] for name in names], fn.captured_inputs)
+
+    return call
+
+
 class ServingSignature:
     """Loads a signature (default `serving_default`) from a SavedModel and calls it on numpy
     inputs."""
@@ -62,8 +75,7 @@ class ServingSignature:
             for name in specs}
         self.list_separators: dict[str, str] = {
             name: column.separator for name, column in self._lists.items()}
-        # the flat call's argument order: the signature's parameters (one tensor each)
-        self._flat_names = [p.name for p in self._fn.function_type.parameters.values()]
+        self._call = flat_call(self._fn)
         self.outputs: dict[str, OutputSpec] = {
             name: OutputSpec(name, spec.dtype, tuple(spec.shape.as_list()[1:]))
             for name, spec in self._fn.structured_outputs.items()
@@ -94,7 +106,5 @@ class ServingSignature:
 
     def _run(self, tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """The signature's outputs for input tensors (of the signature's dtypes and batch
-        sizes). Called flat: the keyword call binds and converts every argument again, a
-        cost per request as large as a small model's run."""
-        return self._fn._call_flat([tensors[name] for name in self._flat_names],
-                                   self._fn.captured_inputs)
+        sizes)."""
+        return self._call(tensors)

@@ -25,7 +25,12 @@ import numpy as np
 import tensorflow as tf
 
 from easy_rec.export.split import IDS_PREFIX, IDS_SIGNATURE, ROWS_PREFIX, read_store_info
-from easy_rec.serving.signature import SIGNATURE_KEY, ServingSignature, load_saved_model
+from easy_rec.serving.signature import (
+    SIGNATURE_KEY,
+    ServingSignature,
+    flat_call,
+    load_saved_model,
+)
 from easy_rec.store.embedding_store import (
     EmbeddingStore,
     StoreUnavailableError,
@@ -120,7 +125,7 @@ class SplitModelRunner(ServingSignature):
         self.input_dtypes = {n: d for n, d in self.input_dtypes.items()
                              if not n.startswith((IDS_PREFIX, ROWS_PREFIX))}
         self._ids_fn = self._loaded.signatures[ids_signature]
-        self._ids_names = [p.name for p in self._ids_fn.function_type.parameters.values()]
+        self._ids = flat_call(self._ids_fn)
 
     @classmethod
     def load_all(cls, export_dir: str, client, cache: HotRowCache | None = None,
@@ -158,8 +163,7 @@ class SplitModelRunner(ServingSignature):
 
     def _run(self, tensors: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         self.rows.sync_pushes()
-        ids = self._ids_fn._call_flat([tensors[n] for n in self._ids_names],
-                                      self._ids_fn.captured_inputs)
+        ids = self._ids(tensors)
         tables = {name[len(IDS_PREFIX):]: value for name, value in ids.items()}
         rows = self.rows.lookup({table: value.numpy() for table, value in tables.items()})
         for table, value in tables.items():

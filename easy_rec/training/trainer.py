@@ -205,11 +205,11 @@ class Trainer:
                                           aggregation=self._replica_counts)
         # optimizer_config[0] trains the embeddings (EasyRec's get_grouped_vars): with two
         # blocks what the model names, with one the tables, on a copy of it
-        tables = {v.ref() for v in (self.model.first_optimizer_variables()
-                                    if len(self.train_config.optimizer_config) == 2
-                                    else self.model.feature_layer.table_variables())}
+        embedding_side = {v.ref() for v in (self.model.first_optimizer_variables()
+                                            if len(self.train_config.optimizer_config) == 2
+                                            else self.model.feature_layer.table_variables())}
         self.optimizers = OptimizerGroup(*build_optimizers(self.train_config),
-                                         is_embedding=lambda var: var.ref() in tables)
+                                         is_embedding=lambda var: var.ref() in embedding_side)
         # train_config.freeze_gradient: matching variables get no gradient and no slots
         self._variables = trainable_after_freeze(self.model.trainable_variables,
                                                  self.train_config.freeze_gradient)
@@ -220,7 +220,8 @@ class Trainer:
         for decay, embedding in ((dense_decay, False), (embedding_decay, True)):
             if decay is not None:
                 self.moving_average.build(
-                    [v for v in self._variables if (v.ref() in tables) == embedding], decay)
+                    [v for v in self._variables if (v.ref() in embedding_side) == embedding],
+                    decay)
 
     # ------------------------------------------------------------------ the step
     def _steps_per_execution(self) -> int:
