@@ -10,9 +10,10 @@ are parsed; the shares are disjoint and together cover each epoch.
 
 The chief trains nothing itself, so the shares are those of the workers only (EasyRec's
 `chief_redundant` reading). The input position is not checkpointed (the iterators live on
-the workers); a restarted job reads each share from its start again. Readers that run
-Python (Parquet through pyarrow, Kafka) cannot run on a worker that is only a TensorFlow
-server: the chief reads those (chief_input.py).
+the workers); a restarted job reads each share from its start again (for an exact resume the
+chief reads the files instead: `data_config.chief_reads_input`, chief_input.py). Readers
+that run Python (Parquet through pyarrow, Kafka) cannot run on a worker that is only a
+TensorFlow server: the chief always reads those.
 """
 from __future__ import annotations
 
@@ -63,8 +64,9 @@ class PerWorkerInput:
     def start(self, resumed: bool) -> None:
         """Creates each worker's iterator on that worker."""
         if resumed:
-            logger.info("parameter-server training does not checkpoint the input position: "
-                        "each worker reads its share from the start again")
+            logger.warning("the workers' input position is not checkpointed: each worker reads "
+                           "its share from the start again (set data_config.chief_reads_input "
+                           "to resume exactly)")
         workers = self._coordinator._cluster.workers  # noqa: SLF001 (no public per-worker args)
         remote = []
         for worker in workers:

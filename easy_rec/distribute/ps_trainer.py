@@ -10,7 +10,8 @@ tables.
 
 The train step is sent to the workers (`ClusterCoordinator.schedule`): each runs it on a
 batch of its own share of the data (per_worker_input.py), or, for inputs read in Python
-(Kafka, Parquet), on the batch the chief read and sent with the step (chief_input.py), and
+(Kafka, Parquet) and files with `data_config.chief_reads_input`, on the batch the chief read
+and sent with the step (chief_input.py, whose position the checkpoint keeps), and
 updates the variables on the ps tasks without waiting for the others (asynchronous
 training). The chief schedules steps in rounds of up to `save_checkpoints_steps` (or
 `log_step_count_steps`, the smaller), waits for a round to finish, then logs, checkpoints,
@@ -28,7 +29,7 @@ import logging
 import tensorflow as tf
 from tqdm import tqdm
 
-from easy_rec.distribute.chief_input import ChiefInput, reads_in_python
+from easy_rec.distribute.chief_input import ChiefInput, read_by_chief
 from easy_rec.distribute.cluster import allow_worker_restarts, cluster_spec, mark_done
 from easy_rec.distribute.local_copy import LocalCopyMixin
 from easy_rec.distribute.per_worker_input import PerWorkerInput
@@ -92,7 +93,7 @@ class PSTrainer(LocalCopyMixin, Trainer):
 
     def _build_input(self, config: pipeline_pb2.EasyRecConfig,
                      plan: ColumnPlan) -> PerWorkerInput | ChiefInput:
-        if reads_in_python(config):
+        if read_by_chief(config):
             return ChiefInput(config, plan)
         return PerWorkerInput(config, plan, self.strategy, self.coordinator)
 

@@ -119,6 +119,11 @@ def _load(tmp_path, text: str, task: str = "chief", cluster: dict | None = None,
     ("train_config { train_distribute: MultiWorkerMirroredStrategy num_steps: 5 } "
      "data_config { chief_redundant: true }", {"chief": ["h:1"], "worker": ["h:2"]},
      "chief_redundant"),
+    ("train_config { train_distribute: MultiWorkerMirroredStrategy num_steps: 5 } "
+     "data_config { chief_reads_input: true }", {"chief": ["h:1"], "worker": ["h:2"]},
+     r"c.config:\d+: data_config.chief_reads_input: .* belongs to parameter-server"),
+    ("data_config { input_type: ParquetInput chief_reads_input: false }", None,
+     r"c.config:\d+: data_config.chief_reads_input: .* the chief always reads them"),
     ("train_config { train_distribute: HorovodStrategy }", None, "Horovod is not part")])
 def test_distribution_config_errors(tmp_path, monkeypatch, text: str, cluster, message: str):
     with pytest.raises(ConfigError, match=message):
@@ -139,6 +144,7 @@ def test_chief_redundant_in_one_process_is_accepted(tmp_path, monkeypatch) -> No
 
 
 def test_ps_job_config_accepted(tmp_path, monkeypatch) -> None:
-    """EasyRec's PS configs: sync_replicas left at its default, chief_redundant set."""
+    """EasyRec's PS configs: sync_replicas left at its default, chief_redundant set (and
+    easy_rec's chief_reads_input)."""
     _load(tmp_path, "train_config { train_distribute: PSStrategy } "
-          "data_config { chief_redundant: true }", monkeypatch=monkeypatch)
+          "data_config { chief_redundant: true chief_reads_input: true }", monkeypatch=monkeypatch)
