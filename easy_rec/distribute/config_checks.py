@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 from easy_rec.config.context import CheckContext
-from easy_rec.distribute.chief_input import reads_in_python
 from easy_rec.distribute.mode import Mode, ModeError, choose_mode
 from easy_rec.distribute.tf_config import TFConfigError, read_tf_config
 
@@ -53,17 +52,13 @@ def check_train_distribute(ctx: CheckContext) -> None:
 
 
 def _check_chief_reads_input(ctx: CheckContext, mode: Mode) -> None:
-    """chief_reads_input means something with parameter servers only, and the chief reads
-    Python-made inputs (Parquet, Kafka) whatever it says."""
-    data = ctx.config.data_config
-    if mode == Mode.PS and data.HasField("chief_reads_input") and not data.chief_reads_input \
-            and reads_in_python(ctx.config):
-        ctx.fail("data_config.chief_reads_input", "chief_reads_input: false asks the workers to "
-                 "read the training input, but Parquet and Kafka readers run Python, which a "
-                 "worker (a TensorFlow server) cannot: the chief always reads them; remove it")
-    if mode == Mode.SINGLE and data.chief_reads_input:
+    """chief_reads_input means something with parameter servers only (where the chief reads
+    Parquet and Kafka input whatever it says: their readers run Python)."""
+    if not ctx.config.data_config.chief_reads_input:
+        return
+    if mode == Mode.SINGLE:
         logger.info("data_config.chief_reads_input has no effect in a single process")
-    elif mode not in (Mode.PS, Mode.SINGLE) and data.chief_reads_input:
+    elif mode != Mode.PS:
         ctx.fail("data_config.chief_reads_input", "chief_reads_input (the chief reads the "
                  "training input and sends the batches to the workers) belongs to "
                  f"parameter-server training; this job trains with {mode.value}, where every "

@@ -122,8 +122,6 @@ def _load(tmp_path, text: str, task: str = "chief", cluster: dict | None = None,
     ("train_config { train_distribute: MultiWorkerMirroredStrategy num_steps: 5 } "
      "data_config { chief_reads_input: true }", {"chief": ["h:1"], "worker": ["h:2"]},
      r"c.config:\d+: data_config.chief_reads_input: .* belongs to parameter-server"),
-    ("data_config { input_type: ParquetInput chief_reads_input: false }", None,
-     r"c.config:\d+: data_config.chief_reads_input: .* the chief always reads them"),
     ("train_config { train_distribute: HorovodStrategy }", None, "Horovod is not part")])
 def test_distribution_config_errors(tmp_path, monkeypatch, text: str, cluster, message: str):
     with pytest.raises(ConfigError, match=message):
