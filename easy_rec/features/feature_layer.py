@@ -18,6 +18,7 @@ from easy_rec.features.group_attention import GroupAttention, attention_members
 from easy_rec.features.sequence_combiner import build_sequence_combiner
 from easy_rec.features.sequence_feature import SequenceFeature
 from easy_rec.features.user_side import Broadcaster, UserSide, broadcast, keep
+from easy_rec.layers import shared_rows
 from easy_rec.layers.core import Dense
 from easy_rec.layers.embedding import EmbeddingTable, make_initializer
 from easy_rec.layers.variational_dropout import VariationalDropout
@@ -101,12 +102,14 @@ class FeatureLayerOutput:
         return broadcast(function(once), self.batch_size)
 
     def concat(self, group: str) -> tf.Tensor:
-        """Deep group as one [batch, sum of dims] tensor."""
-        return tf.concat(self.deep[group], axis=1)
+        """Deep group as one [batch, sum of dims] tensor (its user-side columns noted in a
+        one user × N items call: easy_rec.layers.shared_rows)."""
+        return shared_rows.concat(self.deep[group], axis=1)
 
     def wide_sum(self, group: str) -> tf.Tensor:
-        """Wide group summed into [batch, wide_output_dim]."""
-        return tf.add_n(self.wide[group])
+        """Wide group summed into [batch, wide_output_dim] (the user-side features' part once
+        in a one user × N items call)."""
+        return shared_rows.sum_fields(self.wide[group], tf.add_n)
 
 
 class FeatureLayer(tf.Module):
@@ -353,7 +356,8 @@ class FeatureLayer(tf.Module):
         others `batch_size` rows; outputs have `batch_size` rows."""
         self._user_side = UserSide(frozenset(features) & set(self.features), batch_size)
         try:
-            yield
+            with shared_rows.recording():
+                yield
         finally:
             self._user_side = None
 
@@ -467,11 +471,11 @@ class FeatureLayer(tf.Module):
         and lengths; with `summary`, histograms of them under sequence_feature/<summary>/.
         `spread` as in _outputs."""
         histories = [spread("sequence", h, self._sequence(h, values)) for h in hists]
-        sequence = tf.concat([padded for padded, _ in histories], axis=-1)
+        sequence = shared_rows.concat([padded for padded, _ in histories], axis=-1)
         mask = histories[0][1]
         if keys:
-            query = tf.concat([spread("deep", k, self._deep_value(k, values)) for k in keys],
-                              axis=1)
+            query = shared_rows.concat(
+                [spread("deep", k, self._deep_value(k, values)) for k in keys], axis=1)
         else:
             query = tf.zeros([tf.shape(sequence)[0], 0])
         length = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)

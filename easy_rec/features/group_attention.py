@@ -37,7 +37,7 @@ import tensorflow as tf
 
 from easy_rec.layers.attention import MultiHeadSelfAttention
 from easy_rec.layers.core import Dense
-from easy_rec.layers.target_attention import TargetAttention
+from easy_rec.layers.target_attention import TargetAttention, pool
 from easy_rec.protos import dnn_pb2, feature_config_pb2
 
 SeqAttGroupConfig = feature_config_pb2.SeqAttGroupConfig
@@ -110,8 +110,8 @@ class GroupAttention(tf.Module):
             query = self.key_transform(query)
             sequence = self.hist_transform(sequence)
         weights = self.attention.attention_weights(query, sequence, mask, training)
-        fields = tf.split(tf.einsum("bl,bld->bd", weights, sequence), self._hist_split, axis=-1)
-        fields += [tf.einsum("bl,bld->bd", weights, x) for x in aux]
+        fields = tf.split(pool(weights, sequence), self._hist_split, axis=-1)
+        fields += [pool(weights, x) for x in aux]
         if self.need_key_feature:
             fields += tf.split(query, self._key_split, axis=-1)
         return fields

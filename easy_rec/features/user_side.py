@@ -4,6 +4,8 @@ In such a call the raw columns of the user-side features hold one row and those 
 (item-side) features N rows. The feature layer encodes and looks up each user-side feature at
 batch 1 and broadcasts its looked-up value (not its raw input) to the N rows where it meets
 item-side values; an item-side feature that reads a user-side column reads it broadcast.
+The broadcasts are noted (easy_rec.layers.shared_rows), so that layers computing sums over
+user-side columns (a Dense layer's product, FM) compute that part on the batch-1 values.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from easy_rec.layers.shared_rows import broadcast
+
 
 @dataclass(frozen=True)
 class UserSide:
@@ -19,14 +23,6 @@ class UserSide:
 
     features: frozenset[str]
     batch_size: tf.Tensor
-
-
-def broadcast(value: Any, batch_size: tf.Tensor) -> Any:
-    """A nest of batch-1 tensors (dense or ragged; None left alone) repeated to batch_size
-    rows: row 0 gathered batch_size times, which works alike for every rank and for ragged
-    values."""
-    index = tf.zeros([batch_size], tf.int32)
-    return tf.nest.map_structure(lambda v: None if v is None else tf.gather(v, index), value)
 
 
 @dataclass

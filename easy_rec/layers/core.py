@@ -28,6 +28,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from easy_rec.layers import shared_rows
 from easy_rec.layers.base import Layer
 from easy_rec.layers.component import BlockContext, Params, Shapes
 from easy_rec.layers.registry import register_layer
@@ -119,9 +120,10 @@ class Dense(Layer):
         self.units = units
         self._activation = get_activation(activation)
 
-    def __call__(self, x: tf.Tensor) -> tf.Tensor:
-        y = tf.matmul(x, self.kernel)
-        return self._activation(y + self.bias if self.bias is not None else y)
+    def __call__(self, x: tf.Tensor | shared_rows.LinearInput) -> tf.Tensor:
+        """act(x kernel + bias); x may be a LinearInput, and a one user × N items call
+        multiplies the user's columns once (easy_rec.layers.shared_rows)."""
+        return self._activation(shared_rows.dense(x, self.kernel, self.bias))
 
     @classmethod
     def from_params(cls, params: Params, input_shape: Shapes, name: str) -> Dense:
@@ -260,9 +262,11 @@ class MLP(Layer):
                 dim = units
         self.output_dim = dim
 
-    def __call__(self, x: tf.Tensor, training: bool) -> tf.Tensor:
+    def __call__(self, x: tf.Tensor | shared_rows.LinearInput, training: bool) -> tf.Tensor:
+        """x may be a LinearInput (the first Dense layer computes with it)."""
         if self.input_bn is not None:
-            x = self.input_bn(x, training)
+            x = self.input_bn(x.tensor() if isinstance(x, shared_rows.LinearInput) else x,
+                              training)
         for i, dense in enumerate(self.dense_layers):
             x = dense(x)
             bn = self.bn_layers[i]

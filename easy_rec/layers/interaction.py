@@ -20,6 +20,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from easy_rec.layers import shared_rows
 from easy_rec.layers.base import Layer
 from easy_rec.layers.component import Params, Shapes, field_count, stack_fields
 from easy_rec.layers.registry import register_layer
@@ -27,12 +28,17 @@ from easy_rec.layers.registry import register_layer
 
 def fm_interaction(embeddings: list[tf.Tensor], per_dimension: bool = False) -> tf.Tensor:
     """Second-order factorization-machine term: sum over pairs <v_i, v_j>, shape [batch, 1];
-    per_dimension keeps the pairs' elementwise products summed per dimension, [batch, dim]."""
-    stacked = tf.stack(embeddings, axis=1)  # [batch, fields, dim]
-    square_of_sum = tf.square(tf.reduce_sum(stacked, axis=1))
-    sum_of_square = tf.reduce_sum(tf.square(stacked), axis=1)
-    pairs = 0.5 * (square_of_sum - sum_of_square)
+    per_dimension keeps the pairs' elementwise products summed per dimension, [batch, dim].
+    In a one user × N items call the user-side fields' sums are taken once (shared_rows)."""
+    total, squares = shared_rows.sum_fields(embeddings, _sums)
+    pairs = 0.5 * (tf.square(total) - squares)
     return pairs if per_dimension else tf.reduce_sum(pairs, axis=1, keepdims=True)
+
+
+def _sums(fields: list[tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+    """(sum of the fields, sum of their squares), [batch, dim] each."""
+    stacked = tf.stack(fields, axis=1)  # [batch, fields, dim]
+    return tf.reduce_sum(stacked, axis=1), tf.reduce_sum(tf.square(stacked), axis=1)
 
 
 def fm_interaction_by_width(embeddings: list[tf.Tensor]) -> tf.Tensor:

@@ -10,6 +10,13 @@ For a target (query) q and history elements h_1..h_L, an attention MLP scores ea
 where norm is a softmax over the real elements, a sigmoid, or none (DIN's unnormalised
 weights); padding always gets weight 0.
 
+In a one user × N items call whose history is the user's (one history shared by the N
+targets, easy_rec.layers.shared_rows) the first layer of the MLP is split by its inputs,
+[q, h, q - h, q * h] W = q (W_q + W_d) + h (W_h - W_d) + (q * h) W_p: the history's part is
+computed once per element, the target's once per item, and only the product term per
+(item, element) pair, a quarter of the multiplications; the pooling multiplies the N rows
+of weights by the one history.
+
 Shapes: query [batch, dim], sequence [batch, len, dim], mask [batch, len] -> [batch, dim].
 As EasyRec's DIN component it takes (sequence, length [batch], query) -- an input_layer with
 output_seq_and_normal_feature -- and returns [batch, dim] (+ the query: need_target_feature);
@@ -22,6 +29,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from easy_rec.layers import shared_rows
 from easy_rec.layers.base import Layer
 from easy_rec.layers.component import BlockContext, Params, Shapes
 from easy_rec.layers.core import MLP, Dense, mlp_params
@@ -35,6 +43,43 @@ def masked_softmax(scores: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     row without any True one) get weight 0."""
     masked = tf.where(mask, scores, tf.fill(tf.shape(scores), scores.dtype.min))
     return tf.nn.softmax(masked, axis=-1) * tf.cast(mask, scores.dtype)
+
+
+def pool(weights: tf.Tensor, sequence: tf.Tensor) -> tf.Tensor:
+    """sum_t weights[b, t] sequence[b, t]: weights [batch, len], sequence [batch, len, dim] ->
+    [batch, dim] (one matrix product when the sequence is one history shared by the rows)."""
+    history = shared_rows.once(sequence)
+    if history is not None:
+        return tf.matmul(weights, history[0])
+    return tf.einsum("bl,bld->bd", weights, sequence)
+
+
+class SharedHistoryPairs(shared_rows.LinearInput):
+    """The attention MLP's input [q, h, q - h, q * h] ([targets * len, 4 dim], target-major)
+    of `targets` queries [targets, dim] and one history [len, dim]."""
+
+    def __init__(self, query: tf.Tensor, history: tf.Tensor):
+        self.query, self.history = query, history
+
+    def dense(self, kernel: tf.Variable, bias: tf.Variable | None) -> tf.Tensor:
+        dim = int(self.history.shape[-1])
+        k_query, k_history, k_difference, k_product = (kernel[i * dim:(i + 1) * dim]
+                                                       for i in range(4))
+        per_target = tf.matmul(self.query, k_query + k_difference)  # [targets, units]
+        per_element = tf.matmul(self.history, k_history - k_difference)  # [len, units]
+        if bias is not None:
+            per_element += bias
+        products = self.query[:, None, :] * self.history[None]  # [targets, len, dim]
+        units = int(kernel.shape[-1])
+        cross = tf.reshape(tf.matmul(tf.reshape(products, [-1, dim]), k_product),
+                           [tf.shape(self.query)[0], -1, units])
+        return tf.reshape(cross + per_target[:, None, :] + per_element[None], [-1, units])
+
+    def tensor(self) -> tf.Tensor:
+        q = tf.tile(self.query[:, None, :], [1, tf.shape(self.history)[0], 1])
+        h = tf.broadcast_to(self.history[None], tf.shape(q))
+        return tf.reshape(tf.concat([q, h, q - h, q * h], axis=-1),
+                          [-1, 4 * int(self.history.shape[-1])])
 
 
 @register_layer("DIN")
@@ -64,16 +109,19 @@ class TargetAttention(Layer):
 
     def __call__(self, query: tf.Tensor, sequence: tf.Tensor, mask: tf.Tensor,
                  training: bool = False) -> tf.Tensor:
-        weights = self.attention_weights(query, sequence, mask, training)
-        return tf.einsum("bl,bld->bd", weights, sequence)
+        return pool(self.attention_weights(query, sequence, mask, training), sequence)
 
     def attention_weights(self, query: tf.Tensor, sequence: tf.Tensor, mask: tf.Tensor,
                           training: bool = False) -> tf.Tensor:
         """[batch, len] weights of the history elements (see the normalizer); zero on padding."""
         length = tf.shape(sequence)[1]
-        q = tf.tile(query[:, None, :], [1, length, 1])
-        pairs = tf.concat([q, sequence, q - sequence, q * sequence], axis=-1)
-        flat = tf.reshape(pairs, [-1, pairs.shape[-1]])
+        history = shared_rows.once(sequence)
+        if history is not None and shared_rows.once(query) is None:
+            flat = SharedHistoryPairs(query, history[0])
+        else:
+            q = tf.tile(query[:, None, :], [1, length, 1])
+            pairs = tf.concat([q, sequence, q - sequence, q * sequence], axis=-1)
+            flat = tf.reshape(pairs, [-1, pairs.shape[-1]])
         scores = self.mlp(flat, training)
         if self.score is not None:
             scores = self.score(scores)

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
+from easy_rec.layers import shared_rows
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import require_groups, warn_ignored_sequence_towers
@@ -37,7 +38,7 @@ class MultiTower(RankModel):
     def logits(self, features: FeatureLayerOutput, training: bool) -> tf.Tensor:
         towers = [group_tower(features, tower, group, training)
                   for tower, group in zip(self.towers, self._tower_inputs)]
-        return self.output_layer(self.final_dnn(tf.concat(towers, axis=1), training))
+        return self.output_layer(self.final_dnn(shared_rows.concat(towers, axis=1), training))
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:

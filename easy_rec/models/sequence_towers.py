@@ -6,6 +6,7 @@ from google.protobuf.message import Message
 
 from easy_rec.config.context import Locate
 from easy_rec.features.feature_layer import FeatureLayer, FeatureLayerOutput
+from easy_rec.layers import shared_rows
 from easy_rec.layers.core import MLP, Dense
 from easy_rec.models.base import RankModel
 from easy_rec.models.checks import (
@@ -53,7 +54,7 @@ class SequenceTowerModel(RankModel):
         for tower, group in zip(self.sequence_towers, self._sequence_inputs):
             seq = features.sequence[group]
             parts.append(tower(seq.query, seq.sequence, seq.mask, training))
-        return self.output_layer(self.final_dnn(tf.concat(parts, axis=1), training))
+        return self.output_layer(self.final_dnn(shared_rows.concat(parts, axis=1), training))
 
     @classmethod
     def validate_config(cls, model_config: easy_rec_model_pb2.EasyRecModel, locate: Locate) -> None:
