@@ -27,7 +27,7 @@ from easy_rec.input.line_parser import (
     pack_row_id,
 )
 from easy_rec.input.shards import WHOLE, Shard, file_share
-from easy_rec.input.tuning import fixed_tuning, parallel_calls
+from easy_rec.input.tuning import fixed_tuning, parallel_calls, without_autograph
 from easy_rec.protos import dataset_pb2
 from easy_rec.tables.errors import InputError
 from easy_rec.tables.header import common_header
@@ -128,17 +128,19 @@ class CSVInput:
                                row_share=row_share)
 
         if shuffle:
-            lines = blocks.map(share_lines, num_parallel_calls=parallel).unbatch()
+            lines = blocks.map(without_autograph(share_lines),
+                               num_parallel_calls=parallel).unbatch()
             buffer = max(int(self._config.shuffle_buffer_size), 1)
             lines = lines.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
             batches = lines.batch(batch_size, drop_remainder=drop_remainder).map(
-                lambda ids, rows: parser.finish(parser.parse_block(ids, rows)),
+                without_autograph(lambda ids, rows: parser.finish(parser.parse_block(ids, rows))),
                 num_parallel_calls=parallel, deterministic=True)
         else:
-            parsed = blocks.map(lambda *block: parser.parse_block(*share_lines(*block)),
-                                num_parallel_calls=parallel, deterministic=True)
+            parsed = blocks.map(
+                without_autograph(lambda *block: parser.parse_block(*share_lines(*block))),
+                num_parallel_calls=parallel, deterministic=True)
             batches = parsed.rebatch(batch_size, drop_remainder=drop_remainder).map(
-                parser.finish)
+                without_autograph(parser.finish))
         batches = batches.prefetch(max(int(self._config.prefetch_size), 1))
         return batches.with_options(fixed_tuning())
 
@@ -154,5 +156,6 @@ class CSVInput:
         names = tf.constant(self.files)
         sizes = tf.constant(file_sizes(self.files), tf.int64)
         return file_ids.interleave(
-            lambda file_id: file_blocks(file_id, names, sizes, self._block_bytes),
+            without_autograph(lambda file_id: file_blocks(file_id, names, sizes,
+                                                          self._block_bytes)),
             cycle_length=min(len(files), 4), block_length=1)

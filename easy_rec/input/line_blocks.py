@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from easy_rec.input.line_parser import pack_row_id
 from easy_rec.input.shards import Shard, row_share_mask
+from easy_rec.input.tuning import without_autograph
 
 BLOCK_BYTES = 1 << 20
 _NEWLINE = 10
@@ -82,8 +83,9 @@ def file_blocks(file_id: tf.Tensor, names: tf.Tensor, sizes: tf.Tensor,
         return (rest, next_line + count), (file_id, next_line, body, count, has_cr)
 
     start = (tf.constant(""), tf.constant(1, tf.int64))
-    blocks = _chunks(names[file_id], size, block_bytes).enumerate().scan(start, step)
-    return blocks.filter(lambda file_id, first, body, count, has_cr: count > 0)
+    blocks = _chunks(names[file_id], size, block_bytes).enumerate().scan(
+        start, without_autograph(step))
+    return blocks.filter(without_autograph(lambda file_id, first, body, count, has_cr: count > 0))
 
 
 def block_lines(file_id: tf.Tensor, first_line: tf.Tensor, body: tf.Tensor, count: tf.Tensor,

@@ -241,6 +241,11 @@ class Trainer:
             del examples, result
             return tf.logical_and(done < count, tf.logical_not(ended))
 
+        # the step, traced once: the loop calls it (its summaries keep their tags, without a
+        # while/cond/ prefix), and its outputs (the loss terms by name) as zeros are the
+        # loop's initial values
+        one = self._train_step.get_concrete_function(self.input.output_signature)
+
         def one_step(done, examples, ended, result):
             del ended
             batch = self.input.next_optional()
@@ -248,17 +253,12 @@ class Trainer:
             def train():
                 value = batch.get_value()
                 size = tf.shape(value[self._label], out_type=tf.int64)[0]
-                # the root name scope: summaries keep their tags (no while/cond/ prefix)
-                with tf.compat.v1.get_default_graph().name_scope(None):
-                    result = self._step(value)
-                return done + 1, examples + size, tf.constant(False), result
+                return done + 1, examples + size, tf.constant(False), one(value)
 
             return tf.cond(batch.has_value(), train,
                            lambda: (done, examples, tf.constant(True), result))
 
         zero = tf.constant(0, tf.int64)
-        # the step's outputs (the loss terms by name) as zeros: the loop's initial values
-        one = self._train_step.get_concrete_function(self.input.output_signature)
         initial = {k: tf.zeros(v.shape, v.dtype) for k, v in one.structured_outputs.items()}
         done, examples, _, result = tf.while_loop(
             more, one_step, (zero, zero, tf.constant(False), initial), parallel_iterations=1)

@@ -91,10 +91,16 @@ def test_kill_at_any_moment_leaves_a_restorable_model_dir(tmp_path, tiny_data):
     proc = subprocess.Popen(
         [sys.executable, "-c", KILL_SCRIPT, os.path.join(SAMPLES, "deepfm_on_movielens.config"),
          model_dir, tiny_data[0]], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline and tf.train.latest_checkpoint(model_dir) is None:
-        time.sleep(0.2)
-    time.sleep(1.5)  # let it write checkpoints continuously, then kill mid-flight
+    # kill mid-flight as soon as it saves continuously: two saves (and rotations) after the
+    # first checkpoint, while it trains, saves and deletes the next ones
+    first_step, deadline = None, time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        latest = tf.train.latest_checkpoint(model_dir)
+        step = None if latest is None else int(latest.rsplit("-", 1)[1])
+        first_step = step if first_step is None else first_step
+        if step is not None and step >= first_step + 2:
+            break
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     latest = tf.train.latest_checkpoint(model_dir)
