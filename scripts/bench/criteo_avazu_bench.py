@@ -44,12 +44,24 @@ every feature, DLRM's `dense` the Criteo integer columns (Avazu: banner_pos, dev
 device_conn_type, C15, C16) and `sparse` the rest (top_dnn, its MLP over the dense group, ending
 at 8 units, the embedding width, as its `dot` interaction needs). The baseline `lr` is
 WideAndDeep without a deep group: the sum of one learned weight per feature value plus a bias
-(logistic regression). Training: the sample's Adam schedule, batch 256. `--mlp_dropout R` sets
-dropout R on every MLP of every model that has none (uniformly; lr has no MLP).
+(logistic regression).
+
+Training recipe, one for every model (lr included), no per-model setting: batch 256; two
+optimizer_config blocks in EasyRec's order, the first (embedding tables and wide weights;
+WideAndDeep: its wide part) Adam at EMBEDDING_LR 0.01, the second (every other variable) Adam
+at DENSE_LR 0.001, both constant; up to EPOCHS 30 with early stopping (PATIENCE 3 epochs); every
+MLP with use_bn false (`--mlp_batch_norm 0`). Why: the samples' Adam 1e-3 moves a sparse weight
+at most 1e-3 per step it appears in, so on 19-21 steps per epoch lr was still rising at the old
+8-epoch cap; and batch normalisation's moving statistics (momentum 0.99 from mean 0 / variance
+1, no debiasing, as TF and EasyRec) are nowhere near the batch statistics after a few hundred
+steps, so at inference an MLP's output is squeezed to near a constant while in training it
+absorbed the residuals the linear part should learn (docs/benchmarks.md has the measurements).
+EMBEDDING_LR was chosen on a validation part, never on test rows. `--mlp_dropout R` sets dropout
+R on every MLP of every model that has none (uniformly; lr has no MLP).
 
     python scripts/bench/criteo_avazu_bench.py [--datasets criteo avazu] [--models lr deepfm]
-        [--folds 5] [--epochs 8] [--mlp_dropout 0.0] [--min_count 10] [--evals_per_epoch 4]
-        [--jobs 1] [--out_dir DIR]
+        [--folds 5] [--epochs 30] [--mlp_dropout 0.0] [--mlp_batch_norm 0] [--embedding_lr 0.01]
+        [--min_count 10] [--evals_per_epoch 4] [--jobs 1] [--out_dir DIR]
 
 Each (dataset, model) trains in its own subprocess (--jobs of them at once), fold after fold;
 a fold's predictions are kept in --out_dir (<dataset>_<model>_fold<k>.json), and a rerun with
@@ -86,11 +98,19 @@ SPLIT_SEED = 2026
 VALIDATION_EVERY = 10
 #: resamples of the paired bootstrap of the AUC difference to lr
 BOOTSTRAP = 1000
-EPOCHS = 8
+#: the epoch cap: far beyond any fold's best validation point (lr's included), so early stopping,
+#: not the cap, ends training
+EPOCHS = 30
 #: validation evaluations per epoch (the best point of a model that overfits fast lies inside an epoch)
 EVALS_PER_EPOCH = 4
 #: early stop after this many epochs without a better validation AUC
-PATIENCE = 2
+PATIENCE = 3
+#: the training recipe, the same for every model (lr included), in EasyRec's two-block form:
+#: optimizer_config[0] trains the embedding tables and wide weights (WideAndDeep: its wide part
+#: only), optimizer_config[1] every other variable; both Adam at a constant rate. EMBEDDING_LR was
+#: chosen on validation parts only (docs/benchmarks.md); DENSE_LR is the samples' Adam rate
+EMBEDDING_LR = 0.01
+DENSE_LR = 0.001
 BATCH_SIZE = 256
 HASH_BUCKETS = 20000
 #: categorical values seen fewer times than this in the training part share one id (0: hash)
@@ -209,33 +229,29 @@ def _id_feature(column: str, vocab_file: str | None = None) -> str:
             f'embedding_dim: {EMBEDDING_DIM} {ids} }}')
 
 
-def _id_feature(column: str, vocab_file: str | None = None) -> str:
-    ids = f'vocab_file: "{vocab_file}"' if vocab_file else f"hash_bucket_size: {HASH_BUCKETS}"
-    return (f'features {{ input_names: "{column}" feature_type: IdFeature '
-            f'embedding_dim: {EMBEDDING_DIM} {ids} }}')
-
-
 def steps_per_epoch(spec: dict) -> int:
     """Training steps of one pass over the training rows (rounded)."""
     return max(round(spec["train_rows"] / BATCH_SIZE), 1)
 
 
-def with_mlp_dropout(message, rate: float) -> None:
-    """Sets dropout_ratio [rate] on every MLP block (a message with hidden_units) in `message`
-    that has no dropout_ratio."""
+def with_mlp_settings(message, dropout: float, batch_norm: bool) -> None:
+    """On every MLP block (a message with hidden_units) in `message`: use_bn = `batch_norm`, and
+    dropout_ratio [dropout] where it has none and `dropout` is not 0."""
     for field, value in message.ListFields():
         if field.message_type is None:
             continue
         for child in (value if field.is_repeated else [value]):
-            if "hidden_units" in child.DESCRIPTOR.fields_by_name and not child.dropout_ratio:
-                child.dropout_ratio.append(rate)
-            with_mlp_dropout(child, rate)
+            if "hidden_units" in child.DESCRIPTOR.fields_by_name:
+                child.use_bn = batch_norm
+                if dropout and not child.dropout_ratio:
+                    child.dropout_ratio.append(dropout)
+            with_mlp_settings(child, dropout, batch_norm)
 
 
 def config_text(model: str, spec: dict, model_dir: str, seed: int,
                 options: argparse.Namespace) -> str:
     """The pipeline config of `model` on the dataset of `spec` (module docstring); `options`:
-    epochs, evals_per_epoch, mlp_dropout (main's flags)."""
+    epochs, evals_per_epoch, mlp_dropout, mlp_batch_norm, embedding_lr (main's flags)."""
     from google.protobuf import text_format
 
     from easy_rec.protos import pipeline_pb2
@@ -256,8 +272,12 @@ def config_text(model: str, spec: dict, model_dir: str, seed: int,
         model_config.wide_and_deep.ClearField("dnn")
     if model == "dlrm":  # 'dot' interaction: top_dnn (over the dense group) ends at the embedding width
         model_config.dlrm.top_dnn.hidden_units[-1] = EMBEDDING_DIM
-    if options.mlp_dropout:
-        with_mlp_dropout(model_config, options.mlp_dropout)
+    with_mlp_settings(model_config, options.mlp_dropout, options.mlp_batch_norm)
+    train_config = config.train_config
+    del train_config.optimizer_config[:]
+    for rate in (options.embedding_lr, DENSE_LR):
+        train_config.optimizer_config.add().adam_optimizer.learning_rate \
+            .constant_learning_rate.learning_rate = rate
     epoch_steps = steps_per_epoch(spec)
     eval_steps = max(round(epoch_steps / options.evals_per_epoch), 1)
     fields = "\n".join(f'input_fields {{ input_name: "{n}" input_type: {t} }}'
@@ -270,7 +290,7 @@ def config_text(model: str, spec: dict, model_dir: str, seed: int,
         f'model_dir: "{model_dir}"', data,
         "feature_config { " + " ".join(spec["features"]) + " }",
         "model_config { " + text_format.MessageToString(model_config, as_one_line=True) + " }",
-        "train_config { " + text_format.MessageToString(config.train_config, as_one_line=True)
+        "train_config { " + text_format.MessageToString(train_config, as_one_line=True)
         + f" save_checkpoints_steps: {eval_steps} keep_checkpoint_max: 1 seed: {seed}"
         " inter_op_parallelism_threads: 1 intra_op_parallelism_threads: 1 write_graph: false }",
         'eval_config { metrics_set { auc {} } eval_interval_secs: 0 }',
@@ -287,7 +307,9 @@ def fold_file(out_dir: str, dataset: str, model: str, fold: int) -> str:
 def settings(options: argparse.Namespace) -> dict:
     """The flags a fold's result depends on (a kept result is reused only under the same)."""
     return {"folds": options.folds, "epochs": options.epochs, "mlp_dropout": options.mlp_dropout,
-            "min_count": options.min_count, "evals_per_epoch": options.evals_per_epoch}
+            "mlp_batch_norm": options.mlp_batch_norm,
+            "min_count": options.min_count, "evals_per_epoch": options.evals_per_epoch,
+            "embedding_lr": options.embedding_lr, "dense_lr": DENSE_LR}
 
 
 def kept_result(path: str, options: argparse.Namespace) -> dict | None:
@@ -473,6 +495,10 @@ def main() -> None:
                              "one id (0: hash every value into HASH_BUCKETS)")
     parser.add_argument("--evals_per_epoch", type=int, default=EVALS_PER_EPOCH,
                         help="validation evaluations per epoch")
+    parser.add_argument("--mlp_batch_norm", type=int, choices=(0, 1), default=0,
+                        help="use_bn of every MLP (EasyRec's default 1; see the module docstring)")
+    parser.add_argument("--embedding_lr", type=float, default=EMBEDDING_LR,
+                        help="Adam rate of optimizer_config[0] (embeddings, wide weights)")
     parser.add_argument("--jobs", type=int, default=1, help="models trained at once")
     parser.add_argument("--out_dir", default=os.path.join(tempfile.gettempdir(), "criteo_avazu_bench"),
                         help="where each fold's predictions are kept (and reused by a rerun)")
@@ -505,7 +531,9 @@ def run_subprocess(dataset: str, model: str, args: argparse.Namespace) -> None:
     """run_model in a fresh process (no TensorFlow state shared between models)."""
     command = [sys.executable, __file__, "--one", dataset, model, "--folds", str(args.folds),
                "--epochs", str(args.epochs), "--mlp_dropout", str(args.mlp_dropout),
+               "--mlp_batch_norm", str(args.mlp_batch_norm),
                "--min_count", str(args.min_count), "--evals_per_epoch", str(args.evals_per_epoch),
+               "--embedding_lr", str(args.embedding_lr),
                "--out_dir", args.out_dir]
     out = subprocess.run(command, capture_output=True, text=True, check=False)
     status = "done" if not out.returncode else "failed: " + (
