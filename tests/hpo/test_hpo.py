@@ -339,6 +339,8 @@ def test_experiment_config_for_nni(tmp_path):
     assert config.assessor.name == "Medianstop"
     assert config.experiment_working_directory == str(tmp_path / layout.NNI_DIR)
     assert (config.max_trial_number, config.trial_concurrency) == (5, 2)
+    grid = launcher.tuner_config(launcher.parse_tuner("gridsearch"), "minimize", seed=3)
+    assert (grid.name, grid.class_args) == ("GridSearch", {"optimize_mode": "minimize"})
     with pytest.raises(ValueError, match="unknown tuner"):
         launcher.parse_tuner("BOHB")
     with pytest.raises(ValueError, match="bad duration"):
