@@ -20,7 +20,11 @@ A config easy_rec refuses (e.g. multi_tower_on_movielens, a `backbone` config, b
 backbone support is merged) is reported with the reason instead of an AUC.
 
     python scripts/bench/parity_bench.py [--configs deepfm dcn] [--seeds 1 2 3]
-        [--easyrec_configs /work/easyrec_ref/examples/configs] [--data ../shared/data/ml-100k-easyrec]
+        [--easyrec_configs ../EasyRec/examples/configs] [--data ../shared/data/ml-100k-easyrec]
+
+EasyRec's configs are not part of this repository: point `--easyrec_configs` (or the
+EASYREC_CONFIGS environment variable) at `examples/configs` of an EasyRec checkout
+(https://github.com/alibaba/EasyRec); the default is a checkout named EasyRec beside this one.
 
 Output: {"bench": "parity", "<config>": {"auc": [per seed], "mean", "spread" (max - min),
 "easyrec", "target" (easyrec - 0.003), "met", "auc_200": [per seed], "mean_200", "saturated":
@@ -51,8 +55,17 @@ EASYREC_AUC = {"deepfm_on_movielens": 0.8085, "wide_and_deep_on_movielens": 0.80
 TOLERANCE = 0.003
 EPOCHS = 10
 SATURATED = 0.995  # "saturated": the fraction of test predictions above this
-DEFAULT_CONFIGS = "/work/easyrec_ref/examples/configs"
+DEFAULT_CONFIGS = os.environ.get(
+    "EASYREC_CONFIGS", os.path.join(os.path.dirname(REPO), "EasyRec", "examples", "configs"))
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "data", "ml-100k-easyrec")
+
+
+def check_easyrec_configs(parser: argparse.ArgumentParser, configs_dir: str) -> None:
+    """Stops with a usage error unless `configs_dir` holds EasyRec's example configs."""
+    if not os.path.isfile(os.path.join(configs_dir, "deepfm_on_movielens.config")):
+        parser.error(f"EasyRec's example configs are not in {configs_dir}: pass --easyrec_configs "
+                     "(or set EASYREC_CONFIGS) to examples/configs of an EasyRec checkout "
+                     "(https://github.com/alibaba/EasyRec)")
 
 
 def edited_config_text(path: str, data_dir: str, model_dir: str, seed: int) -> tuple[str, list[str]]:
@@ -163,6 +176,7 @@ def main() -> None:
         logging.basicConfig(level=logging.WARNING)
         print(json.dumps(run_one(args.one, args.data, args.seed)))
         return
+    check_easyrec_configs(parser, args.easyrec_configs)
     report: dict = {"bench": "parity", "epochs": EPOCHS, "seeds": args.seeds}
     for short in args.configs:
         name = f"{short}_on_movielens"

@@ -276,7 +276,10 @@ def main() -> None:
     parser.add_argument("--criteo_rows", type=int, default=2_000_000)
     parser.add_argument("--work_dir", default=os.path.join(tempfile.gettempdir(),
                                                            "easy_rec_train_bench"))
-    parser.add_argument("--easyrec_configs", default="/work/easyrec_ref/examples/configs")
+    parity = load_module("scripts/bench/parity_bench.py", "parity_bench")
+    parser.add_argument("--easyrec_configs", default=parity.DEFAULT_CONFIGS,
+                        help="examples/configs of an EasyRec checkout (for deepfm, "
+                             "wide_and_deep, dcn); default $EASYREC_CONFIGS or ../EasyRec/...")
     parser.add_argument("--data", default=os.path.join(os.path.dirname(REPO), "shared", "data",
                                                        "ml-100k-easyrec"))
     parser.add_argument("--steady_one", help=argparse.SUPPRESS)  # internal: one run
@@ -290,6 +293,8 @@ def main() -> None:
                else profile_case(args.profile_one, args))
         print(json.dumps(one))
         return
+    if set(args.cases) & set(EXAMPLE_CASES):
+        parity.check_easyrec_configs(parser, args.easyrec_configs)
     report: dict = {"bench": "train", "window_s": args.window, "runs": args.runs,
                     "load_before": load_average()}
     for case in args.cases:
