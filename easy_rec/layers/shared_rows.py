@@ -83,11 +83,16 @@ def broadcast(value: Any, batch_size: tf.Tensor) -> Any:
     return tf.nest.map_structure(one, value)
 
 
-def once(value: tf.Tensor) -> tf.Tensor | None:
-    """The batch-1 tensor `value` broadcasts (noted while recording), else None."""
+def _noted(value: Any, kind: type) -> Any:
+    """What is noted about `value` while recording, if it is a `kind`, else None."""
     notes = _notes()
     found = None if notes is None or not isinstance(value, tf.Tensor) else notes.get(value.ref())
-    return found if isinstance(found, tf.Tensor) else None
+    return found if isinstance(found, kind) else None
+
+
+def once(value: tf.Tensor) -> tf.Tensor | None:
+    """The batch-1 tensor `value` broadcasts (noted while recording), else None."""
+    return _noted(value, tf.Tensor)
 
 
 def concat(parts: Sequence[tf.Tensor], axis: int = -1) -> tf.Tensor:
@@ -113,9 +118,7 @@ def concat(parts: Sequence[tf.Tensor], axis: int = -1) -> tf.Tensor:
 
 
 def _blocks(value: tf.Tensor) -> _Blocks | None:
-    notes = _notes()
-    found = None if notes is None or not isinstance(value, tf.Tensor) else notes.get(value.ref())
-    return found if isinstance(found, _Blocks) else None
+    return _noted(value, _Blocks)
 
 
 def dense(x: tf.Tensor | LinearInput, kernel: tf.Variable, bias: tf.Variable | None

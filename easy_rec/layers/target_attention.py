@@ -54,6 +54,14 @@ def pool(weights: tf.Tensor, sequence: tf.Tensor) -> tf.Tensor:
     return tf.einsum("bl,bld->bd", weights, sequence)
 
 
+def pair_rows(query: tf.Tensor, sequence: tf.Tensor) -> tf.Tensor:
+    """The attention MLP's input rows [q, h, q - h, q * h]: query [batch, dim], sequence
+    [batch, len, dim] -> [batch * len, 4 dim], batch-major."""
+    q = tf.tile(query[:, None, :], [1, tf.shape(sequence)[1], 1])
+    return tf.reshape(tf.concat([q, sequence, q - sequence, q * sequence], axis=-1),
+                      [-1, 4 * int(sequence.shape[-1])])
+
+
 class SharedHistoryPairs(shared_rows.LinearInput):
     """The attention MLP's input [q, h, q - h, q * h] ([targets * len, 4 dim], target-major)
     of `targets` queries [targets, dim] and one history [len, dim]."""
@@ -76,10 +84,8 @@ class SharedHistoryPairs(shared_rows.LinearInput):
         return tf.reshape(cross + per_target[:, None, :] + per_element[None], [-1, units])
 
     def tensor(self) -> tf.Tensor:
-        q = tf.tile(self.query[:, None, :], [1, tf.shape(self.history)[0], 1])
-        h = tf.broadcast_to(self.history[None], tf.shape(q))
-        return tf.reshape(tf.concat([q, h, q - h, q * h], axis=-1),
-                          [-1, 4 * int(self.history.shape[-1])])
+        shape = tf.concat([tf.shape(self.query)[:1], tf.shape(self.history)], axis=0)
+        return pair_rows(self.query, tf.broadcast_to(self.history[None], shape))
 
 
 @register_layer("DIN")
@@ -119,9 +125,7 @@ class TargetAttention(Layer):
         if history is not None and shared_rows.once(query) is None:
             flat = SharedHistoryPairs(query, history[0])
         else:
-            q = tf.tile(query[:, None, :], [1, length, 1])
-            pairs = tf.concat([q, sequence, q - sequence, q * sequence], axis=-1)
-            flat = tf.reshape(pairs, [-1, pairs.shape[-1]])
+            flat = pair_rows(query, sequence)
         scores = self.mlp(flat, training)
         if self.score is not None:
             scores = self.score(scores)

@@ -8,7 +8,7 @@ import tensorflow as tf
 from easy_rec.layers import shared_rows
 from easy_rec.layers.core import MLP
 from easy_rec.layers.interaction import fm_interaction
-from easy_rec.layers.target_attention import TargetAttention
+from easy_rec.layers.target_attention import SharedHistoryPairs, TargetAttention, pair_rows
 
 ITEMS = 5
 
@@ -67,3 +67,17 @@ def test_attention_over_a_shared_history_splits_its_first_layer():
     graph = tf.function(shared).get_concrete_function(query, history, mask).graph
     depths = {op.inputs[0].shape[-1] for op in graph.get_operations() if op.type == "MatMul"}
     assert 16 not in depths  # no [q, h, q - h, q * h] rows: the first layer is split
+
+
+def test_shared_history_pairs_are_the_plain_rows():
+    """The pairs of N targets with one history: whole (`tensor`, for an input batch norm) and
+    through a kernel (`dense`), both equal to the rows built from the tiled history."""
+    tf.random.set_seed(3)
+    query, history = tf.random.normal([ITEMS, 4]), tf.random.normal([6, 4])
+    kernel, bias = tf.random.normal([16, 3]), tf.random.normal([3])
+    plain = pair_rows(query, tf.tile(history[None], [ITEMS, 1, 1]))
+    pairs = SharedHistoryPairs(query, history)
+    assert plain.shape == (ITEMS * 6, 16)
+    np.testing.assert_array_equal(pairs.tensor().numpy(), plain.numpy())
+    np.testing.assert_allclose(pairs.dense(kernel, bias).numpy(),
+                               (plain @ kernel + bias).numpy(), rtol=1e-5, atol=1e-5)
